@@ -1,0 +1,289 @@
+// Package pipelines defines Kiln's pipeline spec (apiVersion kiln/v1): its Go
+// types, the YAML decoder that reports every problem with file:line:col, the
+// validator shared by `kiln validate` and the worker, and the step graph.
+//
+// A spec is decoded with Parse. The result is a *Spec whose steps carry typed,
+// fully resolved configuration (parameters substituted, defaults applied), so
+// workflows and activities never see YAML.
+package pipelines
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// APIVersion is the only spec version this package reads.
+const APIVersion = "kiln/v1"
+
+// Spec is a decoded, validated and resolved pipeline spec.
+type Spec struct {
+	// APIVersion is always "kiln/v1".
+	APIVersion string `json:"apiVersion"`
+	// Kind is always "Pipeline".
+	Kind string `json:"kind"`
+	// Name names the pipeline: lowercase letters, digits and dashes.
+	Name string `json:"name"`
+	// Description is free text shown by `kiln runs show`.
+	Description string `json:"description,omitempty"`
+	// Params are the typed pipeline parameters after CLI overrides, in spec order.
+	Params []Param `json:"params,omitempty"`
+	// Steps are in spec order; Order gives a topological order.
+	Steps []Step `json:"steps"`
+	// File is the path the spec was read from (for messages only).
+	File string `json:"file,omitempty"`
+	// Dir is the directory relative paths in the spec are resolved against.
+	Dir string `json:"dir,omitempty"`
+	// Hash is the hex SHA-256 of the spec text as submitted (before overrides).
+	Hash string `json:"hash"`
+}
+
+// ParamType is the type of a pipeline parameter, taken from its default value.
+type ParamType string
+
+// Parameter types.
+const (
+	ParamInt    ParamType = "int"
+	ParamFloat  ParamType = "float"
+	ParamString ParamType = "string"
+	ParamBool   ParamType = "bool"
+)
+
+// Param is one pipeline parameter with its resolved value.
+type Param struct {
+	Name string    `json:"name"`
+	Type ParamType `json:"type"`
+	// Value is int64, float64, string or bool according to Type.
+	Value any `json:"value"`
+	// Overridden is true when the value came from the command line.
+	Overridden bool `json:"overridden,omitempty"`
+}
+
+// StepType names what a step does (the `uses` field).
+type StepType string
+
+// The step types of the walking skeleton.
+const (
+	StepIngest     StepType = "ingest"
+	StepPreprocess StepType = "preprocess"
+	StepTrain      StepType = "train"
+	StepEvaluate   StepType = "evaluate"
+	StepRegister   StepType = "register"
+	StepScore      StepType = "score"
+	StepDeploy     StepType = "deploy"
+	StepMonitor    StepType = "monitor"
+)
+
+// StepTypes lists every known step type in pipeline order.
+var StepTypes = []StepType{StepIngest, StepPreprocess, StepTrain, StepEvaluate, StepRegister, StepScore, StepDeploy, StepMonitor}
+
+// Step is one node of the pipeline graph. Exactly one of the typed config
+// pointers is set, matching Uses.
+type Step struct {
+	Name  string   `json:"name"`
+	Uses  StepType `json:"uses"`
+	Needs []string `json:"needs,omitempty"`
+	// Retry is the activity retry policy; defaults apply when omitted.
+	Retry Retry `json:"retry"`
+	// Timeout bounds one attempt of the step; 0 means the step type's default.
+	Timeout Duration `json:"timeout,omitempty"`
+	// Container is set for container steps (train).
+	Container *Container `json:"container,omitempty"`
+
+	Ingest     *IngestConfig     `json:"ingest,omitempty"`
+	Preprocess *PreprocessConfig `json:"preprocess,omitempty"`
+	Train      *TrainConfig      `json:"train,omitempty"`
+	Evaluate   *EvaluateConfig   `json:"evaluate,omitempty"`
+	Register   *RegisterConfig   `json:"register,omitempty"`
+	Score      *ScoreConfig      `json:"score,omitempty"`
+	Deploy     *DeployConfig     `json:"deploy,omitempty"`
+	Monitor    *MonitorConfig    `json:"monitor,omitempty"`
+
+	// Line and Column locate the step in the spec file.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
+}
+
+// Retry is a step's retry policy. YAML: retry: {max_attempts: 3, backoff: 2s}.
+type Retry struct {
+	// MaxAttempts counts the first attempt; 1 means no retries. Default 3.
+	MaxAttempts int `json:"max_attempts" yaml:"max_attempts"`
+	// Backoff is the first retry's delay; it doubles up to 1 minute. Default 1s.
+	Backoff Duration `json:"backoff,omitempty" yaml:"backoff"`
+}
+
+// Container says how a container step runs. YAML:
+// container: {image: kiln/trainer:dev, cpus: 1, memory: 1GiB, timeout: 30m, runtime: auto}.
+type Container struct {
+	// Image is a local image reference. Default "kiln/trainer:dev".
+	Image string `json:"image" yaml:"image"`
+	// CPUs is the CPU limit (fractions allowed). Default 1.
+	CPUs float64 `json:"cpus" yaml:"cpus"`
+	// Memory is the memory limit in bytes. YAML accepts "512MiB", "1GiB", "2G" or a byte count. Default 1GiB.
+	Memory ByteSize `json:"memory" yaml:"memory"`
+	// Timeout bounds the container's run. Default 30m.
+	Timeout Duration `json:"timeout" yaml:"timeout"`
+	// Runtime is "auto" (Docker when reachable, else a local process),
+	// "docker" or "process". Default "auto".
+	Runtime string `json:"runtime" yaml:"runtime"`
+}
+
+// IngestConfig: read a CSV or Parquet file into a content-addressed dataset.
+// YAML: with: {source: data/churn.csv, format: csv, expect: {min_rows: 1000}}.
+type IngestConfig struct {
+	// Source is a path (relative to the spec's directory), or a file:// URL. Required.
+	Source string `json:"source" yaml:"source"`
+	// Format is "csv" or "parquet"; default from Source's extension.
+	Format string `json:"format" yaml:"format"`
+	// Expect holds simple expectations checked after reading.
+	Expect Expectations `json:"expect" yaml:"expect"`
+}
+
+// Expectations are checked by ingest; a failed expectation fails the step.
+type Expectations struct {
+	// MinRows is the fewest rows accepted. 0 means no check.
+	MinRows int64 `json:"min_rows,omitempty" yaml:"min_rows"`
+	// Columns must all be present.
+	Columns []string `json:"columns,omitempty" yaml:"columns"`
+}
+
+// PreprocessConfig: split the dataset and fit transforms on the training part.
+type PreprocessConfig struct {
+	// Target is the label column. Required.
+	Target string `json:"target" yaml:"target"`
+	// Task is "binary" (the only task of the skeleton). Default "binary".
+	Task string `json:"task" yaml:"task"`
+	// Exclude lists columns that are neither features nor target (IDs).
+	Exclude []string `json:"exclude,omitempty" yaml:"exclude"`
+	// Split is the deterministic train/valid/test split.
+	Split Split `json:"split" yaml:"split"`
+	// Transforms run in order, fitted on the training rows only.
+	Transforms []Transform `json:"transforms,omitempty" yaml:"transforms"`
+}
+
+// Split fractions: Test is taken from all rows, Valid from the rest.
+type Split struct {
+	// Test is the holdout fraction used by evaluate. Default 0.2.
+	Test float64 `json:"test" yaml:"test"`
+	// Valid is the validation fraction given to the trainer. Default 0.1.
+	Valid float64 `json:"valid" yaml:"valid"`
+	// Seed makes the split reproducible. Default 42.
+	Seed int64 `json:"seed" yaml:"seed"`
+}
+
+// Transform is one preprocessing step. YAML is a one-key mapping, e.g.
+// `- impute: {columns: [tenure], strategy: median}`. Kind is that key.
+type Transform struct {
+	// Kind is "impute", "standardize" or "onehot".
+	Kind string `json:"kind"`
+	// Columns the transform applies to; ["*"] means every numeric feature
+	// (impute, standardize) or every string feature (onehot).
+	Columns []string `json:"columns" yaml:"columns"`
+	// Strategy (impute): "mean", "median", "most_frequent" or "constant". Default "median"
+	// for numbers; string columns always use "most_frequent" unless "constant".
+	Strategy string `json:"strategy,omitempty" yaml:"strategy"`
+	// Value (impute, strategy constant): the fill value, a number or a string.
+	Value any `json:"value,omitempty" yaml:"value"`
+	// MaxCategories (onehot): most frequent categories kept; the rest count as unknown. Default 50.
+	MaxCategories int `json:"max_categories,omitempty" yaml:"max_categories"`
+}
+
+// TrainConfig: train an estimator in a container.
+type TrainConfig struct {
+	// Algorithm is "logistic" (the skeleton's only algorithm). Required.
+	Algorithm string `json:"algorithm" yaml:"algorithm"`
+	// Params are passed to the trainer in params.json, e.g. {epochs: 300, learning_rate: 0.1, l2: 0.001}.
+	Params map[string]any `json:"params,omitempty" yaml:"params"`
+}
+
+// EvaluateConfig: score the holdout with the bundle and check the gate.
+type EvaluateConfig struct {
+	// Gate is a boolean expression over metrics, e.g. "auc >= 0.8 && logloss < 0.5".
+	// Empty means no gate.
+	Gate string `json:"gate,omitempty" yaml:"gate"`
+	// Threshold turns probabilities into labels for accuracy and F1. Default 0.5.
+	Threshold float64 `json:"threshold" yaml:"threshold"`
+}
+
+// RegisterConfig: add the bundle to the registry as a new model version.
+type RegisterConfig struct {
+	// Model names the registered model. Default: the pipeline name.
+	Model string `json:"model" yaml:"model"`
+	// Alias, if set, is moved to the new version (e.g. "staging").
+	Alias string `json:"alias,omitempty" yaml:"alias"`
+}
+
+// ScoreConfig: batch-score a Parquet file with the registered model.
+type ScoreConfig struct {
+	// Input is a Parquet path (relative to the spec) or file:// URL. Default: the ingested dataset.
+	Input string `json:"input,omitempty" yaml:"input"`
+	// Output is where the scored Parquet goes. Default: under the artifact store.
+	Output string `json:"output,omitempty" yaml:"output"`
+	// Passthrough columns are copied from input to output. Default: none.
+	Passthrough []string `json:"passthrough,omitempty" yaml:"passthrough"`
+}
+
+// DeployConfig: roll the registered version out to a model server as a canary.
+type DeployConfig struct {
+	// Server is the model server's base URL. Default: the worker's --model-server.
+	Server string `json:"server,omitempty" yaml:"server"`
+	// Alias is moved to the version when it is promoted. Default "production".
+	Alias string `json:"alias" yaml:"alias"`
+	// Steps are the canary traffic percentages, increasing, ending at 100. Default [5, 25, 50, 100].
+	Steps []int `json:"steps" yaml:"steps"`
+	// Interval is how long each step runs before it is analysed. Default 30s.
+	Interval Duration `json:"interval" yaml:"interval"`
+	// MinRequests is how many canary requests a step needs to be conclusive. Default 50.
+	MinRequests int `json:"min_requests" yaml:"min_requests"`
+	// MaxErrorRateIncrease is how much worse than stable the canary's error rate may be. Default 0.01.
+	MaxErrorRateIncrease float64 `json:"max_error_rate_increase" yaml:"max_error_rate_increase"`
+	// MaxWaits is how many extra intervals an inconclusive step may wait before rolling back. Default 10.
+	MaxWaits int `json:"max_waits" yaml:"max_waits"`
+}
+
+// MonitorConfig: watch served traffic for drift and retrain on it.
+type MonitorConfig struct {
+	// Interval between drift checks. Default 1m.
+	Interval Duration `json:"interval" yaml:"interval"`
+	// PSIThreshold: a feature with PSI above it has drifted. Default 0.2.
+	PSIThreshold float64 `json:"psi_threshold" yaml:"psi_threshold"`
+	// MinRows: fewer served rows in a window than this are not judged. Default 200.
+	MinRows int `json:"min_rows" yaml:"min_rows"`
+	// Window is how far back each check looks at served requests. Default 10m.
+	Window Duration `json:"window" yaml:"window"`
+	// Retrain starts a new run of this pipeline on drift. Default true.
+	Retrain *bool `json:"retrain,omitempty" yaml:"retrain"`
+	// Cooldown is the least time between two retrains. Default 1h.
+	Cooldown Duration `json:"cooldown" yaml:"cooldown"`
+}
+
+// Duration is a time.Duration that reads and writes Go duration strings ("30s", "1h30m").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes d as a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err2 := json.Unmarshal(b, &n); err2 != nil {
+			return fmt.Errorf("duration: %w", err)
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ByteSize is a size in bytes; YAML accepts "512MiB", "1GiB", "1.5G", "100k" or a plain number.
+type ByteSize int64
