@@ -203,6 +203,10 @@ type EvaluateConfig struct {
 	Gate string `json:"gate,omitempty" yaml:"gate"`
 	// Threshold turns probabilities into labels for accuracy and F1. Default 0.5.
 	Threshold float64 `json:"threshold" yaml:"threshold"`
+	// Champion is the registry reference the gate's champion.* metrics come
+	// from, scored on the same holdout. Default: "<model>@production", where
+	// <model> is the downstream register step's model (or the pipeline name).
+	Champion string `json:"champion,omitempty" yaml:"champion"`
 }
 
 // RegisterConfig: add the bundle to the registry as a new model version.

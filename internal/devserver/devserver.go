@@ -134,9 +134,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("claim mapper: %w", err)
 	}
 	dyn := dynamicconfig.StaticClient{
-		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key():      true,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 200,
-		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                  8192,
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8192,
 	}
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(conf),

@@ -1,0 +1,104 @@
+// Package activities holds Kiln's Temporal activities, one file per stage:
+// ingest, preprocess, train, evaluate, register, score, deploy and monitor.
+// They are methods on Activities, which holds their dependencies. Each takes
+// one input struct and returns one output struct; steps exchange artifact
+// URIs (see Artifacts), never row data.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os/user"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/kiln-ml/kiln/containers"
+	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/registry"
+)
+
+// Activities holds what Kiln's activities need. Build one per worker process.
+type Activities struct {
+	// Store keeps datasets, bundles and scored files.
+	Store *artifact.Store
+	// Registry is the model registry.
+	Registry *registry.Registry
+	// Docker runs training containers; nil when no Docker engine is reachable.
+	Docker containers.Runtime
+	// Process runs the same trainers as local processes (fallback and "runtime: process").
+	Process containers.Runtime
+	// Temporal starts the monitor and retrain workflows.
+	Temporal client.Client
+	// TaskQueue is where workflows this worker starts are scheduled.
+	TaskQueue string
+	// ModelServer is the default model server base URL for deploy steps.
+	ModelServer string
+	// AdminToken authenticates calls to model servers' admin routes.
+	AdminToken string
+	// RequestLogDir is where model servers write request logs (one directory per model).
+	RequestLogDir string
+	// HTTP is the client for model server calls; nil means a client with a 30 s timeout.
+	HTTP *http.Client
+	// Logger receives the worker-side log; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (a *Activities) logger(ctx context.Context) *slog.Logger {
+	l := a.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	if activity.IsActivity(ctx) {
+		info := activity.GetInfo(ctx)
+		l = l.With("workflow", info.WorkflowExecution.ID, "activity", info.ActivityID, "attempt", info.Attempt)
+	}
+	return l
+}
+
+func (a *Activities) httpClient() *http.Client {
+	if a.HTTP != nil {
+		return a.HTTP
+	}
+	return &http.Client{Timeout: 30 * time.Second}
+}
+
+// Error types that the workflows do not retry (see workflows.ErrTypeInvalidInput).
+const (
+	errInvalidInput = "InvalidInput"
+	errGateFailed   = "GateFailed"
+)
+
+// invalid wraps a bad-input error so Temporal does not retry it.
+func invalid(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return temporal.NewNonRetryableApplicationError(err.Error(), errInvalidInput, errors.Unwrap(err))
+}
+
+// heartbeat records progress when running as an activity (tests may call
+// activities directly).
+func heartbeat(ctx context.Context, details ...any) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, details...)
+	}
+}
+
+// Progress is the heartbeat detail Kiln's activities record; `kiln run --wait`
+// shows it.
+type Progress struct {
+	Pct float64 `json:"pct"`
+	Msg string  `json:"msg"`
+}
+
+// CurrentUser names the local user for created_by fields.
+func CurrentUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "unknown"
+}

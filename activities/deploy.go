@@ -1,0 +1,74 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kiln-ml/kiln/internal/registry"
+	"github.com/kiln-ml/kiln/internal/serving"
+)
+
+// ResolveAlias returns the version a registry alias points to, if any.
+func (a *Activities) ResolveAlias(ctx context.Context, in ResolveAliasInput) (ResolveAliasOutput, error) {
+	v, err := a.Registry.Resolve(ctx, in.Model+"@"+in.Alias)
+	if errors.Is(err, registry.ErrNotFound) {
+		return ResolveAliasOutput{}, nil
+	}
+	if err != nil {
+		return ResolveAliasOutput{}, err
+	}
+	return ResolveAliasOutput{Found: true, Current: VersionRef{Version: v.Version, BundleURI: v.BundleURI}}, nil
+}
+
+// MoveAlias moves a registry alias by compare-and-swap; the move is kept in
+// the alias history with who, why and which run.
+func (a *Activities) MoveAlias(ctx context.Context, in MoveAliasInput) (MoveAliasOutput, error) {
+	from := in.From
+	ev, err := a.Registry.SetAlias(ctx, registry.AliasMove{
+		Model: in.Model, Alias: in.Alias, To: in.To, From: &from,
+		Actor: in.Actor, Reason: in.Reason, RunID: in.RunID,
+	})
+	if errors.Is(err, registry.ErrConflict) {
+		// A retry of a move that already happened finds the alias at To.
+		if cur, ok, err2 := a.Registry.Alias(ctx, in.Model, in.Alias); err2 == nil && ok && cur == in.To {
+			return MoveAliasOutput{Noop: true}, nil
+		}
+		return MoveAliasOutput{}, invalid("moving %s@%s: %w", in.Model, in.Alias, err)
+	}
+	if err != nil {
+		return MoveAliasOutput{}, err
+	}
+	return MoveAliasOutput{EventID: ev.ID, Noop: ev.Noop}, nil
+}
+
+func (a *Activities) serving(server string) *serving.Client {
+	return &serving.Client{BaseURL: server, Token: a.AdminToken, HTTP: a.httpClient()}
+}
+
+// SetTraffic tells a model server which versions of a model to serve and how
+// to split traffic between them. The server loads the bundles before it
+// answers, so a bundle that does not load fails here, not on live traffic.
+func (a *Activities) SetTraffic(ctx context.Context, in TrafficInput) (TrafficOutput, error) {
+	d := serving.Deployment{Stable: serving.Target{Version: in.Stable.Version, BundleURI: in.Stable.BundleURI}, CanaryPercent: in.CanaryPercent}
+	if in.Canary != nil {
+		d.Canary = &serving.Target{Version: in.Canary.Version, BundleURI: in.Canary.BundleURI}
+	}
+	if err := a.serving(in.Server).SetDeployment(ctx, in.Model, d); err != nil {
+		return TrafficOutput{}, fmt.Errorf("deploying %s to %s: %w", in.Model, in.Server, err)
+	}
+	return TrafficOutput{Applied: true}, nil
+}
+
+// GetStats reads a model's per-version request counters from a model server.
+func (a *Activities) GetStats(ctx context.Context, in StatsInput) (StatsOutput, error) {
+	st, err := a.serving(in.Server).Stats(ctx, in.Model)
+	if err != nil {
+		return StatsOutput{}, fmt.Errorf("reading stats of %s from %s: %w", in.Model, in.Server, err)
+	}
+	out := StatsOutput{}
+	for _, v := range st.Variants {
+		out.Variants = append(out.Variants, VariantStats{Version: v.Version, Requests: v.Requests, Errors: v.Errors, MeanMs: v.MeanMs})
+	}
+	return out, nil
+}

@@ -1,0 +1,289 @@
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/transform"
+	"github.com/kiln-ml/kiln/pipelines"
+)
+
+// profileBins is the number of bins of the drift reference profile (deciles).
+const profileBins = 10
+
+// Preprocess splits the dataset deterministically into train, valid and test
+// rows, fits the transforms on the train rows only, and writes: the
+// transformed train and valid sets (the trainer's inputs), the raw test rows
+// (for evaluate, which scores them through the bundle), the fitted transforms
+// and the training profile. Outputs are content-addressed by the dataset hash
+// and the step's configuration.
+func (a *Activities) Preprocess(ctx context.Context, in StepInput) (StepOutput, error) {
+	cfg := in.Step.Preprocess
+	ds := in.Inputs.Dataset
+	if cfg == nil || ds == nil {
+		return StepOutput{}, invalid("step %q needs a preprocess config and an upstream dataset", in.Step.Name)
+	}
+	cfgJSON, _ := json.Marshal(cfg)
+	keySum := sha256.Sum256(append([]byte(ds.SHA256+"\n"), cfgJSON...))
+	key := hex.EncodeToString(keySum[:])
+
+	path, err := artifact.Path(ds.URI, "")
+	if err != nil {
+		return StepOutput{}, err
+	}
+	r, err := dataset.OpenParquet(path)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	defer r.Close()
+	schema := r.Schema()
+	if schema.Index(cfg.Target) < 0 {
+		return StepOutput{}, invalid("target column %q is not in the dataset (columns: %v)", cfg.Target, schema.Names())
+	}
+	heartbeat(ctx, Progress{Msg: "reading dataset"})
+	all, err := r.ReadAll(ctx, nil)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	defer all.Release()
+
+	labels, err := binaryLabels(all, cfg.Target)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	var trainIdx, validIdx, testIdx []int
+	dropped := 0
+	for i, y := range labels {
+		if math.IsNaN(y) {
+			dropped++
+			continue
+		}
+		switch splitOf(cfg.Split, i) {
+		case "test":
+			testIdx = append(testIdx, i)
+		case "valid":
+			validIdx = append(validIdx, i)
+		default:
+			trainIdx = append(trainIdx, i)
+		}
+	}
+	if len(trainIdx) == 0 || len(testIdx) == 0 {
+		return StepOutput{}, invalid("split of %d labelled rows left %d train and %d test rows; need both", len(labels)-dropped, len(trainIdx), len(testIdx))
+	}
+	train, err := dataset.Take(all, trainIdx)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	defer train.Release()
+	valid, err := dataset.Take(all, validIdx)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	defer valid.Release()
+	test, err := dataset.Take(all, testIdx)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	defer test.Release()
+
+	heartbeat(ctx, Progress{Pct: 30, Msg: "fitting transforms"})
+	fitted, err := transform.Fit(*cfg, schema, train)
+	if err != nil {
+		return StepOutput{}, invalid("%w", err)
+	}
+	prof := dataset.NewProfiler(dataset.Schema{Fields: fitted.Inputs}, profileBins)
+	inputsOnly, err := selectColumns(train, fitted.Inputs)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	err = prof.Add(inputsOnly)
+	inputsOnly.Release()
+	if err != nil {
+		return StepOutput{}, fmt.Errorf("profiling training rows: %w", err)
+	}
+	profile := prof.Profile()
+
+	tmp, err := a.Store.TempDir("prep")
+	if err != nil {
+		return StepOutput{}, err
+	}
+	defer os.RemoveAll(tmp)
+	heartbeat(ctx, Progress{Pct: 60, Msg: "writing splits"})
+	if err := writeFeatures(filepath.Join(tmp, "train.parquet"), fitted, train, cfg.Target); err != nil {
+		return StepOutput{}, err
+	}
+	if err := writeFeatures(filepath.Join(tmp, "valid.parquet"), fitted, valid, cfg.Target); err != nil {
+		return StepOutput{}, err
+	}
+	if err := writeRecord(filepath.Join(tmp, "test.parquet"), schema, test); err != nil {
+		return StepOutput{}, err
+	}
+	if err := writeJSON(filepath.Join(tmp, "transforms.json"), fitted); err != nil {
+		return StepOutput{}, err
+	}
+	if err := writeJSON(filepath.Join(tmp, "profile.json"), profile); err != nil {
+		return StepOutput{}, err
+	}
+	dir := filepath.Join(tmp, "out")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return StepOutput{}, err
+	}
+	for _, f := range []string{"train.parquet", "valid.parquet", "test.parquet", "transforms.json", "profile.json"} {
+		if err := os.Rename(filepath.Join(tmp, f), filepath.Join(dir, f)); err != nil {
+			return StepOutput{}, err
+		}
+	}
+	uri, err := a.Store.Publish(dir, "prepared/"+key)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	p, _ := artifact.Path(uri, "")
+	task := cfg.Task
+	if task == "" {
+		task = "binary"
+	}
+	ref := &PreparedRef{
+		TrainURI:      artifact.FileURI(filepath.Join(p, "train.parquet")),
+		ValidURI:      artifact.FileURI(filepath.Join(p, "valid.parquet")),
+		TestURI:       artifact.FileURI(filepath.Join(p, "test.parquet")),
+		TransformsURI: artifact.FileURI(filepath.Join(p, "transforms.json")),
+		ProfileURI:    artifact.FileURI(filepath.Join(p, "profile.json")),
+		Target:        cfg.Target, Task: task, Features: fitted.Features,
+		TrainRows: int64(len(trainIdx)), ValidRows: int64(len(validIdx)), TestRows: int64(len(testIdx)),
+		DatasetSHA256: ds.SHA256,
+	}
+	summary := fmt.Sprintf("%d train / %d valid / %d test rows, %d features", len(trainIdx), len(validIdx), len(testIdx), len(fitted.Features))
+	if dropped > 0 {
+		summary += fmt.Sprintf(", %d rows without a label dropped", dropped)
+	}
+	return StepOutput{Artifacts: Artifacts{Prepared: ref}, Summary: summary}, nil
+}
+
+// binaryLabels reads the target as 0/1 with NaN for missing labels.
+func binaryLabels(rec arrow.Record, target string) ([]float64, error) {
+	y, err := dataset.Float64s(rec, target)
+	if err != nil {
+		return nil, invalid("target %q: %w", target, err)
+	}
+	for i, v := range y {
+		if !math.IsNaN(v) && v != 0 && v != 1 {
+			return nil, invalid("target %q has value %v in row %d; a binary target must be 0/1 or true/false", target, v, i+1)
+		}
+	}
+	return y, nil
+}
+
+// splitOf assigns row i to "train", "valid" or "test" from a hash of the seed
+// and the row number, so the same data and seed always split the same way.
+func splitOf(s pipelines.Split, i int) string {
+	u := unitHash(uint64(s.Seed), uint64(i))
+	switch {
+	case u < s.Test:
+		return "test"
+	case u < s.Test+s.Valid*(1-s.Test):
+		return "valid"
+	default:
+		return "train"
+	}
+}
+
+// unitHash maps (seed, i) to [0, 1) with SplitMix64.
+func unitHash(seed, i uint64) float64 {
+	z := seed*0x9E3779B97F4A7C15 + i + 0x632BE59BD9B4E019
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	z ^= z >> 31
+	return float64(z>>11) / (1 << 53)
+}
+
+// writeFeatures applies the fitted transforms and writes features + target as float64.
+func writeFeatures(path string, fitted *transform.Fitted, rec arrow.Record, target string) error {
+	x, err := fitted.Apply(rec)
+	if err != nil {
+		return invalid("%w", err)
+	}
+	y, err := dataset.Float64s(rec, target)
+	if err != nil {
+		return err
+	}
+	fields := make([]dataset.Field, 0, len(x.Features)+1)
+	cols := make([]arrow.Array, 0, len(x.Features)+1)
+	for j, name := range x.Features {
+		fields = append(fields, dataset.Field{Name: name, Type: dataset.Float64})
+		cols = append(cols, dataset.Float64Array(x.Cols[j]))
+	}
+	fields = append(fields, dataset.Field{Name: target, Type: dataset.Float64})
+	cols = append(cols, dataset.Float64Array(y))
+	schema := dataset.Schema{Fields: fields}
+	out, err := dataset.NewRecord(schema, cols)
+	for _, c := range cols {
+		c.Release()
+	}
+	if err != nil {
+		return err
+	}
+	defer out.Release()
+	return writeRecord(path, schema, out)
+}
+
+// writeRecord writes one record as a Parquet file, atomically.
+func writeRecord(path string, schema dataset.Schema, rec arrow.Record) error {
+	w, err := dataset.CreateParquet(path, schema, dataset.WriterOptions{})
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	if rec.NumRows() > 0 {
+		if err := w.Write(rec); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
+	_, err = w.Commit()
+	return err
+}
+
+// selectColumns returns rec's columns named by fields, in that order.
+func selectColumns(rec arrow.Record, fields []dataset.Field) (arrow.Record, error) {
+	cols := make([]arrow.Array, len(fields))
+	for i, f := range fields {
+		idx := rec.Schema().FieldIndices(f.Name)
+		if len(idx) == 0 {
+			return nil, fmt.Errorf("column %q missing", f.Name)
+		}
+		cols[i] = rec.Column(idx[0])
+	}
+	return dataset.NewRecord(dataset.Schema{Fields: fields}, cols)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", filepath.Base(path), err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decoding %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kiln-ml/kiln/internal/registry"
+)
+
+// Register adds the bundle to the registry as a new, immutable model version
+// with its metrics, parameters and lineage, and moves the step's alias (if
+// any) to it. It is idempotent per run and step: a retry after a crash between
+// the registry write and the activity's completion finds the version it
+// already registered instead of adding a second one.
+func (a *Activities) Register(ctx context.Context, in StepInput) (StepOutput, error) {
+	cfg, bundle := in.Step.Register, in.Inputs.Bundle
+	if cfg == nil || bundle == nil {
+		return StepOutput{}, invalid("step %q needs a register config and a train step upstream", in.Step.Name)
+	}
+	name := cfg.Model
+	if name == "" {
+		name = in.Run.Pipeline
+	}
+	metrics := map[string]float64{}
+	for k, v := range bundle.TrainMetrics {
+		metrics[k] = v
+	}
+	if ev := in.Inputs.Evaluation; ev != nil {
+		for k, v := range ev.Metrics {
+			metrics[k] = v
+		}
+	}
+	var datasetHash string
+	if p := in.Inputs.Prepared; p != nil {
+		datasetHash = p.DatasetSHA256
+	}
+	v, created, err := a.Registry.Register(ctx, registry.Version{
+		Model: name, BundleURI: bundle.URI, Status: "registered",
+		Metrics: metrics, Params: bundle.Params,
+		DatasetHash: datasetHash, SpecHash: in.Run.SpecHash, Pipeline: in.Run.Pipeline,
+		RunID: in.Run.WorkflowID, Step: in.Step.Name,
+		Runtime: bundle.Runtime, Image: bundle.Image, CreatedBy: in.Run.CreatedBy,
+	})
+	if err != nil {
+		return StepOutput{}, fmt.Errorf("registering %s: %w", name, err)
+	}
+	summary := fmt.Sprintf("%s:%d", name, v.Version)
+	if !created {
+		summary += " (already registered by an earlier attempt)"
+	}
+	if cfg.Alias != "" {
+		_, err := a.Registry.SetAlias(ctx, registry.AliasMove{
+			Model: name, Alias: cfg.Alias, To: v.Version,
+			Actor: in.Run.CreatedBy, Reason: "registered by " + in.Run.WorkflowID, RunID: in.Run.WorkflowID,
+		})
+		if err != nil && !errors.Is(err, registry.ErrConflict) {
+			return StepOutput{}, fmt.Errorf("moving %s@%s: %w", name, cfg.Alias, err)
+		}
+		summary += fmt.Sprintf(", %s@%s", name, cfg.Alias)
+	}
+	return StepOutput{
+		Artifacts: Artifacts{Model: &ModelRef{Name: name, Version: v.Version, BundleURI: v.BundleURI, Created: created}},
+		Summary:   summary,
+	}, nil
+}

@@ -1,0 +1,325 @@
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/kiln-ml/kiln/containers"
+	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/internal/transform"
+	"github.com/kiln-ml/kiln/pipelines"
+)
+
+// Container labels that tie a training container to its step.
+const (
+	labelWorkflow = "kiln.workflow"
+	labelStep     = "kiln.step"
+	labelAttempt  = "kiln.attempt"
+)
+
+// trainerMetrics is the trainer's metrics.json.
+type trainerMetrics struct {
+	Train          map[string]float64 `json:"train"`
+	Valid          map[string]float64 `json:"valid"`
+	Iterations     int                `json:"iterations"`
+	TrainerVersion string             `json:"trainer_version"`
+}
+
+// Train runs the trainer image under Kiln's container contract (inputs in
+// /kiln/in, outputs in /kiln/out, progress lines become heartbeats), then
+// assembles the model bundle: the trainer's model file plus the fitted
+// transforms, the input schema, the training profile and the lineage. Leftover
+// containers of earlier attempts of the same step (a worker killed mid-run)
+// are removed first.
+func (a *Activities) Train(ctx context.Context, in StepInput) (StepOutput, error) {
+	cfg, prep := in.Step.Train, in.Inputs.Prepared
+	if cfg == nil || prep == nil {
+		return StepOutput{}, invalid("step %q needs a train config and an upstream preprocess step", in.Step.Name)
+	}
+	ctr := in.Step.Container
+	if ctr == nil {
+		ctr = &pipelines.Container{Image: "kiln/trainer:dev", CPUs: 1, Memory: 1 << 30, Timeout: pipelines.Duration(30 * time.Minute), Runtime: "auto"}
+	}
+	rt, err := a.runtime(ctr.Runtime)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	log := a.logger(ctx)
+	labels := map[string]string{labelWorkflow: in.Run.WorkflowID, labelStep: in.Step.Name}
+	if n, err := rt.Cleanup(ctx, labels); err != nil {
+		log.Warn("removing leftover training containers", "error", err)
+	} else if n > 0 {
+		log.Info("removed leftover training containers of an earlier attempt", "count", n)
+	}
+
+	work, err := a.Store.TempDir("train")
+	if err != nil {
+		return StepOutput{}, err
+	}
+	defer os.RemoveAll(work)
+	inDir, outDir := filepath.Join(work, "in"), filepath.Join(work, "out")
+	for _, d := range []string{inDir, outDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return StepOutput{}, err
+		}
+	}
+	for name, uri := range map[string]string{"train.parquet": prep.TrainURI, "valid.parquet": prep.ValidURI} {
+		src, err := artifact.Path(uri, "")
+		if err != nil {
+			return StepOutput{}, err
+		}
+		if err := linkOrCopy(src, filepath.Join(inDir, name)); err != nil {
+			return StepOutput{}, fmt.Errorf("staging %s: %w", name, err)
+		}
+	}
+	seed := int64(42)
+	params := map[string]any{"algorithm": cfg.Algorithm, "seed": seed, "params": cfg.Params}
+	if err := writeJSON(filepath.Join(inDir, "params.json"), params); err != nil {
+		return StepOutput{}, err
+	}
+	if err := writeJSON(filepath.Join(inDir, "schema.json"), map[string]any{"features": prep.Features, "target": prep.Target, "task": prep.Task}); err != nil {
+		return StepOutput{}, err
+	}
+
+	logPath := filepath.Join(work, "train.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	defer logFile.Close()
+
+	// Heartbeat the latest progress every few seconds, so a trainer that is
+	// quiet for a while is not mistaken for a dead worker.
+	var mu sync.Mutex
+	last := Progress{Msg: "starting " + ctr.Image}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(3 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				mu.Lock()
+				p := last
+				mu.Unlock()
+				heartbeat(ctx, p)
+			}
+		}
+	}()
+	heartbeat(ctx, last)
+	attempt := int32(1)
+	if activity.IsActivity(ctx) {
+		attempt = activity.GetInfo(ctx).Attempt
+	}
+	runLabels := map[string]string{labelWorkflow: in.Run.WorkflowID, labelStep: in.Step.Name, labelAttempt: strconv.Itoa(int(attempt))}
+	res, err := rt.Run(ctx, containers.RunSpec{
+		Image: ctr.Image, InputDir: inDir, OutputDir: outDir,
+		CPUs: ctr.CPUs, MemoryBytes: int64(ctr.Memory), Timeout: ctr.Timeout.D(),
+		Labels: runLabels,
+		Progress: func(p containers.Progress) {
+			mu.Lock()
+			last = Progress{Pct: p.Pct, Msg: p.Msg}
+			mu.Unlock()
+			heartbeat(ctx, Progress{Pct: p.Pct, Msg: p.Msg})
+		},
+		Log: logFile,
+	})
+	logURI, logErr := a.publishLog(logPath, in)
+	if logErr != nil {
+		log.Warn("keeping training log", "error", logErr)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return StepOutput{}, ctx.Err()
+		}
+		return StepOutput{}, fmt.Errorf("training in %s (%s runtime; log %s): %w", ctr.Image, rt.Name(), logURI, err)
+	}
+
+	var tm trainerMetrics
+	if err := readJSON(filepath.Join(outDir, "metrics.json"), &tm); err != nil {
+		return StepOutput{}, fmt.Errorf("trainer output: %w", err)
+	}
+	modelJSON, err := os.ReadFile(filepath.Join(outDir, "model.json"))
+	if err != nil {
+		return StepOutput{}, fmt.Errorf("trainer output: %w", err)
+	}
+	var fitted transform.Fitted
+	if err := readURIJSON(prep.TransformsURI, &fitted); err != nil {
+		return StepOutput{}, err
+	}
+	var profile dataset.Profile
+	if err := readURIJSON(prep.ProfileURI, &profile); err != nil {
+		return StepOutput{}, err
+	}
+	man := model.Manifest{
+		FormatVersion: 1,
+		Task:          prep.Task,
+		Target:        prep.Target,
+		Inputs:        fitted.Inputs,
+		Transforms:    &fitted,
+		Estimator:     model.Estimator{Type: cfg.Algorithm, File: "model.json"},
+		Output:        "probability",
+		Profile:       &profile,
+		Metrics:       prefixed(tm.Valid, "valid_", prefixed(tm.Train, "train_", nil)),
+		Lineage: model.Lineage{
+			Pipeline: in.Run.Pipeline, RunID: in.Run.WorkflowID, SpecHash: in.Run.SpecHash,
+			DatasetHash: prep.DatasetSHA256, Image: res.ImageID, Runtime: res.Runtime,
+			TrainerVersion: tm.TrainerVersion, Params: params, CreatedBy: in.Run.CreatedBy,
+			CreatedAt: time.Now().UTC(),
+		},
+	}
+	bundleTmp := filepath.Join(work, "bundle")
+	if err := model.WriteBundle(bundleTmp, man, map[string][]byte{"model.json": modelJSON}); err != nil {
+		return StepOutput{}, err
+	}
+	if _, err := model.Load(bundleTmp); err != nil {
+		return StepOutput{}, fmt.Errorf("the trainer's model does not load: %w", err)
+	}
+	sum, err := hashDir(bundleTmp)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	uri, err := a.Store.Publish(bundleTmp, "bundles/"+sum)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	ref := &BundleRef{
+		URI: uri, SHA256: sum, Runtime: res.Runtime, Image: res.ImageID,
+		TrainerVersion: tm.TrainerVersion, Params: params, TrainMetrics: man.Metrics,
+	}
+	summary := fmt.Sprintf("%s on %s (%s runtime) in %s", cfg.Algorithm, ctr.Image, res.Runtime, res.Duration.Round(time.Millisecond))
+	if v, ok := tm.Valid["auc"]; ok {
+		summary += fmt.Sprintf(", valid AUC %.4f", v)
+	}
+	return StepOutput{Artifacts: Artifacts{Bundle: ref}, Summary: summary}, nil
+}
+
+// runtime picks the container runtime a step asked for.
+func (a *Activities) runtime(name string) (containers.Runtime, error) {
+	switch name {
+	case "", "auto":
+		if a.Docker != nil {
+			return a.Docker, nil
+		}
+		if a.Process != nil {
+			return a.Process, nil
+		}
+	case "docker":
+		if a.Docker != nil {
+			return a.Docker, nil
+		}
+		return nil, invalid("the step asks for runtime docker but this worker reaches no Docker engine")
+	case "process":
+		if a.Process != nil {
+			return a.Process, nil
+		}
+	default:
+		return nil, invalid("unknown container runtime %q (auto, docker or process)", name)
+	}
+	return nil, invalid("this worker has no container runtime for %q", name)
+}
+
+// publishLog stores a step's log as an artifact logs/<workflow>/<step>.log.
+func (a *Activities) publishLog(path string, in StepInput) (string, error) {
+	rel := fmt.Sprintf("logs/%s/%s-%d.log", sanitize(in.Run.WorkflowID), in.Step.Name, time.Now().UnixNano())
+	tmp, err := a.Store.TempDir("log")
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(tmp, "log")
+	if err := linkOrCopy(path, dst); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	uri, err := a.Store.Publish(dst, rel)
+	os.RemoveAll(tmp)
+	return uri, err
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func prefixed(m map[string]float64, prefix string, into map[string]float64) map[string]float64 {
+	if into == nil {
+		into = map[string]float64{}
+	}
+	for k, v := range m {
+		into[prefix+k] = v
+	}
+	return into
+}
+
+func readURIJSON(uri string, v any) error {
+	p, err := artifact.Path(uri, "")
+	if err != nil {
+		return err
+	}
+	return readJSON(p, v)
+}
+
+// linkOrCopy hard-links src to dst, copying when a link is impossible.
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// hashDir hashes a flat directory's file names and contents in name order.
+func hashDir(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

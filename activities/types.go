@@ -1,0 +1,336 @@
+package activities
+
+import (
+	"time"
+
+	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/pipelines"
+)
+
+// RunInfo identifies the pipeline run a step belongs to.
+type RunInfo struct {
+	// Pipeline is the spec's name.
+	Pipeline string `json:"pipeline"`
+	// WorkflowID is the run's Temporal workflow ID, pipeline/<name>/<run>.
+	WorkflowID string `json:"workflow_id"`
+	// SpecHash is the hex SHA-256 of the spec text.
+	SpecHash string `json:"spec_hash"`
+	// SpecDir resolves relative paths in the spec.
+	SpecDir string `json:"spec_dir"`
+	// CreatedBy is who started the run (user name, or the monitor for retrains).
+	CreatedBy string `json:"created_by"`
+	// TriggeredBy says why the run started: "cli", "drift", ...
+	TriggeredBy string `json:"triggered_by"`
+}
+
+// StepInput is the input of every pipeline step activity.
+type StepInput struct {
+	Run  RunInfo        `json:"run"`
+	Step pipelines.Step `json:"step"`
+	// Inputs merges the artifacts of the step's ancestors, nearest first.
+	Inputs Artifacts `json:"inputs"`
+}
+
+// StepOutput is the result of every pipeline step activity.
+type StepOutput struct {
+	Artifacts Artifacts `json:"artifacts"`
+	// Summary is one line for `kiln runs show`.
+	Summary string `json:"summary"`
+}
+
+// Artifacts are what steps hand to each other: URIs and small summaries,
+// never row data. Each step type fills one field.
+type Artifacts struct {
+	Dataset    *DatasetRef    `json:"dataset,omitempty"`
+	Prepared   *PreparedRef   `json:"prepared,omitempty"`
+	Bundle     *BundleRef     `json:"bundle,omitempty"`
+	Evaluation *EvaluationRef `json:"evaluation,omitempty"`
+	Model      *ModelRef      `json:"model,omitempty"`
+	Scored     *ScoredRef     `json:"scored,omitempty"`
+	Deployment *DeploymentRef `json:"deployment,omitempty"`
+}
+
+// Merge fills the fields of a that are nil with those of b.
+func (a *Artifacts) Merge(b Artifacts) {
+	if a.Dataset == nil {
+		a.Dataset = b.Dataset
+	}
+	if a.Prepared == nil {
+		a.Prepared = b.Prepared
+	}
+	if a.Bundle == nil {
+		a.Bundle = b.Bundle
+	}
+	if a.Evaluation == nil {
+		a.Evaluation = b.Evaluation
+	}
+	if a.Model == nil {
+		a.Model = b.Model
+	}
+	if a.Scored == nil {
+		a.Scored = b.Scored
+	}
+	if a.Deployment == nil {
+		a.Deployment = b.Deployment
+	}
+}
+
+// DatasetRef is an ingested, content-addressed Parquet dataset.
+type DatasetRef struct {
+	URI    string         `json:"uri"`
+	SHA256 string         `json:"sha256"`
+	Rows   int64          `json:"rows"`
+	Schema dataset.Schema `json:"schema"`
+	Source string         `json:"source"`
+}
+
+// PreparedRef is the output of preprocess: the split, the fitted transforms
+// and the training profile.
+type PreparedRef struct {
+	// TrainURI and ValidURI hold transformed features plus the target (all
+	// float64), the trainer's inputs.
+	TrainURI string `json:"train_uri"`
+	ValidURI string `json:"valid_uri"`
+	// TestURI holds the raw holdout rows, scored through the bundle by evaluate.
+	TestURI string `json:"test_uri"`
+	// TransformsURI is the fitted transforms (JSON); ProfileURI the training profile (JSON).
+	TransformsURI string `json:"transforms_uri"`
+	ProfileURI    string `json:"profile_uri"`
+	Target        string `json:"target"`
+	Task          string `json:"task"`
+	// Features are the transformed feature names, in order.
+	Features      []string `json:"features"`
+	TrainRows     int64    `json:"train_rows"`
+	ValidRows     int64    `json:"valid_rows"`
+	TestRows      int64    `json:"test_rows"`
+	DatasetSHA256 string   `json:"dataset_sha256"`
+}
+
+// BundleRef is a model bundle written by train.
+type BundleRef struct {
+	URI string `json:"uri"`
+	// SHA256 addresses the bundle (hash of its manifest and files).
+	SHA256 string `json:"sha256"`
+	// Runtime is "docker" or "process"; Image the image ID (or binary hash).
+	Runtime        string             `json:"runtime"`
+	Image          string             `json:"image"`
+	TrainerVersion string             `json:"trainer_version,omitempty"`
+	Params         map[string]any     `json:"params,omitempty"`
+	TrainMetrics   map[string]float64 `json:"train_metrics,omitempty"`
+}
+
+// GateCheck is one comparison of an evaluation gate.
+type GateCheck struct {
+	Expr    string  `json:"expr"`
+	Left    float64 `json:"left"`
+	Op      string  `json:"op"`
+	Right   float64 `json:"right"`
+	Pass    bool    `json:"pass"`
+	Skipped bool    `json:"skipped,omitempty"`
+}
+
+// EvaluationRef is the holdout evaluation of a bundle.
+type EvaluationRef struct {
+	Metrics map[string]float64 `json:"metrics"`
+	Gate    string             `json:"gate,omitempty"`
+	Passed  bool               `json:"passed"`
+	Checks  []GateCheck        `json:"checks,omitempty"`
+	// Champion is the version the gate compared against (0 = none).
+	Champion        int64              `json:"champion,omitempty"`
+	ChampionMetrics map[string]float64 `json:"champion_metrics,omitempty"`
+}
+
+// ModelRef is a registered model version.
+type ModelRef struct {
+	Name      string `json:"name"`
+	Version   int64  `json:"version"`
+	BundleURI string `json:"bundle_uri"`
+	// Created is false when a retried step found its version already registered.
+	Created bool `json:"created"`
+}
+
+// ScoredRef is a batch-scored Parquet file.
+type ScoredRef struct {
+	URI  string `json:"uri"`
+	Rows int64  `json:"rows"`
+}
+
+// DeploymentRef is the outcome of a canary rollout.
+type DeploymentRef struct {
+	Server   string `json:"server"`
+	Model    string `json:"model"`
+	Version  int64  `json:"version"`
+	Promoted bool   `json:"promoted"`
+	// Outcome is "promoted", "rolled back" or "first deployment".
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason"`
+}
+
+// ValidateInput asks the worker to decode and validate a spec.
+type ValidateInput struct {
+	SpecText  string            `json:"spec_text"`
+	SpecFile  string            `json:"spec_file"`
+	SpecDir   string            `json:"spec_dir"`
+	Overrides map[string]string `json:"overrides,omitempty"`
+}
+
+// ValidateOutput is the resolved spec.
+type ValidateOutput struct {
+	Spec pipelines.Spec `json:"spec"`
+}
+
+// VersionRef names a model version and where its bundle lives.
+type VersionRef struct {
+	Version   int64  `json:"version"`
+	BundleURI string `json:"bundle_uri"`
+}
+
+// ResolveAliasInput asks which version an alias points to.
+type ResolveAliasInput struct {
+	Model string `json:"model"`
+	Alias string `json:"alias"`
+}
+
+// ResolveAliasOutput is the alias's version, if any.
+type ResolveAliasOutput struct {
+	Found   bool       `json:"found"`
+	Current VersionRef `json:"current"`
+}
+
+// TrafficInput sets a model's deployment on a model server.
+type TrafficInput struct {
+	Server string     `json:"server"`
+	Model  string     `json:"model"`
+	Stable VersionRef `json:"stable"`
+	// Canary is nil when all traffic goes to Stable.
+	Canary        *VersionRef `json:"canary,omitempty"`
+	CanaryPercent int         `json:"canary_percent"`
+}
+
+// TrafficOutput acknowledges a deployment change.
+type TrafficOutput struct {
+	Applied bool `json:"applied"`
+}
+
+// StatsInput asks a model server for a model's counters.
+type StatsInput struct {
+	Server string `json:"server"`
+	Model  string `json:"model"`
+}
+
+// VariantStats are cumulative counters of one served version.
+type VariantStats struct {
+	Version  int64   `json:"version"`
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"`
+	MeanMs   float64 `json:"mean_ms"`
+}
+
+// StatsOutput holds counters per served version, by ascending version.
+type StatsOutput struct {
+	Variants []VariantStats `json:"variants"`
+}
+
+// MoveAliasInput moves a registry alias by compare-and-swap.
+type MoveAliasInput struct {
+	Model string `json:"model"`
+	Alias string `json:"alias"`
+	To    int64  `json:"to"`
+	// From is the version the alias must point to now (0 = no alias yet).
+	From   int64  `json:"from"`
+	Reason string `json:"reason"`
+	RunID  string `json:"run_id"`
+	Actor  string `json:"actor"`
+}
+
+// MoveAliasOutput reports the move.
+type MoveAliasOutput struct {
+	EventID int64 `json:"event_id"`
+	Noop    bool  `json:"noop"`
+}
+
+// DriftInput asks for a drift check of a served model.
+type DriftInput struct {
+	Model        string        `json:"model"`
+	Alias        string        `json:"alias"`
+	Window       time.Duration `json:"window"`
+	PSIThreshold float64       `json:"psi_threshold"`
+	MinRows      int           `json:"min_rows"`
+}
+
+// FeatureDrift is one feature's drift.
+type FeatureDrift struct {
+	Feature string  `json:"feature"`
+	PSI     float64 `json:"psi"`
+	Rows    int     `json:"rows"`
+	Drifted bool    `json:"drifted"`
+}
+
+// DriftOutput is a drift report over the window.
+type DriftOutput struct {
+	Version  int64          `json:"version"`
+	Rows     int            `json:"rows"`
+	Drifted  bool           `json:"drifted"`
+	MaxPSI   float64        `json:"max_psi"`
+	Features []FeatureDrift `json:"features"`
+	// Note explains an inconclusive check (no model, no traffic, ...).
+	Note string `json:"note,omitempty"`
+}
+
+// StartMonitorInput starts (or reconfigures) the monitor of a model.
+type StartMonitorInput struct {
+	Monitor MonitorRequest `json:"monitor"`
+}
+
+// MonitorRequest is what the monitor workflow needs to start.
+type MonitorRequest struct {
+	Model    string                  `json:"model"`
+	Pipeline string                  `json:"pipeline"`
+	Alias    string                  `json:"alias"`
+	Config   pipelines.MonitorConfig `json:"config"`
+	// Retrain re-runs this pipeline on drift.
+	Retrain ValidateInput `json:"retrain"`
+	// State is carried across continue-as-new; zero when first started.
+	State MonitorState `json:"state"`
+}
+
+// MonitorState is the monitor workflow's memory between runs.
+type MonitorState struct {
+	Checks        int          `json:"checks"`
+	LastRetrainAt time.Time    `json:"last_retrain_at"`
+	Retrains      int          `json:"retrains"`
+	LastReport    *DriftOutput `json:"last_report,omitempty"`
+}
+
+// Workflow type names, used where a workflow is started by name.
+const (
+	WorkflowPipeline = "PipelineWorkflow"
+	WorkflowCanary   = "CanaryWorkflow"
+	WorkflowMonitor  = "MonitorWorkflow"
+	WorkflowRetrain  = "RetrainWorkflow"
+	// SignalMonitorConfig replaces a running monitor's request.
+	SignalMonitorConfig = "config"
+	// SignalDrift tells retrain/<model> that drift was seen.
+	SignalDrift = "drift"
+)
+
+// StartMonitorOutput names the monitor workflow.
+type StartMonitorOutput struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+}
+
+// TriggerRetrainInput signals (starting if needed) retrain/<model>.
+type TriggerRetrainInput struct {
+	Model    string `json:"model"`
+	Pipeline string `json:"pipeline"`
+	Reason   string `json:"reason"`
+	// Spec is the pipeline to run again.
+	Spec ValidateInput `json:"spec"`
+}
+
+// TriggerRetrainOutput names the retrain workflow run that received the signal.
+type TriggerRetrainOutput struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+}

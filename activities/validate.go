@@ -1,0 +1,32 @@
+package activities
+
+import (
+	"context"
+	"errors"
+
+	"github.com/kiln-ml/kiln/pipelines"
+)
+
+// Validate decodes and validates a spec with exactly the validator `kiln
+// validate` uses, then fills the defaults that depend on this worker (the
+// model server of deploy steps). An invalid spec is not retried.
+func (a *Activities) Validate(ctx context.Context, in ValidateInput) (ValidateOutput, error) {
+	spec, err := pipelines.Parse(in.SpecFile, []byte(in.SpecText), in.Overrides)
+	if err != nil {
+		var probs pipelines.Problems
+		if errors.As(err, &probs) {
+			return ValidateOutput{}, invalid("%s", probs.Error())
+		}
+		return ValidateOutput{}, invalid("%v", err)
+	}
+	spec.File, spec.Dir = in.SpecFile, in.SpecDir
+	for i := range spec.Steps {
+		if d := spec.Steps[i].Deploy; d != nil && d.Server == "" {
+			if a.ModelServer == "" {
+				return ValidateOutput{}, invalid("step %q: no model server: set deploy.server in the spec or start the worker with --model-server", spec.Steps[i].Name)
+			}
+			d.Server = a.ModelServer
+		}
+	}
+	return ValidateOutput{Spec: *spec}, nil
+}

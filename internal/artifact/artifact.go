@@ -1,0 +1,123 @@
+// Package artifact stores Kiln's artifacts (datasets, model bundles, scored
+// files, request logs) and addresses them by URI.
+//
+// The local store keeps everything under one root directory and hands out
+// file:// URIs. Content-addressed artifacts are published by renaming a
+// finished temporary file or directory into place, so readers never see half
+// an artifact; publishing the same content twice keeps the first copy.
+package artifact
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Store is a local artifact store rooted at a directory.
+type Store struct {
+	root string
+}
+
+// NewLocal opens (creating if needed) a store rooted at dir.
+func NewLocal(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("artifact store %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(filepath.Join(abs, "tmp"), 0o755); err != nil {
+		return nil, fmt.Errorf("creating artifact store %s: %w", abs, err)
+	}
+	return &Store{root: abs}, nil
+}
+
+// Root is the store's absolute root directory.
+func (s *Store) Root() string { return s.root }
+
+// URI returns the file:// URI of the artifact at rel (a slash-separated path
+// relative to the root).
+func (s *Store) URI(rel string) string {
+	return FileURI(filepath.Join(s.root, filepath.FromSlash(rel)))
+}
+
+// LocalPath returns the path under the root for rel.
+func (s *Store) LocalPath(rel string) string {
+	return filepath.Join(s.root, filepath.FromSlash(rel))
+}
+
+// TempDir creates a fresh directory on the store's file system, so that its
+// contents can later be published by rename.
+func (s *Store) TempDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), prefix+"-")
+	if err != nil {
+		return "", fmt.Errorf("creating temporary directory: %w", err)
+	}
+	return dir, nil
+}
+
+// Publish moves the finished file or directory src to rel and returns its URI.
+// When rel already exists (content-addressed artifacts), src is removed and
+// the existing artifact is kept.
+func (s *Store) Publish(src, rel string) (string, error) {
+	dst := s.LocalPath(rel)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", fmt.Errorf("publishing %s: %w", rel, err)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		if err := os.RemoveAll(src); err != nil {
+			return "", fmt.Errorf("removing duplicate %s: %w", src, err)
+		}
+		return FileURI(dst), nil
+	}
+	if err := os.Rename(src, dst); err != nil {
+		// Another publisher may have won the race with identical content.
+		if _, statErr := os.Stat(dst); statErr == nil {
+			_ = os.RemoveAll(src)
+			return FileURI(dst), nil
+		}
+		return "", fmt.Errorf("publishing %s: %w", rel, err)
+	}
+	return FileURI(dst), nil
+}
+
+// FileURI returns the file:// URI of an absolute path.
+func FileURI(path string) string {
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(path)}).String()
+}
+
+// Path returns the local file system path of uri. It accepts file:// URIs and
+// plain paths; a relative path is resolved against base.
+func Path(uri, base string) (string, error) {
+	if uri == "" {
+		return "", errors.New("empty artifact URI")
+	}
+	if strings.Contains(uri, "://") {
+		u, err := url.Parse(uri)
+		if err != nil {
+			return "", fmt.Errorf("artifact URI %q: %w", uri, err)
+		}
+		if u.Scheme != "file" {
+			return "", fmt.Errorf("artifact URI %q: scheme %q is not supported yet (only file://)", uri, u.Scheme)
+		}
+		if u.Host != "" && u.Host != "localhost" {
+			return "", fmt.Errorf("artifact URI %q: file URIs must not name a host", uri)
+		}
+		return filepath.FromSlash(u.Path), nil
+	}
+	if filepath.IsAbs(uri) || base == "" {
+		return filepath.Clean(uri), nil
+	}
+	return filepath.Join(base, uri), nil
+}
+
+// Exists reports whether the artifact at uri is present.
+func Exists(uri string) bool {
+	p, err := Path(uri, "")
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(p)
+	return err == nil
+}

@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-ml/kiln/containers"
+)
+
+func newImagesCmd(cfg *Config) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "images",
+		Short: "Build Kiln's container images through the Docker Engine API",
+	}
+	var tag, dockerfile string
+	build := &cobra.Command{
+		Use:   "build DIR",
+		Short: "Build an image from a directory (its Dockerfile), without pulling anything",
+		Long: `Build an image from DIR through the Docker Engine API with the classic builder.
+Nothing is pulled: use FROM scratch (static binaries) or images already present.
+"make images" uses this to build kiln/trainer:dev from containers/trainer.`,
+		Example: "  kiln images build build/trainer -t kiln/trainer:dev -f Dockerfile.offline",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			d, err := containers.NewDocker(ctx, containers.DockerOptions{})
+			if err != nil {
+				return err
+			}
+			id, err := containers.BuildImage(ctx, d.Client(), containers.BuildOptions{ContextDir: args[0], Dockerfile: dockerfile, Tag: tag, Log: cfg.stderr})
+			if err != nil {
+				return err
+			}
+			if cfg.JSON {
+				return printJSON(cfg.stdout, map[string]string{"tag": tag, "id": id})
+			}
+			fmt.Fprintf(cfg.stdout, "built %s (%s)\n", tag, id)
+			return nil
+		},
+	}
+	build.Flags().StringVarP(&tag, "tag", "t", "", "image tag, e.g. kiln/trainer:dev (required)")
+	build.Flags().StringVarP(&dockerfile, "file", "f", "Dockerfile", "Dockerfile name inside DIR")
+	_ = build.MarkFlagRequired("tag")
+	cmd.AddCommand(build)
+	return cmd
+}

@@ -1,0 +1,176 @@
+// Package cli implements the kiln command line: one file per verb group.
+// Commands return errors; main prints them once and exits non-zero. Flags and
+// environment variables are read here and passed down as plain config.
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-ml/kiln/internal/devstack"
+	"go.temporal.io/sdk/client"
+)
+
+// Config is the configuration shared by all commands, from flags and the
+// environment.
+type Config struct {
+	// Home is Kiln's state directory (.kiln): artifacts, registry, dev server data.
+	Home string
+	// Address, Namespace and TaskQueue locate the Temporal cluster.
+	Address   string
+	Namespace string
+	TaskQueue string
+	// UIURL is the Temporal web UI base URL used for links.
+	UIURL string
+	// TLS and API key settings for Temporal Cloud or secured clusters.
+	TLSCert, TLSKey, TLSCA string
+	APIKey                 string
+	// JSON switches output to JSON for scripts.
+	JSON bool
+	// Verbose turns on debug logging.
+	Verbose bool
+
+	stdout, stderr io.Writer
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// Run executes the kiln command line with args (without the program name).
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := &Config{stdout: stdout, stderr: stderr}
+	root := newRoot(cfg)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContext(ctx)
+}
+
+// exitError carries a specific exit code (e.g. 1 for a failed run, 2 for usage).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// ExitCode maps an error from Run to the process exit code.
+func ExitCode(err error) int {
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return 1
+}
+
+func newRoot(cfg *Config) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kiln",
+		Short: "Take ML models from a YAML recipe to production as durable Temporal workflows",
+		Long: `Kiln runs a machine-learning pipeline — ingest → preprocess → train (in a
+container) → evaluate → register → batch-score → canary deploy → monitor →
+retrain on drift — as one durable Temporal workflow, declared in a YAML spec.
+
+Start here:
+  kiln dev                                 # Temporal + web UI + worker + model server, all local
+  kiln validate pipelines/churn.yaml       # check a spec; errors name file:line:col
+  kiln run pipelines/churn.yaml --wait     # run it and watch the steps
+  kiln runs show <run>                     # what each step did
+  kiln models show churn                   # versions, metrics, aliases
+
+Environment: KILN_HOME (default .kiln), TEMPORAL_ADDRESS (127.0.0.1:7233),
+TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			level := slog.LevelInfo
+			if cfg.Verbose {
+				level = slog.LevelDebug
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(cfg.stderr, &slog.HandlerOptions{Level: level})))
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&cfg.Home, "home", envOr("KILN_HOME", ".kiln"), "Kiln's state directory (artifacts, registry, dev server data)")
+	pf.StringVar(&cfg.Address, "address", envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port")
+	pf.StringVar(&cfg.Namespace, "namespace", envOr("TEMPORAL_NAMESPACE", "default"), "Temporal namespace")
+	pf.StringVar(&cfg.TaskQueue, "task-queue", envOr("KILN_TASK_QUEUE", "kiln"), "Temporal task queue of Kiln's workers")
+	pf.StringVar(&cfg.UIURL, "ui-url", envOr("KILN_UI_URL", "http://127.0.0.1:8233"), "Temporal web UI base URL, for links")
+	pf.StringVar(&cfg.TLSCert, "tls-cert", os.Getenv("TEMPORAL_TLS_CERT"), "client certificate for mTLS to Temporal")
+	pf.StringVar(&cfg.TLSKey, "tls-key", os.Getenv("TEMPORAL_TLS_KEY"), "client key for mTLS to Temporal")
+	pf.StringVar(&cfg.TLSCA, "tls-ca", os.Getenv("TEMPORAL_TLS_CA"), "CA certificate to verify Temporal's server certificate")
+	pf.StringVar(&cfg.APIKey, "api-key", os.Getenv("TEMPORAL_API_KEY"), "API key for Temporal Cloud (prefer the TEMPORAL_API_KEY variable: flags show up in ps)")
+	pf.BoolVar(&cfg.JSON, "json", false, "print JSON instead of tables")
+	pf.BoolVarP(&cfg.Verbose, "verbose", "v", false, "debug logging")
+
+	root.AddCommand(
+		newDevCmd(cfg), newWorkerCmd(cfg), newServeCmd(cfg),
+		newValidateCmd(cfg), newRunCmd(cfg), newRunsCmd(cfg), newModelsCmd(cfg),
+		newDemoDataCmd(cfg), newImagesCmd(cfg), newReplayCmd(cfg),
+	)
+	return root
+}
+
+// dial connects to Temporal with the configured address, namespace, TLS and API key.
+func (c *Config) dial(ctx context.Context) (client.Client, error) {
+	opts := client.Options{HostPort: c.Address, Namespace: c.Namespace, Logger: devstack.SDKLogger{L: slog.Default()}}
+	if c.TLSCert != "" || c.TLSCA != "" || c.APIKey != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("loading TLS client certificate: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		if c.TLSCA != "" {
+			pem, err := os.ReadFile(c.TLSCA)
+			if err != nil {
+				return nil, fmt.Errorf("reading TLS CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("no certificates in %s", c.TLSCA)
+			}
+			tc.RootCAs = pool
+		}
+		opts.ConnectionOptions.TLS = tc
+	}
+	if c.APIKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(c.APIKey)
+	}
+	cl, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Temporal at %s (namespace %s): %w\nIs `kiln dev` running? Start it in another terminal, or pass --address", c.Address, c.Namespace, err)
+	}
+	return cl, nil
+}
+
+// path returns a path under Home.
+func (c *Config) path(parts ...string) string {
+	return filepath.Join(append([]string{c.Home}, parts...)...)
+}
+
+// workflowURL links to a workflow in the Temporal web UI.
+func (c *Config) workflowURL(workflowID, runID string) string {
+	u := strings.TrimRight(c.UIURL, "/") + "/namespaces/" + c.Namespace + "/workflows/" + urlPathEscape(workflowID)
+	if runID != "" {
+		u += "/" + runID
+	}
+	return u + "/history"
+}

@@ -1,0 +1,268 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/workflows"
+)
+
+func newRunsCmd(cfg *Config) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List, inspect and cancel pipeline runs",
+	}
+	cmd.AddCommand(newRunsListCmd(cfg), newRunsShowCmd(cfg), newRunsCancelCmd(cfg))
+	return cmd
+}
+
+// runRow is one line of `kiln runs list`.
+type runRow struct {
+	WorkflowID string    `json:"workflow_id"`
+	RunID      string    `json:"run_id"`
+	Pipeline   string    `json:"pipeline"`
+	Status     string    `json:"status"`
+	Started    time.Time `json:"started"`
+	Ended      time.Time `json:"ended,omitempty"`
+	Trigger    string    `json:"trigger,omitempty"`
+	Model      string    `json:"model,omitempty"`
+}
+
+var statusQuery = map[string]string{
+	"running": "Running", "completed": "Completed", "failed": "Failed",
+	"canceled": "Canceled", "terminated": "Terminated", "timedout": "TimedOut",
+}
+
+func newRunsListCmd(cfg *Config) *cobra.Command {
+	var pipeline, status string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List pipeline runs, newest first (a Temporal visibility query)",
+		Example: `  kiln runs list
+  kiln runs list --pipeline churn --status failed
+  kiln runs list --json --limit 100`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			q := fmt.Sprintf("WorkflowType = '%s'", activities.WorkflowPipeline)
+			if pipeline != "" {
+				q += fmt.Sprintf(" AND %s = '%s'", workflows.AttrPipeline.GetName(), strings.ReplaceAll(pipeline, "'", ""))
+			}
+			if status != "" {
+				s, ok := statusQuery[strings.ToLower(status)]
+				if !ok {
+					return &exitError{code: 2, err: fmt.Errorf("--status %q: use running, completed, failed, canceled, terminated or timedout", status)}
+				}
+				q += " AND ExecutionStatus = '" + s + "'"
+			}
+			c, err := cfg.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var rows []runRow
+			var token []byte
+			for len(rows) < limit {
+				resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+					Namespace: cfg.Namespace, Query: q, PageSize: int32(min(limit-len(rows), 1000)), NextPageToken: token,
+				})
+				if err != nil {
+					return fmt.Errorf("listing runs: %w", err)
+				}
+				for _, e := range resp.GetExecutions() {
+					r := runRow{
+						WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(),
+						Status:  strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")),
+						Started: e.GetStartTime().AsTime(),
+					}
+					if e.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING && e.GetCloseTime() != nil {
+						r.Ended = e.GetCloseTime().AsTime()
+					}
+					attrs := e.GetSearchAttributes().GetIndexedFields()
+					r.Pipeline = payloadString(attrs[workflows.AttrPipeline.GetName()])
+					r.Trigger = payloadString(attrs[workflows.AttrTrigger.GetName()])
+					if m := payloadString(attrs[workflows.AttrModel.GetName()]); m != "" {
+						r.Model = m
+						if v := payloadInt(attrs[workflows.AttrModelVersion.GetName()]); v > 0 {
+							r.Model = fmt.Sprintf("%s:%d", m, v)
+						}
+					}
+					rows = append(rows, r)
+				}
+				token = resp.GetNextPageToken()
+				if len(token) == 0 {
+					break
+				}
+			}
+			if cfg.JSON {
+				if rows == nil {
+					rows = []runRow{}
+				}
+				return printJSON(cfg.stdout, rows)
+			}
+			if len(rows) == 0 {
+				fmt.Fprintln(cfg.stdout, "No runs. Start one with: kiln run pipelines/churn.yaml")
+				return nil
+			}
+			t := newTable(cfg.stdout, "RUN", "STATUS", "STARTED", "DURATION", "TRIGGER", "MODEL")
+			for _, r := range rows {
+				end := r.Ended
+				if end.IsZero() {
+					end = time.Now()
+				}
+				t.row(r.WorkflowID, r.Status, when(r.Started), duration(end.Sub(r.Started)), r.Trigger, r.Model)
+			}
+			return t.flush()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&pipeline, "pipeline", "", "only runs of this pipeline")
+	f.StringVar(&status, "status", "", "only runs in this state: running, completed, failed, canceled, terminated, timedout")
+	f.IntVar(&limit, "limit", 20, "at most this many runs")
+	return cmd
+}
+
+func payloadString(p *commonpb.Payload) string {
+	var s string
+	if p != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &s)
+	}
+	return s
+}
+
+func payloadInt(p *commonpb.Payload) int64 {
+	var n int64
+	if p != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &n)
+	}
+	return n
+}
+
+// runWorkflowID accepts a workflow ID, or <pipeline>/<run> without the prefix.
+func runWorkflowID(arg string) string {
+	if strings.HasPrefix(arg, "pipeline/") {
+		return arg
+	}
+	return "pipeline/" + arg
+}
+
+func newRunsShowCmd(cfg *Config) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show RUN",
+		Short: "Show a run's steps: status, duration and outputs",
+		Long: `Show a pipeline run: its status, then one line per step with its status,
+duration and outputs (rows, metrics, model version, scored file). RUN is the
+workflow ID printed by kiln run (pipeline/<name>/<run>), with or without the
+"pipeline/" prefix.`,
+		Example: `  kiln runs show pipeline/churn/20261125-104512-a1b2
+  kiln runs show churn/20261125-104512-a1b2 --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := cfg.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			wid := runWorkflowID(args[0])
+			d, err := c.DescribeWorkflowExecution(ctx, wid, "")
+			if err != nil {
+				return fmt.Errorf("run %s: %w", wid, err)
+			}
+			runID := d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+			st, err := queryStatus(ctx, c, wid, runID)
+			if err != nil {
+				// A closed run answers with its result even when no worker is up.
+				if gerr := c.GetWorkflow(ctx, wid, runID).Get(ctx, &st); gerr != nil && st.WorkflowID == "" {
+					return fmt.Errorf("run %s: no worker answered its status query (%v); start `kiln dev` or `kiln worker`", wid, err)
+				}
+			}
+			if cfg.JSON {
+				return printJSON(cfg.stdout, st)
+			}
+			printRun(cfg, st, cfg.workflowURL(wid, runID))
+			return nil
+		},
+	}
+	return cmd
+}
+
+// printRun prints a run's header, its step table and its main outputs.
+func printRun(cfg *Config, st workflows.RunStatus, link string) {
+	out := cfg.stdout
+	end := st.Ended
+	if end.IsZero() {
+		end = time.Now()
+	}
+	fmt.Fprintf(out, "Run      %s\n", st.WorkflowID)
+	fmt.Fprintf(out, "Status   %s after %s (started %s)\n", st.Status, duration(end.Sub(st.Started)), when(st.Started))
+	if st.TriggeredBy != "" {
+		fmt.Fprintf(out, "Trigger  %s\n", st.TriggeredBy)
+	}
+	if st.SpecHash != "" {
+		fmt.Fprintf(out, "Spec     sha256 %s\n", st.SpecHash[:min(12, len(st.SpecHash))])
+	}
+	fmt.Fprintf(out, "UI       %s\n\n", link)
+	t := newTable(out, "STEP", "USES", "STATUS", "DURATION", "OUTPUT")
+	for _, s := range st.Steps {
+		d := "-"
+		if !s.Started.IsZero() {
+			e := s.Ended
+			if e.IsZero() {
+				e = time.Now()
+			}
+			d = duration(e.Sub(s.Started))
+		}
+		msg := s.Summary
+		if s.Error != "" {
+			msg = s.Error
+		}
+		t.row(s.Name, string(s.Uses), s.Status, d, msg)
+	}
+	_ = t.flush()
+	a := st.Artifacts()
+	fmt.Fprintln(out)
+	if a.Model != nil {
+		fmt.Fprintf(out, "Model    %s:%d\n", a.Model.Name, a.Model.Version)
+	}
+	if a.Scored != nil {
+		fmt.Fprintf(out, "Scored   %s (%d rows)\n", a.Scored.URI, a.Scored.Rows)
+	}
+	if a.Deployment != nil {
+		fmt.Fprintf(out, "Deployed %s v%d to %s: %s (%s)\n", a.Deployment.Model, a.Deployment.Version, a.Deployment.Server, a.Deployment.Outcome, a.Deployment.Reason)
+	}
+	if st.Error != "" {
+		fmt.Fprintf(out, "Error    %s\n", st.Error)
+	}
+}
+
+func newRunsCancelCmd(cfg *Config) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel RUN",
+		Short: "Cancel a running pipeline; running containers are stopped and removed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := cfg.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			wid := runWorkflowID(args[0])
+			if err := c.CancelWorkflow(ctx, wid, ""); err != nil {
+				return fmt.Errorf("canceling %s: %w", wid, err)
+			}
+			fmt.Fprintf(cfg.stdout, "Cancellation requested for %s\n", wid)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-ml/kiln/internal/devserver"
+	"github.com/kiln-ml/kiln/worker"
+	"github.com/kiln-ml/kiln/workflows"
+)
+
+func newWorkerCmd(cfg *Config) *cobra.Command {
+	var (
+		modelServer, adminToken, trainer string
+		noDocker, registerAttrs          bool
+		concurrency                      int
+	)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a Kiln worker against a Temporal server",
+		Long: `Run Kiln's workflows and activities against any Temporal server: the embedded
+one of "kiln dev", a self-hosted cluster, or Temporal Cloud (--api-key or mTLS).
+
+The worker keeps artifacts and the registry under --home; workers that share
+work must share that directory (or, later, an object store and a SQL registry).`,
+		Example: `  kiln worker --address 127.0.0.1:7233 --namespace default --task-queue kiln
+  TEMPORAL_API_KEY=... kiln worker --address my-ns.a1b2c.tmprl.cloud:7233 --namespace my-ns.a1b2c`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := cfg.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if registerAttrs {
+				if err := devserver.EnsureSearchAttributes(ctx, c, cfg.Namespace, workflows.SearchAttributes()); err != nil {
+					return fmt.Errorf("%w (pass --register-search-attributes=false if an operator registers them)", err)
+				}
+			}
+			if adminToken == "" {
+				adminToken = readToken(cfg.path("admin-token"))
+			}
+			acts, closeActs, err := worker.OpenActivities(ctx, c, worker.Config{
+				Home: cfg.Home, TaskQueue: cfg.TaskQueue, ModelServer: modelServer,
+				AdminToken: adminToken, TrainerBinary: trainer, NoDocker: noDocker,
+			})
+			if err != nil {
+				return err
+			}
+			defer closeActs()
+			w := worker.New(c, acts, worker.Options{TaskQueue: cfg.TaskQueue, MaxConcurrentActivities: concurrency})
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("starting worker: %w", err)
+			}
+			defer w.Stop()
+			fmt.Fprintf(cfg.stdout, "Kiln worker polling %s on %s (namespace %s); training: %s\n", cfg.TaskQueue, cfg.Address, cfg.Namespace, worker.Describe(acts))
+			<-ctx.Done()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&modelServer, "model-server", envOr("KILN_MODEL_SERVER", "http://127.0.0.1:8080"), "default model server for deploy steps")
+	f.StringVar(&adminToken, "admin-token", os.Getenv("KILN_ADMIN_TOKEN"), "model server admin token (default: $KILN_HOME/admin-token)")
+	f.StringVar(&trainer, "trainer-bin", "", "local trainer binary for the process runtime")
+	f.BoolVar(&noDocker, "no-docker", false, "train as local processes even when Docker is reachable")
+	f.BoolVar(&registerAttrs, "register-search-attributes", true, "register Kiln's search attributes on the namespace at start")
+	f.IntVar(&concurrency, "max-activities", 8, "activities this worker runs at once")
+	return cmd
+}
+
+func readToken(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,238 @@
+package serving
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/model"
+)
+
+// Request log files are <dir>/<model>/<unix-ms>-<pid>-<seq>.parquet: one file
+// per flush of one model version's buffer, written to a temporary name and
+// renamed, so readers only ever see whole files. Columns: the model's raw
+// inputs, then prediction, model_version, variant, latency_ms and ts_ms.
+
+// RequestLogFiles lists a model's request log files written at or after
+// since, oldest first.
+func RequestLogFiles(dir, model string, since time.Time) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(dir, model))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing request logs of %s: %w", model, err)
+	}
+	type file struct {
+		ms   int64
+		path string
+	}
+	var files []file
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".parquet") {
+			continue
+		}
+		msText, _, _ := strings.Cut(name, "-")
+		ms, err := strconv.ParseInt(msText, 10, 64)
+		if err != nil || ms < since.UnixMilli() {
+			continue
+		}
+		files = append(files, file{ms, filepath.Join(dir, model, name)})
+	}
+	sort.Slice(files, func(i, j int) bool {
+		return files[i].ms < files[j].ms || files[i].ms == files[j].ms && files[i].path < files[j].path
+	})
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.path
+	}
+	return out, nil
+}
+
+// requestLog buffers served rows per model version and flushes them to Parquet.
+type requestLog struct {
+	dir     string
+	maxRows int
+	log     *slog.Logger
+	mu      sync.Mutex
+	bufs    map[string]*logBuffer // key: model/version
+	seq     int64
+	flushMu sync.Mutex
+}
+
+func newRequestLog(dir string, maxRows int, log *slog.Logger) *requestLog {
+	return &requestLog{dir: dir, maxRows: maxRows, log: log, bufs: map[string]*logBuffer{}}
+}
+
+// logBuffer holds one model version's rows column by column.
+type logBuffer struct {
+	model   string
+	inputs  []dataset.Field
+	floats  [][]float64 // per input: Float64 values (NaN = null)
+	ints    [][]int64
+	strs    [][]string
+	bools   [][]bool
+	valid   [][]bool
+	pred    []float64
+	version []int64
+	variant []string
+	latency []float64
+	ts      []int64
+}
+
+func newLogBuffer(model string, inputs []dataset.Field) *logBuffer {
+	n := len(inputs)
+	return &logBuffer{model: model, inputs: inputs, floats: make([][]float64, n), ints: make([][]int64, n),
+		strs: make([][]string, n), bools: make([][]bool, n), valid: make([][]bool, n)}
+}
+
+func (l *requestLog) add(name string, version int64, variant string, m *model.Model, rows []map[string]any, preds []float64, el time.Duration, at time.Time) {
+	key := name + "/" + strconv.FormatInt(version, 10)
+	l.mu.Lock()
+	b := l.bufs[key]
+	if b == nil {
+		b = newLogBuffer(name, m.Manifest.Inputs)
+		l.bufs[key] = b
+	}
+	latency := float64(el) / 1e6 / float64(len(rows))
+	for i, row := range rows {
+		for j, f := range b.inputs {
+			v, ok := row[f.Name]
+			b.append(j, f.Type, v, ok)
+		}
+		b.pred = append(b.pred, preds[i])
+		b.version = append(b.version, version)
+		b.variant = append(b.variant, variant)
+		b.latency = append(b.latency, latency)
+		b.ts = append(b.ts, at.UnixMilli())
+	}
+	full := len(b.pred) >= l.maxRows
+	if full {
+		delete(l.bufs, key)
+	}
+	l.mu.Unlock()
+	if full {
+		go l.write(b)
+	}
+}
+
+// append stores one value; values that do not fit the column's type are logged as null.
+func (b *logBuffer) append(j int, t dataset.Type, v any, present bool) {
+	switch t {
+	case dataset.Float64:
+		x := math.NaN()
+		switch n := v.(type) {
+		case float64:
+			x = n
+		case bool:
+			if n {
+				x = 1
+			} else {
+				x = 0
+			}
+		}
+		b.floats[j] = append(b.floats[j], x)
+	case dataset.Int64:
+		n, ok := v.(float64)
+		b.ints[j] = append(b.ints[j], int64(n))
+		b.valid[j] = append(b.valid[j], present && ok)
+	case dataset.Bool:
+		x, ok := v.(bool)
+		b.bools[j] = append(b.bools[j], x)
+		b.valid[j] = append(b.valid[j], present && ok)
+	default:
+		s, ok := v.(string)
+		b.strs[j] = append(b.strs[j], s)
+		b.valid[j] = append(b.valid[j], present && ok)
+	}
+}
+
+func (l *requestLog) flushAll() error {
+	l.mu.Lock()
+	bufs := l.bufs
+	l.bufs = map[string]*logBuffer{}
+	l.mu.Unlock()
+	var first error
+	for _, b := range bufs {
+		if err := l.write(b); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// write flushes one buffer to a new Parquet file.
+func (l *requestLog) write(b *logBuffer) error {
+	if len(b.pred) == 0 {
+		return nil
+	}
+	l.flushMu.Lock()
+	l.seq++
+	seq := l.seq
+	l.flushMu.Unlock()
+	dir := filepath.Join(l.dir, b.model)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		l.log.Error("request log", "error", err)
+		return err
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%d-%d-%d.parquet", time.Now().UnixMilli(), os.Getpid(), seq))
+	fields := append([]dataset.Field{}, b.inputs...)
+	fields = append(fields,
+		dataset.Field{Name: "prediction", Type: dataset.Float64},
+		dataset.Field{Name: "model_version", Type: dataset.Int64},
+		dataset.Field{Name: "variant", Type: dataset.String},
+		dataset.Field{Name: "latency_ms", Type: dataset.Float64},
+		dataset.Field{Name: "ts_ms", Type: dataset.Int64},
+	)
+	cols := make([]arrow.Array, 0, len(fields))
+	for j, f := range b.inputs {
+		switch f.Type {
+		case dataset.Float64:
+			cols = append(cols, dataset.Float64ArrayNullNaN(b.floats[j]))
+		case dataset.Int64:
+			cols = append(cols, dataset.Int64Array(b.ints[j], b.valid[j]))
+		case dataset.Bool:
+			cols = append(cols, dataset.BoolArray(b.bools[j], b.valid[j]))
+		default:
+			cols = append(cols, dataset.StringArray(b.strs[j], b.valid[j]))
+		}
+	}
+	cols = append(cols, dataset.Float64Array(b.pred), dataset.Int64Array(b.version, nil),
+		dataset.StringArray(b.variant, nil), dataset.Float64Array(b.latency), dataset.Int64Array(b.ts, nil))
+	schema := dataset.Schema{Fields: fields}
+	rec, err := dataset.NewRecord(schema, cols)
+	for _, c := range cols {
+		c.Release()
+	}
+	if err != nil {
+		l.log.Error("request log", "error", err)
+		return err
+	}
+	defer rec.Release()
+	w, err := dataset.CreateParquet(path, schema, dataset.WriterOptions{})
+	if err != nil {
+		l.log.Error("request log", "error", err)
+		return err
+	}
+	defer w.Abort()
+	if err := w.Write(rec); err != nil {
+		l.log.Error("request log", "error", err)
+		return err
+	}
+	if _, err := w.Commit(); err != nil {
+		l.log.Error("request log", "error", err)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,597 @@
+// Package serving is Kiln's model server: it serves JSON predictions for
+// registered model versions (a KServe-style v1 `:predict` route and the Open
+// Inference Protocol v2 `infer` route), splits each model's traffic between a
+// stable and a canary version, hot-swaps versions without dropping requests,
+// counts requests and errors per version for canary analysis, exports
+// Prometheus metrics, and logs every served row (inputs, prediction, version,
+// latency) to Parquet files for drift monitoring.
+//
+// Admin routes (deploy, stats) require a bearer token.
+package serving
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/internal/registry"
+)
+
+// Options configures a Server.
+type Options struct {
+	// AdminToken guards the admin routes. Empty disables them.
+	AdminToken string
+	// RequestLogDir receives request logs, one directory per model. Empty disables logging.
+	RequestLogDir string
+	// FlushInterval is how often buffered request rows are written. Default 2s.
+	FlushInterval time.Duration
+	// FlushRows writes a model version's buffer early when it holds this many rows. Default 50000.
+	FlushRows int
+	// MaxInstances bounds one request's instances. Default 10000.
+	MaxInstances int
+	// Logger receives the server log; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Target is one deployed model version.
+type Target struct {
+	Version   int64  `json:"version"`
+	BundleURI string `json:"bundle_uri"`
+}
+
+// Deployment is a model's traffic split.
+type Deployment struct {
+	Stable Target `json:"stable"`
+	// Canary, when set, receives CanaryPercent percent of the requests.
+	Canary        *Target `json:"canary,omitempty"`
+	CanaryPercent int     `json:"canary_percent"`
+}
+
+// VariantStats are cumulative counters of one version.
+type VariantStats struct {
+	Version  int64   `json:"version"`
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"`
+	MeanMs   float64 `json:"mean_ms"`
+}
+
+// Stats are a model's counters, by ascending version.
+type Stats struct {
+	Model    string         `json:"model"`
+	Variants []VariantStats `json:"variants"`
+}
+
+// PredictResponse is the v1 predict answer.
+type PredictResponse struct {
+	Predictions  []float64 `json:"predictions"`
+	ModelName    string    `json:"model_name"`
+	ModelVersion int64     `json:"model_version"`
+	Variant      string    `json:"variant"`
+}
+
+// ModelStatus describes a served model.
+type ModelStatus struct {
+	Name       string     `json:"name"`
+	Ready      bool       `json:"ready"`
+	Deployment Deployment `json:"deployment"`
+}
+
+// loaded is a deployment with its bundles in memory; it is immutable and
+// swapped atomically.
+type loaded struct {
+	dep    Deployment
+	stable *model.Model
+	canary *model.Model
+}
+
+// counters are per-version request counters.
+type counters struct {
+	requests, errors atomic.Int64
+	latencyNs        atomic.Int64
+}
+
+// served is one model's state.
+type served struct {
+	name  string
+	cur   atomic.Pointer[loaded]
+	mu    sync.Mutex
+	stats map[int64]*counters
+}
+
+func (m *served) counters(version int64) *counters {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.stats[version]
+	if c == nil {
+		c = &counters{}
+		m.stats[version] = c
+	}
+	return c
+}
+
+// Server serves models. Create it with New.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	mu     sync.RWMutex
+	models map[string]*served
+	cache  *bundleCache
+	reqLog *requestLog
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// New returns a server with no models; deploy them through the admin route,
+// SetDeployment or Restore.
+func New(opts Options) *Server {
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = 2 * time.Second
+	}
+	if opts.FlushRows <= 0 {
+		opts.FlushRows = 50000
+	}
+	if opts.MaxInstances <= 0 {
+		opts.MaxInstances = 10000
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{
+		opts: opts, log: log, models: map[string]*served{}, cache: &bundleCache{m: map[string]*model.Model{}},
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if opts.RequestLogDir != "" {
+		s.reqLog = newRequestLog(opts.RequestLogDir, opts.FlushRows, log)
+	}
+	go s.flushLoop()
+	return s
+}
+
+func (s *Server) flushLoop() {
+	defer close(s.done)
+	t := time.NewTicker(s.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if s.reqLog != nil {
+				s.reqLog.flushAll()
+			}
+		}
+	}
+}
+
+// Close stops the flusher and writes buffered request rows.
+func (s *Server) Close() error {
+	close(s.stop)
+	<-s.done
+	if s.reqLog != nil {
+		return s.reqLog.flushAll()
+	}
+	return nil
+}
+
+// SetDeployment loads the deployment's bundles and swaps them in. Requests in
+// flight finish on the versions they started with.
+func (s *Server) SetDeployment(name string, d Deployment) error {
+	if !validName(name) {
+		return fmt.Errorf("invalid model name %q: use lowercase letters, digits, '-' and '_'", name)
+	}
+	if d.CanaryPercent < 0 || d.CanaryPercent > 100 {
+		return fmt.Errorf("canary_percent %d is outside 0..100", d.CanaryPercent)
+	}
+	if d.Canary == nil && d.CanaryPercent != 0 {
+		return errors.New("canary_percent is set but there is no canary")
+	}
+	l := &loaded{dep: d}
+	var err error
+	if l.stable, err = s.cache.load(d.Stable.BundleURI); err != nil {
+		return fmt.Errorf("loading stable v%d: %w", d.Stable.Version, err)
+	}
+	if d.Canary != nil {
+		if l.canary, err = s.cache.load(d.Canary.BundleURI); err != nil {
+			return fmt.Errorf("loading canary v%d: %w", d.Canary.Version, err)
+		}
+	}
+	s.mu.Lock()
+	m := s.models[name]
+	if m == nil {
+		m = &served{name: name, stats: map[int64]*counters{}}
+		s.models[name] = m
+	}
+	s.mu.Unlock()
+	m.cur.Store(l)
+	desc := fmt.Sprintf("v%d", d.Stable.Version)
+	if d.Canary != nil {
+		desc += fmt.Sprintf(" %d%%, canary v%d %d%%", 100-d.CanaryPercent, d.Canary.Version, d.CanaryPercent)
+	}
+	s.log.Info("deployment", "model", name, "traffic", desc)
+	return nil
+}
+
+// Restore deploys, as stable, the version each registered model's alias
+// points to (models without the alias are skipped).
+func (s *Server) Restore(ctx context.Context, reg *registry.Registry, alias string) error {
+	models, err := reg.Models(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range models {
+		v, ok := m.Aliases[alias]
+		if !ok {
+			continue
+		}
+		ver, err := reg.Get(ctx, m.Name, v)
+		if err != nil {
+			return err
+		}
+		if err := s.SetDeployment(m.Name, Deployment{Stable: Target{Version: v, BundleURI: ver.BundleURI}}); err != nil {
+			s.log.Warn("restoring model", "model", m.Name, "version", v, "error", err)
+		}
+	}
+	return nil
+}
+
+// Stats returns a model's counters.
+func (s *Server) Stats(name string) (Stats, bool) {
+	s.mu.RLock()
+	m := s.models[name]
+	s.mu.RUnlock()
+	if m == nil {
+		return Stats{}, false
+	}
+	st := Stats{Model: name}
+	m.mu.Lock()
+	for v, c := range m.stats {
+		vs := VariantStats{Version: v, Requests: c.requests.Load(), Errors: c.errors.Load()}
+		if vs.Requests > 0 {
+			vs.MeanMs = float64(c.latencyNs.Load()) / float64(vs.Requests) / 1e6
+		}
+		st.Variants = append(st.Variants, vs)
+	}
+	m.mu.Unlock()
+	sort.Slice(st.Variants, func(i, j int) bool { return st.Variants[i].Version < st.Variants[j].Version })
+	return st, true
+}
+
+func (s *Server) model(name string) *served {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.models[name]
+}
+
+// Handler returns the HTTP routes:
+//
+//	GET  /healthz
+//	GET  /metrics                                 Prometheus text format
+//	GET  /v1/models                               served models
+//	GET  /v1/models/{name}                        one model's status
+//	POST /v1/models/{name}:predict                {"instances": [{"col": value, ...}, ...]}
+//	POST /v2/models/{name}/infer                  Open Inference Protocol v2
+//	PUT  /admin/v1/models/{name}/deployment       Deployment (bearer token)
+//	GET  /admin/v1/models/{name}/stats            Stats (bearer token)
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	mux.HandleFunc("GET /v1/models", s.handleList)
+	mux.HandleFunc("GET /v1/models/{name}", s.handleStatus)
+	mux.HandleFunc("POST /v1/models/{name}", s.handlePredictV1)
+	mux.HandleFunc("POST /v2/models/{name}/infer", s.handleInferV2)
+	mux.HandleFunc("PUT /admin/v1/models/{name}/deployment", s.admin(s.handleDeploy))
+	mux.HandleFunc("GET /admin/v1/models/{name}/stats", s.admin(s.handleStats))
+	return mux
+}
+
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.AdminToken == "" {
+			writeError(w, http.StatusForbidden, "admin routes are disabled: start the server with an admin token")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.AdminToken)) != 1 {
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	names := make([]string, 0, len(s.models))
+	for n := range s.models {
+		names = append(names, n)
+	}
+	s.mu.RUnlock()
+	sort.Strings(names)
+	out := struct {
+		Models []ModelStatus `json:"models"`
+	}{Models: []ModelStatus{}}
+	for _, n := range names {
+		if st, ok := s.status(n); ok {
+			out.Models = append(out.Models, st)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) status(name string) (ModelStatus, bool) {
+	m := s.model(name)
+	if m == nil {
+		return ModelStatus{}, false
+	}
+	l := m.cur.Load()
+	return ModelStatus{Name: name, Ready: l != nil, Deployment: l.dep}, true
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st, ok := s.status(r.PathValue("name"))
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q is not served here", r.PathValue("name")))
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// pick chooses the variant for one request.
+func pick(l *loaded) (m *model.Model, version int64, variant string) {
+	if l.canary != nil && l.dep.CanaryPercent > 0 && rand.IntN(100) < l.dep.CanaryPercent {
+		return l.canary, l.dep.Canary.Version, "canary"
+	}
+	return l.stable, l.dep.Stable.Version, "stable"
+}
+
+// predict runs rows through the chosen variant, counts the outcome, and logs the rows.
+func (s *Server) predict(m *served, rows []map[string]any) (PredictResponse, int, error) {
+	l := m.cur.Load()
+	if l == nil {
+		return PredictResponse{}, http.StatusServiceUnavailable, fmt.Errorf("model %q has no deployment", m.name)
+	}
+	mdl, version, variant := pick(l)
+	start := time.Now()
+	preds, err := mdl.PredictRows(rows)
+	if err == nil {
+		for i, p := range preds {
+			if math.IsNaN(p) || math.IsInf(p, 0) {
+				err = fmt.Errorf("instance %d: the model returned %v", i, p)
+				break
+			}
+		}
+	}
+	el := time.Since(start)
+	c := m.counters(version)
+	c.requests.Add(1)
+	c.latencyNs.Add(int64(el))
+	if err != nil {
+		c.errors.Add(1)
+		return PredictResponse{}, http.StatusBadRequest, err
+	}
+	if s.reqLog != nil {
+		s.reqLog.add(m.name, version, variant, mdl, rows, preds, el, start)
+	}
+	return PredictResponse{Predictions: preds, ModelName: m.name, ModelVersion: version, Variant: variant}, http.StatusOK, nil
+}
+
+func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(r.PathValue("name"), ":predict")
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown route: POST /v1/models/{name}:predict is the predict route")
+		return
+	}
+	m := s.model(name)
+	if m == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q is not served here", name))
+		return
+	}
+	var req struct {
+		Instances []map[string]any `json:"instances"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if len(req.Instances) == 0 {
+		writeError(w, http.StatusBadRequest, `request has no "instances"`)
+		return
+	}
+	if len(req.Instances) > s.opts.MaxInstances {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d instances, at most %d per request", len(req.Instances), s.opts.MaxInstances))
+		return
+	}
+	resp, code, err := s.predict(m, req.Instances)
+	if err != nil {
+		writeError(w, code, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// v2Tensor is one Open Inference Protocol v2 input or output.
+type v2Tensor struct {
+	Name     string `json:"name"`
+	Shape    []int  `json:"shape"`
+	Datatype string `json:"datatype"`
+	Data     []any  `json:"data"`
+}
+
+func (s *Server) handleInferV2(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	m := s.model(name)
+	if m == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q is not served here", name))
+		return
+	}
+	var req struct {
+		ID     string     `json:"id"`
+		Inputs []v2Tensor `json:"inputs"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	n := -1
+	for _, in := range req.Inputs {
+		if n >= 0 && len(in.Data) != n {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("input %q has %d values, others have %d", in.Name, len(in.Data), n))
+			return
+		}
+		n = len(in.Data)
+	}
+	if n <= 0 {
+		writeError(w, http.StatusBadRequest, "request has no inputs")
+		return
+	}
+	if n > s.opts.MaxInstances {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d rows, at most %d per request", n, s.opts.MaxInstances))
+		return
+	}
+	rows := make([]map[string]any, n)
+	for i := range rows {
+		rows[i] = make(map[string]any, len(req.Inputs))
+		for _, in := range req.Inputs {
+			rows[i][in.Name] = in.Data[i]
+		}
+	}
+	resp, code, err := s.predict(m, rows)
+	if err != nil {
+		writeError(w, code, err.Error())
+		return
+	}
+	data := make([]any, len(resp.Predictions))
+	for i, p := range resp.Predictions {
+		data[i] = p
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": req.ID, "model_name": name, "model_version": fmt.Sprint(resp.ModelVersion),
+		"outputs": []v2Tensor{{Name: "prediction", Shape: []int{n}, Datatype: "FP64", Data: data}},
+	})
+}
+
+func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
+	var d Deployment
+	if err := decodeBody(r, &d); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := s.SetDeployment(r.PathValue("name"), d); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"applied": true})
+}
+
+func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
+	st, ok := s.Stats(r.PathValue("name"))
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q is not served here", r.PathValue("name")))
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	names := make([]string, 0, len(s.models))
+	for n := range s.models {
+		names = append(names, n)
+	}
+	s.mu.RUnlock()
+	sort.Strings(names)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	var b strings.Builder
+	b.WriteString("# HELP kiln_requests_total Prediction requests by model and version.\n# TYPE kiln_requests_total counter\n")
+	all := make([]Stats, 0, len(names))
+	for _, n := range names {
+		st, _ := s.Stats(n)
+		all = append(all, st)
+		for _, v := range st.Variants {
+			fmt.Fprintf(&b, "kiln_requests_total{model=%q,version=\"%d\"} %d\n", n, v.Version, v.Requests)
+		}
+	}
+	b.WriteString("# HELP kiln_request_errors_total Failed prediction requests by model and version.\n# TYPE kiln_request_errors_total counter\n")
+	for _, st := range all {
+		for _, v := range st.Variants {
+			fmt.Fprintf(&b, "kiln_request_errors_total{model=%q,version=\"%d\"} %d\n", st.Model, v.Version, v.Errors)
+		}
+	}
+	b.WriteString("# HELP kiln_canary_percent Traffic share of the canary version.\n# TYPE kiln_canary_percent gauge\n")
+	for _, n := range names {
+		if st, ok := s.status(n); ok {
+			fmt.Fprintf(&b, "kiln_canary_percent{model=%q} %d\n", n, st.Deployment.CanaryPercent)
+		}
+	}
+	io.WriteString(w, b.String())
+}
+
+func validName(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 32<<20))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decoding request body: %w", err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// bundleCache keeps loaded bundles by URI (bundles are immutable).
+type bundleCache struct {
+	mu sync.Mutex
+	m  map[string]*model.Model
+}
+
+func (c *bundleCache) load(uri string) (*model.Model, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.m[uri]; ok {
+		return m, nil
+	}
+	p, err := artifact.Path(uri, "")
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Load(p)
+	if err != nil {
+		return nil, err
+	}
+	c.m[uri] = m
+	return m, nil
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Kiln's end-to-end demo (make demo): start the dev stack in the background,
+# run the churn pipeline twice (first deployment, then a canary rollout under
+# live traffic), inject drift into the served traffic, and watch the monitor
+# start a retrain. `scripts/demo.sh stop` (make stop) stops the stack.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KILN=${KILN:-bin/kiln}
+export KILN_HOME=${KILN_HOME:-.kiln}
+PIDFILE=$KILN_HOME/dev.pid
+LOG=$KILN_HOME/dev.log
+SERVER=http://127.0.0.1:8080
+UI=http://127.0.0.1:8233
+
+running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+stop() {
+  if running; then
+    kill "$(cat "$PIDFILE")"
+    for _ in $(seq 50); do running || break; sleep 0.2; done
+    echo "Stopped the Kiln dev stack."
+  else
+    echo "No Kiln dev stack is running."
+  fi
+  rm -f "$PIDFILE"
+}
+
+if [ "${1:-}" = stop ]; then stop; exit 0; fi
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+if running; then
+  step "Using the Kiln dev stack already running (pid $(cat "$PIDFILE"))"
+else
+  step "Starting the Kiln dev stack (log: $LOG)"
+  mkdir -p "$KILN_HOME"
+  nohup "$KILN" dev >"$LOG" 2>&1 &
+  echo $! >"$PIDFILE"
+  for i in $(seq 120); do
+    if grep -q "Press Ctrl-C" "$LOG" 2>/dev/null; then break; fi
+    if ! running; then echo "kiln dev exited:"; cat "$LOG"; exit 1; fi
+    sleep 0.5
+  done
+  grep -q "Press Ctrl-C" "$LOG" || { echo "kiln dev did not start in 60s:"; cat "$LOG"; exit 1; }
+  sed -n '1,6p' "$LOG"
+fi
+
+step "Run 1: train, evaluate, register and deploy churn (first deployment)"
+"$KILN" run pipelines/churn.yaml --wait
+
+step "Run 2: a new version rolls out as a canary (10% → 50% → 100%) under live traffic"
+"$KILN" replay churn data/churn.csv --server "$SERVER" --rate 50 --duration 10m -q &
+REPLAY=$!
+trap 'kill $REPLAY 2>/dev/null || true' EXIT
+RUN2_OUT=$("$KILN" run pipelines/churn.yaml --wait -p seed=7 -p l2=0.01 | tee /dev/stderr)
+kill $REPLAY 2>/dev/null || true
+wait $REPLAY 2>/dev/null || true
+
+step "Drift: serve shifted traffic; the monitor compares it with the training profile"
+"$KILN" replay churn data/churn-drifted.csv --server "$SERVER" --rate 50 --duration 10m -q &
+REPLAY=$!
+retrain=""
+for i in $(seq 120); do
+  retrain=$("$KILN" runs list --pipeline churn --json | grep -o '"workflow_id": "pipeline/churn/retrain-[^"]*"' | head -1 | cut -d'"' -f4 || true)
+  [ -n "$retrain" ] && break
+  sleep 1
+done
+if [ -z "$retrain" ]; then echo "The monitor did not start a retrain within 2 minutes."; exit 1; fi
+echo "The monitor saw drift and started $retrain; following it:"
+for i in $(seq 240); do
+  status=$("$KILN" runs list --pipeline churn --json | grep -A3 "\"workflow_id\": \"$retrain\"" | grep -o '"status": "[a-z]*"' | cut -d'"' -f4 || true)
+  [ -n "$status" ] && [ "$status" != running ] && break
+  sleep 1
+done
+kill $REPLAY 2>/dev/null || true
+"$KILN" runs show "$retrain"
+
+step "Summary"
+"$KILN" models show churn
+scored=$(printf '%s\n' "$RUN2_OUT" | sed -n 's/^Scored *//p' | head -1)
+cat <<MSG
+
+  Temporal web UI   $UI  (every run, step and heartbeat)
+  Model             $("$KILN" models list | awk '$1=="churn"{print "churn:" $3 "  aliases: " $4 " " $5 " " $6}')
+  Scored file       ${scored:-see kiln runs show}
+  Model server      $SERVER/v1/models/churn:predict
+
+The dev stack keeps running so you can explore; stop it with: make stop
+MSG

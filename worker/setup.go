@@ -1,0 +1,109 @@
+package worker
+
+import (
+	"context"
+	"errors"
+
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/containers"
+	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/registry"
+)
+
+// Config says where a worker's activities keep their state and which
+// services they talk to.
+type Config struct {
+	// Home is Kiln's state directory: artifacts in Home/artifacts, the
+	// registry in Home/registry.db, model server request logs in Home/requests.
+	Home string
+	// TaskQueue is where the workflows the activities start are scheduled.
+	TaskQueue string
+	// ModelServer is the default model server for deploy steps.
+	ModelServer string
+	// AdminToken authenticates against model servers' admin routes.
+	AdminToken string
+	// TrainerBinary is the local trainer used by the process runtime; empty
+	// looks for kiln-trainer next to the running executable.
+	TrainerBinary string
+	// NoDocker skips the Docker engine even when one is reachable.
+	NoDocker bool
+	// Logger receives the activities' log.
+	Logger *slog.Logger
+}
+
+// TrainerImage is the reference trainer's image; the process runtime maps it
+// to the local trainer binary.
+const TrainerImage = "kiln/trainer:dev"
+
+// OpenActivities opens the registry, the artifact store and the container
+// runtimes described by cfg. Close releases them.
+func OpenActivities(ctx context.Context, c client.Client, cfg Config) (acts *activities.Activities, closeFn func() error, err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.TaskQueue == "" {
+		cfg.TaskQueue = DefaultTaskQueue
+	}
+	store, err := artifact.NewLocal(filepath.Join(cfg.Home, "artifacts"))
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err := registry.Open(ctx, filepath.Join(cfg.Home, "registry.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	acts = &activities.Activities{
+		Store: store, Registry: reg, Temporal: c, TaskQueue: cfg.TaskQueue,
+		ModelServer: cfg.ModelServer, AdminToken: cfg.AdminToken,
+		RequestLogDir: filepath.Join(cfg.Home, "requests"), Logger: log,
+	}
+	trainer := cfg.TrainerBinary
+	if trainer == "" {
+		if exe, err := os.Executable(); err == nil {
+			trainer = filepath.Join(filepath.Dir(exe), "kiln-trainer")
+		}
+	}
+	if _, err := os.Stat(trainer); err == nil {
+		acts.Process = containers.NewProcess(containers.ProcessOptions{Binaries: map[string]string{TrainerImage: trainer}})
+	}
+	if !cfg.NoDocker {
+		d, err := containers.NewDocker(ctx, containers.DockerOptions{})
+		if err != nil {
+			log.Warn("no Docker engine: training runs as local processes", "error", err)
+		} else {
+			acts.Docker = d
+		}
+	}
+	if acts.Docker == nil && acts.Process == nil {
+		log.Warn("no container runtime: train steps will fail", "trainer", trainer)
+	}
+	closeFn = func() error {
+		var errs []error
+		if d, ok := acts.Docker.(interface{ Close() error }); ok {
+			errs = append(errs, d.Close())
+		}
+		errs = append(errs, reg.Close())
+		return errors.Join(errs...)
+	}
+	return acts, closeFn, nil
+}
+
+// Describe says which runtimes a worker found, for start-up banners.
+func Describe(acts *activities.Activities) string {
+	switch {
+	case acts.Docker != nil && acts.Process != nil:
+		return "docker (process fallback available)"
+	case acts.Docker != nil:
+		return "docker"
+	case acts.Process != nil:
+		return "process (no Docker engine)"
+	}
+	return "none"
+}

@@ -1,0 +1,52 @@
+// Package worker builds a Temporal worker that runs Kiln's workflows and
+// activities on one task queue. `kiln dev` runs one in-process; `kiln worker`
+// runs one against any Temporal cluster.
+package worker
+
+import (
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/workflows"
+)
+
+// DefaultTaskQueue is the task queue Kiln uses unless told otherwise.
+const DefaultTaskQueue = "kiln"
+
+// Options configures a worker.
+type Options struct {
+	// TaskQueue to poll; default DefaultTaskQueue.
+	TaskQueue string
+	// MaxConcurrentActivities bounds activities running at once; 0 means 8.
+	MaxConcurrentActivities int
+}
+
+// New returns a worker (not yet started) with every Kiln workflow registered
+// under its stable name and every method of acts registered as an activity.
+func New(c client.Client, acts *activities.Activities, opts Options) sdkworker.Worker {
+	if opts.TaskQueue == "" {
+		opts.TaskQueue = DefaultTaskQueue
+	}
+	if opts.MaxConcurrentActivities == 0 {
+		opts.MaxConcurrentActivities = 8
+	}
+	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
+		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities,
+		WorkerStopTimeout:                  0,
+	})
+	Register(w, acts)
+	return w
+}
+
+// Register registers Kiln's workflows and activities on any registry (a
+// worker, or a test environment).
+func Register(r sdkworker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.PipelineWorkflow, workflow.RegisterOptions{Name: activities.WorkflowPipeline})
+	r.RegisterWorkflowWithOptions(workflows.CanaryWorkflow, workflow.RegisterOptions{Name: activities.WorkflowCanary})
+	r.RegisterWorkflowWithOptions(workflows.MonitorWorkflow, workflow.RegisterOptions{Name: activities.WorkflowMonitor})
+	r.RegisterWorkflowWithOptions(workflows.RetrainWorkflow, workflow.RegisterOptions{Name: activities.WorkflowRetrain})
+	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{SkipInvalidStructFunctions: true})
+}

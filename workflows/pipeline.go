@@ -1,0 +1,375 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/pipelines"
+)
+
+// PipelineInput starts a pipeline run.
+type PipelineInput struct {
+	// Spec is the spec text and where it came from; the worker validates it.
+	Spec activities.ValidateInput `json:"spec"`
+	// CreatedBy is the user (or component) that started the run.
+	CreatedBy string `json:"created_by"`
+	// TriggeredBy says why: "cli" or "drift".
+	TriggeredBy string `json:"triggered_by"`
+}
+
+// Step and run states shown by `kiln runs show` and the status query.
+const (
+	StatusPending   = "pending"
+	StatusRunning   = "running"
+	StatusCompleted = "completed"
+	StatusFailed    = "failed"
+	StatusSkipped   = "skipped"
+	StatusCanceled  = "canceled"
+)
+
+// StepStatus is one step's state in a run.
+type StepStatus struct {
+	Name      string               `json:"name"`
+	Uses      pipelines.StepType   `json:"uses"`
+	Needs     []string             `json:"needs,omitempty"`
+	Status    string               `json:"status"`
+	Started   time.Time            `json:"started,omitempty"`
+	Ended     time.Time            `json:"ended,omitempty"`
+	Summary   string               `json:"summary,omitempty"`
+	Error     string               `json:"error,omitempty"`
+	Artifacts activities.Artifacts `json:"artifacts"`
+}
+
+// RunStatus is a pipeline run's state: the status query's answer and the
+// workflow's result.
+type RunStatus struct {
+	Pipeline    string       `json:"pipeline"`
+	WorkflowID  string       `json:"workflow_id"`
+	SpecHash    string       `json:"spec_hash,omitempty"`
+	TriggeredBy string       `json:"triggered_by,omitempty"`
+	Status      string       `json:"status"`
+	Started     time.Time    `json:"started"`
+	Ended       time.Time    `json:"ended,omitempty"`
+	Steps       []StepStatus `json:"steps"`
+	Error       string       `json:"error,omitempty"`
+}
+
+// Step returns the named step's status, or nil.
+func (r *RunStatus) Step(name string) *StepStatus {
+	for i := range r.Steps {
+		if r.Steps[i].Name == name {
+			return &r.Steps[i]
+		}
+	}
+	return nil
+}
+
+// Artifacts merges every completed step's artifacts, later steps first.
+func (r *RunStatus) Artifacts() activities.Artifacts {
+	var a activities.Artifacts
+	for i := len(r.Steps) - 1; i >= 0; i-- {
+		a.Merge(r.Steps[i].Artifacts)
+	}
+	return a
+}
+
+// Error types that must not be retried.
+const (
+	// ErrTypeInvalidInput marks bad specs, data or requests.
+	ErrTypeInvalidInput = "InvalidInput"
+	// ErrTypeGateFailed marks a model that failed its evaluation gate.
+	ErrTypeGateFailed = "GateFailed"
+)
+
+// stepDefaults are per step type: attempt timeout and heartbeat timeout.
+var stepDefaults = map[pipelines.StepType]struct{ timeout, heartbeat time.Duration }{
+	pipelines.StepIngest:     {30 * time.Minute, time.Minute},
+	pipelines.StepPreprocess: {30 * time.Minute, time.Minute},
+	pipelines.StepTrain:      {0, 15 * time.Second},
+	pipelines.StepEvaluate:   {30 * time.Minute, time.Minute},
+	pipelines.StepRegister:   {5 * time.Minute, 0},
+	pipelines.StepScore:      {2 * time.Hour, time.Minute},
+	pipelines.StepMonitor:    {5 * time.Minute, 0},
+}
+
+// a is the activity receiver used only for method references.
+var a *activities.Activities
+
+// PipelineWorkflow runs a pipeline spec: it validates the spec on a worker,
+// then runs each step as soon as all its needs have completed. A failed step
+// stops new steps from starting; steps already running finish, and the run
+// fails naming the step.
+func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error) {
+	info := workflow.GetInfo(ctx)
+	run := &RunStatus{WorkflowID: info.WorkflowExecution.ID, Status: StatusRunning, Started: workflow.Now(ctx), TriggeredBy: in.TriggeredBy}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RunStatus, error) { return *run, nil }); err != nil {
+		return *run, err
+	}
+	logger := workflow.GetLogger(ctx)
+
+	vctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ActivityID:          "validate",
+		Summary:             "validate spec",
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: []string{ErrTypeInvalidInput}},
+	})
+	var v activities.ValidateOutput
+	if err := workflow.ExecuteActivity(vctx, a.Validate, in.Spec).Get(ctx, &v); err != nil {
+		return finish(ctx, run, fmt.Errorf("invalid spec: %w", err))
+	}
+	spec := v.Spec
+	run.Pipeline, run.SpecHash = spec.Name, spec.Hash
+	for _, s := range spec.Steps {
+		run.Steps = append(run.Steps, StepStatus{Name: s.Name, Uses: s.Uses, Needs: s.Needs, Status: StatusPending})
+	}
+	upsert(ctx, AttrPipeline.ValueSet(spec.Name), AttrSpecHash.ValueSet(spec.Hash), AttrTrigger.ValueSet(trigger(in.TriggeredBy)))
+
+	runInfo := activities.RunInfo{
+		Pipeline: spec.Name, WorkflowID: info.WorkflowExecution.ID, SpecHash: spec.Hash,
+		SpecDir: spec.Dir, CreatedBy: in.CreatedBy, TriggeredBy: in.TriggeredBy,
+	}
+	order := spec.Order()
+	sel := workflow.NewSelector(ctx)
+	running := 0
+	var firstErr error
+	for {
+		if firstErr == nil && ctx.Err() == nil {
+			for _, name := range order {
+				st := run.Step(name)
+				if st.Status != StatusPending || !needsDone(run, spec.Step(name)) {
+					continue
+				}
+				step := *spec.Step(name)
+				input := activities.StepInput{Run: runInfo, Step: step}
+				for _, anc := range spec.Ancestors(name) {
+					input.Inputs.Merge(run.Step(anc).Artifacts)
+				}
+				st.Status, st.Started = StatusRunning, workflow.Now(ctx)
+				running++
+				fut := startStep(ctx, in, step, input)
+				sel.AddFuture(fut, func(f workflow.Future) {
+					running--
+					var out activities.StepOutput
+					err := f.Get(ctx, &out)
+					st := run.Step(step.Name)
+					st.Ended = workflow.Now(ctx)
+					if err != nil {
+						st.Status, st.Error = StatusFailed, errorMessage(err)
+						if temporal.IsCanceledError(err) {
+							st.Status = StatusCanceled
+						}
+						if firstErr == nil {
+							firstErr = fmt.Errorf("step %q (%s) failed: %w", step.Name, step.Uses, err)
+						}
+						logger.Error("step failed", "step", step.Name, "error", err)
+						return
+					}
+					st.Status, st.Summary, st.Artifacts = StatusCompleted, out.Summary, out.Artifacts
+					recordAttributes(ctx, out.Artifacts)
+				})
+			}
+		}
+		if running == 0 {
+			break
+		}
+		sel.Select(ctx)
+	}
+	for i := range run.Steps {
+		if run.Steps[i].Status == StatusPending {
+			run.Steps[i].Status = StatusSkipped
+		}
+	}
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = temporal.NewCanceledError()
+	}
+	return finish(ctx, run, firstErr)
+}
+
+// finish records the run's end state.
+func finish(ctx workflow.Context, run *RunStatus, err error) (RunStatus, error) {
+	run.Ended = workflow.Now(ctx)
+	switch {
+	case err == nil:
+		run.Status = StatusCompleted
+	case temporal.IsCanceledError(err):
+		run.Status, run.Error = StatusCanceled, "canceled"
+	default:
+		run.Status, run.Error = StatusFailed, errorMessage(err)
+	}
+	return *run, err
+}
+
+func needsDone(run *RunStatus, step *pipelines.Step) bool {
+	for _, n := range step.Needs {
+		if run.Step(n).Status != StatusCompleted {
+			return false
+		}
+	}
+	return true
+}
+
+// startStep starts one step and returns a future of its activities.StepOutput.
+func startStep(ctx workflow.Context, in PipelineInput, step pipelines.Step, input activities.StepInput) workflow.Future {
+	summary := fmt.Sprintf("%s (%s)", step.Name, step.Uses)
+	switch step.Uses {
+	case pipelines.StepDeploy:
+		return deployStep(ctx, input, summary)
+	}
+	d := stepDefaults[step.Uses]
+	timeout := d.timeout
+	if step.Timeout > 0 {
+		timeout = step.Timeout.D()
+	}
+	if step.Uses == pipelines.StepTrain && timeout == 0 {
+		timeout = 30 * time.Minute
+		if step.Container != nil && step.Container.Timeout > 0 {
+			// The container's own limit plus room for staging inputs and outputs.
+			timeout = step.Container.Timeout.D() + 5*time.Minute
+		}
+	}
+	retry := &temporal.RetryPolicy{
+		MaximumAttempts:        int32(max(step.Retry.MaxAttempts, 1)),
+		InitialInterval:        max(step.Retry.Backoff.D(), time.Second),
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		NonRetryableErrorTypes: []string{ErrTypeInvalidInput, ErrTypeGateFailed},
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ActivityID:          step.Name,
+		Summary:             summary,
+		StartToCloseTimeout: timeout,
+		HeartbeatTimeout:    d.heartbeat,
+		RetryPolicy:         retry,
+		WaitForCancellation: true,
+	})
+	var fn any
+	switch step.Uses {
+	case pipelines.StepIngest:
+		fn = a.Ingest
+	case pipelines.StepPreprocess:
+		fn = a.Preprocess
+	case pipelines.StepTrain:
+		fn = a.Train
+	case pipelines.StepEvaluate:
+		fn = a.Evaluate
+	case pipelines.StepRegister:
+		fn = a.Register
+	case pipelines.StepScore:
+		fn = a.Score
+	case pipelines.StepMonitor:
+		return monitorStep(actx, in, input)
+	default:
+		f, set := workflow.NewFuture(ctx)
+		set.Set(nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("step type %q is not supported by this worker", step.Uses), ErrTypeInvalidInput, nil))
+		return f
+	}
+	return workflow.ExecuteActivity(actx, fn, input)
+}
+
+// deployStep runs the canary rollout as a child workflow canary/<model> and
+// turns its result into a StepOutput. A rollback fails the step.
+func deployStep(ctx workflow.Context, input activities.StepInput, summary string) workflow.Future {
+	f, set := workflow.NewFuture(ctx)
+	model := input.Inputs.Model
+	if model == nil {
+		set.Set(nil, temporal.NewNonRetryableApplicationError("deploy needs a registered model upstream", ErrTypeInvalidInput, nil))
+		return f
+	}
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            CanaryID(model.Name),
+		StaticSummary:         fmt.Sprintf("canary %s v%d (%s)", model.Name, model.Version, summary),
+		ParentClosePolicy:     enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(AttrModel.ValueSet(model.Name), AttrModelVersion.ValueSet(model.Version)),
+	})
+	cfg := *input.Step.Deploy
+	child := workflow.ExecuteChildWorkflow(cctx, CanaryWorkflow, CanaryInput{
+		Model:   model.Name,
+		Version: activities.VersionRef{Version: model.Version, BundleURI: model.BundleURI},
+		Config:  cfg,
+		RunID:   input.Run.WorkflowID,
+		Actor:   input.Run.CreatedBy,
+	})
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		var res CanaryStatus
+		if err := child.Get(ctx, &res); err != nil {
+			set.Set(nil, err)
+			return
+		}
+		dep := res.Deployment
+		out := activities.StepOutput{Artifacts: activities.Artifacts{Deployment: &dep}}
+		if !dep.Promoted {
+			set.Set(nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("canary of %s v%d rolled back: %s", dep.Model, dep.Version, dep.Reason), "RolledBack", nil))
+			return
+		}
+		out.Summary = fmt.Sprintf("%s v%d %s: %s", dep.Model, dep.Version, dep.Outcome, dep.Reason)
+		set.Set(out, nil)
+	})
+	return f
+}
+
+// monitorStep starts (or reconfigures) monitor/<model>, which outlives the run.
+func monitorStep(ctx workflow.Context, in PipelineInput, input activities.StepInput) workflow.Future {
+	f, set := workflow.NewFuture(ctx)
+	dep := input.Inputs.Deployment
+	if dep == nil {
+		set.Set(nil, temporal.NewNonRetryableApplicationError("monitor needs a deploy step upstream", ErrTypeInvalidInput, nil))
+		return f
+	}
+	alias := "production"
+	req := activities.StartMonitorInput{Monitor: activities.MonitorRequest{
+		Model: dep.Model, Alias: alias, Config: *input.Step.Monitor, Pipeline: input.Run.Pipeline, Retrain: in.Spec,
+	}}
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		var out activities.StartMonitorOutput
+		if err := workflow.ExecuteActivity(ctx, a.StartMonitor, req).Get(gctx, &out); err != nil {
+			set.Set(nil, err)
+			return
+		}
+		set.Set(activities.StepOutput{Summary: fmt.Sprintf("monitoring %s@%s in %s", dep.Model, alias, out.WorkflowID)}, nil)
+	})
+	return f
+}
+
+// recordAttributes copies what a step produced into search attributes.
+func recordAttributes(ctx workflow.Context, art activities.Artifacts) {
+	if art.Dataset != nil {
+		upsert(ctx, AttrDatasetHash.ValueSet(art.Dataset.SHA256))
+	}
+	if art.Model != nil {
+		upsert(ctx, AttrModel.ValueSet(art.Model.Name), AttrModelVersion.ValueSet(art.Model.Version))
+	}
+}
+
+func upsert(ctx workflow.Context, updates ...temporal.SearchAttributeUpdate) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
+		workflow.GetLogger(ctx).Warn("upserting search attributes", "error", err)
+	}
+}
+
+func trigger(by string) string {
+	if by == "" {
+		return "cli"
+	}
+	return by
+}
+
+// errorMessage unwraps Temporal's activity and child workflow errors to the
+// cause a person needs to read.
+func errorMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		return fmt.Sprintf("timed out (%s)", timeoutErr.TimeoutType())
+	}
+	return err.Error()
+}
