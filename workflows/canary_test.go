@@ -22,7 +22,9 @@ func canaryConfig() pipelines.DeployConfig {
 
 func TestAnalyze(t *testing.T) {
 	cfg := canaryConfig()
-	v := func(req, errs int64) activities.VariantStats { return activities.VariantStats{Requests: req, Errors: errs} }
+	v := func(req, errs int64) activities.VariantStats {
+		return activities.VariantStats{Requests: req, Errors: errs}
+	}
 	tests := []struct {
 		name           string
 		stable, canary activities.VariantStats
