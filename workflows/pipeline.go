@@ -98,6 +98,13 @@ var stepDefaults = map[pipelines.StepType]struct{ timeout, heartbeat time.Durati
 	pipelines.StepMonitor:    {5 * time.Minute, 0},
 }
 
+// A deploy step whose model already has a canary running retries every
+// canaryWait, for at most maxCanaryWait.
+const (
+	canaryWait    = 10 * time.Second
+	maxCanaryWait = 2 * time.Hour
+)
+
 // a is the activity receiver used only for method references.
 var a *activities.Activities
 
@@ -289,18 +296,33 @@ func deployStep(ctx workflow.Context, input activities.StepInput, summary string
 		TypedSearchAttributes: temporal.NewSearchAttributes(AttrModel.ValueSet(model.Name), AttrModelVersion.ValueSet(model.Version)),
 	})
 	cfg := *input.Step.Deploy
-	child := workflow.ExecuteChildWorkflow(cctx, CanaryWorkflow, CanaryInput{
+	in := CanaryInput{
 		Model:   model.Name,
 		Version: activities.VersionRef{Version: model.Version, BundleURI: model.BundleURI},
 		Config:  cfg,
 		RunID:   input.Run.WorkflowID,
 		Actor:   input.Run.CreatedBy,
-	})
+	}
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		var res CanaryStatus
-		if err := child.Get(ctx, &res); err != nil {
-			set.Set(nil, err)
-			return
+		// One canary per model at a time: when another run's rollout is in
+		// progress, wait for it to end, then roll out this version.
+		for waited := time.Duration(0); ; waited += canaryWait {
+			err := workflow.ExecuteChildWorkflow(cctx, CanaryWorkflow, in).Get(ctx, &res)
+			var started *temporal.ChildWorkflowExecutionAlreadyStartedError
+			if err != nil && errors.As(err, &started) && waited < maxCanaryWait {
+				workflow.GetLogger(ctx).Info("another canary of the model is running; waiting", "model", model.Name)
+				if err := workflow.Sleep(ctx, canaryWait); err != nil {
+					set.Set(nil, err)
+					return
+				}
+				continue
+			}
+			if err != nil {
+				set.Set(nil, err)
+				return
+			}
+			break
 		}
 		dep := res.Deployment
 		out := activities.StepOutput{Artifacts: activities.Artifacts{Deployment: &dep}}

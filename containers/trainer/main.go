@@ -25,6 +25,7 @@
 // not penalised) by Newton's method with a Cholesky solve and a backtracking
 // line search: exact and deterministic. Params: l2 (default 1e-4), max_iter
 // (default 100), tol (default 1e-8, on the gradient's largest component).
+// The seed is accepted and unused, since nothing in the fit is random.
 package main
 
 import (

@@ -65,9 +65,11 @@ type Stack struct {
 	Worker     sdkworker.Worker
 	Activities *activities.Activities
 
+	// Home is the stack's state directory.
+	Home string
+
 	httpServer *http.Server
 	closeActs  func() error
-	home       string
 }
 
 // Info is what Start writes to Home/dev.json for other kiln commands.
@@ -98,7 +100,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if err := os.MkdirAll(opts.Home, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", opts.Home, err)
 	}
-	st = &Stack{home: opts.Home}
+	st = &Stack{Home: opts.Home}
 	defer func() {
 		if err != nil {
 			st.Stop()
@@ -198,8 +200,8 @@ func (s *Stack) Stop() {
 	if s.Temporal != nil {
 		_ = s.Temporal.Stop()
 	}
-	if s.home != "" {
-		_ = os.Remove(filepath.Join(s.home, "dev.json"))
+	if s.Home != "" {
+		_ = os.Remove(filepath.Join(s.Home, "dev.json"))
 	}
 }
 

@@ -1,0 +1,395 @@
+// Package model reads, writes and runs Kiln model bundles.
+//
+// A bundle is a directory holding manifest.json (Manifest: the raw input
+// schema, the fitted preprocessing, the estimator's type and file, the
+// training profile, metrics and lineage) and the estimator file it names
+// (model.json for logistic regression). Batch scoring and serving load the
+// same bundle and run the same transforms and estimator code on it.
+package model
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/transform"
+)
+
+// FormatVersion is the bundle format this package reads and writes.
+const FormatVersion = 1
+
+// ManifestFile is the name of the manifest inside a bundle directory.
+const ManifestFile = "manifest.json"
+
+// Manifest values of the walking skeleton.
+const (
+	// TaskBinary is binary classification.
+	TaskBinary = "binary"
+	// OutputProbability means predictions are P(target = 1).
+	OutputProbability = "probability"
+	// DefaultEstimatorFile is the conventional estimator file name.
+	DefaultEstimatorFile = "model.json"
+)
+
+// Matrix is the dense feature matrix estimators read (see transform.Matrix).
+type Matrix = transform.Matrix
+
+// Manifest describes a bundle; it is stored as manifest.json.
+type Manifest struct {
+	// FormatVersion is FormatVersion (1).
+	FormatVersion int `json:"format_version"`
+	// Name is the registered model name; empty until registered.
+	Name string `json:"name"`
+	// Task is TaskBinary.
+	Task string `json:"task"`
+	// Target is the label column the model predicts.
+	Target string `json:"target"`
+	// Inputs is the raw input schema (names, types, order); it equals
+	// Transforms.Inputs.
+	Inputs []dataset.Field `json:"inputs"`
+	// Transforms is the preprocessing fitted in training.
+	Transforms *transform.Fitted `json:"transforms"`
+	// Estimator names the estimator's type and file.
+	Estimator Estimator `json:"estimator"`
+	// Output is OutputProbability.
+	Output string `json:"output"`
+	// Profile is the training profile of the raw inputs, the reference for
+	// drift monitoring.
+	Profile *dataset.Profile `json:"profile,omitempty"`
+	// Metrics are filled by evaluate (e.g. "auc", "logloss").
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// Lineage records where the model came from.
+	Lineage Lineage `json:"lineage"`
+}
+
+// Estimator names the estimator of a bundle.
+type Estimator struct {
+	// Type is the estimator format, e.g. EstimatorLogistic.
+	Type string `json:"type"`
+	// File is the estimator file's name inside the bundle, e.g. "model.json".
+	File string `json:"file"`
+}
+
+// Lineage records how a bundle was produced.
+type Lineage struct {
+	// Pipeline is the name of the pipeline that trained the model.
+	Pipeline string `json:"pipeline,omitempty"`
+	// RunID identifies the pipeline run (its workflow ID).
+	RunID string `json:"run_id,omitempty"`
+	// SpecHash is the hex SHA-256 of the pipeline spec.
+	SpecHash string `json:"spec_hash,omitempty"`
+	// DatasetHash is the hex SHA-256 of the training dataset.
+	DatasetHash string `json:"dataset_hash,omitempty"`
+	// Image is the trainer image (reference or ID).
+	Image string `json:"image,omitempty"`
+	// Runtime is the container runtime that ran the trainer.
+	Runtime string `json:"runtime,omitempty"`
+	// TrainerVersion is the version the trainer reported.
+	TrainerVersion string `json:"trainer_version,omitempty"`
+	// Params are the training parameters.
+	Params map[string]any `json:"params,omitempty"`
+	// CreatedBy names who or what started the run.
+	CreatedBy string `json:"created_by,omitempty"`
+	// CreatedAt is when the bundle was made.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Model is a loaded, validated bundle ready to predict.
+type Model struct {
+	// Manifest is the bundle's manifest.
+	Manifest Manifest
+	// Dir is the bundle directory; empty for a model built with New.
+	Dir string
+
+	predictor Predictor
+}
+
+// New validates a manifest and its estimator files (file name → content)
+// and returns the model they describe.
+func New(m Manifest, files map[string][]byte) (*Model, error) {
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("model: manifest: %w", err)
+	}
+	data, ok := files[m.Estimator.File]
+	if !ok {
+		return nil, fmt.Errorf("model: estimator file %s is missing", m.Estimator.File)
+	}
+	return build(m, m.Estimator.File, data)
+}
+
+// build parses the estimator file (named path in errors) of a validated
+// manifest and checks it reads the features the transforms produce.
+func build(m Manifest, path string, data []byte) (*Model, error) {
+	p, err := parseEstimator(m.Estimator.Type, data)
+	if err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	if err := checkFeatures(m.Transforms.Features, p.FeatureNames()); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	return &Model{Manifest: m, predictor: p}, nil
+}
+
+// parseEstimator decodes an estimator file of the given type.
+func parseEstimator(typ string, data []byte) (Predictor, error) {
+	switch typ {
+	case EstimatorLogistic:
+		return ParseLogistic(data)
+	}
+	return nil, fmt.Errorf("unknown estimator type %q (want %q)", typ, EstimatorLogistic)
+}
+
+// checkFeatures checks that the estimator reads exactly the features the
+// transforms produce.
+func checkFeatures(produced, read []string) error {
+	if len(produced) != len(read) {
+		return fmt.Errorf("the estimator has %d features but the transforms produce %d", len(read), len(produced))
+	}
+	for j := range read {
+		if read[j] != produced[j] {
+			return fmt.Errorf("estimator feature %d is %q but the transforms produce %q", j, read[j], produced[j])
+		}
+	}
+	return nil
+}
+
+// validate checks the manifest on its own (not the estimator file).
+func (m *Manifest) validate() error {
+	if m.FormatVersion != FormatVersion {
+		return fmt.Errorf("format_version %d is not supported (this Kiln reads %d)", m.FormatVersion, FormatVersion)
+	}
+	if m.Task != TaskBinary {
+		return fmt.Errorf("task %q is not supported (want %q)", m.Task, TaskBinary)
+	}
+	if m.Output != OutputProbability {
+		return fmt.Errorf("output %q is not supported (want %q)", m.Output, OutputProbability)
+	}
+	if m.Target == "" {
+		return fmt.Errorf("no target")
+	}
+	if m.Transforms == nil {
+		return fmt.Errorf("no transforms")
+	}
+	if err := m.Transforms.Validate(); err != nil {
+		return err
+	}
+	if !slices.Equal(m.Inputs, m.Transforms.Inputs) {
+		return fmt.Errorf("inputs differ from transforms.inputs")
+	}
+	for _, in := range m.Inputs {
+		if in.Name == m.Target {
+			return fmt.Errorf("the target %q is also an input", m.Target)
+		}
+	}
+	if m.Estimator.Type == "" {
+		return fmt.Errorf("no estimator type")
+	}
+	if err := checkFileName(m.Estimator.File); err != nil {
+		return fmt.Errorf("estimator file: %w", err)
+	}
+	return nil
+}
+
+// checkFileName accepts plain file names other than the manifest's.
+func checkFileName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("empty file name")
+	case name == "." || name == ".." || strings.ContainsAny(name, `/\`) || filepath.Base(name) != name:
+		return fmt.Errorf("%q is not a plain file name", name)
+	case name == ManifestFile:
+		return fmt.Errorf("%q is reserved for the manifest", name)
+	}
+	return nil
+}
+
+// FeatureNames returns the features the estimator reads, in order.
+func (m *Model) FeatureNames() []string { return m.predictor.FeatureNames() }
+
+// Predictor returns the model's estimator.
+func (m *Model) Predictor() Predictor { return m.predictor }
+
+// Predict scores a batch: it applies the fitted transforms to rec (which must
+// hold every input column; other columns are ignored) and returns one
+// probability per row.
+func (m *Model) Predict(rec arrow.Record) ([]float64, error) {
+	x, err := m.Manifest.Transforms.Apply(rec)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	out := make([]float64, x.Rows)
+	if err := m.PredictMatrix(x, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PredictRows scores decoded JSON rows (see transform.Fitted.ApplyRows) and
+// returns one probability per row, bit-identical to Predict on the same
+// values.
+func (m *Model) PredictRows(rows []map[string]any) ([]float64, error) {
+	x, err := m.Manifest.Transforms.ApplyRows(rows)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	out := make([]float64, x.Rows)
+	if err := m.PredictMatrix(x, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PredictMatrix writes the probability of row i of x into out[i]. x must hold
+// the model's features in order and len(out) must be x.Rows.
+func (m *Model) PredictMatrix(x *Matrix, out []float64) error {
+	return m.predictor.PredictMatrix(x, out)
+}
+
+// Load reads and validates the bundle in dir.
+func Load(dir string) (*Model, error) {
+	path := filepath.Join(dir, ManifestFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: reading bundle: %w", err)
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	epath := filepath.Join(dir, m.Estimator.File)
+	edata, err := os.ReadFile(epath)
+	if err != nil {
+		return nil, fmt.Errorf("model: reading estimator: %w", err)
+	}
+	mod, err := build(m, epath, edata)
+	if err != nil {
+		return nil, err
+	}
+	mod.Dir = dir
+	return mod, nil
+}
+
+// beforeRename runs after a bundle is complete in its temporary directory;
+// tests replace it to simulate a late failure.
+var beforeRename = func(tmp string) error { return nil }
+
+// WriteBundle writes a bundle to dir atomically: the manifest and files
+// (name → content; they must include m.Estimator.File) are validated as New
+// does, written to a temporary sibling directory, synced, and renamed to
+// dir. It fails if dir exists; on error nothing is left behind.
+func WriteBundle(dir string, m Manifest, files map[string][]byte) (err error) {
+	if _, err := New(m, files); err != nil {
+		return err
+	}
+	for name := range files {
+		if err := checkFileName(name); err != nil {
+			return fmt.Errorf("model: bundle file: %w", err)
+		}
+	}
+	manifest, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("model: encoding manifest: %w", err)
+	}
+	manifest = append(manifest, '\n')
+
+	dir = filepath.Clean(dir)
+	if _, err := os.Lstat(dir); err == nil {
+		return fmt.Errorf("model: bundle %s already exists", dir)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("model: checking bundle dir: %w", err)
+	}
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("model: creating bundle parent: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("model: creating temporary bundle dir: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := writeSynced(filepath.Join(tmp, name), files[name]); err != nil {
+			return err
+		}
+	}
+	if err := writeSynced(filepath.Join(tmp, ManifestFile), manifest); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	if err := syncDir(tmp); err != nil {
+		return err
+	}
+	if err := beforeRename(tmp); err != nil {
+		return err
+	}
+	// rename(2) would replace an empty directory created since the check
+	// above; check again as close to the rename as possible.
+	if _, err := os.Lstat(dir); err == nil {
+		return fmt.Errorf("model: bundle %s already exists", dir)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("model: moving bundle into place: %w", err)
+	}
+	if err := syncDir(parent); err != nil {
+		return err
+	}
+	return nil
+}
+
+// writeSynced writes data to a new file and syncs it.
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("model: writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("model: syncing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("model: closing %s: %w", path, err)
+	}
+	return nil
+}
+
+// syncDir flushes a directory's entries to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("model: syncing %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,369 @@
+package transform
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/kiln-ml/kiln/pipelines"
+
+	"github.com/kiln-ml/kiln/internal/dataset"
+)
+
+// Fit fits cfg.Transforms on the training rows. The features are every
+// column of schema except cfg.Target and cfg.Exclude. Numeric columns
+// (float64, int64, and bool as 0/1) pass through unless transformed; string
+// columns must be one-hot encoded. Transforms run in order, each fitted on
+// the output of the ones before it, as a pipeline would be.
+//
+// Columns ["*"] means every column still numeric (impute, standardize) or
+// every string column not yet encoded (onehot). String columns are imputed
+// with their most frequent value unless the strategy is "constant".
+func Fit(cfg pipelines.PreprocessConfig, schema dataset.Schema, train arrow.Record) (*Fitted, error) {
+	if train == nil {
+		return nil, fmt.Errorf("transform: nil training record")
+	}
+	inputs, err := selectInputs(cfg, schema)
+	if err != nil {
+		return nil, err
+	}
+	fr, err := extractRecord(inputs, train)
+	if err != nil {
+		return nil, fmt.Errorf("training rows: %w", err)
+	}
+	idx := make(map[string]int, len(inputs))
+	for i, in := range inputs {
+		idx[in.Name] = i
+	}
+	f := &Fitted{Inputs: inputs}
+	for ti, t := range cfg.Transforms {
+		names, err := resolveColumns(cfg, t, inputs, fr, idx)
+		if err != nil {
+			return nil, fmt.Errorf("transform: transforms[%d] (%s): %w", ti, t.Kind, err)
+		}
+		for _, name := range names {
+			c := &fr.cols[idx[name]]
+			s, err := fitStep(t, name, c)
+			if err != nil {
+				return nil, fmt.Errorf("transform: transforms[%d] (%s): column %s: %w", ti, t.Kind, name, err)
+			}
+			if err := checkStep(&s, c.kind); err != nil {
+				return nil, fmt.Errorf("transform: transforms[%d] (%s): column %s: %w", ti, t.Kind, name, err)
+			}
+			applyStep(&s, c, categoryIndex(s.Categories))
+			f.Steps = append(f.Steps, s)
+		}
+	}
+	for i, in := range inputs {
+		switch fr.cols[i].kind {
+		case kindText:
+			return nil, fmt.Errorf("transform: column %s is a string; add it to onehot or exclude it", in.Name)
+		case kindNumeric:
+			f.Features = append(f.Features, in.Name)
+		case kindEncoded:
+			for _, c := range fr.cols[i].cats {
+				f.Features = append(f.Features, OnehotFeature(in.Name, c))
+			}
+		}
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// selectInputs returns the feature columns of schema: all but the target and
+// the excluded columns, in schema order.
+func selectInputs(cfg pipelines.PreprocessConfig, schema dataset.Schema) ([]dataset.Field, error) {
+	if cfg.Target == "" {
+		return nil, fmt.Errorf("transform: no target column")
+	}
+	if schema.Index(cfg.Target) < 0 {
+		return nil, fmt.Errorf("transform: target column %q is not in the dataset (columns: %s)", cfg.Target, strings.Join(schema.Names(), ", "))
+	}
+	skip := map[string]bool{cfg.Target: true}
+	for _, e := range cfg.Exclude {
+		if schema.Index(e) < 0 {
+			return nil, fmt.Errorf("transform: excluded column %q is not in the dataset", e)
+		}
+		if e == cfg.Target {
+			return nil, fmt.Errorf("transform: column %q is both the target and excluded", e)
+		}
+		skip[e] = true
+	}
+	var inputs []dataset.Field
+	for _, fl := range schema.Fields {
+		if skip[fl.Name] {
+			continue
+		}
+		if !isNumeric(fl.Type) && fl.Type != dataset.String {
+			return nil, fmt.Errorf("transform: column %q has unknown type %q", fl.Name, fl.Type)
+		}
+		inputs = append(inputs, fl)
+	}
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("transform: no feature columns (every column is the target or excluded)")
+	}
+	return inputs, nil
+}
+
+// resolveColumns expands a transform's column list against the current
+// state of the columns.
+func resolveColumns(cfg pipelines.PreprocessConfig, t pipelines.Transform, inputs []dataset.Field, fr *frame, idx map[string]int) ([]string, error) {
+	switch t.Kind {
+	case KindImpute, KindStandardize, KindOnehot:
+	default:
+		return nil, fmt.Errorf("unknown transform %q (want impute, standardize or onehot)", t.Kind)
+	}
+	if len(t.Columns) == 0 {
+		return nil, fmt.Errorf("no columns")
+	}
+	if slices.Contains(t.Columns, "*") {
+		if len(t.Columns) != 1 {
+			return nil, fmt.Errorf(`"*" must be the only column`)
+		}
+		want := kindNumeric
+		if t.Kind == KindOnehot {
+			want = kindText
+		}
+		var out []string
+		for i, in := range inputs {
+			if fr.cols[i].kind == want {
+				out = append(out, in.Name)
+			}
+		}
+		return out, nil
+	}
+	seen := make(map[string]bool, len(t.Columns))
+	for _, name := range t.Columns {
+		if seen[name] {
+			return nil, fmt.Errorf("column %s is listed twice", name)
+		}
+		seen[name] = true
+		if _, ok := idx[name]; ok {
+			continue
+		}
+		switch {
+		case name == cfg.Target:
+			return nil, fmt.Errorf("column %s is the target", name)
+		case slices.Contains(cfg.Exclude, name):
+			return nil, fmt.Errorf("column %s is excluded", name)
+		}
+		return nil, fmt.Errorf("no column %q", name)
+	}
+	return t.Columns, nil
+}
+
+// fitStep fits one transform on one column's training values.
+func fitStep(t pipelines.Transform, name string, c *column) (Step, error) {
+	s := Step{Kind: t.Kind, Column: name}
+	if c.kind == kindEncoded {
+		return s, fmt.Errorf("column is already one-hot encoded")
+	}
+	switch t.Kind {
+	case KindImpute:
+		strategy := t.Strategy
+		switch strategy {
+		case "", StrategyMean, StrategyMedian, StrategyMostFrequent, StrategyConstant:
+		default:
+			return s, fmt.Errorf("unknown strategy %q (want mean, median, most_frequent or constant)", strategy)
+		}
+		if c.kind == kindText {
+			if strategy != StrategyConstant {
+				strategy = StrategyMostFrequent
+			}
+		} else if strategy == "" {
+			strategy = StrategyMedian
+		}
+		s.Strategy = strategy
+		if c.kind == kindText {
+			var v string
+			if strategy == StrategyConstant {
+				str, ok := t.Value.(string)
+				if !ok {
+					return s, fmt.Errorf("constant value %v for a string column must be a string", t.Value)
+				}
+				v = str
+			} else {
+				var ok bool
+				if v, ok = mostFrequentString(c.str, c.valid); !ok {
+					return s, fmt.Errorf("no non-null values in the training rows")
+				}
+			}
+			s.Text = &v
+			return s, nil
+		}
+		var v float64
+		if strategy == StrategyConstant {
+			switch x := t.Value.(type) {
+			case nil:
+				return s, fmt.Errorf("strategy constant needs a value")
+			case bool:
+				if x {
+					v = 1
+				}
+			default:
+				var ok bool
+				if v, ok = toFloat(x); !ok {
+					return s, fmt.Errorf("constant value %v for a numeric column must be a number", t.Value)
+				}
+			}
+		} else {
+			vals := present(c.num)
+			if len(vals) == 0 {
+				return s, fmt.Errorf("no non-null values in the training rows")
+			}
+			switch strategy {
+			case StrategyMean:
+				v = mean(vals)
+			case StrategyMedian:
+				v = median(vals)
+			case StrategyMostFrequent:
+				v = mostFrequent(vals)
+			default:
+				return s, fmt.Errorf("unknown strategy %q (want mean, median, most_frequent or constant)", strategy)
+			}
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return s, fmt.Errorf("fill value %v is not finite (infinite training values?)", v)
+		}
+		s.Number = &v
+		return s, nil
+	case KindStandardize:
+		if c.kind != kindNumeric {
+			return s, fmt.Errorf("column is a string; standardize applies to numeric columns")
+		}
+		vals := present(c.num)
+		if len(vals) == 0 {
+			return s, fmt.Errorf("no non-null values in the training rows")
+		}
+		m := mean(vals)
+		var ss float64
+		for _, x := range vals {
+			d := x - m
+			ss += d * d
+		}
+		sd := math.Sqrt(ss / float64(len(vals)))
+		if math.IsNaN(m) || math.IsInf(m, 0) || math.IsInf(sd, 0) || math.IsNaN(sd) {
+			return s, fmt.Errorf("mean %v or std %v is not finite (infinite training values?)", m, sd)
+		}
+		if sd == 0 {
+			sd = 1
+		}
+		s.Mean, s.Std = m, sd
+		return s, nil
+	case KindOnehot:
+		if c.kind != kindText {
+			return s, fmt.Errorf("column is numeric; onehot applies to string columns")
+		}
+		limit := t.MaxCategories
+		if limit == 0 {
+			limit = DefaultMaxCategories
+		}
+		if limit < 0 {
+			return s, fmt.Errorf("max_categories %d must be positive", t.MaxCategories)
+		}
+		s.Categories = topCategories(c.str, c.valid, limit)
+		if len(s.Categories) == 0 {
+			return s, fmt.Errorf("no non-null values in the training rows")
+		}
+		return s, nil
+	}
+	return s, fmt.Errorf("unknown transform %q", t.Kind)
+}
+
+// present returns the non-NaN values of xs.
+func present(xs []float64) []float64 {
+	out := make([]float64, 0, len(xs))
+	for _, x := range xs {
+		if x == x {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// mean is the arithmetic mean of xs (not empty).
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// median is the median of xs (not empty), the mean of the two middle values
+// for an even count. It sorts xs.
+func median(xs []float64) float64 {
+	sort.Float64s(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// mostFrequent is the most frequent value of xs (not empty), the smallest on
+// ties. It sorts xs.
+func mostFrequent(xs []float64) float64 {
+	sort.Float64s(xs)
+	best, bestN := xs[0], 0
+	for i := 0; i < len(xs); {
+		j := i
+		for j < len(xs) && xs[j] == xs[i] {
+			j++
+		}
+		if j-i > bestN {
+			best, bestN = xs[i], j-i
+		}
+		i = j
+	}
+	return best
+}
+
+// countStrings counts the present values.
+func countStrings(str []string, valid []bool) map[string]int {
+	counts := make(map[string]int)
+	for i, v := range str {
+		if valid == nil || valid[i] {
+			counts[v]++
+		}
+	}
+	return counts
+}
+
+// topCategories returns at most limit values, most frequent first, ties by
+// value. The strings are copied so they do not pin Arrow buffers.
+func topCategories(str []string, valid []bool, limit int) []string {
+	counts := countStrings(str, valid)
+	cats := make([]string, 0, len(counts))
+	for v := range counts {
+		cats = append(cats, v)
+	}
+	sort.Slice(cats, func(a, b int) bool {
+		if counts[cats[a]] != counts[cats[b]] {
+			return counts[cats[a]] > counts[cats[b]]
+		}
+		return cats[a] < cats[b]
+	})
+	if len(cats) > limit {
+		cats = cats[:limit]
+	}
+	for i := range cats {
+		cats[i] = strings.Clone(cats[i])
+	}
+	return cats
+}
+
+// mostFrequentString is the most frequent present value, the smallest on ties.
+func mostFrequentString(str []string, valid []bool) (string, bool) {
+	cats := topCategories(str, valid, 1)
+	if len(cats) == 0 {
+		return "", false
+	}
+	return cats[0], true
+}

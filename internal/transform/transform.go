@@ -1,0 +1,606 @@
+// Package transform fits Kiln's preprocessing (imputation, standardisation,
+// one-hot encoding) on training rows and applies it, unchanged, wherever the
+// model is used. The fitted result, Fitted, is plain JSON stored in the model
+// bundle, so training, batch scoring and serving all run the exact same code
+// on the exact same parameters.
+//
+// Apply works column by column on Arrow records (batch scoring); ApplyRows
+// converts decoded JSON rows (serving) into the same column form and then runs
+// the same code, so both give bit-identical features for the same values.
+package transform
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+
+	"github.com/kiln-ml/kiln/internal/dataset"
+)
+
+// Transform kinds, as in pipelines.Transform.Kind.
+const (
+	KindImpute      = "impute"
+	KindStandardize = "standardize"
+	KindOnehot      = "onehot"
+)
+
+// Impute strategies, as in pipelines.Transform.Strategy.
+const (
+	StrategyMean         = "mean"
+	StrategyMedian       = "median"
+	StrategyMostFrequent = "most_frequent"
+	StrategyConstant     = "constant"
+)
+
+// DefaultMaxCategories is the number of categories onehot keeps when
+// pipelines.Transform.MaxCategories is 0.
+const DefaultMaxCategories = 50
+
+// Fitted is preprocessing fitted on training rows. It is JSON-serialisable
+// and stored in the model bundle's manifest.
+type Fitted struct {
+	// Inputs are the raw columns a request or batch must provide, in order:
+	// every dataset column except the target and the excluded ones.
+	Inputs []dataset.Field `json:"inputs"`
+	// Steps are the fitted per-column operations, in the order they run.
+	Steps []Step `json:"steps"`
+	// Features are the output feature names, in order: the inputs in input
+	// order, each numeric input as itself and each one-hot encoded input
+	// as one "column=category" feature per category.
+	Features []string `json:"features"`
+}
+
+// Step is one fitted operation on one column. Which fields are set depends
+// on Kind.
+type Step struct {
+	// Kind is KindImpute, KindStandardize or KindOnehot.
+	Kind string `json:"kind"`
+	// Column is the input column the step works on.
+	Column string `json:"column"`
+
+	// Strategy (impute) records how the fill value was chosen.
+	Strategy string `json:"strategy,omitempty"`
+	// Number (impute, numeric columns) replaces nulls and NaN.
+	Number *float64 `json:"number,omitempty"`
+	// Text (impute, string columns) replaces nulls.
+	Text *string `json:"text,omitempty"`
+
+	// Mean and Std (standardize): x becomes (x-Mean)/Std. Std is the
+	// population standard deviation of the training values, 1 when that is 0.
+	Mean float64 `json:"mean,omitempty"`
+	Std  float64 `json:"std,omitempty"`
+
+	// Categories (onehot), most frequent first: category k of Column becomes
+	// the feature "Column=Categories[k]". Other values and nulls encode as
+	// all zeros.
+	Categories []string `json:"categories,omitempty"`
+}
+
+// Matrix is a dense, column-major feature matrix: Cols[j][i] is feature j of
+// row i. NaN marks a missing numeric value that no step imputed.
+type Matrix struct {
+	// Rows is the number of rows; every column has this length.
+	Rows int
+	// Features names the columns, in order. It may share its backing array
+	// with Fitted.Features and must not be modified.
+	Features []string
+	// Cols holds one slice per feature.
+	Cols [][]float64
+}
+
+// FeatureIndex returns the position of the named output feature, or -1.
+func (f *Fitted) FeatureIndex(name string) int {
+	for i, n := range f.Features {
+		if n == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// OnehotFeature is the name of the feature that one-hot encodes category of
+// column: "column=category".
+func OnehotFeature(column, category string) string { return column + "=" + category }
+
+// isNumeric reports whether t is fed to estimators as a number
+// (bools as 0/1).
+func isNumeric(t dataset.Type) bool {
+	return t == dataset.Float64 || t == dataset.Int64 || t == dataset.Bool
+}
+
+// kind is a working column's state while steps run.
+type kind uint8
+
+const (
+	kindNumeric kind = iota // a []float64, NaN for missing
+	kindText                // strings with a validity mask
+	kindEncoded             // replaced by its one-hot columns
+)
+
+// column is one input column while steps run over it.
+type column struct {
+	kind  kind
+	num   []float64   // kindNumeric
+	str   []string    // kindText
+	valid []bool      // kindText; nil means every value is present
+	enc   [][]float64 // kindEncoded: one column per category
+	cats  []string    // kindEncoded: the categories, in enc order
+}
+
+// frame holds the input columns of a batch while steps run over it.
+type frame struct {
+	rows int
+	cols []column
+}
+
+// inputIndex maps input names to their position.
+func (f *Fitted) inputIndex() map[string]int {
+	idx := make(map[string]int, len(f.Inputs))
+	for i, in := range f.Inputs {
+		idx[in.Name] = i
+	}
+	return idx
+}
+
+// Validate checks that f is consistent: unique, typed inputs; steps that
+// name inputs of a suitable kind in a suitable order with finite parameters;
+// no string input left without one-hot encoding; and Features equal to the
+// features the steps produce. Model loading calls it on decoded bundles.
+func (f *Fitted) Validate() error {
+	if len(f.Inputs) == 0 {
+		return fmt.Errorf("transform: no inputs")
+	}
+	kinds := make([]kind, len(f.Inputs))
+	idx := make(map[string]int, len(f.Inputs))
+	for i, in := range f.Inputs {
+		if in.Name == "" {
+			return fmt.Errorf("transform: inputs[%d] has no name", i)
+		}
+		if _, dup := idx[in.Name]; dup {
+			return fmt.Errorf("transform: input %q is listed twice", in.Name)
+		}
+		idx[in.Name] = i
+		switch {
+		case isNumeric(in.Type):
+			kinds[i] = kindNumeric
+		case in.Type == dataset.String:
+			kinds[i] = kindText
+		default:
+			return fmt.Errorf("transform: input %q has unknown type %q", in.Name, in.Type)
+		}
+	}
+	cats := make([][]string, len(f.Inputs))
+	for si := range f.Steps {
+		s := &f.Steps[si]
+		i, ok := idx[s.Column]
+		if !ok {
+			return fmt.Errorf("transform: steps[%d] (%s): no input column %q", si, s.Kind, s.Column)
+		}
+		if err := checkStep(s, kinds[i]); err != nil {
+			return fmt.Errorf("transform: steps[%d] (%s %s): %w", si, s.Kind, s.Column, err)
+		}
+		if s.Kind == KindOnehot {
+			kinds[i] = kindEncoded
+			cats[i] = s.Categories
+		}
+	}
+	var want []string
+	for i, in := range f.Inputs {
+		switch kinds[i] {
+		case kindText:
+			return fmt.Errorf("transform: column %s is a string; add it to onehot or exclude it", in.Name)
+		case kindNumeric:
+			want = append(want, in.Name)
+		case kindEncoded:
+			for _, c := range cats[i] {
+				want = append(want, OnehotFeature(in.Name, c))
+			}
+		}
+	}
+	if len(want) == 0 {
+		return fmt.Errorf("transform: no features")
+	}
+	seen := make(map[string]bool, len(want))
+	for _, n := range want {
+		if seen[n] {
+			return fmt.Errorf("transform: feature name %q occurs twice (a column and a one-hot category collide)", n)
+		}
+		seen[n] = true
+	}
+	if len(want) != len(f.Features) {
+		return fmt.Errorf("transform: features lists %d names but the steps produce %d", len(f.Features), len(want))
+	}
+	for j := range want {
+		if want[j] != f.Features[j] {
+			return fmt.Errorf("transform: features[%d] is %q but the steps produce %q", j, f.Features[j], want[j])
+		}
+	}
+	return nil
+}
+
+// checkStep checks one step against the current kind of its column.
+func checkStep(s *Step, k kind) error {
+	if k == kindEncoded {
+		return fmt.Errorf("column is already one-hot encoded")
+	}
+	switch s.Kind {
+	case KindImpute:
+		if k == kindNumeric {
+			if s.Number == nil || s.Text != nil {
+				return fmt.Errorf("a numeric column needs a numeric fill value")
+			}
+			if math.IsNaN(*s.Number) || math.IsInf(*s.Number, 0) {
+				return fmt.Errorf("fill value %v is not finite", *s.Number)
+			}
+		} else if s.Text == nil || s.Number != nil {
+			return fmt.Errorf("a string column needs a string fill value")
+		}
+	case KindStandardize:
+		if k != kindNumeric {
+			return fmt.Errorf("column is a string; standardize applies to numeric columns")
+		}
+		if math.IsNaN(s.Mean) || math.IsInf(s.Mean, 0) || math.IsNaN(s.Std) || math.IsInf(s.Std, 0) || s.Std <= 0 {
+			return fmt.Errorf("mean %v and std %v must be finite with std > 0", s.Mean, s.Std)
+		}
+	case KindOnehot:
+		if k != kindText {
+			return fmt.Errorf("column is numeric; onehot applies to string columns")
+		}
+		if len(s.Categories) == 0 {
+			return fmt.Errorf("no categories")
+		}
+		seen := make(map[string]bool, len(s.Categories))
+		for _, c := range s.Categories {
+			if seen[c] {
+				return fmt.Errorf("category %q is listed twice", c)
+			}
+			seen[c] = true
+		}
+	default:
+		return fmt.Errorf("unknown kind %q (want impute, standardize or onehot)", s.Kind)
+	}
+	return nil
+}
+
+// Apply transforms a batch into the feature matrix. rec must hold every
+// input column (by name, any order; other columns are ignored) with a
+// compatible type: float64 or int64 for numeric inputs, bool for bool inputs,
+// utf8 for string inputs.
+//
+// Numeric columns are built a block of rows at a time: the block is read
+// from Arrow and every step on the column runs over it while it is in cache.
+func (f *Fitted) Apply(rec arrow.Record) (*Matrix, error) {
+	if rec == nil {
+		return nil, fmt.Errorf("transform: nil record")
+	}
+	ops, err := f.plan()
+	if err != nil {
+		return nil, err
+	}
+	n := int(rec.NumRows())
+	fr := &frame{rows: n, cols: make([]column, len(f.Inputs))}
+	for i, in := range f.Inputs {
+		arr, err := inputArray(rec, in.Name)
+		if err != nil {
+			return nil, err
+		}
+		if fr.cols[i], err = arrowColumn(in, arr, n, ops[i]); err != nil {
+			return nil, err
+		}
+	}
+	return f.assemble(fr)
+}
+
+// ApplyRows transforms decoded JSON rows into the feature matrix. A value is
+// float64 (or any Go integer or float type, or json.Number) for numeric
+// inputs, bool for bool inputs, string for string inputs, or nil; a missing
+// key means null and keys that are not inputs are ignored. A value of the
+// wrong type is an error naming the row index and the column.
+func (f *Fitted) ApplyRows(rows []map[string]any) (*Matrix, error) {
+	ops, err := f.plan()
+	if err != nil {
+		return nil, err
+	}
+	fr := &frame{rows: len(rows), cols: make([]column, len(f.Inputs))}
+	for i, in := range f.Inputs {
+		if fr.cols[i], err = rowsColumn(in, rows, ops[i]); err != nil {
+			return nil, err
+		}
+	}
+	return f.assemble(fr)
+}
+
+// plan checks the steps against the inputs, in order, and groups them by
+// input column. Steps on different columns are independent, so running
+// each column's steps in order gives the same result as running all steps
+// in order.
+func (f *Fitted) plan() ([][]*Step, error) {
+	idx := f.inputIndex()
+	kinds := make([]kind, len(f.Inputs))
+	for i, in := range f.Inputs {
+		switch {
+		case isNumeric(in.Type):
+			kinds[i] = kindNumeric
+		case in.Type == dataset.String:
+			kinds[i] = kindText
+		default:
+			return nil, fmt.Errorf("transform: input %q has unknown type %q", in.Name, in.Type)
+		}
+	}
+	ops := make([][]*Step, len(f.Inputs))
+	for si := range f.Steps {
+		s := &f.Steps[si]
+		i, ok := idx[s.Column]
+		if !ok {
+			return nil, fmt.Errorf("transform: steps[%d] (%s): no input column %q", si, s.Kind, s.Column)
+		}
+		if err := checkStep(s, kinds[i]); err != nil {
+			return nil, fmt.Errorf("transform: steps[%d] (%s %s): %w", si, s.Kind, s.Column, err)
+		}
+		if s.Kind == KindOnehot {
+			kinds[i] = kindEncoded
+		}
+		ops[i] = append(ops[i], s)
+	}
+	return ops, nil
+}
+
+// block is how many rows a numeric column is built in at a time.
+const block = 2048
+
+// numericColumn builds a numeric column of n rows block by block: load
+// fills dst with the raw values of rows lo..lo+len(dst) (NaN for null), then
+// the column's steps (impute, standardize) run over the block.
+func numericColumn(n int, ops []*Step, load func(dst []float64, lo int) error) (column, error) {
+	out := make([]float64, n)
+	for lo := 0; lo < n; lo += block {
+		dst := out[lo:min(lo+block, n)]
+		if err := load(dst, lo); err != nil {
+			return column{}, err
+		}
+		for _, s := range ops {
+			applyNumeric(s, dst)
+		}
+	}
+	return column{kind: kindNumeric, num: out}, nil
+}
+
+// textColumn runs the steps of a string column (impute, onehot).
+func textColumn(str []string, valid []bool, ops []*Step) column {
+	c := column{kind: kindText, str: str, valid: valid}
+	for _, s := range ops {
+		applyStep(s, &c, categoryIndex(s.Categories))
+	}
+	return c
+}
+
+// categoryIndex maps each category to its position.
+func categoryIndex(cats []string) map[string]int {
+	if len(cats) == 0 {
+		return nil
+	}
+	m := make(map[string]int, len(cats))
+	for k, c := range cats {
+		m[c] = k
+	}
+	return m
+}
+
+// applyNumeric runs a checked impute or standardize step over xs in place.
+func applyNumeric(s *Step, xs []float64) {
+	switch s.Kind {
+	case KindImpute:
+		fill := *s.Number
+		for i, x := range xs {
+			if x != x { // NaN
+				xs[i] = fill
+			}
+		}
+	case KindStandardize:
+		mean, std := s.Mean, s.Std
+		for i, x := range xs {
+			xs[i] = (x - mean) / std
+		}
+	}
+}
+
+// applyStep runs one checked step over c in place.
+func applyStep(s *Step, c *column, cats map[string]int) {
+	if c.kind == kindNumeric {
+		applyNumeric(s, c.num)
+		return
+	}
+	switch s.Kind {
+	case KindImpute:
+		if c.valid != nil {
+			for i, ok := range c.valid {
+				if !ok {
+					c.str[i] = *s.Text
+				}
+			}
+			c.valid = nil
+		}
+	case KindOnehot:
+		n := len(c.str)
+		backing := make([]float64, n*len(s.Categories))
+		enc := make([][]float64, len(s.Categories))
+		for k := range enc {
+			enc[k] = backing[k*n : (k+1)*n : (k+1)*n]
+		}
+		for i, v := range c.str {
+			if c.valid != nil && !c.valid[i] {
+				continue
+			}
+			if k, ok := cats[v]; ok {
+				enc[k][i] = 1
+			}
+		}
+		*c = column{kind: kindEncoded, enc: enc, cats: s.Categories}
+	}
+}
+
+// assemble collects the output columns of fr in feature order, checking them
+// against f.Features.
+func (f *Fitted) assemble(fr *frame) (*Matrix, error) {
+	m := &Matrix{Rows: fr.rows, Features: f.Features, Cols: make([][]float64, 0, len(f.Features))}
+	mismatch := func() error {
+		return fmt.Errorf("transform: the steps do not produce the recorded features (invalid fitted transforms)")
+	}
+	for i, in := range f.Inputs {
+		c := &fr.cols[i]
+		switch c.kind {
+		case kindText:
+			return nil, fmt.Errorf("transform: column %s is a string; add it to onehot or exclude it", in.Name)
+		case kindNumeric:
+			j := len(m.Cols)
+			if j >= len(f.Features) || f.Features[j] != in.Name {
+				return nil, mismatch()
+			}
+			m.Cols = append(m.Cols, c.num)
+		case kindEncoded:
+			for k, col := range c.enc {
+				j := len(m.Cols)
+				// Compare with in.Name+"="+cats[k] without building it.
+				if j >= len(f.Features) {
+					return nil, mismatch()
+				}
+				name, cat := f.Features[j], c.cats[k]
+				if len(name) != len(in.Name)+1+len(cat) || !strings.HasPrefix(name, in.Name) ||
+					name[len(in.Name)] != '=' || !strings.HasSuffix(name, cat) {
+					return nil, mismatch()
+				}
+				m.Cols = append(m.Cols, col)
+			}
+		}
+	}
+	if len(m.Cols) != len(f.Features) {
+		return nil, mismatch()
+	}
+	return m, nil
+}
+
+// extractRecord converts the input columns of rec into a frame of raw
+// values, for fitting.
+func extractRecord(inputs []dataset.Field, rec arrow.Record) (*frame, error) {
+	n := int(rec.NumRows())
+	fr := &frame{rows: n, cols: make([]column, len(inputs))}
+	for i, in := range inputs {
+		arr, err := inputArray(rec, in.Name)
+		if err != nil {
+			return nil, err
+		}
+		if fr.cols[i], err = arrowColumn(in, arr, n, nil); err != nil {
+			return nil, err
+		}
+	}
+	return fr, nil
+}
+
+// inputArray finds the named column of rec.
+func inputArray(rec arrow.Record, name string) (arrow.Array, error) {
+	ix := rec.Schema().FieldIndices(name)
+	switch len(ix) {
+	case 0:
+		return nil, fmt.Errorf("transform: missing input column %q", name)
+	case 1:
+		return rec.Column(ix[0]), nil
+	}
+	return nil, fmt.Errorf("transform: input column %q occurs %d times", name, len(ix))
+}
+
+// arrowColumn converts an Arrow array into a working column of in's type
+// and runs the column's steps over it.
+func arrowColumn(in dataset.Field, arr arrow.Array, n int, ops []*Step) (column, error) {
+	wrong := func() (column, error) {
+		return column{}, fmt.Errorf("transform: column %q has type %s, want %s", in.Name, arr.DataType(), in.Type)
+	}
+	var bm []byte
+	off := arr.Data().Offset()
+	if arr.NullN() > 0 {
+		bm = arr.NullBitmapBytes()
+	}
+	switch in.Type {
+	case dataset.Float64, dataset.Int64:
+		switch a := arr.(type) {
+		case *array.Float64:
+			vals := a.Float64Values()
+			return numericColumn(n, ops, func(dst []float64, lo int) error {
+				copy(dst, vals[lo:lo+len(dst)])
+				markNulls(dst, bm, off+lo)
+				return nil
+			})
+		case *array.Int64:
+			vals := a.Int64Values()
+			return numericColumn(n, ops, func(dst []float64, lo int) error {
+				src := vals[lo : lo+len(dst)]
+				for k, v := range src {
+					dst[k] = float64(v)
+				}
+				markNulls(dst, bm, off+lo)
+				return nil
+			})
+		}
+		return wrong()
+	case dataset.Bool:
+		a, ok := arr.(*array.Boolean)
+		if !ok {
+			return wrong()
+		}
+		return numericColumn(n, ops, func(dst []float64, lo int) error {
+			for k := range dst {
+				if a.Value(lo + k) {
+					dst[k] = 1
+				} else {
+					dst[k] = 0
+				}
+			}
+			markNulls(dst, bm, off+lo)
+			return nil
+		})
+	case dataset.String:
+		str := make([]string, n)
+		switch a := arr.(type) {
+		case *array.String:
+			for i := range str {
+				str[i] = a.Value(i)
+			}
+		case *array.LargeString:
+			for i := range str {
+				str[i] = a.Value(i)
+			}
+		default:
+			return wrong()
+		}
+		var valid []bool
+		if bm != nil {
+			valid = make([]bool, n)
+			for i := range valid {
+				valid[i] = arr.IsValid(i)
+			}
+		}
+		return textColumn(str, valid, ops), nil
+	}
+	return column{}, fmt.Errorf("transform: input %q has unknown type %q", in.Name, in.Type)
+}
+
+// markNulls sets dst[k] to NaN where validity bit bit0+k of bm is clear; a
+// nil bm means no nulls. Whole valid bytes are skipped.
+func markNulls(dst []float64, bm []byte, bit0 int) {
+	if bm == nil {
+		return
+	}
+	for k := 0; k < len(dst); {
+		bit := bit0 + k
+		if bit&7 == 0 && k+8 <= len(dst) && bm[bit>>3] == 0xFF {
+			k += 8
+			continue
+		}
+		if bm[bit>>3]&(1<<(bit&7)) == 0 {
+			dst[k] = math.NaN()
+		}
+		k++
+	}
+}

@@ -1,0 +1,183 @@
+package pipelines
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// graphSpec builds a spec from "name:uses:need1,need2" entries, bypassing the
+// decoder so that any graph shape (including invalid ones) can be tested.
+func graphSpec(t *testing.T, steps ...string) *Spec {
+	t.Helper()
+	s := &Spec{}
+	for _, entry := range steps {
+		parts := strings.Split(entry, ":")
+		if len(parts) != 3 {
+			t.Fatalf("bad step %q", entry)
+		}
+		st := Step{Name: parts[0], Uses: StepType(parts[1])}
+		if parts[2] != "" {
+			st.Needs = strings.Split(parts[2], ",")
+		}
+		s.Steps = append(s.Steps, st)
+	}
+	return s
+}
+
+func TestOrder(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []string
+		want  []string
+	}{
+		{"chain in spec order", []string{"a:ingest:", "b:preprocess:a", "c:train:b"}, []string{"a", "b", "c"}},
+		{"chain written backwards", []string{"c:train:b", "b:preprocess:a", "a:ingest:"}, []string{"a", "b", "c"}},
+		{"independent steps keep spec order", []string{"z:ingest:", "y:ingest:", "x:ingest:"}, []string{"z", "y", "x"}},
+		{"ready steps keep spec order", []string{"d:train:b,c", "c:preprocess:a", "b:preprocess:a", "a:ingest:"}, []string{"a", "c", "b", "d"}},
+		{"earliest ready step first", []string{"late:ingest:", "mid:preprocess:first", "first:ingest:"}, []string{"late", "first", "mid"}},
+		{"diamond", []string{"a:ingest:", "b:preprocess:a", "c:preprocess:a", "d:train:c,b"}, []string{"a", "b", "c", "d"}},
+		{"unknown needs are ignored", []string{"a:ingest:ghost"}, []string{"a"}},
+		{"a cycle goes last in spec order", []string{"x:ingest:y", "y:ingest:x", "z:ingest:"}, []string{"z", "x", "y"}},
+		{"empty", nil, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := graphSpec(t, tt.steps...).Order(); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Order() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAncestors(t *testing.T) {
+	// ingest ← prep ← train ← evaluate ← register ← {score, deploy}; deploy
+	// also needs evaluate directly; prep2 is a second preprocess branch.
+	s := graphSpec(t,
+		"ingest:ingest:",
+		"prep:preprocess:ingest",
+		"prep2:preprocess:ingest",
+		"train:train:prep",
+		"train2:train:prep2",
+		"evaluate:evaluate:train",
+		"register:register:evaluate",
+		"score:score:register",
+		"deploy:deploy:register,evaluate,register",
+		"both:evaluate:train2,train",
+	)
+	tests := []struct {
+		name string
+		want []string
+	}{
+		{"ingest", nil},
+		{"prep", []string{"ingest"}},
+		{"train", []string{"prep", "ingest"}},
+		{"register", []string{"evaluate", "train", "prep", "ingest"}},
+		// evaluate is needed directly and through register: listed once, at distance 1.
+		{"deploy", []string{"register", "evaluate", "train", "prep", "ingest"}},
+		// Ties at the same distance follow needs order.
+		{"both", []string{"train2", "train", "prep2", "prep", "ingest"}},
+		{"nope", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := s.Ancestors(tt.name); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Ancestors(%q) = %q, want %q", tt.name, got, tt.want)
+			}
+		})
+	}
+
+	nearest := []struct {
+		name string
+		t    StepType
+		want string
+	}{
+		{"score", StepRegister, "register"},
+		{"score", StepTrain, "train"},
+		{"score", StepIngest, "ingest"},
+		{"deploy", StepEvaluate, "evaluate"},
+		{"both", StepTrain, "train2"},
+		{"both", StepPreprocess, "prep2"},
+		{"ingest", StepIngest, ""},
+		{"train", StepDeploy, ""},
+		{"nope", StepIngest, ""},
+	}
+	for _, tt := range nearest {
+		if got := s.NearestAncestor(tt.name, tt.t); got != tt.want {
+			t.Errorf("NearestAncestor(%q, %s) = %q, want %q", tt.name, tt.t, got, tt.want)
+		}
+	}
+	if st := s.Step("train2"); st == nil || st.Name != "train2" {
+		t.Errorf("Step(train2) = %+v", st)
+	}
+	if st := s.Step("nope"); st != nil {
+		t.Errorf("Step(nope) = %+v, want nil", st)
+	}
+}
+
+// TestGraphProblems covers graph validation cases beyond the golden files.
+func TestGraphProblems(t *testing.T) {
+	head := "apiVersion: kiln/v1\nkind: Pipeline\nname: g\nsteps:\n"
+	step := func(name, uses string, needs ...string) string {
+		s := fmt.Sprintf("  - name: %s\n    uses: %s\n", name, uses)
+		if len(needs) > 0 {
+			s += fmt.Sprintf("    needs: [%s]\n", strings.Join(needs, ", "))
+		}
+		switch StepType(uses) {
+		case StepIngest:
+			s += "    with: {source: a.csv}\n"
+		case StepPreprocess:
+			s += "    with: {target: y}\n"
+		case StepTrain:
+			s += "    with: {algorithm: logistic}\n"
+		}
+		return s
+	}
+	tests := []struct {
+		name  string
+		steps []string
+		want  []string
+	}{
+		{"two separate cycles", []string{
+			step("a", "ingest", "b"), step("b", "ingest", "a"),
+			step("c", "ingest", "d"), step("d", "ingest", "c"),
+		}, []string{
+			"steps[0].needs[0]: cycle: a → b → a",
+			"steps[2].needs[0]: cycle: c → d → c",
+		}},
+		{"shortest cycle is named", []string{
+			step("a", "ingest", "b"), step("b", "ingest", "c", "a"), step("c", "ingest", "a"),
+		}, []string{"steps[0].needs[0]: cycle: a → b → a"}},
+		{"need listed twice", []string{step("i", "ingest"), step("p", "preprocess", "i", "i")}, []string{
+			`steps[1].needs[1]: "i" is listed twice in needs`,
+		}},
+		{"upstream through an intermediate step", []string{
+			step("i", "ingest"), step("p", "preprocess", "i"), step("t", "train", "p"),
+			step("e", "evaluate", "t"), step("r", "register", "e"), step("m", "monitor", "r"),
+		}, []string{`steps[5].needs: step "m" (uses: monitor) needs an upstream deploy step; add it to needs`}},
+		{"step without needs", []string{step("p", "preprocess")}, []string{
+			`steps[0]: step "p" (uses: preprocess) needs an upstream ingest step; add it to needs`,
+		}},
+		{"nearer ancestor of the type wins over a farther one", []string{
+			step("i", "ingest"), step("p", "preprocess", "i"), step("i2", "ingest", "p"),
+			step("p2", "preprocess", "i2"),
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("g.yaml", []byte(head+strings.Join(tt.steps, "")), nil)
+			var got []string
+			if ps, ok := err.(Problems); ok {
+				for _, p := range ps {
+					got = append(got, p.Path+": "+p.Message)
+				}
+			} else if err != nil {
+				t.Fatalf("error %T: %v", err, err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}

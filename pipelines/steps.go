@@ -1,0 +1,633 @@
+package pipelines
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kiln-ml/kiln/internal/gate"
+)
+
+// Defaults applied by the decoder; see the field comments in spec.go.
+const (
+	DefaultTrainerImage = "kiln/trainer:dev"
+	DefaultMaxAttempts  = 3
+	DefaultBackoff      = Duration(time.Second)
+)
+
+var (
+	stepKeys      = []string{"name", "uses", "needs", "with", "retry", "timeout", "container"}
+	retryKeys     = []string{"max_attempts", "backoff"}
+	containerKeys = []string{"image", "cpus", "memory", "timeout", "runtime"}
+	runtimes      = []string{"auto", "docker", "process"}
+	formats       = []string{"csv", "parquet"}
+	tasks         = []string{"binary"}
+	algorithms    = []string{"logistic"}
+	transformKeys = []string{"impute", "standardize", "onehot"}
+	strategies    = []string{"mean", "median", "most_frequent", "constant"}
+)
+
+// DefaultContainer returns the container a train step gets when its spec
+// gives none, and the base that a partial container mapping overrides.
+func DefaultContainer() Container {
+	return Container{Image: DefaultTrainerImage, CPUs: 1, Memory: GiB, Timeout: Duration(30 * time.Minute), Runtime: "auto"}
+}
+
+// stepInfo keeps a step's YAML nodes for graph validation messages.
+type stepInfo struct {
+	node *yaml.Node
+	path string
+	// nameNode is the name's value, nil when the name is missing or invalid.
+	nameNode *yaml.Node
+	// needs are the well-formed entries of needs, with their nodes and paths.
+	needs     []string
+	needNodes []*yaml.Node
+	needPaths []string
+	// needsAt is where problems about needs as a whole point.
+	needsAt   *yaml.Node
+	needsPath string
+	// unsure is true when the step has unknown keys (a misspelt needs?) or
+	// no known type, so that graph checks involving it would only add noise.
+	unsure bool
+}
+
+// decodeStep decodes one item of steps into st.
+func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step) *stepInfo {
+	st.Line, st.Column = item.Line, item.Column
+	info := &stepInfo{node: item, path: path, needsAt: item, needsPath: path}
+	o := d.object(item, item, path, stepKeys)
+	if !o.ok {
+		info.unsure = true
+		return info
+	}
+	info.unsure = o.unknown > 0
+	o.require("name")
+	if o.str("name", &st.Name) {
+		n, p := o.where("name")
+		if stepNameRE.MatchString(st.Name) {
+			info.nameNode = n
+		} else {
+			d.errorf(n, p, "invalid step name %q: use lowercase letters, digits, dashes and underscores, starting with a letter", st.Name)
+		}
+	}
+
+	o.require("uses")
+	var uses string
+	known := false
+	if o.str("uses", &uses) {
+		st.Uses = StepType(uses)
+		if known = contains(StepTypes, st.Uses); !known {
+			n, p := o.where("uses")
+			names := make([]string, len(StepTypes))
+			for i, t := range StepTypes {
+				names[i] = string(t)
+			}
+			d.errorf(n, p, "unknown step type %q%s (known types: %s)", uses, didYouMean(uses, names), quoteList(names))
+		}
+	}
+
+	if n, p, ok := o.get("needs"); ok {
+		info.needsAt, info.needsPath = n, p
+		if items, paths, ok := d.list(n, p, true); ok {
+			for i, item := range items {
+				s, ok := d.scalar(item, paths[i], "a step name")
+				if !ok {
+					continue
+				}
+				if v, ok := d.asString(s, paths[i]); ok {
+					info.needs = append(info.needs, v)
+					info.needNodes = append(info.needNodes, item)
+					info.needPaths = append(info.needPaths, paths[i])
+				}
+			}
+		}
+		st.Needs = info.needs
+	}
+
+	st.Retry = Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff}
+	r := d.object(o.vals["retry"], item, joinPath(path, "retry"), retryKeys)
+	if r.int("max_attempts", &st.Retry.MaxAttempts) && st.Retry.MaxAttempts < 1 {
+		n, p := r.where("max_attempts")
+		d.errorf(n, p, "max_attempts must be at least 1 (1 means no retries), found %d", st.Retry.MaxAttempts)
+	}
+	r.duration("backoff", &st.Retry.Backoff)
+	o.duration("timeout", &st.Timeout)
+
+	if k, ok := o.keys["container"]; ok && known && st.Uses != StepTrain {
+		d.errorf(k, joinPath(path, "container"), "container is only allowed on train steps, and this step uses %s", st.Uses)
+	}
+	if st.Uses == StepTrain {
+		st.Container = d.decodeContainer(d.object(o.vals["container"], item, joinPath(path, "container"), containerKeys))
+	}
+
+	if !known {
+		info.unsure = true
+		return info
+	}
+	wpath := joinPath(path, "with")
+	w := func(keys ...string) *object { return d.object(o.vals["with"], item, wpath, keys) }
+	switch st.Uses {
+	case StepIngest:
+		st.Ingest = d.decodeIngest(w("source", "format", "expect"))
+	case StepPreprocess:
+		st.Preprocess = d.decodePreprocess(w("target", "task", "exclude", "split", "transforms"))
+	case StepTrain:
+		st.Train = d.decodeTrain(w("algorithm", "params"))
+	case StepEvaluate:
+		st.Evaluate = d.decodeEvaluate(w("gate", "threshold"))
+	case StepRegister:
+		st.Register = d.decodeRegister(w("model", "alias"), spec.Name)
+	case StepScore:
+		st.Score = d.decodeScore(w("input", "output", "passthrough"))
+	case StepDeploy:
+		st.Deploy = d.decodeDeploy(w("server", "alias", "steps", "interval", "min_requests", "max_error_rate_increase", "max_waits"))
+	case StepMonitor:
+		st.Monitor = d.decodeMonitor(w("interval", "psi_threshold", "min_rows", "window", "retrain", "cooldown"))
+	}
+	return info
+}
+
+// oneOf reports a problem when key's value is set and not one of allowed.
+func (o *object) oneOf(key, value, what string, allowed []string) bool {
+	if contains(allowed, value) {
+		return true
+	}
+	n, p := o.where(key)
+	o.d.errorf(n, p, "unsupported %s %q%s (supported: %s)", what, value, didYouMean(value, allowed), quoteList(allowed))
+	return false
+}
+
+func (d *decoder) decodeContainer(o *object) *Container {
+	c := DefaultContainer()
+	if o.str("image", &c.Image) && strings.TrimSpace(c.Image) == "" {
+		n, p := o.where("image")
+		d.errorf(n, p, "must not be empty")
+	}
+	if o.float("cpus", &c.CPUs) && c.CPUs <= 0 {
+		n, p := o.where("cpus")
+		d.errorf(n, p, "cpus must be greater than 0, found %g", c.CPUs)
+	}
+	if o.bytes("memory", &c.Memory) && c.Memory < 4*MiB {
+		n, p := o.where("memory")
+		d.errorf(n, p, "memory must be at least 4MiB, found %s", c.Memory)
+	}
+	o.duration("timeout", &c.Timeout)
+	if o.str("runtime", &c.Runtime) {
+		o.oneOf("runtime", c.Runtime, "runtime", runtimes)
+	}
+	return &c
+}
+
+func (d *decoder) decodeIngest(o *object) *IngestConfig {
+	c := &IngestConfig{}
+	o.requiredString("source", &c.Source)
+	if o.str("format", &c.Format) {
+		o.oneOf("format", c.Format, "format", formats)
+	} else if c.Source != "" {
+		switch strings.ToLower(path.Ext(sourcePath(c.Source))) {
+		case ".csv":
+			c.Format = "csv"
+		case ".parquet", ".pq":
+			c.Format = "parquet"
+		default:
+			n, p := o.where("source")
+			d.errorf(n, p, "cannot tell the format of %q from its extension; set format: csv or format: parquet", c.Source)
+		}
+	}
+	e := d.object(o.vals["expect"], o.at, joinPath(o.path, "expect"), []string{"min_rows", "columns"})
+	if e.int64("min_rows", &c.Expect.MinRows) && c.Expect.MinRows < 0 {
+		n, p := e.where("min_rows")
+		d.errorf(n, p, "min_rows must not be negative, found %d", c.Expect.MinRows)
+	}
+	e.strings("columns", &c.Expect.Columns)
+	return c
+}
+
+// sourcePath returns the path part of a source: a plain path or a file:// URL.
+func sourcePath(source string) string {
+	if rest, ok := strings.CutPrefix(source, "file://"); ok {
+		if u, err := url.Parse(source); err == nil {
+			return u.Path
+		}
+		return rest
+	}
+	return source
+}
+
+func (d *decoder) decodePreprocess(o *object) *PreprocessConfig {
+	c := &PreprocessConfig{Task: "binary", Split: Split{Test: 0.2, Valid: 0.1, Seed: 42}}
+	o.requiredString("target", &c.Target)
+	if o.str("task", &c.Task) {
+		o.oneOf("task", c.Task, "task", tasks)
+	}
+	if o.strings("exclude", &c.Exclude) && c.Target != "" && contains(c.Exclude, c.Target) {
+		n, p := o.where("exclude")
+		d.errorf(n, p, "the target %q cannot also be excluded", c.Target)
+	}
+
+	s := d.object(o.vals["split"], o.at, joinPath(o.path, "split"), []string{"test", "valid", "seed"})
+	testOK := s.float("test", &c.Split.Test)
+	validOK := s.float("valid", &c.Split.Valid)
+	s.int64("seed", &c.Split.Seed)
+	inRange := true
+	for _, f := range []struct {
+		key string
+		v   float64
+		ok  bool
+	}{{"test", c.Split.Test, testOK}, {"valid", c.Split.Valid, validOK}} {
+		if f.ok && (f.v < 0 || f.v >= 1) {
+			n, p := s.where(f.key)
+			d.errorf(n, p, "split fraction %s must be in [0, 1), found %g", f.key, f.v)
+			inRange = false
+		}
+	}
+	if inRange && (testOK || validOK) && c.Split.Test+c.Split.Valid >= 1 {
+		key := "test"
+		if !testOK {
+			key = "valid"
+		}
+		n, p := s.where(key)
+		d.errorf(n, p, "test (%g) and valid (%g) fractions must leave rows to train on: their sum must be below 1", c.Split.Test, c.Split.Valid)
+	}
+
+	if n, p, ok := o.get("transforms"); ok {
+		if items, paths, ok := d.list(n, p, false); ok {
+			for i, item := range items {
+				if t, ok := d.decodeTransform(item, paths[i]); ok {
+					c.Transforms = append(c.Transforms, t)
+				}
+			}
+		}
+	}
+	return c
+}
+
+func (d *decoder) decodeTransform(item *yaml.Node, path string) (Transform, bool) {
+	o := d.object(item, item, path, transformKeys)
+	if !o.ok {
+		return Transform{}, false
+	}
+	var present []string
+	for _, k := range transformKeys {
+		if _, ok := o.keys[k]; ok {
+			present = append(present, k)
+		}
+	}
+	switch len(present) {
+	case 0:
+		if o.size == 0 {
+			d.errorf(o.at, path, "a transform is a mapping with one key: impute, standardize or onehot")
+		}
+		return Transform{}, false
+	case 1:
+	default:
+		d.errorf(o.keys[present[1]], path, "a transform has exactly one key (impute, standardize or onehot), found %d: %s; write each as its own list item",
+			len(present), quoteList(present))
+		return Transform{}, false
+	}
+	t := Transform{Kind: present[0], Columns: []string{"*"}}
+	bpath := joinPath(path, t.Kind)
+	var b *object
+	switch t.Kind {
+	case "impute":
+		b = d.object(o.vals[t.Kind], o.keys[t.Kind], bpath, []string{"columns", "strategy", "value"})
+		t.Strategy = "median"
+		if b.str("strategy", &t.Strategy) {
+			b.oneOf("strategy", t.Strategy, "impute strategy", strategies)
+		}
+		if n, p, ok := b.get("value"); ok {
+			if t.Strategy != "constant" {
+				k := b.keys["value"]
+				d.errorf(k, p, "value is only used with strategy: constant")
+			} else if s, ok := d.scalar(n, p, "a number or a string"); ok {
+				switch s.tag {
+				case "!!int":
+					t.Value = s.i
+				case "!!float":
+					t.Value, _ = d.asFloat(s, p)
+				case "!!str":
+					t.Value = s.str
+				default:
+					d.typeError(s, p, "a number or a string")
+				}
+			}
+		} else if t.Strategy == "constant" && b.ok {
+			d.errorf(b.at, bpath, "strategy constant needs a value to fill in; add value: <number or string>")
+		}
+	case "standardize":
+		b = d.object(o.vals[t.Kind], o.keys[t.Kind], bpath, []string{"columns"})
+	case "onehot":
+		b = d.object(o.vals[t.Kind], o.keys[t.Kind], bpath, []string{"columns", "max_categories"})
+		t.MaxCategories = 50
+		if b.int("max_categories", &t.MaxCategories) && t.MaxCategories < 1 {
+			n, p := b.where("max_categories")
+			d.errorf(n, p, "max_categories must be at least 1, found %d", t.MaxCategories)
+		}
+	}
+	if b.strings("columns", &t.Columns) && len(t.Columns) == 0 {
+		n, p := b.where("columns")
+		d.errorf(n, p, `list at least one column, or ["*"] for all`)
+	}
+	return t, true
+}
+
+func (d *decoder) decodeTrain(o *object) *TrainConfig {
+	c := &TrainConfig{}
+	o.requiredString("algorithm", &c.Algorithm)
+	if c.Algorithm != "" {
+		n, p := o.where("algorithm")
+		if !contains(algorithms, c.Algorithm) {
+			d.errorf(n, p, "unsupported algorithm %q%s (supported algorithms: %s)", c.Algorithm, didYouMean(c.Algorithm, algorithms), quoteList(algorithms))
+		}
+	}
+	if n, p, ok := o.get("params"); ok {
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n, p, "expected a mapping of trainer parameters, found %s", describeNode(n))
+		} else if v, ok := d.value(n, p); ok {
+			c.Params = v.(map[string]any)
+		}
+	}
+	return c
+}
+
+func (d *decoder) decodeEvaluate(o *object) *EvaluateConfig {
+	c := &EvaluateConfig{Threshold: 0.5}
+	if n, p, ok := o.get("gate"); ok {
+		if s, ok := d.scalar(n, p, "a gate expression (a string)"); ok {
+			if v, ok := d.asString(s, p); ok && v != "" {
+				c.Gate = v
+				d.checkGate(s, p)
+			}
+		}
+	}
+	if o.float("threshold", &c.Threshold) && (c.Threshold <= 0 || c.Threshold >= 1) {
+		n, p := o.where("threshold")
+		d.errorf(n, p, "threshold must be between 0 and 1 (exclusive), found %g", c.Threshold)
+	}
+	if o.str("champion", &c.Champion) && !modelRefRE.MatchString(c.Champion) {
+		n, p := o.where("champion")
+		d.errorf(n, p, "invalid champion %q: use a registry reference such as churn@production or churn:3", c.Champion)
+	}
+	return c
+}
+
+// modelRefRE matches registry references: name, name:version or name@alias.
+var modelRefRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*(:[1-9][0-9]*|@[a-z][a-z0-9_-]*)?$`)
+
+// defaultChampions points each evaluate step without a champion at the
+// production alias of the model its downstream register step registers (or
+// the pipeline's name), so the gate compares challenger and champion on the
+// same holdout.
+func defaultChampions(spec *Spec) {
+	for i := range spec.Steps {
+		ev := spec.Steps[i].Evaluate
+		if ev == nil || ev.Champion != "" {
+			continue
+		}
+		model := spec.Name
+		for _, st := range spec.Steps {
+			if st.Register != nil && slices.Contains(spec.Ancestors(st.Name), spec.Steps[i].Name) {
+				model = st.Register.Model
+				break
+			}
+		}
+		ev.Champion = model + "@production"
+	}
+}
+
+// checkGate parses a gate expression and checks its metric names, reporting
+// problems at their column inside the expression when the scalar allows it.
+func (d *decoder) checkGate(s scalar, path string) {
+	expr, err := gate.Parse(s.str)
+	if err != nil {
+		var se *gate.SyntaxError
+		if !errors.As(err, &se) {
+			d.errorf(s.node, path, "invalid gate: %v", err)
+			return
+		}
+		d.gateError(s, path, se.Pos, "invalid gate: "+se.Msg)
+		return
+	}
+	for _, r := range expr.Refs() {
+		if contains(gate.KnownMetrics, r.Metric) {
+			continue
+		}
+		hint := ""
+		if m := suggest(r.Metric, gate.KnownMetrics); m != "" {
+			if r.Champion {
+				m = gate.ChampionPrefix + m
+			}
+			hint = fmt.Sprintf(", did you mean %q?", m)
+		}
+		d.gateError(s, path, r.Pos, fmt.Sprintf("unknown metric %q in gate%s (known metrics: %s)",
+			r.Name, hint, quoteList(gate.KnownMetrics)))
+	}
+}
+
+// gateError reports msg at column pos (1-based, in characters) of the gate
+// expression held by s.
+func (d *decoder) gateError(s scalar, path string, pos int, msg string) {
+	p := Problem{File: d.file, Line: s.node.Line, Column: s.node.Column, Path: path, Message: msg}
+	if s.param == "" && !s.interpolated {
+		if col, ok := d.scalarColumn(s.node, pos-1); ok {
+			p.Column = col
+		}
+	}
+	d.problems = append(d.problems, p)
+}
+
+// scalarColumn maps the character offset off of a scalar's value to a
+// column in the source, for plain and quoted scalars written on one line.
+func (d *decoder) scalarColumn(n *yaml.Node, off int) (int, bool) {
+	text, ok := d.line(n.Line)
+	if !ok || n.Column < 1 {
+		return 0, false
+	}
+	raw := []rune(text)
+	start := n.Column - 1
+	if start > len(raw) {
+		return 0, false
+	}
+	raw = raw[start:]
+	value := []rune(n.Value)
+	if off > len(value) {
+		return 0, false
+	}
+	switch n.Style {
+	case 0:
+		if len(raw) < len(value) || string(raw[:len(value)]) != n.Value {
+			return 0, false
+		}
+		return n.Column + off, true
+	case yaml.SingleQuotedStyle, yaml.DoubleQuotedStyle:
+		quote := '\''
+		if n.Style == yaml.DoubleQuotedStyle {
+			quote = '"'
+		}
+		if len(raw) == 0 || raw[0] != quote {
+			return 0, false
+		}
+		// Walk the raw text and the value together.
+		r, v := 1, 0
+		for v < off {
+			if r >= len(raw) || v >= len(value) {
+				return 0, false
+			}
+			switch {
+			case quote == '\'' && raw[r] == '\'':
+				if r+1 >= len(raw) || raw[r+1] != '\'' {
+					return 0, false
+				}
+				r += 2
+			case quote == '"' && raw[r] == '\\':
+				if r+1 >= len(raw) || !strings.ContainsRune(`"\/nt `, raw[r+1]) {
+					return 0, false
+				}
+				r += 2
+			case raw[r] == value[v]:
+				r++
+			default:
+				return 0, false
+			}
+			v++
+		}
+		return n.Column + r, true
+	}
+	return 0, false
+}
+
+func (d *decoder) decodeRegister(o *object, pipeline string) *RegisterConfig {
+	c := &RegisterConfig{Model: pipeline}
+	if o.str("model", &c.Model) && !stepNameRE.MatchString(c.Model) {
+		n, p := o.where("model")
+		d.errorf(n, p, "invalid model name %q: use lowercase letters, digits, dashes and underscores, starting with a letter", c.Model)
+	}
+	if o.str("alias", &c.Alias) && !stepNameRE.MatchString(c.Alias) {
+		n, p := o.where("alias")
+		d.errorf(n, p, "invalid alias %q: use lowercase letters, digits, dashes and underscores, starting with a letter", c.Alias)
+	}
+	return c
+}
+
+func (d *decoder) decodeScore(o *object) *ScoreConfig {
+	c := &ScoreConfig{}
+	o.str("input", &c.Input)
+	o.str("output", &c.Output)
+	o.strings("passthrough", &c.Passthrough)
+	return c
+}
+
+func (d *decoder) decodeDeploy(o *object) *DeployConfig {
+	c := &DeployConfig{
+		Alias:                "production",
+		Steps:                []int{5, 25, 50, 100},
+		Interval:             Duration(30 * time.Second),
+		MinRequests:          50,
+		MaxErrorRateIncrease: 0.01,
+		MaxWaits:             10,
+	}
+	if o.str("server", &c.Server) {
+		u, err := url.Parse(c.Server)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			n, p := o.where("server")
+			d.errorf(n, p, "server must be an http:// or https:// URL, found %q", c.Server)
+		}
+	}
+	if o.str("alias", &c.Alias) && !stepNameRE.MatchString(c.Alias) {
+		n, p := o.where("alias")
+		d.errorf(n, p, "invalid alias %q: use lowercase letters, digits, dashes and underscores, starting with a letter", c.Alias)
+	}
+	if n, p, ok := o.get("steps"); ok {
+		if steps, ok := d.canarySteps(n, p); ok {
+			c.Steps = steps
+		}
+	}
+	o.duration("interval", &c.Interval)
+	if o.int("min_requests", &c.MinRequests) && c.MinRequests < 1 {
+		n, p := o.where("min_requests")
+		d.errorf(n, p, "min_requests must be at least 1, found %d", c.MinRequests)
+	}
+	if o.float("max_error_rate_increase", &c.MaxErrorRateIncrease) && (c.MaxErrorRateIncrease < 0 || c.MaxErrorRateIncrease > 1) {
+		n, p := o.where("max_error_rate_increase")
+		d.errorf(n, p, "max_error_rate_increase must be between 0 and 1, found %g", c.MaxErrorRateIncrease)
+	}
+	if o.int("max_waits", &c.MaxWaits) && c.MaxWaits < 0 {
+		n, p := o.where("max_waits")
+		d.errorf(n, p, "max_waits must not be negative, found %d", c.MaxWaits)
+	}
+	return c
+}
+
+// canarySteps reads deploy steps: traffic percentages strictly increasing in
+// (0, 100] and ending at 100.
+func (d *decoder) canarySteps(n *yaml.Node, path string) ([]int, bool) {
+	items, paths, ok := d.list(n, path, false)
+	if !ok {
+		return nil, false
+	}
+	if len(items) == 0 {
+		d.errorf(n, path, "list at least one traffic percentage, ending at 100")
+		return nil, false
+	}
+	var out []int
+	good := true
+	for i, item := range items {
+		s, ok := d.scalar(item, paths[i], wantInt)
+		if !ok {
+			good = false
+			continue
+		}
+		v, ok := d.asInt(s, paths[i])
+		if !ok {
+			good = false
+			continue
+		}
+		switch {
+		case v <= 0 || v > 100:
+			d.errorf(item, paths[i], "a canary step is a traffic percentage in (0, 100], found %d", v)
+			good = false
+		case len(out) > 0 && int(v) <= out[len(out)-1]:
+			d.errorf(item, paths[i], "canary steps must increase strictly: %d follows %d", v, out[len(out)-1])
+			good = false
+		}
+		out = append(out, int(v))
+	}
+	if good && out[len(out)-1] != 100 {
+		last := len(items) - 1
+		d.errorf(items[last], paths[last], "the last canary step must be 100 (full rollout), found %d", out[len(out)-1])
+		good = false
+	}
+	return out, good
+}
+
+func (d *decoder) decodeMonitor(o *object) *MonitorConfig {
+	retrain := true
+	c := &MonitorConfig{
+		Interval:     Duration(time.Minute),
+		PSIThreshold: 0.2,
+		MinRows:      200,
+		Window:       Duration(10 * time.Minute),
+		Retrain:      &retrain,
+		Cooldown:     Duration(time.Hour),
+	}
+	o.duration("interval", &c.Interval)
+	if o.float("psi_threshold", &c.PSIThreshold) && c.PSIThreshold <= 0 {
+		n, p := o.where("psi_threshold")
+		d.errorf(n, p, "psi_threshold must be greater than 0, found %g", c.PSIThreshold)
+	}
+	if o.int("min_rows", &c.MinRows) && c.MinRows < 1 {
+		n, p := o.where("min_rows")
+		d.errorf(n, p, "min_rows must be at least 1, found %d", c.MinRows)
+	}
+	o.duration("window", &c.Window)
+	o.boolPtr("retrain", &c.Retrain)
+	o.duration("cooldown", &c.Cooldown)
+	return c
+}
