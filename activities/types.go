@@ -157,9 +157,11 @@ type ScoredRef struct {
 
 // DeploymentRef is the outcome of a canary rollout.
 type DeploymentRef struct {
-	Server   string `json:"server"`
-	Model    string `json:"model"`
-	Version  int64  `json:"version"`
+	Server  string `json:"server"`
+	Model   string `json:"model"`
+	Version int64  `json:"version"`
+	// Alias is the registry alias the rollout moves (e.g. production).
+	Alias    string `json:"alias"`
 	Promoted bool   `json:"promoted"`
 	// Outcome is "promoted", "rolled back" or "first deployment".
 	Outcome string `json:"outcome"`

@@ -52,7 +52,8 @@ step "Run 2: a new version rolls out as a canary (10% → 50% → 100%) under li
 "$KILN" replay churn data/churn.csv --server "$SERVER" --rate 50 --duration 10m -q &
 REPLAY=$!
 trap 'kill $REPLAY 2>/dev/null || true' EXIT
-RUN2_OUT=$("$KILN" run pipelines/churn.yaml --wait -p seed=7 -p l2=0.01 | tee /dev/stderr)
+RUN2=demo-$(date +%Y%m%d-%H%M%S)
+"$KILN" run pipelines/churn.yaml --wait -p seed=7 -p l2=0.01 --run-id "$RUN2"
 kill $REPLAY 2>/dev/null || true
 wait $REPLAY 2>/dev/null || true
 
@@ -77,12 +78,12 @@ kill $REPLAY 2>/dev/null || true
 
 step "Summary"
 "$KILN" models show churn
-scored=$(printf '%s\n' "$RUN2_OUT" | sed -n 's/^Scored *//p' | head -1)
+scored=$("$KILN" runs show "pipeline/churn/$RUN2" | sed -n 's/^Scored *//p' | head -1)
 cat <<MSG
 
   Temporal web UI   $UI  (every run, step and heartbeat)
-  Model             $("$KILN" models list | awk '$1=="churn"{print "churn:" $3 "  aliases: " $4 " " $5 " " $6}')
-  Scored file       ${scored:-see kiln runs show}
+  In production     $("$KILN" models show churn@production | sed -n 's/^Model *//p')
+  Scored file       ${scored:-see kiln runs show pipeline/churn/$RUN2}
   Model server      $SERVER/v1/models/churn:predict
 
 The dev stack keeps running so you can explore; stop it with: make stop

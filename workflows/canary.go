@@ -63,7 +63,7 @@ func CanaryWorkflow(ctx workflow.Context, in CanaryInput) (CanaryStatus, error) 
 	cfg := in.Config
 	st := &CanaryStatus{Model: in.Model, Canary: in.Version.Version}
 	dep := &st.Deployment
-	*dep = activities.DeploymentRef{Server: cfg.Server, Model: in.Model, Version: in.Version.Version}
+	*dep = activities.DeploymentRef{Server: cfg.Server, Model: in.Model, Version: in.Version.Version, Alias: cfg.Alias}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (CanaryStatus, error) { return *st, nil }); err != nil {
 		return *st, err
 	}

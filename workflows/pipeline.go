@@ -344,7 +344,10 @@ func monitorStep(ctx workflow.Context, in PipelineInput, input activities.StepIn
 		set.Set(nil, temporal.NewNonRetryableApplicationError("monitor needs a deploy step upstream", ErrTypeInvalidInput, nil))
 		return f
 	}
-	alias := "production"
+	alias := dep.Alias
+	if alias == "" {
+		alias = "production"
+	}
 	req := activities.StartMonitorInput{Monitor: activities.MonitorRequest{
 		Model: dep.Model, Alias: alias, Config: *input.Step.Monitor, Pipeline: input.Run.Pipeline, Retrain: in.Spec,
 	}}

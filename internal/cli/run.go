@@ -176,7 +176,18 @@ func follow(ctx context.Context, cfg *Config, c client.Client, wid, runID string
 			if cfg.JSON {
 				continue
 			}
-			for name, p := range pendingProgress(ctx, c, wid, runID) {
+			live := pendingProgress(ctx, c, wid, runID)
+			for _, s := range st.Steps {
+				if s.Uses != pipelines.StepDeploy || s.Status != workflows.StatusRunning {
+					continue
+				}
+				if m := st.Artifacts().Model; m != nil {
+					if msg := canaryProgress(ctx, c, m.Name); msg != "" {
+						live[s.Name] = msg
+					}
+				}
+			}
+			for name, p := range live {
 				if progress[name] != p {
 					progress[name] = p
 					fmt.Fprintf(cfg.stdout, "    %-12s %s\n", name, p)
@@ -196,6 +207,26 @@ func queryStatus(ctx context.Context, c client.Client, wid, runID string) (workf
 	}
 	err = v.Get(&st)
 	return st, err
+}
+
+// canaryProgress describes a running canary rollout.
+func canaryProgress(ctx context.Context, c client.Client, model string) string {
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	v, err := c.QueryWorkflow(qctx, activities.CanaryID(model), "", workflows.QueryStatus)
+	if err != nil {
+		return ""
+	}
+	var cs workflows.CanaryStatus
+	if v.Get(&cs) != nil || cs.Done || cs.Stable == 0 {
+		return ""
+	}
+	msg := fmt.Sprintf("canary v%d at %d%% (stable v%d)", cs.Canary, cs.Percent, cs.Stable)
+	if n := len(cs.Steps); n > 0 {
+		last := cs.Steps[n-1]
+		msg += fmt.Sprintf(", last analysis %s: %s", last.Verdict, last.Reason)
+	}
+	return msg
 }
 
 // pendingProgress reads the latest heartbeat of each running activity.

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -223,8 +224,15 @@ func (q SDKLogger) Debug(msg string, kv ...interface{}) { q.L.Debug(msg, kv...) 
 // Info logs at debug level: the SDK's info lines are noise for Kiln's users.
 func (q SDKLogger) Info(msg string, kv ...interface{}) { q.L.Debug(msg, kv...) }
 
-// Warn logs at warn level.
-func (q SDKLogger) Warn(msg string, kv ...interface{}) { q.L.Warn(msg, kv...) }
+// Warn logs at warn level, except the SDK's memo-size notice (TMPRL1103):
+// Kiln's memo carries the spec on purpose, so the UI shows the recipe.
+func (q SDKLogger) Warn(msg string, kv ...interface{}) {
+	if strings.Contains(msg, "TMPRL1103") {
+		q.L.Debug(msg, kv...)
+		return
+	}
+	q.L.Warn(msg, kv...)
+}
 
 // Error logs at error level.
 func (q SDKLogger) Error(msg string, kv ...interface{}) { q.L.Error(msg, kv...) }
