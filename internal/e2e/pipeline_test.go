@@ -67,6 +67,7 @@ func TestBreastCancerEndToEnd(t *testing.T) {
 		t.Errorf("run 1 deployment %+v", art.Deployment)
 	}
 	checkStepsVisible(t, st, run1)
+	recordHistory(t, st.Client, run1.WorkflowID, "", "pipeline_first_deployment")
 
 	// Run 2 under live traffic: a canary that must be promoted.
 	// Served traffic is a random sample of the data; the file's own order is
@@ -87,6 +88,8 @@ func TestBreastCancerEndToEnd(t *testing.T) {
 	if stats.Errors != 0 || stats.ByVersion[2] == 0 {
 		t.Errorf("traffic during the canary: %+v", stats)
 	}
+	recordHistory(t, st.Client, run2.WorkflowID, "", "pipeline_canary")
+	recordHistory(t, st.Client, activities.CanaryID(model), "", "canary_promoted")
 	if v, ok, err := reg.Alias(ctx, model, "production"); err != nil || !ok || v != 2 {
 		t.Errorf("production alias = %d, %v, %v; want 2", v, ok, err)
 	}
@@ -116,6 +119,7 @@ func TestBreastCancerEndToEnd(t *testing.T) {
 	}
 	time.Sleep(4 * time.Second)
 	drifted.stop()
+	recordHistory(t, st.Client, activities.RetrainID(model), "", "retrain")
 	if got := listWorkflows(t, st.Client, driftQuery); len(got) != 1 {
 		t.Errorf("%d pipeline runs triggered by drift, want exactly 1: %v", len(got), got)
 	}
