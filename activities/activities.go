@@ -7,7 +7,6 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -74,10 +73,10 @@ const (
 	errGateFailed   = "GateFailed"
 )
 
-// invalid wraps a bad-input error so Temporal does not retry it.
+// invalid wraps a bad-input error so Temporal does not retry it. The message
+// already holds the cause's text, so the cause is not attached again.
 func invalid(format string, args ...any) error {
-	err := fmt.Errorf(format, args...)
-	return temporal.NewNonRetryableApplicationError(err.Error(), errInvalidInput, errors.Unwrap(err))
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), errInvalidInput, nil)
 }
 
 // heartbeat records progress when running as an activity (tests may call

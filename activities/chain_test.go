@@ -93,11 +93,19 @@ func TestBreastCancerChain(t *testing.T) {
 	if *second != (activities.ModelRef{Name: first.Name, Version: first.Version, BundleURI: first.BundleURI, Created: false}) {
 		t.Errorf("second registration %+v, want version %d with Created false", second, first.Version)
 	}
-	if vs, err := e.reg.Versions(e.ctx, "breast-cancer"); err != nil || len(vs) != 1 {
-		t.Errorf("registry holds %d versions (%v), want 1", len(vs), err)
-	}
 	if v, ok, err := e.reg.Alias(e.ctx, "breast-cancer", "staging"); err != nil || !ok || v != 1 {
 		t.Errorf("breast-cancer@staging = %d, %v, %v; want 1", v, ok, err)
+	}
+	// Another run registering the same bundle gets a new version.
+	other, err := e.acts.Register(e.ctx, activities.StepInput{Run: runInfo(spec, "other"), Step: regStep, Inputs: c.acc})
+	if err != nil || other.Artifacts.Model.Version != 2 || !other.Artifacts.Model.Created {
+		t.Errorf("registration by another run: %+v, %v; want version 2, created", other.Artifacts.Model, err)
+	}
+	if vs, err := e.reg.Versions(e.ctx, "breast-cancer"); err != nil || len(vs) != 2 {
+		t.Errorf("registry holds %d versions (%v), want 2", len(vs), err)
+	}
+	if v, ok, err := e.reg.Alias(e.ctx, "breast-cancer", "staging"); err != nil || !ok || v != 2 {
+		t.Errorf("breast-cancer@staging = %d, %v, %v; want 2", v, ok, err)
 	}
 
 	sc := step(t, spec, "score")

@@ -34,7 +34,7 @@ func (a *Activities) MoveAlias(ctx context.Context, in MoveAliasInput) (MoveAlia
 		if cur, ok, err2 := a.Registry.Alias(ctx, in.Model, in.Alias); err2 == nil && ok && cur == in.To {
 			return MoveAliasOutput{Noop: true}, nil
 		}
-		return MoveAliasOutput{}, invalid("moving %s@%s: %w", in.Model, in.Alias, err)
+		return MoveAliasOutput{}, invalid("moving %s@%s: %v", in.Model, in.Alias, err)
 	}
 	if err != nil {
 		return MoveAliasOutput{}, err

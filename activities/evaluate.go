@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -85,11 +86,11 @@ func (a *Activities) Evaluate(ctx context.Context, in StepInput) (StepOutput, er
 	if cfg.Gate != "" {
 		expr, err := gate.Parse(cfg.Gate)
 		if err != nil {
-			return StepOutput{}, invalid("gate %q: %w", cfg.Gate, err)
+			return StepOutput{}, invalid("gate %q: %v", cfg.Gate, err)
 		}
 		pass, checks, err := expr.Eval(ev.Metrics, champion)
 		if err != nil {
-			return StepOutput{}, invalid("gate %q: %w", cfg.Gate, err)
+			return StepOutput{}, invalid("gate %q: %v", cfg.Gate, err)
 		}
 		ev.Passed = pass
 		var report []string
@@ -100,7 +101,7 @@ func (a *Activities) Evaluate(ctx context.Context, in StepInput) (StepOutput, er
 			case c.Skipped:
 				mark = "skipped (no champion)"
 			case !c.Pass:
-				mark = fmt.Sprintf("FAILED by %.4g", c.Right-c.Left)
+				mark = fmt.Sprintf("FAILED by %.4g", math.Abs(c.Right-c.Left))
 			}
 			report = append(report, fmt.Sprintf("%s: %.4f %s %.4f %s", c.Expr, c.Left, c.Op, c.Right, mark))
 		}

@@ -20,10 +20,10 @@ func (a *Activities) Ingest(ctx context.Context, in StepInput) (StepOutput, erro
 	}
 	src, err := artifact.Path(cfg.Source, in.Run.SpecDir)
 	if err != nil {
-		return StepOutput{}, invalid("ingest source: %w", err)
+		return StepOutput{}, invalid("ingest source: %v", err)
 	}
 	if _, err := os.Stat(src); err != nil {
-		return StepOutput{}, invalid("ingest source %s: %w", src, err)
+		return StepOutput{}, invalid("ingest source %s: %v", src, err)
 	}
 	format := cfg.Format
 	if format == "" {
@@ -42,12 +42,12 @@ func (a *Activities) Ingest(ctx context.Context, in StepInput) (StepOutput, erro
 	case "csv":
 		info, err = dataset.CSVToParquet(ctx, src, dst, dataset.CSVOptions{})
 		if err != nil {
-			return StepOutput{}, invalid("%w", err)
+			return StepOutput{}, invalid("%v", err)
 		}
 	case "parquet":
 		info, err = copyParquet(ctx, src, dst)
 		if err != nil {
-			return StepOutput{}, invalid("%w", err)
+			return StepOutput{}, invalid("%v", err)
 		}
 	default:
 		return StepOutput{}, invalid("ingest %s: unknown format %q (csv or parquet)", src, format)

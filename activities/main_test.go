@@ -21,6 +21,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/demodata"
+	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/pipelines"
 )
@@ -339,4 +340,13 @@ func checkAppError(t *testing.T, err error, typ string, want ...string) *tempora
 		}
 	}
 	return ae
+}
+
+// loadModel loads the bundle at uri.
+func loadModel(uri string) (*model.Model, error) {
+	p, err := artifact.Path(uri, "")
+	if err != nil {
+		return nil, err
+	}
+	return model.Load(p)
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
@@ -56,6 +57,9 @@ func (a *Activities) Preprocess(ctx context.Context, in StepInput) (StepOutput, 
 		return StepOutput{}, err
 	}
 	defer all.Release()
+	if err := checkFinite(all, schema, cfg.Exclude); err != nil {
+		return StepOutput{}, err
+	}
 
 	labels, err := binaryLabels(all, cfg.Target)
 	if err != nil {
@@ -99,7 +103,7 @@ func (a *Activities) Preprocess(ctx context.Context, in StepInput) (StepOutput, 
 	heartbeat(ctx, Progress{Pct: 30, Msg: "fitting transforms"})
 	fitted, err := transform.Fit(*cfg, schema, train)
 	if err != nil {
-		return StepOutput{}, invalid("%w", err)
+		return StepOutput{}, invalid("%v", err)
 	}
 	prof := dataset.NewProfiler(dataset.Schema{Fields: fitted.Inputs}, profileBins)
 	inputsOnly, err := selectColumns(train, fitted.Inputs)
@@ -173,7 +177,7 @@ func (a *Activities) Preprocess(ctx context.Context, in StepInput) (StepOutput, 
 func binaryLabels(rec arrow.Record, target string) ([]float64, error) {
 	y, err := dataset.Float64s(rec, target)
 	if err != nil {
-		return nil, invalid("target %q: %w", target, err)
+		return nil, invalid("target %q: %v", target, err)
 	}
 	for i, v := range y {
 		if !math.IsNaN(v) && v != 0 && v != 1 {
@@ -181,6 +185,27 @@ func binaryLabels(rec arrow.Record, target string) ([]float64, error) {
 		}
 	}
 	return y, nil
+}
+
+// checkFinite rejects ±Inf in the Float64 columns of rec that are not
+// excluded: standardising, training on and profiling such a value would give
+// NaN parameters or a profile that cannot be encoded. Rows are 1-based.
+func checkFinite(rec arrow.Record, schema dataset.Schema, exclude []string) error {
+	for _, f := range schema.Fields {
+		if f.Type != dataset.Float64 || slices.Contains(exclude, f.Name) {
+			continue
+		}
+		vals, err := dataset.Float64s(rec, f.Name)
+		if err != nil {
+			return err
+		}
+		for i, v := range vals {
+			if math.IsInf(v, 0) {
+				return invalid("column %q has an infinite value in row %d", f.Name, i+1)
+			}
+		}
+	}
+	return nil
 }
 
 // splitOf assigns row i to "train", "valid" or "test" from a hash of the seed
@@ -210,7 +235,7 @@ func unitHash(seed, i uint64) float64 {
 func writeFeatures(path string, fitted *transform.Fitted, rec arrow.Record, target string) error {
 	x, err := fitted.Apply(rec)
 	if err != nil {
-		return invalid("%w", err)
+		return invalid("%v", err)
 	}
 	y, err := dataset.Float64s(rec, target)
 	if err != nil {

@@ -65,7 +65,7 @@ func ScoreFile(ctx context.Context, m *model.Model, name string, version int64, 
 		out, err := scoreRecord(m, name, version, rec, fields, outSchema)
 		rec.Release()
 		if err != nil {
-			return 0, invalid("%s, row group %d: %w", inPath, g, err)
+			return 0, invalid("%s, row group %d: %v", inPath, g, err)
 		}
 		err = w.Write(out)
 		out.Release()
@@ -128,12 +128,12 @@ func (a *Activities) Score(ctx context.Context, in StepInput) (StepOutput, error
 	}
 	inPath, err := artifact.Path(input, in.Run.SpecDir)
 	if err != nil {
-		return StepOutput{}, invalid("score input: %w", err)
+		return StepOutput{}, invalid("score input: %v", err)
 	}
 	var outPath string
 	if cfg.Output != "" {
 		if outPath, err = artifact.Path(cfg.Output, in.Run.SpecDir); err != nil {
-			return StepOutput{}, invalid("score output: %w", err)
+			return StepOutput{}, invalid("score output: %v", err)
 		}
 		if err := os.MkdirAll(filepath.Dir(outPath), 0o755); err != nil {
 			return StepOutput{}, err

@@ -32,6 +32,9 @@ distributions (0 = none, 1 = strong) to exercise drift monitoring.`,
 			if rows <= 0 {
 				return &exitError{code: 2, err: fmt.Errorf("--rows must be positive, got %d", rows)}
 			}
+			if !(drift >= 0 && drift <= 1) {
+				return &exitError{code: 2, err: fmt.Errorf("--drift must be between 0 and 1, got %v", drift)}
+			}
 			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 				return err
 			}

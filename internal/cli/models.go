@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -92,6 +93,9 @@ func newModelsShowCmd(cfg *Config) *cobra.Command {
 			ref := args[0]
 			if !strings.ContainsAny(ref, ":@") {
 				versions, err := reg.Versions(ctx, ref)
+				if errors.Is(err, registry.ErrNotFound) {
+					return fmt.Errorf("model %q not found (kiln models list shows what exists)", ref)
+				}
 				if err != nil {
 					return err
 				}

@@ -123,7 +123,27 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 		newValidateCmd(cfg), newRunCmd(cfg), newRunsCmd(cfg), newModelsCmd(cfg),
 		newDemoDataCmd(cfg), newImagesCmd(cfg), newReplayCmd(cfg),
 	)
+	usageErrors(root)
 	return root
+}
+
+// usageErrors makes flag and argument errors of cmd and its subcommands
+// usage errors (exit code 2), like the checks commands make themselves.
+func usageErrors(cmd *cobra.Command) {
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &exitError{code: 2, err: err}
+	})
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			return nil
+		}
+	}
+	for _, c := range cmd.Commands() {
+		usageErrors(c)
+	}
 }
 
 // dial connects to Temporal with the configured address, namespace, TLS and API key.

@@ -34,7 +34,7 @@ pipeline/<name>/<run> on the Kiln workers. Prints the run ID and its link in
 the Temporal web UI. With --wait, follows the run step by step (Ctrl-C stops
 following; the run goes on) and exits non-zero if the run fails.`,
 		Example: `  kiln run pipelines/churn.yaml --wait
-  kiln run pipelines/churn.yaml -p seed=7 -p trees=200
+  kiln run pipelines/churn.yaml -p seed=7 -p l2=0.01
   kiln run pipelines/breast_cancer.yaml --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -249,7 +249,9 @@ func newRunsCancelCmd(cfg *Config) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cancel RUN",
 		Short: "Cancel a running pipeline; running containers are stopped and removed",
-		Args:  cobra.ExactArgs(1),
+		Example: `  kiln runs cancel pipeline/churn/20261125-104512-a1b2
+  kiln runs cancel churn/20261125-104512-a1b2`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			c, err := cfg.dial(ctx)

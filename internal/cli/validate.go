@@ -19,7 +19,7 @@ func newValidateCmd(cfg *Config) *cobra.Command {
 file:line:col: field.path: message, with a suggestion where one helps. The
 worker runs exactly this validator before a run starts.`,
 		Example: `  kiln validate pipelines/churn.yaml
-  kiln validate pipelines/*.yaml -p trees=200 --json`,
+  kiln validate pipelines/*.yaml -p seed=7 --json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			overrides, err := parseParams(params)

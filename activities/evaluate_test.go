@@ -1,0 +1,202 @@
+package activities_test
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/internal/metrics"
+	"github.com/kiln-ml/kiln/internal/registry"
+)
+
+// TestEvaluateGate checks gates with and without a champion: a failed gate is
+// a non-retryable GateFailed error listing every check and its margin; a
+// champion at <model>@production is scored on the same holdout.
+func TestEvaluateGate(t *testing.T) {
+	spec := loadSpec(t, "breast_cancer.yaml")
+	tests := []struct {
+		name string
+		gate string
+		// champion registers a deliberately weak model at
+		// breast-cancer@production first.
+		champion bool
+		// fail lists the checks that must fail, in gate order; nil means the
+		// gate passes.
+		fail []string
+		// checks is how many comparisons the gate has.
+		checks int
+	}{
+		{name: "passes", gate: "auc >= 0.9 && logloss < 0.5", checks: 2},
+		{name: "fails", gate: "auc >= 0.9999 && logloss <= 0.001 && accuracy >= 0.5", fail: []string{"auc >= 0.9999", "logloss <= 0.001"}, checks: 3},
+		{name: "champion check skipped without a champion", gate: "auc >= champion.auc", checks: 1},
+		{name: "beats the champion", gate: "auc >= champion.auc - 0.001", champion: true, checks: 1},
+		{name: "does not beat the champion by 0.5", gate: "auc >= 0.9 && auc >= champion.auc + 0.5", champion: true, fail: []string{"auc >= champion.auc + 0.5"}, checks: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			c := e.chain(runInfo(spec, "gate"))
+			c.must(step(t, spec, "ingest"))
+			prep := c.must(step(t, spec, "prep")).Artifacts.Prepared
+			test := readParquet(t, prep.TestURI)
+			labels := floats(t, test, "malignant")
+
+			var champion map[string]float64
+			if tt.champion {
+				// One iteration of gradient descent: a weaker model.
+				weak := processTrain(t, spec, "train")
+				weak.Train.Params = map[string]any{"max_iter": 1}
+				b := c.must(weak).Artifacts.Bundle
+				v, _, err := e.reg.Register(e.ctx, registry.Version{Model: "breast-cancer", BundleURI: b.URI})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.reg.SetAlias(e.ctx, registry.AliasMove{Model: "breast-cancer", Alias: "production", To: v.Version}); err != nil {
+					t.Fatal(err)
+				}
+				m, err := loadModel(b.URI)
+				if err != nil {
+					t.Fatal(err)
+				}
+				probs, err := m.Predict(test)
+				if err != nil {
+					t.Fatal(err)
+				}
+				champion = metrics.Binary(labels, probs, 0.5)
+			}
+			c.must(processTrain(t, spec, "train"))
+
+			ev := step(t, spec, "evaluate")
+			ev.Evaluate.Gate = tt.gate
+			out, err := c.try(ev)
+
+			var got activities.EvaluationRef
+			if tt.fail == nil {
+				if err != nil {
+					t.Fatalf("gate %q: %v", tt.gate, err)
+				}
+				got = *out.Artifacts.Evaluation
+			} else {
+				ae := checkAppError(t, err, "GateFailed", tt.fail...)
+				if !ae.HasDetails() {
+					t.Fatal("the GateFailed error carries no evaluation")
+				}
+				// Called directly, the details hold the *EvaluationRef itself.
+				var ref *activities.EvaluationRef
+				if err := ae.Details(&ref); err != nil || ref == nil {
+					t.Fatalf("decoding the evaluation: %v", err)
+				}
+				got = *ref
+				// Each check is listed, failed ones with a positive margin.
+				for _, ch := range got.Checks {
+					line := fmt.Sprintf("%s: %.4f %s %.4f", ch.Expr, ch.Left, ch.Op, ch.Right)
+					if !strings.Contains(ae.Error(), line) {
+						t.Errorf("message %q does not list %q", ae.Error(), line)
+					}
+					if !ch.Pass {
+						by := fmt.Sprintf("%s FAILED by %.4g", line, math.Abs(ch.Right-ch.Left))
+						if !strings.Contains(ae.Error(), by) {
+							t.Errorf("message %q does not say %q", ae.Error(), by)
+						}
+					}
+				}
+			}
+			if got.Passed != (tt.fail == nil) || got.Gate != tt.gate || len(got.Checks) != tt.checks {
+				t.Errorf("evaluation: passed %v, gate %q, %d checks; want passed %v, %d checks", got.Passed, got.Gate, len(got.Checks), tt.fail == nil, tt.checks)
+			}
+			var failed []string
+			for _, ch := range got.Checks {
+				if !ch.Pass {
+					failed = append(failed, ch.Expr)
+				}
+				if strings.Contains(ch.Expr, "champion.") && ch.Skipped == tt.champion {
+					t.Errorf("check %q skipped %v with champion %v", ch.Expr, ch.Skipped, tt.champion)
+				}
+			}
+			if fmt.Sprint(failed) != fmt.Sprint(tt.fail) {
+				t.Errorf("failed checks %q, want %q", failed, tt.fail)
+			}
+
+			if !tt.champion {
+				if got.Champion != 0 || got.ChampionMetrics != nil {
+					t.Errorf("champion %d with metrics %v, want none", got.Champion, got.ChampionMetrics)
+				}
+				return
+			}
+			if got.Champion != 1 {
+				t.Errorf("champion version %d, want 1", got.Champion)
+			}
+			if champion["auc"] == got.Metrics["auc"] {
+				t.Fatalf("champion and candidate have the same AUC %v; the test cannot tell them apart", champion["auc"])
+			}
+			for _, k := range []string{"auc", "logloss", "accuracy"} {
+				if got.ChampionMetrics[k] != champion[k] {
+					t.Errorf("champion %s = %v, want %v (the champion on the same holdout)", k, got.ChampionMetrics[k], champion[k])
+				}
+			}
+			for _, ch := range got.Checks {
+				if strings.Contains(ch.Expr, "champion.auc") {
+					offset := 0.5
+					if strings.Contains(ch.Expr, "- 0.001") {
+						offset = -0.001
+					}
+					if want := champion["auc"] + offset; math.Abs(ch.Right-want) > 1e-12 {
+						t.Errorf("check %q compared with %v, want champion AUC %+v = %v", ch.Expr, ch.Right, offset, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestMoveAlias moves an alias by compare-and-swap through the activity.
+func TestMoveAlias(t *testing.T) {
+	e := newEnv(t)
+	for range 2 {
+		if _, _, err := e.reg.Register(e.ctx, registry.Version{Model: "churn", BundleURI: "file:///bundles/x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The steps run in order against one registry.
+	tests := []struct {
+		name     string
+		from, to int64
+		noop     bool
+		// err, if set, is in the InvalidInput error expected.
+		err  string
+		want int64 // churn@production afterwards
+	}{
+		{name: "first move", from: 0, to: 1, want: 1},
+		{name: "retry of the first move", from: 0, to: 1, noop: true, want: 1},
+		{name: "wrong from", from: 2, to: 2, err: "expected version 2, actual version 1", want: 1},
+		{name: "alias already exists", from: 0, to: 2, err: "expected none, actual version 1", want: 1},
+		{name: "promote", from: 1, to: 2, want: 2},
+		{name: "retry of the promotion", from: 1, to: 2, noop: true, want: 2},
+		{name: "stale rollback", from: 1, to: 1, err: "expected version 1, actual version 2", want: 2},
+		{name: "rollback", from: 2, to: 1, want: 1},
+	}
+	for _, tt := range tests {
+		out, err := e.acts.MoveAlias(e.ctx, activities.MoveAliasInput{
+			Model: "churn", Alias: "production", From: tt.from, To: tt.to, Reason: tt.name, RunID: "test", Actor: "test",
+		})
+		if tt.err != "" {
+			checkAppError(t, err, "InvalidInput", "churn@production", tt.err)
+		} else if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		} else if out.Noop != tt.noop || (out.EventID == 0) != tt.noop {
+			t.Errorf("%s: %+v, want noop %v with an event only for a real move", tt.name, out, tt.noop)
+		}
+		if v, _, err := e.reg.Alias(e.ctx, "churn", "production"); err != nil || v != tt.want {
+			t.Errorf("%s: churn@production = %d (%v), want %d", tt.name, v, err, tt.want)
+		}
+	}
+	hist, err := e.reg.AliasHistory(e.ctx, "churn", "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 3 {
+		t.Errorf("alias history has %d moves, want 3 (retries record nothing): %+v", len(hist), hist)
+	}
+}

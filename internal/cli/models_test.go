@@ -1,0 +1,172 @@
+package cli_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/kiln-ml/kiln/internal/registry"
+)
+
+// populate fills a registry under home: churn versions 1 and 2 (production
+// → 1, staging → 2) and breast-cancer version 1.
+func populate(t *testing.T, home string) {
+	t.Helper()
+	ctx := context.Background()
+	reg, err := registry.Open(ctx, filepath.Join(home, "registry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	versions := []registry.Version{
+		{Model: "churn", BundleURI: "file:///artifacts/bundles/aaa", Metrics: map[string]float64{"auc": 0.8123, "accuracy": 0.79, "f1": 0.51},
+			Params: map[string]any{"l2": 0.001}, Runtime: "process", Pipeline: "churn", RunID: "pipeline/churn/r1", Step: "register", CreatedBy: "ada"},
+		{Model: "churn", BundleURI: "file:///artifacts/bundles/bbb", Metrics: map[string]float64{"auc": 0.8456, "accuracy": 0.81, "f1": 0.55},
+			Runtime: "docker", Pipeline: "churn", RunID: "pipeline/churn/r2", Step: "register", CreatedBy: "ada"},
+		{Model: "breast-cancer", BundleURI: "file:///artifacts/bundles/ccc", Metrics: map[string]float64{"auc": 0.9989}, Runtime: "process"},
+	}
+	for _, v := range versions {
+		if _, _, err := reg.Register(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []registry.AliasMove{
+		{Model: "churn", Alias: "production", To: 1, Actor: "ada", Reason: "first deployment"},
+		{Model: "churn", Alias: "staging", To: 2, Actor: "ada", Reason: "registered by pipeline/churn/r2"},
+	} {
+		if _, err := reg.SetAlias(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestModels checks models list and show against a populated registry.
+func TestModels(t *testing.T) {
+	home := t.TempDir()
+	populate(t, home)
+	// line matches one line of output, columns separated by runs of spaces.
+	line := func(cols ...string) *regexp.Regexp {
+		for i, c := range cols {
+			cols[i] = regexp.QuoteMeta(c)
+		}
+		return regexp.MustCompile(`(?m)^` + strings.Join(cols, ` +`) + ` *$`)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []*regexp.Regexp
+	}{
+		{"list", []string{"models", "list"}, []*regexp.Regexp{
+			line("MODEL", "VERSIONS", "LATEST", "ALIASES", "UPDATED"),
+			regexp.MustCompile(`(?m)^breast-cancer +1 +1 +- +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`),
+			regexp.MustCompile(`(?m)^churn +2 +2 +production→1, staging→2 +\d{4}-`),
+		}},
+		{"versions", []string{"models", "show", "churn"}, []*regexp.Regexp{
+			line("VERSION", "CREATED", "AUC", "ACCURACY", "F1", "RUNTIME", "RUN", "ALIASES"),
+			regexp.MustCompile(`(?m)^2 +\S+ \S+ +0\.8456 +0\.8100 +0\.5500 +docker +pipeline/churn/r2 +staging$`),
+			regexp.MustCompile(`(?m)^1 +\S+ \S+ +0\.8123 +0\.7900 +0\.5100 +process +pipeline/churn/r1 +production$`),
+		}},
+		{"one version", []string{"models", "show", "churn:1"}, []*regexp.Regexp{
+			line("Model", "churn:1 (registered)"),
+			regexp.MustCompile(`(?m)^Run +pipeline/churn/r1 \(pipeline churn, step register\)$`),
+			line("Aliases", "production"),
+			line("  auc", "0.8123"),
+			line("  accuracy", "0.79"),
+			regexp.MustCompile(`(?m)^Params +map\[l2:0\.001\]$`),
+			regexp.MustCompile(`(?m)^  \S+ \S+ +production +- +1 +ada +first deployment$`),
+		}},
+		{"by alias", []string{"models", "show", "churn@staging"}, []*regexp.Regexp{
+			line("Model", "churn:2 (registered)"),
+			line("Aliases", "staging"),
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := kiln(t, append([]string{"--home", home}, tt.args...)...)
+			if r.err != nil {
+				t.Fatalf("kiln %v: %v", tt.args, r.err)
+			}
+			for _, re := range tt.want {
+				if !re.MatchString(r.stdout) {
+					t.Errorf("kiln %v: no line matches %s in\n%s", tt.args, re, r.stdout)
+				}
+			}
+		})
+	}
+}
+
+// TestModelsJSON decodes the --json output of models list and show.
+func TestModelsJSON(t *testing.T) {
+	home := t.TempDir()
+	populate(t, home)
+	decode := func(args []string, v any) {
+		t.Helper()
+		r := kiln(t, append([]string{"--home", home, "--json"}, args...)...)
+		if r.err != nil {
+			t.Fatalf("kiln %v: %v", args, r.err)
+		}
+		if err := json.Unmarshal([]byte(r.stdout), v); err != nil {
+			t.Fatalf("kiln %v --json: %v\n%s", args, err, r.stdout)
+		}
+	}
+	var models []registry.ModelSummary
+	decode([]string{"models", "list"}, &models)
+	if len(models) != 2 || models[1].Name != "churn" || models[1].Versions != 2 || models[1].Aliases["production"] != 1 {
+		t.Errorf("models list --json: %+v", models)
+	}
+	var versions []registry.Version
+	decode([]string{"models", "show", "churn"}, &versions)
+	if len(versions) != 2 || versions[0].Version != 2 || versions[1].Metrics["auc"] != 0.8123 {
+		t.Errorf("models show churn --json: %+v", versions)
+	}
+	var one struct {
+		Version      registry.Version      `json:"version"`
+		AliasHistory []registry.AliasEvent `json:"alias_history"`
+	}
+	decode([]string{"models", "show", "churn@production"}, &one)
+	if one.Version.Version != 1 || one.Version.BundleURI != "file:///artifacts/bundles/aaa" || len(one.AliasHistory) != 2 {
+		t.Errorf("models show churn@production --json: %+v", one)
+	}
+
+	var empty []registry.ModelSummary
+	r := kiln(t, "--json", "models", "list")
+	if err := json.Unmarshal([]byte(r.stdout), &empty); r.err != nil || err != nil || empty == nil || len(empty) != 0 {
+		t.Errorf("models list --json on an empty registry: %q, %v, %v", r.stdout, r.err, err)
+	}
+}
+
+// TestModelsErrors checks that references to what does not exist fail with
+// a message naming it.
+func TestModelsErrors(t *testing.T) {
+	home := t.TempDir()
+	populate(t, home)
+	tests := []struct {
+		ref  string
+		want []string
+	}{
+		{"churn:99", []string{"churn:99", "not found"}},
+		{"churn@canary", []string{"churn@canary", "alias canary", "not found"}},
+		{"nope", []string{`model "nope" not found`, "not found"}},
+		{"nope:1", []string{"nope", "not found"}},
+		{"Bad_Name", []string{"Bad_Name"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ref, func(t *testing.T) {
+			r := kiln(t, "--home", home, "models", "show", tt.ref)
+			if r.err == nil {
+				t.Fatalf("models show %s succeeded:\n%s", tt.ref, r.stdout)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.err.Error(), w) {
+					t.Errorf("models show %s: error %q does not mention %q", tt.ref, r.err, w)
+				}
+			}
+			if r.stdout != "" {
+				t.Errorf("models show %s printed %q", tt.ref, r.stdout)
+			}
+		})
+	}
+}
