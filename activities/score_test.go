@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/demodata"
 	"github.com/kiln-ml/kiln/internal/registry"
+	"github.com/kiln-ml/kiln/internal/serving"
 )
 
 // TestScoreFile scores a two-row-group file directly and checks that the
@@ -180,13 +181,7 @@ func TestCheckDrift(t *testing.T) {
 		for i := range rows {
 			versions[i], variants[i], latency[i], ts[i] = mref.Version, "stable", 1.5, now
 		}
-		schema.Fields = append(schema.Fields,
-			dataset.Field{Name: "prediction", Type: dataset.Float64},
-			dataset.Field{Name: "model_version", Type: dataset.Int64},
-			dataset.Field{Name: "variant", Type: dataset.String},
-			dataset.Field{Name: "latency_ms", Type: dataset.Float64},
-			dataset.Field{Name: "ts_ms", Type: dataset.Int64},
-		)
+		schema.Fields = append(schema.Fields, serving.LogFields...)
 		cols = append(cols, dataset.Float64Array(preds), dataset.Int64Array(versions, nil),
 			dataset.StringArray(variants, nil), dataset.Float64Array(latency), dataset.Int64Array(ts, nil))
 		return schema, cols

@@ -85,9 +85,13 @@ func Replay(ctx context.Context, c *Client, model string, rows []map[string]any,
 		}()
 	}
 	var tick *time.Ticker
+	// A rate above one request per nanosecond cannot be paced (and would
+	// make NewTicker panic); it means as fast as possible.
 	if opts.Rate > 0 {
-		tick = time.NewTicker(time.Duration(float64(time.Second) / opts.Rate))
-		defer tick.Stop()
+		if every := time.Duration(float64(time.Second) / opts.Rate); every > 0 {
+			tick = time.NewTicker(every)
+			defer tick.Stop()
+		}
 	}
 	i := 0
 loop:

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,7 +22,26 @@ import (
 // Request log files are <dir>/<model>/<unix-ms>-<pid>-<seq>.parquet: one file
 // per flush of one model version's buffer, written to a temporary name and
 // renamed, so readers only ever see whole files. Columns: the model's raw
-// inputs, then prediction, model_version, variant, latency_ms and ts_ms.
+// inputs, then LogFields.
+
+// Request log columns written after the model's inputs. The prefix keeps
+// them apart from any input column a model may have.
+const (
+	LogPrediction = "_kiln_prediction"
+	LogVersion    = "_kiln_model_version"
+	LogVariant    = "_kiln_variant"
+	LogLatencyMs  = "_kiln_latency_ms"
+	LogTimeMs     = "_kiln_ts_ms"
+)
+
+// LogFields are the request log's own columns, in file order.
+var LogFields = []dataset.Field{
+	{Name: LogPrediction, Type: dataset.Float64},
+	{Name: LogVersion, Type: dataset.Int64},
+	{Name: LogVariant, Type: dataset.String},
+	{Name: LogLatencyMs, Type: dataset.Float64},
+	{Name: LogTimeMs, Type: dataset.Int64},
+}
 
 // RequestLogFiles lists a model's request log files written at or after
 // since, oldest first.
@@ -34,7 +54,7 @@ func RequestLogFiles(dir, model string, since time.Time) ([]string, error) {
 		return nil, fmt.Errorf("listing request logs of %s: %w", model, err)
 	}
 	type file struct {
-		ms   int64
+		key  [3]int64 // ms, pid, seq; -1 where the name has no number
 		path string
 	}
 	var files []file
@@ -43,15 +63,25 @@ func RequestLogFiles(dir, model string, since time.Time) ([]string, error) {
 		if e.IsDir() || !strings.HasSuffix(name, ".parquet") {
 			continue
 		}
-		msText, _, _ := strings.Cut(name, "-")
-		ms, err := strconv.ParseInt(msText, 10, 64)
+		parts := strings.SplitN(strings.TrimSuffix(name, ".parquet"), "-", 3)
+		ms, err := strconv.ParseInt(parts[0], 10, 64)
 		if err != nil || ms < since.UnixMilli() {
 			continue
 		}
-		files = append(files, file{ms, filepath.Join(dir, model, name)})
+		f := file{key: [3]int64{ms, -1, -1}, path: filepath.Join(dir, model, name)}
+		for i := 1; i < len(parts); i++ {
+			if n, err := strconv.ParseInt(parts[i], 10, 64); err == nil {
+				f.key[i] = n
+			}
+		}
+		files = append(files, f)
 	}
+	// Numeric order, so that seq 10 follows seq 9 of the same millisecond.
 	sort.Slice(files, func(i, j int) bool {
-		return files[i].ms < files[j].ms || files[i].ms == files[j].ms && files[i].path < files[j].path
+		if c := slices.Compare(files[i].key[:], files[j].key[:]); c != 0 {
+			return c < 0
+		}
+		return files[i].path < files[j].path
 	})
 	out := make([]string, len(files))
 	for i, f := range files {
@@ -67,12 +97,16 @@ type requestLog struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	bufs    map[string]*logBuffer // key: model/version
+	pending int                   // background writes of full buffers; guarded by mu
+	idle    *sync.Cond            // on mu; broadcast when pending drops to 0
 	seq     int64
 	flushMu sync.Mutex
 }
 
 func newRequestLog(dir string, maxRows int, log *slog.Logger) *requestLog {
-	return &requestLog{dir: dir, maxRows: maxRows, log: log, bufs: map[string]*logBuffer{}}
+	l := &requestLog{dir: dir, maxRows: maxRows, log: log, bufs: map[string]*logBuffer{}}
+	l.idle = sync.NewCond(&l.mu)
+	return l
 }
 
 // logBuffer holds one model version's rows column by column.
@@ -120,10 +154,19 @@ func (l *requestLog) add(name string, version int64, variant string, m *model.Mo
 	full := len(b.pred) >= l.maxRows
 	if full {
 		delete(l.bufs, key)
+		l.pending++
 	}
 	l.mu.Unlock()
 	if full {
-		go l.write(b)
+		go func() {
+			l.write(b)
+			l.mu.Lock()
+			l.pending--
+			if l.pending == 0 {
+				l.idle.Broadcast()
+			}
+			l.mu.Unlock()
+		}()
 	}
 }
 
@@ -158,6 +201,19 @@ func (b *logBuffer) append(j int, t dataset.Type, v any, present bool) {
 	}
 }
 
+// close writes the buffered rows and waits for the background writes of
+// full buffers, so every row served so far is on disk when it returns.
+func (l *requestLog) close() error {
+	err := l.flushAll()
+	l.mu.Lock()
+	for l.pending > 0 {
+		l.idle.Wait()
+	}
+	l.mu.Unlock()
+	return err
+}
+
+// flushAll writes every buffered row.
 func (l *requestLog) flushAll() error {
 	l.mu.Lock()
 	bufs := l.bufs
@@ -187,14 +243,7 @@ func (l *requestLog) write(b *logBuffer) error {
 		return err
 	}
 	path := filepath.Join(dir, fmt.Sprintf("%d-%d-%d.parquet", time.Now().UnixMilli(), os.Getpid(), seq))
-	fields := append([]dataset.Field{}, b.inputs...)
-	fields = append(fields,
-		dataset.Field{Name: "prediction", Type: dataset.Float64},
-		dataset.Field{Name: "model_version", Type: dataset.Int64},
-		dataset.Field{Name: "variant", Type: dataset.String},
-		dataset.Field{Name: "latency_ms", Type: dataset.Float64},
-		dataset.Field{Name: "ts_ms", Type: dataset.Int64},
-	)
+	fields := append(append([]dataset.Field{}, b.inputs...), LogFields...)
 	cols := make([]arrow.Array, 0, len(fields))
 	for j, f := range b.inputs {
 		switch f.Type {

@@ -178,12 +178,13 @@ func (s *Server) flushLoop() {
 	}
 }
 
-// Close stops the flusher and writes buffered request rows.
+// Close stops the flusher and writes buffered request rows, waiting for
+// writes already under way. Call it once, after the last request.
 func (s *Server) Close() error {
 	close(s.stop)
 	<-s.done
 	if s.reqLog != nil {
-		return s.reqLog.flushAll()
+		return s.reqLog.close()
 	}
 	return nil
 }
@@ -210,14 +211,15 @@ func (s *Server) SetDeployment(name string, d Deployment) error {
 			return fmt.Errorf("loading canary v%d: %w", d.Canary.Version, err)
 		}
 	}
+	// Store the deployment before unlocking, so a listed model always has one.
 	s.mu.Lock()
 	m := s.models[name]
 	if m == nil {
 		m = &served{name: name, stats: map[int64]*counters{}}
 		s.models[name] = m
 	}
-	s.mu.Unlock()
 	m.cur.Store(l)
+	s.mu.Unlock()
 	desc := fmt.Sprintf("v%d", d.Stable.Version)
 	if d.Canary != nil {
 		desc += fmt.Sprintf(" %d%%, canary v%d %d%%", 100-d.CanaryPercent, d.Canary.Version, d.CanaryPercent)
@@ -406,7 +408,7 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 		Instances []map[string]any `json:"instances"`
 	}
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		bodyError(w, err)
 		return
 	}
 	if len(req.Instances) == 0 {
@@ -445,7 +447,7 @@ func (s *Server) handleInferV2(w http.ResponseWriter, r *http.Request) {
 		Inputs []v2Tensor `json:"inputs"`
 	}
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		bodyError(w, err)
 		return
 	}
 	n := -1
@@ -489,7 +491,7 @@ func (s *Server) handleInferV2(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	var d Deployment
 	if err := decodeBody(r, &d); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		bodyError(w, err)
 		return
 	}
 	if err := s.SetDeployment(r.PathValue("name"), d); err != nil {
@@ -554,12 +556,34 @@ func validName(s string) bool {
 	return true
 }
 
+// maxBodyBytes bounds a request body.
+const maxBodyBytes = 32 << 20
+
+// decodeBody decodes the request body, which must hold exactly one JSON
+// value of at most maxBodyBytes.
 func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 32<<20))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("decoding request body: %w", err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			err = errors.New("data after the JSON value")
+		}
+		return fmt.Errorf("decoding request body: %w", err)
+	}
 	return nil
+}
+
+// bodyError answers a decodeBody error: 413 for a body over the size limit,
+// 400 otherwise.
+func bodyError(w http.ResponseWriter, err error) {
+	code := http.StatusBadRequest
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		code = http.StatusRequestEntityTooLarge
+	}
+	writeError(w, code, err.Error())
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
