@@ -137,6 +137,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key():      true,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 200,
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8192,
+		// History reads its task queues at most MaxPollRPS times a second per
+		// shard (default 20), sized for clusters with hundreds of shards. With
+		// the dev server's single shard, every workflow task waited about 45 ms
+		// for the transfer queue's reader once its burst was spent: 61 ms per
+		// pipeline step instead of 12 (BenchmarkPipelineSteps, BENCHMARKS.md).
+		dynamicconfig.TransferProcessorMaxPollRPS.Key():   10000,
+		dynamicconfig.TimerProcessorMaxPollRPS.Key():      10000,
+		dynamicconfig.VisibilityProcessorMaxPollRPS.Key(): 10000,
 	}
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(conf),

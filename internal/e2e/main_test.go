@@ -40,7 +40,12 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if bench != nil {
+		bench.Stop()
+		os.RemoveAll(bench.Home)
+	}
+	os.Exit(code)
 }
 
 // runWorkerProcess is a Kiln worker in a child process, so a test can kill it

@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/internal/devstack"
+	"github.com/kiln-ml/kiln/workflows"
+)
+
+// BenchmarkPipelineSteps measures the wall time per step of a pipeline of 9
+// sequential steps on the embedded Temporal server. Each step ingests a
+// three-row CSV (a few milliseconds of real work), so the figure is an upper
+// bound on the engine's overhead per step: scheduling, the activity round
+// trip, persistence in SQLite and the workflow task that starts the next step.
+func BenchmarkPipelineSteps(b *testing.B) {
+	const steps = 9
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tiny.csv"), []byte("x,y\n1,0\n2,1\n3,0\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var spec strings.Builder
+	spec.WriteString("apiVersion: kiln/v1\nkind: Pipeline\nname: bench\nsteps:\n")
+	for i := 0; i < steps; i++ {
+		fmt.Fprintf(&spec, "  - {name: s%d, uses: ingest, with: {source: tiny.csv}", i)
+		if i > 0 {
+			fmt.Fprintf(&spec, ", needs: [s%d]", i-1)
+		}
+		spec.WriteString("}\n")
+	}
+	st := benchStack(b)
+	in := workflows.PipelineInput{Spec: activities.ValidateInput{SpecText: spec.String(), SpecFile: "bench.yaml", SpecDir: dir}}
+	run := func(i int) time.Duration {
+		start := time.Now()
+		wr, err := st.Client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+			ID: fmt.Sprintf("pipeline/bench/%d-%d", time.Now().UnixNano(), i), TaskQueue: "kiln",
+		}, activities.WorkflowPipeline, in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var rs workflows.RunStatus
+		if err := wr.Get(context.Background(), &rs); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	run(-1) // warm up
+	b.ResetTimer()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		d := run(i)
+		total += d
+		if testing.Verbose() {
+			b.Logf("run %d: %s", i, d)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N)/steps, "ms/step")
+}
+
+// Go calls a benchmark function once per b.N round; the rounds share one
+// stack, since two embedded Temporal servers in one process slow each other.
+var (
+	benchOnce sync.Once
+	bench     *devstack.Stack
+	benchErr  error
+)
+
+func benchStack(b *testing.B) *devstack.Stack {
+	benchOnce.Do(func() {
+		home, err := os.MkdirTemp("", "kiln-bench-")
+		if err != nil {
+			benchErr = err
+			return
+		}
+		bench, benchErr = devstack.Start(context.Background(), devstack.Options{Home: home, Ephemeral: true, NoServer: true})
+	})
+	if benchErr != nil {
+		b.Fatal(benchErr)
+	}
+	return bench
+}
+
+func noopActivity(context.Context) error { return nil }
+
+// nineNoops is the baseline: nine sequential no-op activities, no Kiln.
+func nineNoops(ctx workflow.Context) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	for i := 0; i < 9; i++ {
+		if err := workflow.ExecuteActivity(ctx, noopActivity).Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BenchmarkTemporalBaseline runs nineNoops, a plain Temporal workflow, on
+// the embedded server as Kiln configures it ("kiln") and on the Temporal
+// server's stock test configuration ("stock"), to compare with
+// BenchmarkPipelineSteps in the same run.
+func BenchmarkTemporalBaseline(b *testing.B) {
+	b.Run("kiln", func(b *testing.B) {
+		st := benchStack(b)
+		w := sdkworker.New(st.Client, "baseline", sdkworker.Options{})
+		w.RegisterWorkflow(nineNoops)
+		w.RegisterActivity(noopActivity)
+		if err := w.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer w.Stop()
+		baseline(b, st.Client, "baseline")
+	})
+	b.Run("stock", func(b *testing.B) {
+		ts := temporaltest.NewServer()
+		defer ts.Stop()
+		ts.NewWorker("baseline", func(r sdkworker.Registry) {
+			r.RegisterWorkflow(nineNoops)
+			r.RegisterActivity(noopActivity)
+		})
+		baseline(b, ts.GetDefaultClient(), "baseline")
+	})
+}
+
+func baseline(b *testing.B, c client.Client, queue string) {
+	run := func() time.Duration {
+		start := time.Now()
+		wr, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: fmt.Sprintf("baseline-%d", time.Now().UnixNano()), TaskQueue: queue}, nineNoops)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := wr.Get(context.Background(), nil); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	run()
+	b.ResetTimer()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		total += run()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N)/9, "ms/step")
+}
