@@ -50,10 +50,7 @@ func (a *Activities) serving(server string) *serving.Client {
 // to split traffic between them. The server loads the bundles before it
 // answers, so a bundle that does not load fails here, not on live traffic.
 func (a *Activities) SetTraffic(ctx context.Context, in TrafficInput) (TrafficOutput, error) {
-	d := serving.Deployment{Stable: serving.Target{Version: in.Stable.Version, BundleURI: in.Stable.BundleURI}, CanaryPercent: in.CanaryPercent}
-	if in.Canary != nil {
-		d.Canary = &serving.Target{Version: in.Canary.Version, BundleURI: in.Canary.BundleURI}
-	}
+	d := serving.Deployment{Stable: in.Stable, Canary: in.Canary, CanaryPercent: in.CanaryPercent}
 	if err := a.serving(in.Server).SetDeployment(ctx, in.Model, d); err != nil {
 		return TrafficOutput{}, fmt.Errorf("deploying %s to %s: %w", in.Model, in.Server, err)
 	}
@@ -66,9 +63,5 @@ func (a *Activities) GetStats(ctx context.Context, in StatsInput) (StatsOutput, 
 	if err != nil {
 		return StatsOutput{}, fmt.Errorf("reading stats of %s from %s: %w", in.Model, in.Server, err)
 	}
-	out := StatsOutput{}
-	for _, v := range st.Variants {
-		out.Variants = append(out.Variants, VariantStats{Version: v.Version, Requests: v.Requests, Errors: v.Errors, MeanMs: v.MeanMs})
-	}
-	return out, nil
+	return StatsOutput{Variants: st.Variants}, nil
 }

@@ -95,7 +95,7 @@ func (a *Activities) Evaluate(ctx context.Context, in StepInput) (StepOutput, er
 		ev.Passed = pass
 		var report []string
 		for _, c := range checks {
-			ev.Checks = append(ev.Checks, GateCheck{Expr: c.Expr, Left: c.Left, Op: c.Op, Right: c.Right, Pass: c.Pass, Skipped: c.Skipped})
+			ev.Checks = append(ev.Checks, c)
 			mark := "ok"
 			switch {
 			case c.Skipped:

@@ -92,10 +92,7 @@ func (a *Activities) CheckDrift(ctx context.Context, in DriftInput) (DriftOutput
 		heartbeat(ctx, Progress{Msg: fmt.Sprintf("read %d served rows", rows)})
 	}
 	rep := drift.Compare(*prof, cols, in.PSIThreshold, in.MinRows)
-	out := DriftOutput{Version: v.Version, Rows: rows, Drifted: rep.Drifted, MaxPSI: rep.MaxPSI}
-	for _, f := range rep.Features {
-		out.Features = append(out.Features, FeatureDrift{Feature: f.Feature, PSI: f.PSI, Rows: f.Rows, Drifted: f.Drifted})
-	}
+	out := DriftOutput{Version: v.Version, Rows: rows, Drifted: rep.Drifted, MaxPSI: rep.MaxPSI, Features: rep.Features}
 	if rows < in.MinRows {
 		out.Note = fmt.Sprintf("%d served rows in the last %s, need %d to judge drift", rows, in.Window, in.MinRows)
 	}

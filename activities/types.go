@@ -4,6 +4,9 @@ import (
 	"time"
 
 	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/drift"
+	"github.com/kiln-ml/kiln/internal/gate"
+	"github.com/kiln-ml/kiln/internal/serving"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
@@ -120,14 +123,7 @@ type BundleRef struct {
 }
 
 // GateCheck is one comparison of an evaluation gate.
-type GateCheck struct {
-	Expr    string  `json:"expr"`
-	Left    float64 `json:"left"`
-	Op      string  `json:"op"`
-	Right   float64 `json:"right"`
-	Pass    bool    `json:"pass"`
-	Skipped bool    `json:"skipped,omitempty"`
-}
+type GateCheck = gate.Check
 
 // EvaluationRef is the holdout evaluation of a bundle.
 type EvaluationRef struct {
@@ -181,11 +177,9 @@ type ValidateOutput struct {
 	Spec pipelines.Spec `json:"spec"`
 }
 
-// VersionRef names a model version and where its bundle lives.
-type VersionRef struct {
-	Version   int64  `json:"version"`
-	BundleURI string `json:"bundle_uri"`
-}
+// VersionRef names a model version and where its bundle lives; it is what a
+// model server is told to load.
+type VersionRef = serving.Target
 
 // ResolveAliasInput asks which version an alias points to.
 type ResolveAliasInput struct {
@@ -221,12 +215,7 @@ type StatsInput struct {
 }
 
 // VariantStats are cumulative counters of one served version.
-type VariantStats struct {
-	Version  int64   `json:"version"`
-	Requests int64   `json:"requests"`
-	Errors   int64   `json:"errors"`
-	MeanMs   float64 `json:"mean_ms"`
-}
+type VariantStats = serving.VariantStats
 
 // StatsOutput holds counters per served version, by ascending version.
 type StatsOutput struct {
@@ -261,12 +250,7 @@ type DriftInput struct {
 }
 
 // FeatureDrift is one feature's drift.
-type FeatureDrift struct {
-	Feature string  `json:"feature"`
-	PSI     float64 `json:"psi"`
-	Rows    int     `json:"rows"`
-	Drifted bool    `json:"drifted"`
-}
+type FeatureDrift = drift.FeatureDrift
 
 // DriftOutput is a drift report over the window.
 type DriftOutput struct {

@@ -25,61 +25,43 @@ func Take(rec arrow.Record, idx []int) (arrow.Record, error) {
 			}
 		}
 	}()
+	mem := memory.DefaultAllocator
 	for j := range cols {
-		src := rec.Column(j)
-		switch c := src.(type) {
+		switch c := rec.Column(j).(type) {
 		case *array.Float64:
-			b := array.NewFloat64Builder(memory.DefaultAllocator)
-			b.Reserve(len(idx))
-			for _, i := range idx {
-				if c.IsNull(i) {
-					b.AppendNull()
-				} else {
-					b.UnsafeAppend(c.Value(i))
-				}
-			}
-			cols[j] = b.NewArray()
-			b.Release()
+			cols[j] = take(array.NewFloat64Builder(mem), c, idx)
 		case *array.Int64:
-			b := array.NewInt64Builder(memory.DefaultAllocator)
-			b.Reserve(len(idx))
-			for _, i := range idx {
-				if c.IsNull(i) {
-					b.AppendNull()
-				} else {
-					b.UnsafeAppend(c.Value(i))
-				}
-			}
-			cols[j] = b.NewArray()
-			b.Release()
+			cols[j] = take(array.NewInt64Builder(mem), c, idx)
 		case *array.Boolean:
-			b := array.NewBooleanBuilder(memory.DefaultAllocator)
-			b.Reserve(len(idx))
-			for _, i := range idx {
-				if c.IsNull(i) {
-					b.AppendNull()
-				} else {
-					b.UnsafeAppend(c.Value(i))
-				}
-			}
-			cols[j] = b.NewArray()
-			b.Release()
+			cols[j] = take(array.NewBooleanBuilder(mem), c, idx)
 		case *array.String:
-			b := array.NewStringBuilder(memory.DefaultAllocator)
-			b.Reserve(len(idx))
-			for _, i := range idx {
-				if c.IsNull(i) {
-					b.AppendNull()
-				} else {
-					b.Append(c.Value(i))
-				}
-			}
-			cols[j] = b.NewArray()
-			b.Release()
+			cols[j] = take(array.NewStringBuilder(mem), c, idx)
 		default:
-			return nil, fmt.Errorf("take: column %s has unsupported type %s", rec.ColumnName(j), src.DataType())
+			return nil, fmt.Errorf("take: column %s has unsupported type %s", rec.ColumnName(j), c.DataType())
 		}
 	}
-	out := array.NewRecord(rec.Schema(), cols, int64(len(idx)))
-	return out, nil
+	return array.NewRecord(rec.Schema(), cols, int64(len(idx))), nil
+}
+
+// valueBuilder is an Arrow builder of values of type T.
+type valueBuilder[T any] interface {
+	array.Builder
+	Append(T)
+}
+
+// take copies src's values at idx (nulls stay null) with b.
+func take[T any, B valueBuilder[T]](b B, src interface {
+	arrow.Array
+	Value(int) T
+}, idx []int) arrow.Array {
+	defer b.Release()
+	b.Reserve(len(idx))
+	for _, i := range idx {
+		if src.IsNull(i) {
+			b.AppendNull()
+		} else {
+			b.Append(src.Value(i))
+		}
+	}
+	return b.NewArray()
 }

@@ -227,11 +227,7 @@ func (m *Model) Predict(rec arrow.Record) ([]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	out := make([]float64, x.Rows)
-	if err := m.PredictMatrix(x, out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return m.predictAll(x)
 }
 
 // PredictRows scores decoded JSON rows (see transform.Fitted.ApplyRows) and
@@ -242,6 +238,11 @@ func (m *Model) PredictRows(rows []map[string]any) ([]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	return m.predictAll(x)
+}
+
+// predictAll runs the estimator over every row of x.
+func (m *Model) predictAll(x *Matrix) ([]float64, error) {
 	out := make([]float64, x.Rows)
 	if err := m.PredictMatrix(x, out); err != nil {
 		return nil, err

@@ -317,7 +317,8 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+// names returns the served models' names, sorted.
+func (s *Server) names() []string {
 	s.mu.RLock()
 	names := make([]string, 0, len(s.models))
 	for n := range s.models {
@@ -325,6 +326,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.RUnlock()
 	sort.Strings(names)
+	return names
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	names := s.names()
 	out := struct {
 		Models []ModelStatus `json:"models"`
 	}{Models: []ModelStatus{}}
@@ -511,13 +517,7 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	s.mu.RLock()
-	names := make([]string, 0, len(s.models))
-	for n := range s.models {
-		names = append(names, n)
-	}
-	s.mu.RUnlock()
-	sort.Strings(names)
+	names := s.names()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	var b strings.Builder
 	b.WriteString("# HELP kiln_requests_total Prediction requests by model and version.\n# TYPE kiln_requests_total counter\n")
