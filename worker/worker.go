@@ -4,6 +4,8 @@
 package worker
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -15,6 +17,10 @@ import (
 
 // DefaultTaskQueue is the task queue Kiln uses unless told otherwise.
 const DefaultTaskQueue = "kiln"
+
+// heartbeatThrottle bounds how long activity heartbeats (and so cancellation
+// requests) wait to be exchanged with the server.
+const heartbeatThrottle = 2 * time.Second
 
 // Options configures a worker.
 type Options struct {
@@ -35,7 +41,12 @@ func New(c client.Client, acts *activities.Activities, opts Options) sdkworker.W
 	}
 	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities,
-		WorkerStopTimeout:                  0,
+		// Cancellation reaches an activity only with a heartbeat's answer, and
+		// the SDK otherwise sends heartbeats at most every 80% of the heartbeat
+		// timeout: `kiln runs cancel` would wait up to 12 s to stop a training
+		// container. Two seconds keeps cancellation prompt for little traffic.
+		DefaultHeartbeatThrottleInterval: heartbeatThrottle,
+		MaxHeartbeatThrottleInterval:     heartbeatThrottle,
 	})
 	Register(w, acts)
 	return w

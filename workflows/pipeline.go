@@ -388,6 +388,9 @@ func trigger(by string) string {
 // errorMessage unwraps Temporal's activity and child workflow errors to the
 // cause a person needs to read.
 func errorMessage(err error) string {
+	if temporal.IsCanceledError(err) {
+		return "canceled"
+	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		return appErr.Message()

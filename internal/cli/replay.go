@@ -39,6 +39,9 @@ versions that answered. Useful to drive a canary rollout or to inject drift
 			if err != nil {
 				return err
 			}
+			if server == "" {
+				server = cfg.modelServer()
+			}
 			c := &serving.Client{BaseURL: server}
 			st, err := serving.Replay(ctx, c, args[0], rows, serving.ReplayOptions{Rate: rate, Duration: dur, Limit: limit, Workers: workers, Batch: batch})
 			if err != nil && ctx.Err() == nil {
@@ -57,7 +60,7 @@ versions that answered. Useful to drive a canary rollout or to inject drift
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&server, "server", envOr("KILN_MODEL_SERVER", "http://127.0.0.1:8080"), "model server base URL")
+	f.StringVar(&server, "server", "", "model server base URL (default: $KILN_MODEL_SERVER, the running `kiln dev`, or http://127.0.0.1:8080)")
 	f.Float64Var(&rate, "rate", 100, "requests per second (0 = as fast as possible)")
 	f.DurationVar(&dur, "duration", 0, "stop after this long (0 = until --limit or all rows once)")
 	f.IntVar(&limit, "limit", 0, "stop after this many requests")

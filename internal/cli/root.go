@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -41,6 +43,8 @@ type Config struct {
 	Verbose bool
 
 	stdout, stderr io.Writer
+	// devModelServer is the running dev stack's model server, if any.
+	devModelServer string
 }
 
 func envOr(key, def string) string {
@@ -103,6 +107,7 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 				level = slog.LevelDebug
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(cfg.stderr, &slog.HandlerOptions{Level: level})))
+			cfg.useDevStack(cmd)
 		},
 	}
 	pf := root.PersistentFlags()
@@ -144,6 +149,39 @@ func usageErrors(cmd *cobra.Command) {
 	for _, c := range cmd.Commands() {
 		usageErrors(c)
 	}
+}
+
+// useDevStack points the client at the `kiln dev` stack running on this
+// Kiln home (from its dev.json) unless a flag or variable says otherwise.
+func (c *Config) useDevStack(cmd *cobra.Command) {
+	b, err := os.ReadFile(c.path("dev.json"))
+	if err != nil {
+		return
+	}
+	var info devstack.Info
+	if json.Unmarshal(b, &info) != nil || info.PID <= 0 || syscall.Kill(info.PID, 0) != nil {
+		return // not a running stack
+	}
+	set := func(flag, env string) bool { return cmd.Flags().Changed(flag) || os.Getenv(env) != "" }
+	if !set("address", "TEMPORAL_ADDRESS") && info.Address != "" {
+		c.Address = info.Address
+	}
+	if !set("ui-url", "KILN_UI_URL") && info.UI != "" {
+		c.UIURL = info.UI
+	}
+	c.devModelServer = info.ModelServer
+}
+
+// modelServer is the default model server: $KILN_MODEL_SERVER, else the
+// running dev stack's, else the `kiln dev` default.
+func (c *Config) modelServer() string {
+	if v := os.Getenv("KILN_MODEL_SERVER"); v != "" {
+		return v
+	}
+	if c.devModelServer != "" {
+		return c.devModelServer
+	}
+	return "http://127.0.0.1:8080"
 }
 
 // dial connects to Temporal with the configured address, namespace, TLS and API key.

@@ -12,6 +12,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ml/kiln/containers"
 	"github.com/kiln-ml/kiln/internal/registry"
@@ -138,4 +139,40 @@ func jsonField(t *testing.T, out, field string) string {
 		t.Fatalf("no %s in %s", field, out)
 	}
 	return s
+}
+
+// TestCancelStopsTrainingContainer cancels a run while its training container
+// runs: the container must be stopped and removed, and the run end canceled.
+func TestCancelStopsTrainingContainer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	d := docker(t)
+	if d == nil {
+		t.Skip("needs a Docker engine")
+	}
+	buildSlowTrainer(t, d)
+	st := startStack(t, false)
+	out, err := kiln(t, st, st.Home, "run", filepath.Join(repoRoot, "internal", "e2e", "testdata", "durable.yaml"), "--json")
+	if err != nil {
+		t.Fatalf("kiln run: %v", err)
+	}
+	wid := jsonField(t, out, "workflow_id")
+	eventually(t, 2*time.Minute, "the training container to run", func() bool {
+		return containersLabelled(t, d, "kiln.workflow", wid) > 0
+	})
+	if _, err := kiln(t, st, st.Home, "runs", "cancel", wid); err != nil {
+		t.Fatalf("kiln runs cancel: %v", err)
+	}
+	// The slow trainer runs for 8 s; the container must go well before that.
+	start := time.Now()
+	eventually(t, 6*time.Second, "the training container to be removed", func() bool {
+		return containersLabelled(t, d, "kiln.workflow", wid) == 0
+	})
+	t.Logf("container removed %s after the cancel", time.Since(start).Round(10*time.Millisecond))
+	var rs workflows.RunStatus
+	err = st.Client.GetWorkflow(context.Background(), wid, "").Get(context.Background(), &rs)
+	if !temporal.IsCanceledError(err) {
+		t.Fatalf("run ended with %v, want canceled", err)
+	}
 }
