@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os/user"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -79,12 +80,67 @@ func invalid(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), errInvalidInput, nil)
 }
 
-// heartbeat records progress when running as an activity (tests may call
-// activities directly).
-func heartbeat(ctx context.Context, details ...any) {
-	if activity.IsActivity(ctx) {
-		activity.RecordHeartbeat(ctx, details...)
+// pulseEvery is how often a running step heartbeats while its progress does
+// not change.
+const pulseEvery = 3 * time.Second
+
+// pulse heartbeats a running activity: its latest progress at once when it
+// changes, and again every pulseEvery while it does not. A step that is busy
+// for long (a big CSV, a quiet trainer) is then never mistaken for a dead
+// worker, and a cancellation reaches it within seconds. Outside an activity
+// (tests call activities directly) it does nothing.
+type pulse struct {
+	ctx  context.Context
+	mu   sync.Mutex
+	last Progress
+	done chan struct{}
+}
+
+// startPulse starts heartbeating first; call stop when the step ends.
+func startPulse(ctx context.Context, first Progress) *pulse {
+	p := &pulse{ctx: ctx, last: first, done: make(chan struct{})}
+	if !activity.IsActivity(ctx) {
+		return p
 	}
+	activity.RecordHeartbeat(ctx, first)
+	go func() {
+		t := time.NewTicker(pulseEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.done:
+				return
+			case <-t.C:
+				p.mu.Lock()
+				last := p.last
+				p.mu.Unlock()
+				activity.RecordHeartbeat(ctx, last)
+			}
+		}
+	}()
+	return p
+}
+
+// set records new progress and heartbeats it.
+func (p *pulse) set(pr Progress) {
+	p.mu.Lock()
+	p.last = pr
+	p.mu.Unlock()
+	if activity.IsActivity(p.ctx) {
+		activity.RecordHeartbeat(p.ctx, pr)
+	}
+}
+
+// stop ends the heartbeats.
+func (p *pulse) stop() { close(p.done) }
+
+// badInput reports err as invalid input, unless the step was cancelled or
+// timed out meanwhile: that is not the input's fault and must read as such.
+func badInput(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return invalid("%v", err)
 }
 
 // Progress is the heartbeat detail Kiln's activities record; `kiln run --wait`

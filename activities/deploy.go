@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/serving"
@@ -42,26 +43,50 @@ func (a *Activities) MoveAlias(ctx context.Context, in MoveAliasInput) (MoveAlia
 	return MoveAliasOutput{EventID: ev.ID, Noop: ev.Noop}, nil
 }
 
-func (a *Activities) serving(server string) *serving.Client {
-	return &serving.Client{BaseURL: server, Token: a.AdminToken, HTTP: a.httpClient()}
+// serving returns a client of the worker's model server. A spec may name a
+// server, but the worker sends its admin token to no other: anyone who can
+// start a run could otherwise collect it with a server of their own.
+func (a *Activities) serving(server string) (*serving.Client, error) {
+	if strings.TrimRight(server, "/") != strings.TrimRight(a.ModelServer, "/") {
+		return nil, invalid("model server %s is not this worker's --model-server (%s); the worker deploys only there, so its admin token goes nowhere else", server, a.ModelServer)
+	}
+	return &serving.Client{BaseURL: server, Token: a.AdminToken, HTTP: a.httpClient()}, nil
+}
+
+// servingError makes a model server's 4xx answers (bad token, a bundle that
+// does not load) final: retrying cannot fix them.
+func servingError(err error, format string, args ...any) error {
+	var he *serving.HTTPError
+	if errors.As(err, &he) && he.Code >= 400 && he.Code < 500 {
+		return invalid("%s: %v", fmt.Sprintf(format, args...), err)
+	}
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)
 }
 
 // SetTraffic tells a model server which versions of a model to serve and how
 // to split traffic between them. The server loads the bundles before it
 // answers, so a bundle that does not load fails here, not on live traffic.
 func (a *Activities) SetTraffic(ctx context.Context, in TrafficInput) (TrafficOutput, error) {
+	c, err := a.serving(in.Server)
+	if err != nil {
+		return TrafficOutput{}, err
+	}
 	d := serving.Deployment{Stable: in.Stable, Canary: in.Canary, CanaryPercent: in.CanaryPercent}
-	if err := a.serving(in.Server).SetDeployment(ctx, in.Model, d); err != nil {
-		return TrafficOutput{}, fmt.Errorf("deploying %s to %s: %w", in.Model, in.Server, err)
+	if err := c.SetDeployment(ctx, in.Model, d); err != nil {
+		return TrafficOutput{}, servingError(err, "deploying %s to %s", in.Model, in.Server)
 	}
 	return TrafficOutput{Applied: true}, nil
 }
 
 // GetStats reads a model's per-version request counters from a model server.
 func (a *Activities) GetStats(ctx context.Context, in StatsInput) (StatsOutput, error) {
-	st, err := a.serving(in.Server).Stats(ctx, in.Model)
+	c, err := a.serving(in.Server)
 	if err != nil {
-		return StatsOutput{}, fmt.Errorf("reading stats of %s from %s: %w", in.Model, in.Server, err)
+		return StatsOutput{}, err
+	}
+	st, err := c.Stats(ctx, in.Model)
+	if err != nil {
+		return StatsOutput{}, servingError(err, "reading stats of %s from %s", in.Model, in.Server)
 	}
 	return StatsOutput{Variants: st.Variants}, nil
 }

@@ -27,6 +27,8 @@ func (a *Activities) Evaluate(ctx context.Context, in StepInput) (StepOutput, er
 	if cfg == nil || prep == nil || bundle == nil {
 		return StepOutput{}, invalid("step %q needs an evaluate config, a preprocess step and a train step upstream", in.Step.Name)
 	}
+	pl := startPulse(ctx, Progress{Msg: "scoring the holdout"})
+	defer pl.stop()
 	m, err := loadBundle(bundle.URI)
 	if err != nil {
 		return StepOutput{}, err

@@ -35,19 +35,20 @@ func (a *Activities) Ingest(ctx context.Context, in StepInput) (StepOutput, erro
 	}
 	defer os.RemoveAll(tmp)
 	dst := filepath.Join(tmp, "data.parquet")
-	heartbeat(ctx, Progress{Msg: "reading " + filepath.Base(src)})
+	pl := startPulse(ctx, Progress{Msg: "reading " + filepath.Base(src)})
+	defer pl.stop()
 
 	var info dataset.Info
 	switch format {
 	case "csv":
 		info, err = dataset.CSVToParquet(ctx, src, dst, dataset.CSVOptions{})
 		if err != nil {
-			return StepOutput{}, invalid("%v", err)
+			return StepOutput{}, badInput(ctx, err)
 		}
 	case "parquet":
 		info, err = copyParquet(ctx, src, dst)
 		if err != nil {
-			return StepOutput{}, invalid("%v", err)
+			return StepOutput{}, badInput(ctx, err)
 		}
 	default:
 		return StepOutput{}, invalid("ingest %s: unknown format %q (csv or parquet)", src, format)

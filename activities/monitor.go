@@ -16,12 +16,6 @@ import (
 	"github.com/kiln-ml/kiln/internal/serving"
 )
 
-var (
-	attrModel    = temporal.NewSearchAttributeKeyKeyword("KilnModel")
-	attrPipeline = temporal.NewSearchAttributeKeyKeyword("KilnPipeline")
-	attrTrigger  = temporal.NewSearchAttributeKeyKeyword("KilnTrigger")
-)
-
 // StartMonitor starts monitor/<model>, or hands the running monitor the new
 // request (signal-with-start), so there is one monitor per model.
 func (a *Activities) StartMonitor(ctx context.Context, in StartMonitorInput) (StartMonitorOutput, error) {
@@ -31,7 +25,7 @@ func (a *Activities) StartMonitor(ctx context.Context, in StartMonitorInput) (St
 		ID:                    id,
 		TaskQueue:             a.TaskQueue,
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(attrModel.ValueSet(req.Model), attrPipeline.ValueSet(req.Pipeline)),
+		TypedSearchAttributes: temporal.NewSearchAttributes(AttrModel.ValueSet(req.Model), AttrPipeline.ValueSet(req.Pipeline)),
 		StaticSummary:         fmt.Sprintf("drift monitor of %s@%s", req.Model, req.Alias),
 	}, WorkflowMonitor, req)
 	if err != nil {
@@ -49,7 +43,7 @@ func (a *Activities) TriggerRetrain(ctx context.Context, in TriggerRetrainInput)
 		ID:                    id,
 		TaskQueue:             a.TaskQueue,
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(attrModel.ValueSet(in.Model), attrPipeline.ValueSet(in.Pipeline), attrTrigger.ValueSet("drift")),
+		TypedSearchAttributes: temporal.NewSearchAttributes(AttrModel.ValueSet(in.Model), AttrPipeline.ValueSet(in.Pipeline), AttrTrigger.ValueSet("drift")),
 		StaticSummary:         "retrain " + in.Model + ": " + in.Reason,
 	}, WorkflowRetrain, in)
 	if err != nil {
@@ -82,6 +76,8 @@ func (a *Activities) CheckDrift(ctx context.Context, in DriftInput) (DriftOutput
 	}
 	cols := map[string]drift.Column{}
 	rows := 0
+	pl := startPulse(ctx, Progress{Msg: fmt.Sprintf("reading %d request logs", len(files))})
+	defer pl.stop()
 	for _, f := range files {
 		n, err := appendServed(ctx, f, prof, cols)
 		if err != nil {
@@ -89,7 +85,7 @@ func (a *Activities) CheckDrift(ctx context.Context, in DriftInput) (DriftOutput
 			continue
 		}
 		rows += n
-		heartbeat(ctx, Progress{Msg: fmt.Sprintf("read %d served rows", rows)})
+		pl.set(Progress{Msg: fmt.Sprintf("read %d served rows", rows)})
 	}
 	rep := drift.Compare(*prof, cols, in.PSIThreshold, in.MinRows)
 	out := DriftOutput{Version: v.Version, Rows: rows, Drifted: rep.Drifted, MaxPSI: rep.MaxPSI, Features: rep.Features}

@@ -51,7 +51,8 @@ func (a *Activities) Preprocess(ctx context.Context, in StepInput) (StepOutput, 
 	if schema.Index(cfg.Target) < 0 {
 		return StepOutput{}, invalid("target column %q is not in the dataset (columns: %v)", cfg.Target, schema.Names())
 	}
-	heartbeat(ctx, Progress{Msg: "reading dataset"})
+	pl := startPulse(ctx, Progress{Msg: "reading dataset"})
+	defer pl.stop()
 	all, err := r.ReadAll(ctx, nil)
 	if err != nil {
 		return StepOutput{}, err
@@ -100,7 +101,7 @@ func (a *Activities) Preprocess(ctx context.Context, in StepInput) (StepOutput, 
 	}
 	defer test.Release()
 
-	heartbeat(ctx, Progress{Pct: 30, Msg: "fitting transforms"})
+	pl.set(Progress{Pct: 30, Msg: "fitting transforms"})
 	fitted, err := transform.Fit(*cfg, schema, train)
 	if err != nil {
 		return StepOutput{}, invalid("%v", err)
@@ -122,7 +123,7 @@ func (a *Activities) Preprocess(ctx context.Context, in StepInput) (StepOutput, 
 		return StepOutput{}, err
 	}
 	defer os.RemoveAll(tmp)
-	heartbeat(ctx, Progress{Pct: 60, Msg: "writing splits"})
+	pl.set(Progress{Pct: 60, Msg: "writing splits"})
 	if err := writeFeatures(filepath.Join(tmp, "train.parquet"), fitted, train, cfg.Target); err != nil {
 		return StepOutput{}, err
 	}

@@ -50,17 +50,43 @@ func (a *Activities) Register(ctx context.Context, in StepInput) (StepOutput, er
 		summary += " (already registered by an earlier attempt)"
 	}
 	if cfg.Alias != "" {
-		_, err := a.Registry.SetAlias(ctx, registry.AliasMove{
-			Model: name, Alias: cfg.Alias, To: v.Version,
-			Actor: in.Run.CreatedBy, Reason: "registered by " + in.Run.WorkflowID, RunID: in.Run.WorkflowID,
-		})
-		if err != nil && !errors.Is(err, registry.ErrConflict) {
-			return StepOutput{}, fmt.Errorf("moving %s@%s: %w", name, cfg.Alias, err)
+		moved, err := a.aliasOnce(ctx, name, cfg.Alias, v.Version, created, in)
+		if err != nil {
+			return StepOutput{}, err
 		}
-		summary += fmt.Sprintf(", %s@%s", name, cfg.Alias)
+		if moved {
+			summary += fmt.Sprintf(", %s@%s", name, cfg.Alias)
+		}
 	}
 	return StepOutput{
 		Artifacts: Artifacts{Model: &ModelRef{Name: name, Version: v.Version, BundleURI: v.BundleURI, Created: created}},
 		Summary:   summary,
 	}, nil
+}
+
+// aliasOnce moves alias to version for this run, once. A retried step (the
+// version already existed) does not move it again if this run moved it
+// before: someone may have moved it on since, and this would move it back.
+// It reports whether the alias points to version because of this run.
+func (a *Activities) aliasOnce(ctx context.Context, model, alias string, version int64, created bool, in StepInput) (bool, error) {
+	if !created {
+		history, err := a.Registry.AliasHistory(ctx, model, alias)
+		if err != nil && !errors.Is(err, registry.ErrNotFound) {
+			return false, fmt.Errorf("reading the history of %s@%s: %w", model, alias, err)
+		}
+		for _, e := range history {
+			if e.RunID == in.Run.WorkflowID && e.To == version {
+				cur, _, err := a.Registry.Alias(ctx, model, alias)
+				return err == nil && cur == version, err
+			}
+		}
+	}
+	_, err := a.Registry.SetAlias(ctx, registry.AliasMove{
+		Model: model, Alias: alias, To: version,
+		Actor: in.Run.CreatedBy, Reason: "registered by " + in.Run.WorkflowID, RunID: in.Run.WorkflowID,
+	})
+	if err != nil {
+		return false, fmt.Errorf("moving %s@%s: %w", model, alias, err)
+	}
+	return true, nil
 }

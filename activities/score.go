@@ -145,8 +145,10 @@ func (a *Activities) Score(ctx context.Context, in StepInput) (StepOutput, error
 		}
 	}
 	start := time.Now()
+	pl := startPulse(ctx, Progress{Msg: "scoring " + filepath.Base(inPath)})
+	defer pl.stop()
 	rows, err := ScoreFile(ctx, m, mref.Name, mref.Version, inPath, outPath, cfg.Passthrough, func(done, total int64) {
-		heartbeat(ctx, Progress{Pct: 100 * float64(done) / float64(max(total, 1)), Msg: fmt.Sprintf("%d/%d rows", done, total)})
+		pl.set(Progress{Pct: 100 * float64(done) / float64(max(total, 1)), Msg: fmt.Sprintf("%d/%d rows", done, total)})
 	})
 	if err != nil {
 		return StepOutput{}, err

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -51,7 +50,8 @@ func (a *Activities) Train(ctx context.Context, in StepInput) (StepOutput, error
 	}
 	ctr := in.Step.Container
 	if ctr == nil {
-		ctr = &pipelines.Container{Image: "kiln/trainer:dev", CPUs: 1, Memory: 1 << 30, Timeout: pipelines.Duration(30 * time.Minute), Runtime: "auto"}
+		def := pipelines.DefaultContainer()
+		ctr = &def
 	}
 	rt, err := a.runtime(ctr.Runtime)
 	if err != nil {
@@ -101,28 +101,8 @@ func (a *Activities) Train(ctx context.Context, in StepInput) (StepOutput, error
 	}
 	defer logFile.Close()
 
-	// Heartbeat the latest progress every few seconds, so a trainer that is
-	// quiet for a while is not mistaken for a dead worker.
-	var mu sync.Mutex
-	last := Progress{Msg: "starting " + ctr.Image}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		t := time.NewTicker(3 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				mu.Lock()
-				p := last
-				mu.Unlock()
-				heartbeat(ctx, p)
-			}
-		}
-	}()
-	heartbeat(ctx, last)
+	pl := startPulse(ctx, Progress{Msg: "starting " + ctr.Image})
+	defer pl.stop()
 	attempt := int32(1)
 	if activity.IsActivity(ctx) {
 		attempt = activity.GetInfo(ctx).Attempt
@@ -131,14 +111,9 @@ func (a *Activities) Train(ctx context.Context, in StepInput) (StepOutput, error
 	res, err := rt.Run(ctx, containers.RunSpec{
 		Image: ctr.Image, InputDir: inDir, OutputDir: outDir,
 		CPUs: ctr.CPUs, MemoryBytes: int64(ctr.Memory), Timeout: ctr.Timeout.D(),
-		Labels: runLabels,
-		Progress: func(p containers.Progress) {
-			mu.Lock()
-			last = Progress{Pct: p.Pct, Msg: p.Msg}
-			mu.Unlock()
-			heartbeat(ctx, Progress{Pct: p.Pct, Msg: p.Msg})
-		},
-		Log: logFile,
+		Labels:   runLabels,
+		Progress: func(p containers.Progress) { pl.set(Progress{Pct: p.Pct, Msg: p.Msg}) },
+		Log:      logFile,
 	})
 	logURI, logErr := a.publishLog(logPath, in)
 	if logErr != nil {

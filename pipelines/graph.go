@@ -228,6 +228,28 @@ func (d *decoder) validateGraph(spec *Spec, infos []*stepInfo) {
 				st.Name, st.Uses, len(found), want, strings.Join(found, ", "))
 		}
 	}
+	d.checkAliases(spec, infos, plain)
+}
+
+// checkAliases rejects a register step that sets the alias a downstream
+// deploy step promotes: the new version would be that alias's before the
+// canary, which would then find it "already stable" and skip the analysis.
+func (d *decoder) checkAliases(spec *Spec, infos []*stepInfo, edges [][]int) {
+	for i, st := range spec.Steps {
+		if st.Deploy == nil || infos[i].nameNode == nil {
+			continue
+		}
+		for _, level := range levels(i, edges) {
+			for _, j := range level {
+				reg := spec.Steps[j].Register
+				if reg == nil || reg.Alias == "" || reg.Alias != st.Deploy.Alias {
+					continue
+				}
+				d.errorf(infos[j].node, infos[j].path+".with.alias",
+					"alias %q is the one deploy step %q promotes after its canary; registering into it would skip the canary; use another alias (e.g. staging)", reg.Alias, st.Name)
+			}
+		}
+	}
 }
 
 // reportCycles finds the strongly connected components of the needs graph

@@ -18,6 +18,10 @@ stop() {
   if running; then
     kill "$(cat "$PIDFILE")"
     for _ in $(seq 50); do running || break; sleep 0.2; done
+    if running; then
+      echo "The dev stack did not stop within 10 s; killing it."
+      kill -9 "$(cat "$PIDFILE")" 2>/dev/null || true
+    fi
     echo "Stopped the Kiln dev stack."
   else
     echo "No Kiln dev stack is running."
@@ -45,31 +49,38 @@ else
   sed -n '1,6p' "$LOG"
 fi
 
-step "Run 1: train, evaluate, register and deploy churn (first deployment)"
-"$KILN" run pipelines/churn.yaml --wait
+# Demo runs use a short monitor cooldown, so that a demo repeated soon after
+# another still shows its retrain.
+PARAMS=(-p cooldown=1m)
 
-step "Run 2: a new version rolls out as a canary (10% → 50% → 100%) under live traffic"
-"$KILN" replay churn data/churn.csv --server "$SERVER" --rate 50 --duration 10m -q &
+# Live traffic from the start: on a repeated demo, run 1 is a canary too.
+"$KILN" replay churn data/churn.csv --server "$SERVER" --rate 50 --duration 10m -q 2>/dev/null &
 REPLAY=$!
 trap 'kill $REPLAY 2>/dev/null || true' EXIT
+
+step "Run 1: train, evaluate, register, batch-score and deploy churn"
+"$KILN" run pipelines/churn.yaml --wait "${PARAMS[@]}"
+
+step "Run 2: a new version rolls out as a canary (10% → 50% → 100%) under live traffic"
 RUN2=demo-$(date +%Y%m%d-%H%M%S)
-"$KILN" run pipelines/churn.yaml --wait -p seed=7 -p l2=0.01 --run-id "$RUN2"
+"$KILN" run pipelines/churn.yaml --wait "${PARAMS[@]}" -p seed=7 -p l2=0.01 --run-id "$RUN2"
 kill $REPLAY 2>/dev/null || true
 wait $REPLAY 2>/dev/null || true
 
 step "Drift: serve shifted traffic; the monitor compares it with the training profile"
+since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 "$KILN" replay churn data/churn-drifted.csv --server "$SERVER" --rate 50 --duration 10m -q &
 REPLAY=$!
 retrain=""
 for i in $(seq 120); do
-  retrain=$("$KILN" runs list --pipeline churn --json | grep -o '"workflow_id": "pipeline/churn/retrain-[^"]*"' | head -1 | cut -d'"' -f4 || true)
+  retrain=$("$KILN" runs list --pipeline churn --trigger drift --since "$since" --json | grep -o '"workflow_id": "[^"]*"' | head -1 | cut -d'"' -f4 || true)
   [ -n "$retrain" ] && break
   sleep 1
 done
 if [ -z "$retrain" ]; then echo "The monitor did not start a retrain within 2 minutes."; exit 1; fi
 echo "The monitor saw drift and started $retrain; following it:"
 for i in $(seq 240); do
-  status=$("$KILN" runs list --pipeline churn --json | grep -A3 "\"workflow_id\": \"$retrain\"" | grep -o '"status": "[a-z]*"' | cut -d'"' -f4 || true)
+  status=$("$KILN" runs list --pipeline churn --trigger drift --since "$since" --json | grep -A3 "\"workflow_id\": \"$retrain\"" | grep -o '"status": "[a-z]*"' | cut -d'"' -f4 || true)
   [ -n "$status" ] && [ "$status" != running ] && break
   sleep 1
 done

@@ -14,6 +14,7 @@ import (
 	"github.com/kiln-ml/kiln/containers"
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/registry"
+	"github.com/kiln-ml/kiln/pipelines"
 )
 
 // Config says where a worker's activities keep their state and which
@@ -39,7 +40,7 @@ type Config struct {
 
 // TrainerImage is the reference trainer's image; the process runtime maps it
 // to the local trainer binary.
-const TrainerImage = "kiln/trainer:dev"
+const TrainerImage = pipelines.DefaultTrainerImage
 
 // OpenActivities opens the registry, the artifact store and the container
 // runtimes described by cfg. Close releases them.

@@ -70,6 +70,9 @@ func CanaryWorkflow(ctx workflow.Context, in CanaryInput) (CanaryStatus, error) 
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{ErrTypeInvalidInput}},
+		// On cancellation, let an in-flight traffic change finish before the
+		// rollback below is sent, so the rollback is the last word.
+		WaitForCancellation: true,
 	})
 
 	var cur activities.ResolveAliasOutput
@@ -94,11 +97,15 @@ func CanaryWorkflow(ctx workflow.Context, in CanaryInput) (CanaryStatus, error) 
 
 	stable := cur.Current
 	st.Stable = stable.Version
-	// From here on a cancellation must hand all traffic back to stable.
+	// From here on, however the rollout ends without a verdict (cancelled, an
+	// activity out of retries, an alias conflict), all traffic goes back to
+	// stable: no version the registry did not promote keeps serving.
 	defer func() {
-		if !st.Done && temporal.IsCanceledError(ctx.Err()) {
+		if !st.Done {
 			dctx, _ := workflow.NewDisconnectedContext(actx)
-			_ = setTraffic(dctx, cfg.Server, in.Model, stable, nil, 0)
+			if err := setTraffic(dctx, cfg.Server, in.Model, stable, nil, 0); err != nil {
+				workflow.GetLogger(ctx).Error("restoring stable traffic", "model", in.Model, "error", err)
+			}
 		}
 	}()
 

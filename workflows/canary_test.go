@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/kiln-ml/kiln/activities"
@@ -62,6 +63,7 @@ type fakeServer struct {
 	stableErr, canaryErr float64
 	traffic              []activities.TrafficInput
 	moves                []activities.MoveAliasInput
+	moveErr              error
 }
 
 func (f *fakeServer) mock(env *testsuite.TestWorkflowEnvironment, current int64) {
@@ -99,11 +101,23 @@ func (f *fakeServer) mock(env *testsuite.TestWorkflowEnvironment, current int64)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.moves = append(f.moves, in)
+		if f.moveErr != nil {
+			return activities.MoveAliasOutput{}, f.moveErr
+		}
 		return activities.MoveAliasOutput{EventID: 7}, nil
 	})
 }
 
 func runCanary(t *testing.T, f *fakeServer, current int64) CanaryStatus {
+	t.Helper()
+	st, err := execCanary(t, f, current)
+	if err != nil {
+		t.Fatalf("canary failed: %v", err)
+	}
+	return st
+}
+
+func execCanary(t *testing.T, f *fakeServer, current int64) (CanaryStatus, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
@@ -111,13 +125,26 @@ func runCanary(t *testing.T, f *fakeServer, current int64) CanaryStatus {
 	f.mock(env, current)
 	env.ExecuteWorkflow(CanaryWorkflow, CanaryInput{Model: "m", Version: activities.VersionRef{Version: 2, BundleURI: "file:///v2"}, Config: canaryConfig(), RunID: "pipeline/m/r1", Actor: "test"})
 	if err := env.GetWorkflowError(); err != nil {
-		t.Fatalf("canary failed: %v", err)
+		return CanaryStatus{}, err
 	}
 	var st CanaryStatus
 	if err := env.GetWorkflowResult(&st); err != nil {
 		t.Fatal(err)
 	}
-	return st
+	return st, nil
+}
+
+// A rollout that fails without a verdict (here: the alias moved under it)
+// must not leave the unpromoted version serving.
+func TestCanaryFailureRestoresStableTraffic(t *testing.T) {
+	f := &fakeServer{perCall: 1000, moveErr: temporal.NewNonRetryableApplicationError("alias moved: expected v1, found v3", ErrTypeInvalidInput, nil)}
+	if _, err := execCanary(t, f, 1); err == nil {
+		t.Fatal("canary succeeded although the alias move failed")
+	}
+	last := f.traffic[len(f.traffic)-1]
+	if last.Stable.Version != 1 || last.Canary != nil {
+		t.Errorf("after the failure traffic is %+v, want all on stable v1", last)
+	}
 }
 
 func TestCanaryPromotesAHealthyVersion(t *testing.T) {

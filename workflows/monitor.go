@@ -46,6 +46,7 @@ func MonitorWorkflow(ctx workflow.Context, req activities.MonitorRequest) error 
 			logger.Info("monitor reconfigured", "model", req.Model)
 		})
 		sel.Select(ctx)
+		cancelTimer() // a no-op once fired; frees the timer after a config signal
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

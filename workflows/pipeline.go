@@ -118,7 +118,6 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RunStatus, error) { return *run, nil }); err != nil {
 		return *run, err
 	}
-	logger := workflow.GetLogger(ctx)
 
 	vctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ActivityID:          "validate",
@@ -174,7 +173,6 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 						if firstErr == nil {
 							firstErr = fmt.Errorf("step %q (%s) failed: %w", step.Name, step.Uses, err)
 						}
-						logger.Error("step failed", "step", step.Name, "error", err)
 						return
 					}
 					st.Status, st.Summary, st.Artifacts = StatusCompleted, out.Summary, out.Artifacts
@@ -230,15 +228,17 @@ func startStep(ctx workflow.Context, in PipelineInput, step pipelines.Step, inpu
 	}
 	d := stepDefaults[step.Uses]
 	timeout := d.timeout
+	if step.Uses == pipelines.StepTrain {
+		// The container's own limit, plus room to stage inputs and publish
+		// the bundle, so the container's clearer timeout error comes first.
+		ctr := pipelines.DefaultContainer()
+		if step.Container != nil && step.Container.Timeout > 0 {
+			ctr = *step.Container
+		}
+		timeout = ctr.Timeout.D() + 5*time.Minute
+	}
 	if step.Timeout > 0 {
 		timeout = step.Timeout.D()
-	}
-	if step.Uses == pipelines.StepTrain && timeout == 0 {
-		timeout = 30 * time.Minute
-		if step.Container != nil && step.Container.Timeout > 0 {
-			// The container's own limit plus room for staging inputs and outputs.
-			timeout = step.Container.Timeout.D() + 5*time.Minute
-		}
 	}
 	retry := &temporal.RetryPolicy{
 		MaximumAttempts:        int32(max(step.Retry.MaxAttempts, 1)),

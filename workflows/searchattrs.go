@@ -2,24 +2,19 @@ package workflows
 
 import (
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/temporal"
+
+	"github.com/kiln-ml/kiln/activities"
 )
 
-// Custom search attributes Kiln sets on its workflows, so runs can be found in
-// the Temporal UI and by `kiln runs list`.
+// Kiln's custom search attributes (defined in package activities, whose
+// activities set some of them too).
 var (
-	// AttrPipeline is the pipeline name.
-	AttrPipeline = temporal.NewSearchAttributeKeyKeyword("KilnPipeline")
-	// AttrModel is the registered model's name.
-	AttrModel = temporal.NewSearchAttributeKeyKeyword("KilnModel")
-	// AttrModelVersion is the registered model version.
-	AttrModelVersion = temporal.NewSearchAttributeKeyInt64("KilnModelVersion")
-	// AttrDatasetHash is the ingested dataset's SHA-256.
-	AttrDatasetHash = temporal.NewSearchAttributeKeyKeyword("KilnDatasetHash")
-	// AttrSpecHash is the spec text's SHA-256.
-	AttrSpecHash = temporal.NewSearchAttributeKeyKeyword("KilnSpecHash")
-	// AttrTrigger says what started a run: "cli" or "drift".
-	AttrTrigger = temporal.NewSearchAttributeKeyKeyword("KilnTrigger")
+	AttrPipeline     = activities.AttrPipeline
+	AttrModel        = activities.AttrModel
+	AttrModelVersion = activities.AttrModelVersion
+	AttrDatasetHash  = activities.AttrDatasetHash
+	AttrSpecHash     = activities.AttrSpecHash
+	AttrTrigger      = activities.AttrTrigger
 )
 
 // SearchAttributes lists Kiln's custom search attributes by name and type, for

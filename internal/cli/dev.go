@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -36,8 +37,14 @@ Press Ctrl-C to stop; starting again keeps the history, the registry and the art
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			// Keep the admin token across restarts, so a separately started
+			// `kiln serve` or `kiln worker` that read it still works.
+			token := os.Getenv("KILN_ADMIN_TOKEN")
+			if token == "" {
+				token = readToken(cfg.path("admin-token"))
+			}
 			st, err := devstack.Start(ctx, devstack.Options{
-				Home: cfg.Home, TemporalPort: port, UIPort: uiPort, ServePort: servePort,
+				Home: cfg.Home, TemporalPort: port, UIPort: uiPort, ServePort: servePort, AdminToken: token,
 				UI: !noUI, NoServer: noServer, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue,
 				Worker: worker.Config{TrainerBinary: trainer, NoDocker: noDocker},
 			})

@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"bytes"
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -115,5 +117,21 @@ func TestRunsNoServer(t *testing.T) {
 			}
 			t.Logf("failed after %s: %v", took.Round(time.Millisecond), r.err)
 		})
+	}
+}
+
+// TestHelpHidesSecrets: secrets in the environment never appear in --help
+// (a flag's default is printed there).
+func TestHelpHidesSecrets(t *testing.T) {
+	t.Setenv("KILN_ADMIN_TOKEN", "tok-9f8e7d6c")
+	t.Setenv("TEMPORAL_API_KEY", "key-1a2b3c4d")
+	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"worker", "--help"}, {"run", "--help"}} {
+		var out, errOut bytes.Buffer
+		if err := cli.Run(context.Background(), args, &out, &errOut); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if s := out.String() + errOut.String(); strings.Contains(s, "tok-9f8e7d6c") || strings.Contains(s, "key-1a2b3c4d") {
+			t.Errorf("kiln %v prints a secret:\n%s", args, s)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -24,10 +25,14 @@ Nothing is pulled: use FROM scratch (static binaries) or images already present.
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if tag == "" {
+				return &exitError{code: 2, err: errors.New("--tag is required, e.g. -t kiln/trainer:dev")}
+			}
 			d, err := containers.NewDocker(ctx, containers.DockerOptions{})
 			if err != nil {
 				return err
 			}
+			defer d.Close()
 			id, err := containers.BuildImage(ctx, d.Client(), containers.BuildOptions{ContextDir: args[0], Dockerfile: dockerfile, Tag: tag, Log: cfg.stderr})
 			if err != nil {
 				return err
@@ -41,7 +46,6 @@ Nothing is pulled: use FROM scratch (static binaries) or images already present.
 	}
 	build.Flags().StringVarP(&tag, "tag", "t", "", "image tag, e.g. kiln/trainer:dev (required)")
 	build.Flags().StringVarP(&dockerfile, "file", "f", "Dockerfile", "Dockerfile name inside DIR")
-	_ = build.MarkFlagRequired("tag")
 	cmd.AddCommand(build)
 	return cmd
 }

@@ -54,6 +54,13 @@ func envOr(key, def string) string {
 	return def
 }
 
+// fromEnv fills an unset value from the environment variable key.
+func fromEnv(v *string, key string) {
+	if *v == "" {
+		*v = os.Getenv(key)
+	}
+}
+
 // Run executes the kiln command line with args (without the program name).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := &Config{stdout: stdout, stderr: stderr}
@@ -107,6 +114,10 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 				level = slog.LevelDebug
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(cfg.stderr, &slog.HandlerOptions{Level: level})))
+			fromEnv(&cfg.TLSCert, "TEMPORAL_TLS_CERT")
+			fromEnv(&cfg.TLSKey, "TEMPORAL_TLS_KEY")
+			fromEnv(&cfg.TLSCA, "TEMPORAL_TLS_CA")
+			fromEnv(&cfg.APIKey, "TEMPORAL_API_KEY")
 			cfg.useDevStack(cmd)
 		},
 	}
@@ -116,10 +127,12 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 	pf.StringVar(&cfg.Namespace, "namespace", envOr("TEMPORAL_NAMESPACE", "default"), "Temporal namespace")
 	pf.StringVar(&cfg.TaskQueue, "task-queue", envOr("KILN_TASK_QUEUE", "kiln"), "Temporal task queue of Kiln's workers")
 	pf.StringVar(&cfg.UIURL, "ui-url", envOr("KILN_UI_URL", "http://127.0.0.1:8233"), "Temporal web UI base URL, for links")
-	pf.StringVar(&cfg.TLSCert, "tls-cert", os.Getenv("TEMPORAL_TLS_CERT"), "client certificate for mTLS to Temporal")
-	pf.StringVar(&cfg.TLSKey, "tls-key", os.Getenv("TEMPORAL_TLS_KEY"), "client key for mTLS to Temporal")
-	pf.StringVar(&cfg.TLSCA, "tls-ca", os.Getenv("TEMPORAL_TLS_CA"), "CA certificate to verify Temporal's server certificate")
-	pf.StringVar(&cfg.APIKey, "api-key", os.Getenv("TEMPORAL_API_KEY"), "API key for Temporal Cloud (prefer the TEMPORAL_API_KEY variable: flags show up in ps)")
+	// Secrets and credential paths default from the environment in
+	// PersistentPreRun, not here: a flag's default is printed by --help.
+	pf.StringVar(&cfg.TLSCert, "tls-cert", "", "client certificate for mTLS to Temporal (env TEMPORAL_TLS_CERT)")
+	pf.StringVar(&cfg.TLSKey, "tls-key", "", "client key for mTLS to Temporal (env TEMPORAL_TLS_KEY)")
+	pf.StringVar(&cfg.TLSCA, "tls-ca", "", "CA certificate to verify Temporal's server certificate (env TEMPORAL_TLS_CA)")
+	pf.StringVar(&cfg.APIKey, "api-key", "", "API key for Temporal Cloud (env TEMPORAL_API_KEY; prefer the variable: flags show up in ps)")
 	pf.BoolVar(&cfg.JSON, "json", false, "print JSON instead of tables")
 	pf.BoolVarP(&cfg.Verbose, "verbose", "v", false, "debug logging")
 

@@ -96,6 +96,9 @@ following; the run goes on) and exits non-zero if the run fails.`,
 			st, err := follow(ctx, cfg, c, wid, run.GetRunID())
 			if ctx.Err() != nil {
 				fmt.Fprintf(cfg.stderr, "\nStopped following; the run goes on. See: kiln runs show %s\n", wid)
+				if cfg.JSON {
+					return printJSON(cfg.stdout, st) // the last status seen
+				}
 				return nil
 			}
 			if cfg.JSON {
@@ -130,7 +133,8 @@ func newRunID(now time.Time) string {
 // progress heartbeats of running steps, until the run ends.
 func follow(ctx context.Context, cfg *Config, c client.Client, wid, runID string) (workflows.RunStatus, error) {
 	done := make(chan error, 1)
-	var final workflows.RunStatus
+	var final, last workflows.RunStatus
+	last.WorkflowID, last.Status = wid, workflows.StatusRunning
 	go func() { done <- c.GetWorkflow(ctx, wid, runID).Get(ctx, &final) }()
 	seen := map[string]string{}
 	progress := map[string]string{}
@@ -166,12 +170,13 @@ func follow(ctx context.Context, cfg *Config, c client.Client, wid, runID string
 			report(final)
 			return final, err
 		case <-ctx.Done():
-			return final, ctx.Err()
+			return last, ctx.Err()
 		case <-tick.C:
 			st, err := queryStatus(ctx, c, wid, runID)
 			if err != nil {
 				continue
 			}
+			last = st
 			report(st)
 			if cfg.JSON {
 				continue

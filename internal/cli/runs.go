@@ -42,17 +42,21 @@ var statusQuery = map[string]string{
 }
 
 func newRunsListCmd(cfg *Config) *cobra.Command {
-	var pipeline, status string
+	var pipeline, status, trigger, since string
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List pipeline runs, newest first (a Temporal visibility query)",
 		Example: `  kiln runs list
   kiln runs list --pipeline churn --status failed
+  kiln runs list --trigger drift --since 1h
   kiln runs list --json --limit 100`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if limit <= 0 {
+				return &exitError{code: 2, err: fmt.Errorf("--limit must be positive, got %d", limit)}
+			}
 			q := fmt.Sprintf("WorkflowType = '%s'", activities.WorkflowPipeline)
 			if pipeline != "" {
 				q += fmt.Sprintf(" AND %s = '%s'", workflows.AttrPipeline.GetName(), strings.ReplaceAll(pipeline, "'", ""))
@@ -63,6 +67,16 @@ func newRunsListCmd(cfg *Config) *cobra.Command {
 					return &exitError{code: 2, err: fmt.Errorf("--status %q: use running, completed, failed, canceled, terminated or timedout", status)}
 				}
 				q += " AND ExecutionStatus = '" + s + "'"
+			}
+			if trigger != "" {
+				q += fmt.Sprintf(" AND %s = '%s'", workflows.AttrTrigger.GetName(), strings.ReplaceAll(trigger, "'", ""))
+			}
+			if since != "" {
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				q += " AND StartTime >= '" + t.UTC().Format(time.RFC3339Nano) + "'"
 			}
 			c, err := cfg.dial(ctx)
 			if err != nil {
@@ -127,8 +141,21 @@ func newRunsListCmd(cfg *Config) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&pipeline, "pipeline", "", "only runs of this pipeline")
 	f.StringVar(&status, "status", "", "only runs in this state: running, completed, failed, canceled, terminated, timedout")
+	f.StringVar(&trigger, "trigger", "", "only runs started this way: cli or drift")
+	f.StringVar(&since, "since", "", "only runs started after this: a duration back from now (10m) or an RFC 3339 time")
 	f.IntVar(&limit, "limit", 20, "at most this many runs")
 	return cmd
+}
+
+// parseSince reads --since: a duration before now, or an RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: use a duration (10m, 2h) or an RFC 3339 time (2026-11-25T10:00:00Z)", s)
 }
 
 func payloadString(p *commonpb.Payload) string {
@@ -262,6 +289,9 @@ func newRunsCancelCmd(cfg *Config) *cobra.Command {
 			wid := runWorkflowID(args[0])
 			if err := c.CancelWorkflow(ctx, wid, ""); err != nil {
 				return fmt.Errorf("canceling %s: %w", wid, err)
+			}
+			if cfg.JSON {
+				return printJSON(cfg.stdout, map[string]any{"workflow_id": wid, "cancel_requested": true})
 			}
 			fmt.Fprintf(cfg.stdout, "Cancellation requested for %s\n", wid)
 			return nil

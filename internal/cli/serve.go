@@ -38,6 +38,7 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			fromEnv(&token, "KILN_ADMIN_TOKEN")
 			if token == "" {
 				token = readToken(cfg.path("admin-token"))
 			}
@@ -64,7 +65,9 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 				return fmt.Errorf("listening on %s: %w", addr, err)
 			}
 			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			drained := make(chan struct{})
 			go func() {
+				defer close(drained)
 				<-ctx.Done()
 				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
@@ -75,12 +78,15 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
+			// Serve returns as soon as Shutdown starts; the deferred Close must
+			// flush the request log only after in-flight requests have finished.
+			<-drained
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
-	f.StringVar(&token, "admin-token", os.Getenv("KILN_ADMIN_TOKEN"), "bearer token of the admin routes (default: $KILN_HOME/admin-token)")
+	f.StringVar(&token, "admin-token", "", "bearer token of the admin routes (env KILN_ADMIN_TOKEN; default: $KILN_HOME/admin-token)")
 	f.StringVar(&restore, "restore", "production", "serve each model's version at this alias on start (empty: none)")
 	return cmd
 }

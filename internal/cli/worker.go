@@ -41,6 +41,7 @@ work must share that directory (or, later, an object store and a SQL registry).`
 					return fmt.Errorf("%w (pass --register-search-attributes=false if an operator registers them)", err)
 				}
 			}
+			fromEnv(&adminToken, "KILN_ADMIN_TOKEN")
 			if adminToken == "" {
 				adminToken = readToken(cfg.path("admin-token"))
 			}
@@ -64,7 +65,7 @@ work must share that directory (or, later, an object store and a SQL registry).`
 	}
 	f := cmd.Flags()
 	f.StringVar(&modelServer, "model-server", envOr("KILN_MODEL_SERVER", "http://127.0.0.1:8080"), "default model server for deploy steps")
-	f.StringVar(&adminToken, "admin-token", os.Getenv("KILN_ADMIN_TOKEN"), "model server admin token (default: $KILN_HOME/admin-token)")
+	f.StringVar(&adminToken, "admin-token", "", "model server admin token (env KILN_ADMIN_TOKEN; default: $KILN_HOME/admin-token)")
 	f.StringVar(&trainer, "trainer-bin", "", "local trainer binary for the process runtime")
 	f.BoolVar(&noDocker, "no-docker", false, "train as local processes even when Docker is reachable")
 	f.BoolVar(&registerAttrs, "register-search-attributes", true, "register Kiln's search attributes on the namespace at start")

@@ -109,6 +109,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		if _, err := os.Stat(opts.DatabaseFile); errors.Is(err, os.ErrNotExist) {
 			if err := sqliteschema.SetupSchema(sqlConf); err != nil {
+				// A half-created schema would make every later start skip
+				// setup and fail obscurely: start from nothing next time.
+				for _, suffix := range []string{"", "-wal", "-shm"} {
+					_ = os.Remove(opts.DatabaseFile + suffix)
+				}
 				return nil, fmt.Errorf("creating Temporal schema in %s: %w", opts.DatabaseFile, err)
 			}
 		}
@@ -178,14 +183,44 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			HideLogs:            true,
 			DisableNewsFetch:    true,
 		}))
-		go func() {
-			// Start blocks until Stop; an error here means the port was taken
-			// between our check and the bind, which the UI URL check reveals.
-			_ = s.ui.Start()
-		}()
-		s.uiURL = fmt.Sprintf("http://%s", net.JoinHostPort(opts.IP, strconv.Itoa(opts.UIPort)))
+		uiAddr := net.JoinHostPort(opts.IP, strconv.Itoa(opts.UIPort))
+		uiErr := make(chan error, 1)
+		go func() { uiErr <- s.ui.Start() }() // Start blocks until Stop
+		if err := waitListening(ctx, uiAddr, uiErr); err != nil {
+			_ = s.Stop()
+			return nil, fmt.Errorf("starting the Temporal web UI on %s: %w", uiAddr, err)
+		}
+		s.uiURL = "http://" + uiAddr
 	}
 	return s, nil
+}
+
+// waitListening waits until addr accepts connections, or the server's Start
+// fails (errs), or 10 s pass.
+func waitListening(ctx context.Context, addr string, errs <-chan error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-errs:
+			if err == nil {
+				err = errors.New("stopped")
+			}
+			return err
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("not listening after 10s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Address is the frontend's host:port for Temporal clients.

@@ -45,7 +45,8 @@ type Options struct {
 	NoServer, NoWorker bool
 	// Namespace and TaskQueue; defaults "default" and "kiln".
 	Namespace, TaskQueue string
-	// AdminToken for the model server; empty generates one and writes it to Home/admin-token.
+	// AdminToken for the model server; empty generates one. It is written to
+	// Home/admin-token (mode 0600) for other kiln processes.
 	AdminToken string
 	// Worker configures the worker's activities; Home, TaskQueue, ModelServer
 	// and AdminToken are filled in by Start.
@@ -127,9 +128,9 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		if st.AdminToken, err = newToken(); err != nil {
 			return st, err
 		}
-		if err := os.WriteFile(filepath.Join(opts.Home, "admin-token"), []byte(st.AdminToken+"\n"), 0o600); err != nil {
-			return st, fmt.Errorf("writing admin token: %w", err)
-		}
+	}
+	if err := os.WriteFile(filepath.Join(opts.Home, "admin-token"), []byte(st.AdminToken+"\n"), 0o600); err != nil {
+		return st, fmt.Errorf("writing admin token: %w", err)
 	}
 
 	wcfg := opts.Worker

@@ -46,6 +46,7 @@ type HTTPError struct {
 	Message string
 }
 
+// Error says the status code and the server's message.
 func (e *HTTPError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Code, e.Message) }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {

@@ -159,7 +159,9 @@ func (l *requestLog) add(name string, version int64, variant string, m *model.Mo
 	l.mu.Unlock()
 	if full {
 		go func() {
-			l.write(b)
+			if err := l.write(b); err != nil {
+				l.log.Error("request log: rows lost", "model", b.model, "rows", len(b.pred), "error", err)
+			}
 			l.mu.Lock()
 			l.pending--
 			if l.pending == 0 {
@@ -239,8 +241,7 @@ func (l *requestLog) write(b *logBuffer) error {
 	l.flushMu.Unlock()
 	dir := filepath.Join(l.dir, b.model)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		l.log.Error("request log", "error", err)
-		return err
+		return fmt.Errorf("request log of %s: %w", b.model, err)
 	}
 	path := filepath.Join(dir, fmt.Sprintf("%d-%d-%d.parquet", time.Now().UnixMilli(), os.Getpid(), seq))
 	fields := append(append([]dataset.Field{}, b.inputs...), LogFields...)
@@ -265,23 +266,19 @@ func (l *requestLog) write(b *logBuffer) error {
 		c.Release()
 	}
 	if err != nil {
-		l.log.Error("request log", "error", err)
-		return err
+		return fmt.Errorf("request log of %s: %w", b.model, err)
 	}
 	defer rec.Release()
 	w, err := dataset.CreateParquet(path, schema, dataset.WriterOptions{})
 	if err != nil {
-		l.log.Error("request log", "error", err)
-		return err
+		return fmt.Errorf("request log of %s: %w", b.model, err)
 	}
 	defer w.Abort()
 	if err := w.Write(rec); err != nil {
-		l.log.Error("request log", "error", err)
-		return err
+		return fmt.Errorf("request log of %s: %w", b.model, err)
 	}
 	if _, err := w.Commit(); err != nil {
-		l.log.Error("request log", "error", err)
-		return err
+		return fmt.Errorf("request log of %s: %w", b.model, err)
 	}
 	return nil
 }

@@ -172,7 +172,9 @@ func (s *Server) flushLoop() {
 			return
 		case <-t.C:
 			if s.reqLog != nil {
-				s.reqLog.flushAll()
+				if err := s.reqLog.flushAll(); err != nil {
+					s.log.Error("request log: rows lost", "error", err)
+				}
 			}
 		}
 	}
@@ -219,7 +221,19 @@ func (s *Server) SetDeployment(name string, d Deployment) error {
 		s.models[name] = m
 	}
 	m.cur.Store(l)
+	inUse := map[string]bool{}
+	for _, other := range s.models {
+		if cur := other.cur.Load(); cur != nil {
+			inUse[cur.dep.Stable.BundleURI] = true
+			if cur.dep.Canary != nil {
+				inUse[cur.dep.Canary.BundleURI] = true
+			}
+		}
+	}
 	s.mu.Unlock()
+	// Bundles no deployment serves any more are dropped (each retrain would
+	// otherwise keep one more in memory for the server's lifetime).
+	s.cache.retain(inUse)
 	desc := fmt.Sprintf("v%d", d.Stable.Version)
 	if d.Canary != nil {
 		desc += fmt.Sprintf(" %d%%, canary v%d %d%%", 100-d.CanaryPercent, d.Canary.Version, d.CanaryPercent)
@@ -600,6 +614,24 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 type bundleCache struct {
 	mu sync.Mutex
 	m  map[string]*model.Model
+}
+
+// retain drops every cached bundle whose URI is not in keep.
+func (c *bundleCache) retain(keep map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for uri := range c.m {
+		if !keep[uri] {
+			delete(c.m, uri)
+		}
+	}
+}
+
+// size is the number of cached bundles.
+func (c *bundleCache) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }
 
 func (c *bundleCache) load(uri string) (*model.Model, error) {

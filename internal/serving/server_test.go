@@ -629,3 +629,28 @@ func TestReadRoutesDuringFirstDeployments(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestBundleCacheKeepsOnlyServedBundles: after a rollout the versions no
+// deployment serves leave memory.
+func TestBundleCacheKeepsOnlyServedBundles(t *testing.T) {
+	u1, _ := churnBundle(t, 1)
+	u2, _ := churnBundle(t, 2)
+	u3, _ := churnBundle(t, 3)
+	s := newTestServer(t, Options{AdminToken: "tok"})
+	steps := []struct {
+		d    Deployment
+		want int
+	}{
+		{stable(1, u1), 1},
+		{withCanary(1, u1, 2, u2, 25), 2},
+		{stable(2, u2), 1},
+		{withCanary(2, u2, 3, u3, 50), 2},
+		{stable(3, u3), 1},
+	}
+	for i, st := range steps {
+		deploy(t, s, "churn", st.d)
+		if got := s.cache.size(); got != st.want {
+			t.Errorf("step %d: %d bundles cached, want %d", i, got, st.want)
+		}
+	}
+}
