@@ -92,7 +92,7 @@ func (a *Activities) Evaluate(ctx context.Context, in StepInput) (StepOutput, er
 		}
 		pass, checks, err := expr.Eval(ev.Metrics, champion)
 		if err != nil {
-			return StepOutput{}, invalid("gate %q: %v", cfg.Gate, err)
+			return StepOutput{}, invalid("%v", err) // Eval's error names the gate
 		}
 		ev.Passed = pass
 		var report []string

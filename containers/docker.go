@@ -155,9 +155,12 @@ func (d *Docker) Run(ctx context.Context, spec RunSpec) (res Result, err error) 
 		return res, canceledError(ctx, spec.Image)
 	}
 
-	runCtx, cancel := context.WithCancel(ctx)
+	var runCtx context.Context
+	var cancel context.CancelFunc
 	if spec.Timeout > 0 {
 		runCtx, cancel = context.WithTimeoutCause(ctx, spec.Timeout, errTimedOut)
+	} else {
+		runCtx, cancel = context.WithCancel(ctx)
 	}
 	defer cancel()
 

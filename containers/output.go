@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 const (
@@ -51,7 +52,7 @@ func (s *outputSink) line(stderr bool, line []byte) {
 	if stderr {
 		t := string(line)
 		if len(t) > tailLineBytes {
-			t = t[:tailLineBytes] + "…"
+			t = t[:runeCut(line, tailLineBytes)] + "…"
 		}
 		if len(s.tail) == tailLines {
 			copy(s.tail, s.tail[1:])
@@ -100,8 +101,9 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 			w.buf, p = append(w.buf, p[:i]...), p[i+1:]
 		}
 		for len(w.buf) > maxLineBytes {
-			w.sink.line(w.stderr, w.buf[:maxLineBytes])
-			w.buf = append(w.buf[:0], w.buf[maxLineBytes:]...)
+			cut := runeCut(w.buf, maxLineBytes)
+			w.sink.line(w.stderr, w.buf[:cut])
+			w.buf = append(w.buf[:0], w.buf[cut:]...)
 		}
 		if i >= 0 {
 			w.sink.line(w.stderr, w.buf)
@@ -109,6 +111,21 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// runeCut returns where to cut b (len(b) > n) to keep at most n bytes
+// without splitting a UTF-8 sequence: n, or the start of the valid sequence
+// that byte n is inside. Bytes that are not valid UTF-8 are cut at n.
+func runeCut(b []byte, n int) int {
+	for i := n; i >= 0 && i > n-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if _, size := utf8.DecodeRune(b[i:]); i+size > n {
+				return i
+			}
+			return n
+		}
+	}
+	return n
 }
 
 // flush hands a final unterminated line to the sink.

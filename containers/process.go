@@ -150,9 +150,12 @@ func (p *Process) Run(ctx context.Context, spec RunSpec) (res Result, err error)
 	}
 	defer os.RemoveAll(tmp)
 
-	runCtx, cancel := context.WithCancel(ctx)
+	var runCtx context.Context
+	var cancel context.CancelFunc
 	if spec.Timeout > 0 {
 		runCtx, cancel = context.WithTimeoutCause(ctx, spec.Timeout, errTimedOut)
+	} else {
+		runCtx, cancel = context.WithCancel(ctx)
 	}
 	defer cancel()
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -193,6 +194,9 @@ func (spec RunSpec) normalize() (RunSpec, error) {
 	if spec.CPUs < 0 || spec.MemoryBytes < 0 || spec.PidsLimit < 0 || spec.Timeout < 0 {
 		return spec, fmt.Errorf("run spec: negative limit (cpus %v, memory %d, pids %d, timeout %v)",
 			spec.CPUs, spec.MemoryBytes, spec.PidsLimit, spec.Timeout)
+	}
+	if math.IsNaN(spec.CPUs) || math.IsInf(spec.CPUs, 1) {
+		return spec, fmt.Errorf("run spec: cpus must be a finite number, got %v", spec.CPUs)
 	}
 	if spec.CPUs == 0 {
 		spec.CPUs = DefaultCPUs

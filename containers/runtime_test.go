@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,6 +65,9 @@ func TestParseProgress(t *testing.T) {
 
 func TestOutputSink(t *testing.T) {
 	long := strings.Repeat("x", maxLineBytes+10)
+	// "é" is 2 bytes: an odd number of x's puts a rune across each byte limit.
+	tailCross := "x" + strings.Repeat("é", tailLineBytes)
+	lineCross := "x" + strings.Repeat("é", maxLineBytes/2+5)
 	tests := []struct {
 		name         string
 		stdout       []string // chunks written to stdout
@@ -102,6 +106,24 @@ func TestOutputSink(t *testing.T) {
 			stderr:   []string{long + "\n"},
 			wantLog:  long[:maxLineBytes] + "\n" + long[maxLineBytes:] + "\n",
 			wantTail: long[:tailLineBytes] + "…\n" + long[maxLineBytes:],
+		},
+		{
+			name:     "the tail is cut on a rune boundary",
+			stderr:   []string{tailCross + "\n"},
+			wantLog:  tailCross + "\n",
+			wantTail: tailCross[:tailLineBytes-1] + "…",
+		},
+		{
+			name:     "long lines are split on a rune boundary",
+			stderr:   []string{lineCross + "\n"},
+			wantLog:  lineCross[:maxLineBytes-1] + "\n" + lineCross[maxLineBytes-1:] + "\n",
+			wantTail: lineCross[:tailLineBytes-1] + "…\n" + lineCross[maxLineBytes-1:],
+		},
+		{
+			name:     "invalid UTF-8 is cut at the limit",
+			stderr:   []string{strings.Repeat("\x80", tailLineBytes+3) + "\n"},
+			wantLog:  strings.Repeat("\x80", tailLineBytes+3) + "\n",
+			wantTail: strings.Repeat("\x80", tailLineBytes) + "…",
 		},
 	}
 	for _, tt := range tests {
@@ -154,6 +176,8 @@ func TestNormalize(t *testing.T) {
 		{name: "no image", spec: RunSpec{InputDir: "/in", OutputDir: "/out"}, wantErr: "image is required"},
 		{name: "no output dir", spec: RunSpec{Image: "img", InputDir: "/in"}, wantErr: "directories are required"},
 		{name: "negative cpus", spec: RunSpec{Image: "img", InputDir: "/in", OutputDir: "/out", CPUs: -1}, wantErr: "negative limit"},
+		{name: "NaN cpus", spec: RunSpec{Image: "img", InputDir: "/in", OutputDir: "/out", CPUs: math.NaN()}, wantErr: "cpus must be a finite number, got NaN"},
+		{name: "infinite cpus", spec: RunSpec{Image: "img", InputDir: "/in", OutputDir: "/out", CPUs: math.Inf(1)}, wantErr: "cpus must be a finite number, got +Inf"},
 		{name: "bad env", spec: RunSpec{Image: "img", InputDir: "/in", OutputDir: "/out", Env: []string{"=x"}}, wantErr: "not KEY=VALUE"},
 	}
 	for _, tt := range tests {

@@ -214,7 +214,7 @@ steps:
     needs: [prep]
     with:
       algorithm: logistic
-      params: {seed: "${params.seed}", tag: "${params.version}", strict: "${params.strict}", nested: [{lr: "${params.frac}"}]}
+      params: {max_iter: "${params.seed}", l2: "${params.frac}"}
   - name: evaluate
     uses: evaluate
     needs: [train]
@@ -253,7 +253,7 @@ steps:
 	if got := spec.Step("prep").Preprocess; got.Split != (Split{Test: 0.25, Valid: 0.1, Seed: 11}) || got.Task != "binary" {
 		t.Errorf("preprocess = %+v", got)
 	}
-	wantParams := map[string]any{"seed": int64(11), "tag": "v4", "strict": true, "nested": []any{map[string]any{"lr": 0.25}}}
+	wantParams := map[string]any{"max_iter": int64(11), "l2": 0.25}
 	if got := spec.Step("train").Train.Params; !reflect.DeepEqual(got, wantParams) {
 		t.Errorf("train params = %#v, want %#v", got, wantParams)
 	}

@@ -192,7 +192,10 @@ type Transform struct {
 type TrainConfig struct {
 	// Algorithm is "logistic" (the skeleton's only algorithm). Required.
 	Algorithm string `json:"algorithm" yaml:"algorithm"`
-	// Params are passed to the trainer in params.json, e.g. {epochs: 300, learning_rate: 0.1, l2: 0.001}.
+	// Params are passed to the trainer in params.json. For "logistic" the
+	// reference trainer accepts l2 (>= 0, default 1e-4), max_iter (a whole
+	// number from 1 to 1000000, default 100) and tol (>= 0, default 1e-8),
+	// e.g. {l2: 0.001, max_iter: 200}; the decoder rejects anything else.
 	Params map[string]any `json:"params,omitempty" yaml:"params"`
 }
 

@@ -3,6 +3,7 @@ package pipelines
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"path"
 	"regexp"
@@ -141,7 +142,7 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	case StepTrain:
 		st.Train = d.decodeTrain(w("algorithm", "params"))
 	case StepEvaluate:
-		st.Evaluate = d.decodeEvaluate(w("gate", "threshold"))
+		st.Evaluate = d.decodeEvaluate(w("gate", "threshold", "champion"))
 	case StepRegister:
 		st.Register = d.decodeRegister(w("model", "alias"), spec.Name)
 	case StepScore:
@@ -352,9 +353,66 @@ func (d *decoder) decodeTrain(o *object) *TrainConfig {
 			d.errorf(n, p, "expected a mapping of trainer parameters, found %s", describeNode(n))
 		} else if v, ok := d.value(n, p); ok {
 			c.Params = v.(map[string]any)
+			if c.Algorithm == "logistic" {
+				d.checkLogisticParams(n, p)
+			}
 		}
 	}
 	return c
+}
+
+// logisticParams are the parameters the reference trainer
+// (containers/trainer) accepts for algorithm logistic; it rejects any other
+// name at run time.
+var logisticParams = []string{"l2", "max_iter", "tol"}
+
+// maxIter is the largest max_iter the reference trainer accepts.
+const maxIter = 1_000_000
+
+// checkLogisticParams checks the params mapping n of a logistic train step
+// as the reference trainer does (see parseLogisticParams in
+// containers/trainer): only l2 (>= 0), max_iter (a whole number from 1 to
+// 1000000) and tol (>= 0), each a finite number. It must only be called once
+// d.value has decoded n successfully, so that its problems (such as an
+// unknown ${params.NAME}) are not reported again.
+func (d *decoder) checkLogisticParams(n *yaml.Node, path string) {
+	for _, pr := range d.pairs(n, path) {
+		k, v := d.deref(pr.key), d.deref(pr.value)
+		if k == nil || v == nil {
+			continue
+		}
+		name, vpath := k.Value, joinPath(path, k.Value)
+		if !contains(logisticParams, name) {
+			if hint := didYouMean(name, logisticParams); hint != "" {
+				d.errorf(k, vpath, "unknown parameter %q for algorithm logistic%s", name, hint)
+			} else {
+				d.errorf(k, vpath, "unknown parameter %q for algorithm logistic (known parameters: %s)", name, quoteList(logisticParams))
+			}
+			continue
+		}
+		s, ok := d.scalar(v, vpath, wantNumber)
+		if !ok {
+			continue
+		}
+		x, ok := d.asFloat(s, vpath)
+		if !ok {
+			continue
+		}
+		switch name {
+		case "l2":
+			if x < 0 {
+				d.errorf(v, vpath, "l2 must not be negative, found %s%s", s.str, s.origin())
+			}
+		case "max_iter":
+			if x < 1 || x > maxIter || x != math.Trunc(x) {
+				d.errorf(v, vpath, "max_iter must be a whole number from 1 to %d, found %s%s", maxIter, s.str, s.origin())
+			}
+		case "tol":
+			if x < 0 {
+				d.errorf(v, vpath, "tol must not be negative, found %s%s", s.str, s.origin())
+			}
+		}
+	}
 }
 
 func (d *decoder) decodeEvaluate(o *object) *EvaluateConfig {

@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 
 	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/metrics"
 	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/transform"
 )
@@ -364,8 +365,11 @@ func TestModelFileLoads(t *testing.T) {
 	if err := l.PredictMatrix(x, p); err != nil {
 		t.Fatal(err)
 	}
-	if ll := logLoss(valid.y, p); math.Abs(ll-*r.metrics.Valid.LogLoss) > 1e-12 {
+	if ll := metrics.LogLoss(valid.y, p); math.Abs(ll-*r.metrics.Valid.LogLoss) > 1e-12 {
 		t.Errorf("logloss from the model package %v, trainer %v", ll, *r.metrics.Valid.LogLoss)
+	}
+	if auc := metrics.AUC(valid.y, p); math.Abs(auc-*r.metrics.Valid.AUC) > 1e-12 {
+		t.Errorf("auc from the model package %v, trainer %v", auc, *r.metrics.Valid.AUC)
 	}
 }
 
@@ -397,13 +401,16 @@ func TestMetricFunctions(t *testing.T) {
 		{[]float64{1, 0}, []float64{0, 1}, 0, true, -(math.Log(1e-15) + math.Log(1-clipHigh)) / 2}, // clipped to [1e-15, 1-1e-15]
 	}
 	for i, tc := range tests {
-		auc, ok := rocAUC(tc.y, tc.p)
-		if ok != tc.aucOK || (ok && math.Abs(auc-tc.auc) > 1e-15) {
-			t.Errorf("case %d: auc = %v, %v; want %v, %v", i, auc, ok, tc.auc, tc.aucOK)
+		m := metricsOf(tc.y, tc.p)
+		if ok := m.AUC != nil; ok != tc.aucOK || (ok && math.Abs(*m.AUC-tc.auc) > 1e-15) {
+			t.Errorf("case %d: auc = %v; want %v, %v", i, m.AUC, tc.auc, tc.aucOK)
 		}
-		if ll := logLoss(tc.y, tc.p); math.Abs(ll-tc.logloss) > 1e-9 {
-			t.Errorf("case %d: logloss = %v, want %v", i, ll, tc.logloss)
+		if m.LogLoss == nil || math.Abs(*m.LogLoss-tc.logloss) > 1e-9 {
+			t.Errorf("case %d: logloss = %v, want %v", i, m.LogLoss, tc.logloss)
 		}
+	}
+	if m := metricsOf(nil, nil); m.AUC != nil || m.LogLoss != nil {
+		t.Errorf("metrics of no rows = %+v, want none", m)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 
 	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/metrics"
 )
 
 // Input and output file names.
@@ -293,14 +294,23 @@ func readSplit(ctx context.Context, path string, schema schemaSpec) (*data, erro
 
 // splitMetricsOf computes log-loss and AUC of the fitted model on d.
 func splitMetricsOf(d *data, fit *logisticFit) splitMetrics {
-	var m splitMetrics
 	if d.rows == 0 {
+		return splitMetrics{}
+	}
+	return metricsOf(d.y, fit.predict(d))
+}
+
+// metricsOf computes the log-loss and AUC of probabilities p for 0/1 labels
+// y with internal/metrics, as the evaluate step does; AUC is left out when it
+// is undefined (y has a single class), and both when y is empty.
+func metricsOf(y, p []float64) splitMetrics {
+	var m splitMetrics
+	if len(y) == 0 {
 		return m
 	}
-	p := fit.predict(d)
-	ll := logLoss(d.y, p)
+	ll := metrics.LogLoss(y, p)
 	m.LogLoss = &ll
-	if auc, ok := rocAUC(d.y, p); ok {
+	if auc := metrics.AUC(y, p); !math.IsNaN(auc) {
 		m.AUC = &auc
 	}
 	return m

@@ -464,9 +464,14 @@ func (b *columnBuilder) appendBytes(v []byte) {
 	}
 }
 
+// maxStringData is the most String bytes a column builder may hold: Arrow's
+// 32-bit offsets cannot address more. Tests lower it.
+var maxStringData = math.MaxInt32
+
 // stringOverflow reports whether the String data no longer fits Arrow's
-// 32-bit offsets.
-func (b *columnBuilder) stringOverflow() bool { return len(b.strData) > math.MaxInt32 }
+// 32-bit offsets. The offsets appended since it was exceeded are invalid, so
+// the builder must then be discarded.
+func (b *columnBuilder) stringOverflow() bool { return len(b.strData) > maxStringData }
 
 // finish returns the built array. The array shares b's slices, so b must be
 // reset (which reallocates) or discarded afterwards; the builder's slices are

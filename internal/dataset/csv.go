@@ -19,6 +19,8 @@ type CSVOptions struct {
 	// Types overrides the inferred type of the named columns.
 	Types map[string]Type
 	// BatchRows is the number of rows per Parquet row group (default 65536).
+	// A String column may hold at most 2 GiB of text per batch (Arrow's
+	// 32-bit offsets); more is an error asking for fewer rows.
 	BatchRows int
 	// Delimiter separates fields (default ',').
 	Delimiter rune
@@ -333,6 +335,10 @@ func convertCSV(ctx context.Context, src string, w *Writer, inf *csvInference, o
 					suffix = " (type overridden)"
 				}
 				return fmt.Errorf("%s:%d: column %s: %w%s", src, line, fields[i].Name, err, suffix)
+			}
+			if fields[i].Type == String && builders[i].stringOverflow() {
+				return fmt.Errorf("%s:%d: column %s: more than 2 GiB of text in one batch of %d rows; lower BatchRows",
+					src, line, fields[i].Name, opts.BatchRows)
 			}
 		}
 		batch++

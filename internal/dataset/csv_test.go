@@ -3,6 +3,7 @@ package dataset
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -290,4 +291,38 @@ func BenchmarkCSVToParquet(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestCSVStringOverflow checks that a batch of more text than Arrow's 32-bit
+// offsets address is an error naming the file, line and column, not a panic.
+// The limit is lowered so the test need not allocate 2 GiB.
+func TestCSVStringOverflow(t *testing.T) {
+	defer func(old int) { maxStringData = old }(maxStringData)
+	maxStringData = 10
+	// Column s holds 4 bytes per row: the third row of a batch passes 10.
+	src := writeFile(t, "in.csv", "n,s\n1,abcd\n2,efgh\n3,ijkl\n4,mnop\n")
+	tests := []struct {
+		batch int
+		want  string // "" for success
+	}{
+		{2, ""},
+		{3, src + ":4: column s: more than 2 GiB of text in one batch of 3 rows; lower BatchRows"},
+		{0, src + ":4: column s: more than 2 GiB of text in one batch of 65536 rows; lower BatchRows"},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint("batch=", tc.batch), func(t *testing.T) {
+			dir := t.TempDir()
+			_, err := CSVToParquet(context.Background(), src, filepath.Join(dir, "out.parquet"), CSVOptions{BatchRows: tc.batch})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case tc.want != "" && (err == nil || err.Error() != tc.want):
+				t.Fatalf("error %v, want %q", err, tc.want)
+			case tc.want != "":
+				if left := dirEntries(t, dir); len(left) != 0 {
+					t.Errorf("files left behind: %v", left)
+				}
+			}
+		})
+	}
 }

@@ -213,7 +213,9 @@ func (w *Writer) writeRecord(rec arrow.Record) error {
 			defer wg.Done()
 			defer clear(vals) // drop references to the record's memory
 			for i := range next {
-				if err := writeColumn(cws[i], i, rec.Column(i), vals); err != nil {
+				// A panic here would kill the process: nothing up the
+				// goroutine's stack can recover it.
+				if err := catchPanic(func() error { return writeColumn(cws[i], i, rec.Column(i), vals) }); err != nil {
 					errs[i] = fmt.Errorf("column %q: %w", w.schema.Fields[i].Name, err)
 				}
 			}
@@ -230,7 +232,8 @@ func (w *Writer) writeRecord(rec arrow.Record) error {
 	return catchPanic(w.pw.Flush)
 }
 
-// catchPanic runs f, turning a panic of the parquet library into an error.
+// catchPanic runs f, turning a panic (of the parquet library, or on an
+// invalid Arrow array) into an error.
 func catchPanic(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {

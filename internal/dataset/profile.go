@@ -14,7 +14,9 @@ type Profile struct {
 type ColumnProfile struct {
 	Name string `json:"name"`
 	Type Type   `json:"type"`
-	// Count is the number of non-null values; Nulls the number of nulls (NaN counts as null).
+	// Count is the number of non-null values; Nulls the number of nulls.
+	// In numeric columns NaN, +Inf and -Inf count as nulls (CSV "Inf" reads
+	// as +Inf), so that the statistics below are finite.
 	Count int64 `json:"count"`
 	Nulls int64 `json:"nulls"`
 

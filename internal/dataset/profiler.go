@@ -15,7 +15,9 @@ const DefaultBins = 10
 
 // Profiler accumulates records into a Profile. Numeric columns keep their
 // values in memory (training sets fit in memory); categorical columns keep a
-// count per distinct value.
+// count per distinct value. Non-finite numbers (NaN, +Inf and -Inf) count as
+// nulls, so that every numeric statistic of a profile is finite and the
+// profile can be encoded as JSON.
 type Profiler struct {
 	schema Schema
 	bins   int
@@ -72,7 +74,7 @@ func (p *Profiler) Add(rec arrow.Record) error {
 				return fmt.Errorf("profiling: %w", err)
 			}
 			for _, v := range vals {
-				if math.IsNaN(v) {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
 					c.nulls++
 				} else {
 					c.values = append(c.values, v)
@@ -148,7 +150,10 @@ func numericProfile(cp *ColumnProfile, values []float64, bins int) {
 
 // Quantile returns the q-quantile (0 <= q <= 1) of sorted values with
 // linear interpolation between closest ranks, as numpy.quantile's default
-// method. It returns NaN for no values.
+// method. It returns NaN for no values. Between an infinite and a finite
+// neighbour it returns the infinite one (the limit of the interpolation);
+// between -Inf and +Inf, the nearer one. It never returns NaN for sorted
+// values without NaN.
 func Quantile(sorted []float64, q float64) float64 {
 	n := len(sorted)
 	if n == 0 {
@@ -165,6 +170,16 @@ func Quantile(sorted []float64, q float64) float64 {
 	t := pos - float64(lo)
 	a, b := sorted[lo], sorted[lo+1]
 	if t == 0 || a == b {
+		return a
+	}
+	if math.IsInf(a, 0) || math.IsInf(b, 0) {
+		// b - a is infinite (or NaN): interpolating would give NaN.
+		switch {
+		case !math.IsInf(b, 0):
+			return a
+		case !math.IsInf(a, 0) || t >= 0.5:
+			return b
+		}
 		return a
 	}
 	// numpy's _lerp: interpolate from the nearer end for accuracy.

@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -226,5 +227,69 @@ func TestQuantileEmpty(t *testing.T) {
 	c := p.Profile().Columns[0]
 	if c.Count != 0 || c.Nulls != 1 || c.Quantiles != nil || c.Fractions != nil {
 		t.Errorf("all-null column profile %+v", c)
+	}
+}
+
+// TestProfileNonFinite checks that ±Inf count as nulls like NaN, so that the
+// statistics stay finite and the profile encodes as JSON.
+func TestProfileNonFinite(t *testing.T) {
+	inf := math.Inf(1)
+	tests := []struct {
+		name         string
+		vals         []float64
+		count, nulls int64
+		min, max     float64
+		mean         float64
+	}{
+		{"mixed", []float64{1, inf, 2, -inf, math.NaN(), 3}, 3, 3, 1, 3, 2},
+		{"only +Inf", []float64{inf, inf}, 0, 2, 0, 0, 0},
+		{"only -Inf", []float64{-inf, 5}, 1, 1, 5, 5, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Schema{Fields: []Field{{"x", Float64}}}
+			p := NewProfiler(s, 4)
+			if err := p.Add(mustRecord(t, s, Float64Array(tc.vals))); err != nil {
+				t.Fatal(err)
+			}
+			prof := p.Profile()
+			c := prof.Columns[0]
+			if c.Count != tc.count || c.Nulls != tc.nulls || c.Min != tc.min || c.Max != tc.max || !approx(c.Mean, tc.mean) {
+				t.Errorf("count %d nulls %d min %v max %v mean %v, want %d %d %v %v %v",
+					c.Count, c.Nulls, c.Min, c.Max, c.Mean, tc.count, tc.nulls, tc.min, tc.max, tc.mean)
+			}
+			for _, v := range append(append([]float64{c.Std}, c.Quantiles...), c.Edges...) {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					t.Errorf("non-finite statistic in %+v", c)
+					break
+				}
+			}
+			if _, err := json.Marshal(prof); err != nil {
+				t.Errorf("profile does not encode as JSON: %v", err)
+			}
+		})
+	}
+}
+
+func TestQuantileInfinite(t *testing.T) {
+	inf := math.Inf(1)
+	tests := []struct {
+		sorted []float64
+		q      float64
+		want   float64
+	}{
+		{[]float64{-inf, 1, 2}, 0.1, -inf}, // between -Inf and 1, nearer -Inf
+		{[]float64{-inf, 1, 2}, 0.4, -inf}, // between -Inf and 1, nearer 1
+		{[]float64{1, 2, inf}, 0.6, inf},   // between 2 and +Inf, nearer 2
+		{[]float64{1, 2, inf}, 0.9, inf},   // between 2 and +Inf, nearer +Inf
+		{[]float64{-inf, inf}, 0.25, -inf}, // nearer -Inf
+		{[]float64{-inf, inf}, 0.75, inf},  // nearer +Inf
+		{[]float64{-inf, -inf, 1}, 0.25, -inf},
+		{[]float64{-inf, 1, 2}, 0.75, 1.5}, // finite neighbours interpolate
+	}
+	for _, tc := range tests {
+		if got := Quantile(tc.sorted, tc.q); got != tc.want {
+			t.Errorf("Quantile(%v, %v) = %v, want %v", tc.sorted, tc.q, got, tc.want)
+		}
 	}
 }

@@ -51,17 +51,15 @@ func PSI(expected, actual []float64) float64 {
 // delimited by the increasing inner edges — value v falls in bin
 // sort.SearchFloat64s(edges, v), so bin i holds edges[i-1] < v <= edges[i] —
 // and n, the number of values counted. NaN values are skipped. With no values
-// counted every fraction is 0.
+// counted every fraction is 0. The binning is dataset.BinFractions', which
+// computed the training profile's fractions.
 func BinFractions(edges, values []float64) (fractions []float64, n int) {
-	counts := make([]int, len(edges)+1)
 	for _, v := range values {
-		if math.IsNaN(v) {
-			continue
+		if !math.IsNaN(v) {
+			n++
 		}
-		counts[sort.SearchFloat64s(edges, v)]++
-		n++
 	}
-	return shares(counts, n), n
+	return dataset.BinFractions(values, edges), n
 }
 
 // CategoryFractions returns the share of values equal to each category, the

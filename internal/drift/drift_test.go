@@ -11,6 +11,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/apache/arrow/go/v17/arrow"
+
 	"github.com/kiln-ml/kiln/internal/dataset"
 )
 
@@ -79,6 +81,34 @@ func TestBinFractions(t *testing.T) {
 				t.Errorf("BinFractions = %v, %d, want %v, %d", got, n, tt.want, tt.wantN)
 			}
 		})
+	}
+}
+
+// TestBinFractionsMatchesProfile checks that served values are binned by the
+// rule that made the training profile's fractions: a value lands in the same
+// bin, so an unchanged distribution has PSI 0.
+func TestBinFractionsMatchesProfile(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	values := normalSample(rng, 1000, 0)
+	values = append(values, math.NaN(), math.Inf(1), math.Inf(-1), 0, 0, 0)
+	s := dataset.Schema{Fields: []dataset.Field{{Name: "x", Type: dataset.Float64}}}
+	p := dataset.NewProfiler(s, 10)
+	rec, err := dataset.NewRecord(s, []arrow.Array{dataset.Float64Array(values)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	if err := p.Add(rec); err != nil {
+		t.Fatal(err)
+	}
+	prof := p.Profile().Columns[0]
+	finite := slices.DeleteFunc(slices.Clone(values), func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) })
+	got, n := BinFractions(prof.Edges, finite)
+	if !reflect.DeepEqual(got, prof.Fractions) || n != len(finite) {
+		t.Errorf("BinFractions = %v, %d; the profile has %v, %d", got, n, prof.Fractions, len(finite))
+	}
+	if psi, _ := NumericPSI(prof, finite); psi != 0 {
+		t.Errorf("PSI of the training values against their own profile = %v, want 0", psi)
 	}
 }
 

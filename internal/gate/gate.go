@@ -19,6 +19,7 @@ package gate
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -158,6 +159,8 @@ func (e *Expr) collectRefs(n *node) {
 // refers to champion.* is skipped and counts as satisfied (under ! it counts
 // as whatever makes the gate pass). An identifier missing from metrics (or
 // from a non-nil champion) is an error naming it, as is division by zero.
+// So is a NaN value (such as the AUC of a holdout with a single class): every
+// comparison with NaN is false, so "!(auc < 0.8)" would pass.
 func (e *Expr) Eval(metrics, champion map[string]float64) (bool, []Check, error) {
 	ev := &evaluator{src: e.src, metrics: metrics, champion: champion}
 	ok, err := ev.boolean(e.root, true)
@@ -227,6 +230,9 @@ func (ev *evaluator) compare(n *node, positive bool) (bool, error) {
 	if c.Right, err = ev.number(n.y); err != nil {
 		return false, err
 	}
+	if math.IsNaN(c.Left) || math.IsNaN(c.Right) { // from arithmetic, e.g. Inf - Inf
+		return false, fmt.Errorf("comparison %q has a NaN side (%g %s %g)", c.Expr, c.Left, c.Op, c.Right)
+	}
 	switch n.op {
 	case ">=":
 		c.Pass = c.Left >= c.Right
@@ -255,11 +261,17 @@ func (ev *evaluator) number(n *node) (float64, error) {
 			if !ok {
 				return 0, fmt.Errorf("the champion has no metric %q (needed by %s)", n.metric, n.name)
 			}
+			if math.IsNaN(v) {
+				return 0, fmt.Errorf("the champion's metric %s is NaN (e.g. the holdout has one class; needed by %s)", n.metric, n.name)
+			}
 			return v, nil
 		}
 		v, ok := ev.metrics[n.metric]
 		if !ok {
 			return 0, fmt.Errorf("metric %q is missing from the evaluation results", n.metric)
+		}
+		if math.IsNaN(v) {
+			return 0, fmt.Errorf("metric %s is NaN (e.g. the holdout has one class)", n.metric)
 		}
 		return v, nil
 	case nodeUnary: // unary minus or plus

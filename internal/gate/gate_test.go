@@ -3,6 +3,7 @@ package gate
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -219,16 +220,25 @@ func TestEval(t *testing.T) {
 }
 
 func TestEvalErrors(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
 	tests := []struct {
 		expr     string
+		metrics  map[string]float64 // nil: {"auc": 0.9}
 		champion map[string]float64
 		want     string
 	}{
-		{"precision > 0.5", nil, `gate "precision > 0.5": metric "precision" is missing from the evaluation results`},
-		{"auc > champion.auc && precision > 0", nil, `gate "auc > champion.auc && precision > 0": metric "precision" is missing from the evaluation results`},
-		{"precision > champion.auc", nil, `gate "precision > champion.auc": metric "precision" is missing from the evaluation results`},
-		{"auc > champion.f1", map[string]float64{"auc": 1}, `gate "auc > champion.f1": the champion has no metric "f1" (needed by champion.f1)`},
-		{"auc / (auc - auc) > 1", nil, `gate "auc / (auc - auc) > 1": division by zero in "auc / (auc - auc)"`},
+		{"precision > 0.5", nil, nil, `gate "precision > 0.5": metric "precision" is missing from the evaluation results`},
+		{"auc > champion.auc && precision > 0", nil, nil, `gate "auc > champion.auc && precision > 0": metric "precision" is missing from the evaluation results`},
+		{"precision > champion.auc", nil, nil, `gate "precision > champion.auc": metric "precision" is missing from the evaluation results`},
+		{"auc > champion.f1", nil, map[string]float64{"auc": 1}, `gate "auc > champion.f1": the champion has no metric "f1" (needed by champion.f1)`},
+		{"auc / (auc - auc) > 1", nil, nil, `gate "auc / (auc - auc) > 1": division by zero in "auc / (auc - auc)"`},
+		// NaN compares false both ways: it must neither pass nor fail a gate.
+		{"auc >= 0.8", map[string]float64{"auc": nan}, nil, `gate "auc >= 0.8": metric auc is NaN (e.g. the holdout has one class)`},
+		{"!(auc < 0.8)", map[string]float64{"auc": nan}, nil, `gate "!(auc < 0.8)": metric auc is NaN (e.g. the holdout has one class)`},
+		{"f1 > 0 || auc - 0.1 > 0.8", map[string]float64{"auc": nan, "f1": 1}, nil, `gate "f1 > 0 || auc - 0.1 > 0.8": metric auc is NaN (e.g. the holdout has one class)`},
+		{"auc >= champion.auc", map[string]float64{"auc": nan}, nil, `gate "auc >= champion.auc": metric auc is NaN (e.g. the holdout has one class)`},
+		{"auc >= champion.auc", nil, map[string]float64{"auc": nan}, `gate "auc >= champion.auc": the champion's metric auc is NaN (e.g. the holdout has one class; needed by champion.auc)`},
+		{"logloss - logloss < 1", map[string]float64{"logloss": inf}, nil, `gate "logloss - logloss < 1": comparison "logloss - logloss < 1" has a NaN side (NaN < 1)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
@@ -236,7 +246,11 @@ func TestEvalErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, _, err = e.Eval(map[string]float64{"auc": 0.9}, tt.champion)
+			metrics := tt.metrics
+			if metrics == nil {
+				metrics = map[string]float64{"auc": 0.9}
+			}
+			_, _, err = e.Eval(metrics, tt.champion)
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("Eval error = %v, want %s", err, tt.want)
 			}
@@ -286,10 +300,14 @@ func FuzzParse(f *testing.F) {
 		for _, r := range e.Refs() {
 			metrics[r.Metric] = 0.5
 		}
-		if _, _, err := e.Eval(metrics, nil); err != nil && !strings.Contains(err.Error(), "division by zero") {
+		// Arithmetic may divide by zero, or overflow to Inf and then NaN.
+		arithmetic := func(err error) bool {
+			return strings.Contains(err.Error(), "division by zero") || strings.Contains(err.Error(), "has a NaN side")
+		}
+		if _, _, err := e.Eval(metrics, nil); err != nil && !arithmetic(err) {
 			t.Fatalf("Eval without champion: %v", err)
 		}
-		if _, _, err := e.Eval(metrics, metrics); err != nil && !strings.Contains(err.Error(), "division by zero") {
+		if _, _, err := e.Eval(metrics, metrics); err != nil && !arithmetic(err) {
 			t.Fatalf("Eval with champion: %v", err)
 		}
 	})

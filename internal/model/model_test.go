@@ -440,6 +440,22 @@ func TestWriteBundleAtomic(t *testing.T) {
 	}
 }
 
+// TestWriteBundleIgnoresParentSyncFailure checks that a failure to sync the
+// parent directory after the rename does not fail WriteBundle: the bundle is
+// in place, and an error would make a retry fail with "already exists".
+func TestWriteBundleIgnoresParentSyncFailure(t *testing.T) {
+	m, files := fixture(t)
+	syncParent = func(string) error { return errors.New("sync not supported") }
+	defer func() { syncParent = syncDir }()
+	dir := filepath.Join(t.TempDir(), "v1")
+	if err := WriteBundle(dir, m, files); err != nil {
+		t.Fatalf("WriteBundle: %v", err)
+	}
+	if _, err := Load(dir); err != nil {
+		t.Errorf("Load of the written bundle: %v", err)
+	}
+}
+
 func withMetric(m Manifest, v float64) Manifest {
 	m.Metrics = map[string]float64{"auc": v}
 	return m

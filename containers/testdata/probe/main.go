@@ -53,11 +53,13 @@ func main() {
 	case "sleep":
 		fmt.Println(`KILN_PROGRESS {"pct": 0, "msg": "sleeping"}`)
 		sleep(arg(args))
+	case "nap": // sleep silently (spawn's child: its output must not race the parent's)
+		sleep(arg(args))
 	case "spawn":
 		if len(args) != 2 {
 			fatal("usage: probe spawn CHILD_SECS PARENT_SECS")
 		}
-		child := exec.Command(os.Args[0], "sleep", args[0])
+		child := exec.Command(os.Args[0], "nap", args[0])
 		child.Stdout, child.Stderr = os.Stdout, os.Stderr // Holds the output open.
 		if err := child.Start(); err != nil {
 			fatal(err.Error())
