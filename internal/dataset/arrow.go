@@ -242,48 +242,34 @@ func checkValid(what string, n int, valid []bool) {
 // makes row i null, and a nil valid means every value is valid. It panics if
 // valid is non-nil and of a different length than vals.
 func Int64Array(vals []int64, valid []bool) arrow.Array {
-	checkValid("Int64Array", len(vals), valid)
-	var b columnBuilder
-	b.reset(Int64, len(vals))
-	for i, v := range vals {
-		if valid != nil && !valid[i] {
-			b.appendNull()
-		} else {
-			b.appendInt(v)
-		}
-	}
-	return b.finish()
+	return nullableArray("Int64Array", Int64, vals, valid, (*columnBuilder).appendInt)
 }
 
 // StringArray returns a String array of vals; valid[i] false makes row i
 // null, and a nil valid means every value is valid. It panics if valid is
 // non-nil and of a different length than vals.
 func StringArray(vals []string, valid []bool) arrow.Array {
-	checkValid("StringArray", len(vals), valid)
-	var b columnBuilder
-	b.reset(String, len(vals))
-	for i, v := range vals {
-		if valid != nil && !valid[i] {
-			b.appendNull()
-		} else {
-			b.appendString(v)
-		}
-	}
-	return b.finish()
+	return nullableArray("StringArray", String, vals, valid, (*columnBuilder).appendString)
 }
 
 // BoolArray returns a Bool array of vals; valid[i] false makes row i null,
 // and a nil valid means every value is valid. It panics if valid is non-nil
 // and of a different length than vals.
 func BoolArray(vals []bool, valid []bool) arrow.Array {
-	checkValid("BoolArray", len(vals), valid)
+	return nullableArray("BoolArray", Bool, vals, valid, (*columnBuilder).appendBool)
+}
+
+// nullableArray builds an array of type t from vals and valid (nil: all
+// valid) with the builder method add.
+func nullableArray[T any](fn string, t Type, vals []T, valid []bool, add func(*columnBuilder, T)) arrow.Array {
+	checkValid(fn, len(vals), valid)
 	var b columnBuilder
-	b.reset(Bool, len(vals))
+	b.reset(t, len(vals))
 	for i, v := range vals {
 		if valid != nil && !valid[i] {
 			b.appendNull()
 		} else {
-			b.appendBool(v)
+			add(&b, v)
 		}
 	}
 	return b.finish()
