@@ -32,6 +32,21 @@ type StepInput struct {
 	Step pipelines.Step `json:"step"`
 	// Inputs merges the artifacts of the step's ancestors, nearest first.
 	Inputs Artifacts `json:"inputs"`
+	// Item is set when the step runs once per item of a foreach.
+	Item *Item `json:"item,omitempty"`
+	// NoCache skips the step cache (kiln run --no-cache): the step runs, and
+	// its result is stored for later runs.
+	NoCache bool `json:"no_cache,omitempty"`
+	// Reuse is this step's result in the run being resumed (kiln run
+	// --resume); it is used when its cache key still matches and its
+	// outputs still exist.
+	Reuse *StepOutput `json:"reuse,omitempty"`
+}
+
+// Item is one item of a foreach step.
+type Item struct {
+	Index int    `json:"index"`
+	Value string `json:"value"`
 }
 
 // StepOutput is the result of every pipeline step activity.
@@ -39,6 +54,14 @@ type StepOutput struct {
 	Artifacts Artifacts `json:"artifacts"`
 	// Summary is one line for `kiln runs show`.
 	Summary string `json:"summary"`
+	// CacheKey identifies the step's work: step type and implementation
+	// version, resolved configuration, input content hashes, item, and the
+	// container image. Empty for steps that are never reused.
+	CacheKey string `json:"cache_key,omitempty"`
+	// Cached is true when the result came from the step cache, Reused when
+	// it came from the resumed run; the work did not run again.
+	Cached bool `json:"cached,omitempty"`
+	Reused bool `json:"reused,omitempty"`
 }
 
 // Artifacts are what steps hand to each other: URIs and small summaries,
@@ -51,6 +74,8 @@ type Artifacts struct {
 	Model      *ModelRef      `json:"model,omitempty"`
 	Scored     *ScoredRef     `json:"scored,omitempty"`
 	Deployment *DeploymentRef `json:"deployment,omitempty"`
+	Foreach    *ForeachRef    `json:"foreach,omitempty"`
+	Approval   *ApprovalRef   `json:"approval,omitempty"`
 }
 
 // Merge fills the fields of a that are nil with those of b.
@@ -75,6 +100,12 @@ func (a *Artifacts) Merge(b Artifacts) {
 	}
 	if a.Deployment == nil {
 		a.Deployment = b.Deployment
+	}
+	if a.Foreach == nil {
+		a.Foreach = b.Foreach
+	}
+	if a.Approval == nil {
+		a.Approval = b.Approval
 	}
 }
 
@@ -162,6 +193,60 @@ type DeploymentRef struct {
 	// Outcome is "promoted", "rolled back" or "first deployment".
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason"`
+}
+
+// ForeachRef summarises a foreach step: its items' outputs are in
+// ResultsURIs (JSON lines of ItemResult, one file per chunk of items), never
+// in workflow payloads, so fan-outs of any size fit.
+type ForeachRef struct {
+	Items       int      `json:"items"`
+	Succeeded   int      `json:"succeeded"`
+	Failed      int      `json:"failed"`
+	Cached      int      `json:"cached,omitempty"`
+	ResultsURIs []string `json:"results_uris,omitempty"`
+}
+
+// ItemResult is one foreach item's outcome, a line of a results file.
+type ItemResult struct {
+	Item   Item        `json:"item"`
+	Output *StepOutput `json:"output,omitempty"`
+	Error  string      `json:"error,omitempty"`
+}
+
+// ApprovalRef records an approval step's decision.
+type ApprovalRef struct {
+	// Decision is "approved", "rejected" or "timed out".
+	Decision string    `json:"decision"`
+	Approved bool      `json:"approved"`
+	By       string    `json:"by,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// ExpandForeachInput asks for a foreach step's items (files, row groups).
+type ExpandForeachInput struct {
+	Run     RunInfo           `json:"run"`
+	Step    string            `json:"step"`
+	Foreach pipelines.Foreach `json:"foreach"`
+	Inputs  Artifacts         `json:"inputs"`
+}
+
+// ExpandForeachOutput lists the items.
+type ExpandForeachOutput struct {
+	Items []string `json:"items"`
+}
+
+// WriteItemResultsInput stores a chunk of foreach results as an artifact.
+type WriteItemResultsInput struct {
+	Run     RunInfo      `json:"run"`
+	Step    string       `json:"step"`
+	Chunk   int          `json:"chunk"`
+	Results []ItemResult `json:"results"`
+}
+
+// WriteItemResultsOutput is the results file.
+type WriteItemResultsOutput struct {
+	URI string `json:"uri"`
 }
 
 // ValidateInput asks the worker to decode and validate a spec.
@@ -294,6 +379,7 @@ const (
 	WorkflowCanary   = "CanaryWorkflow"
 	WorkflowMonitor  = "MonitorWorkflow"
 	WorkflowRetrain  = "RetrainWorkflow"
+	WorkflowForeach  = "ForeachWorkflow"
 	// SignalMonitorConfig replaces a running monitor's request.
 	SignalMonitorConfig = "config"
 	// SignalDrift tells retrain/<model> that drift was seen.

@@ -62,7 +62,7 @@ type Param struct {
 // StepType names what a step does (the `uses` field).
 type StepType string
 
-// The step types of the walking skeleton.
+// The step types.
 const (
 	StepIngest     StepType = "ingest"
 	StepPreprocess StepType = "preprocess"
@@ -72,10 +72,14 @@ const (
 	StepScore      StepType = "score"
 	StepDeploy     StepType = "deploy"
 	StepMonitor    StepType = "monitor"
+	// StepApproval waits for a person: `kiln approve RUN STEP --reason ...`.
+	StepApproval StepType = "approval"
+	// StepNoop does nothing (optionally sleeps): for structure, tests and benchmarks.
+	StepNoop StepType = "noop"
 )
 
 // StepTypes lists every known step type in pipeline order.
-var StepTypes = []StepType{StepIngest, StepPreprocess, StepTrain, StepEvaluate, StepRegister, StepScore, StepDeploy, StepMonitor}
+var StepTypes = []StepType{StepIngest, StepPreprocess, StepTrain, StepEvaluate, StepRegister, StepScore, StepDeploy, StepMonitor, StepApproval, StepNoop}
 
 // Step is one node of the pipeline graph. Exactly one of the typed config
 // pointers is set, matching Uses.
@@ -89,6 +93,13 @@ type Step struct {
 	Timeout Duration `json:"timeout,omitempty"`
 	// Container is set for container steps (train).
 	Container *Container `json:"container,omitempty"`
+	// When is a condition evaluated when the step's needs are done; false
+	// skips the step (its dependents still run). Empty means always. It
+	// reads params.<name> and steps.<step>.<output path>, e.g.
+	// "steps.evaluate.evaluation.metrics.auc > 0.9 && params.deploy".
+	When string `json:"when,omitempty"`
+	// Foreach runs the step once per item (fan-out); nil runs it once.
+	Foreach *Foreach `json:"foreach,omitempty"`
 
 	Ingest     *IngestConfig     `json:"ingest,omitempty"`
 	Preprocess *PreprocessConfig `json:"preprocess,omitempty"`
@@ -98,10 +109,33 @@ type Step struct {
 	Score      *ScoreConfig      `json:"score,omitempty"`
 	Deploy     *DeployConfig     `json:"deploy,omitempty"`
 	Monitor    *MonitorConfig    `json:"monitor,omitempty"`
+	Approval   *ApprovalConfig   `json:"approval,omitempty"`
+	Noop       *NoopConfig       `json:"noop,omitempty"`
 
 	// Line and Column locate the step in the spec file.
 	Line   int `json:"line,omitempty"`
 	Column int `json:"column,omitempty"`
+}
+
+// Foreach fans a step out over items. Exactly one source is set. Each item
+// runs the step with ${item} (the item's value) and ${item.index} replaced
+// in the string fields of its `with`. YAML:
+// foreach: {items: [a, b], parallelism: 8} or {files: "shards/*.parquet"} or {row_groups: true}.
+type Foreach struct {
+	// Items is a literal list (params may be substituted into it).
+	Items []string `json:"items,omitempty" yaml:"items"`
+	// Files is a glob relative to the spec's directory: one item per
+	// matching file (its absolute path), in lexical order.
+	Files string `json:"files,omitempty" yaml:"files"`
+	// RowGroups makes one item per row group of the upstream dataset; the
+	// item is the row group's index ("0", "1", ...).
+	RowGroups bool `json:"row_groups,omitempty" yaml:"row_groups"`
+	// Parallelism bounds the items running at once. Default 16.
+	Parallelism int `json:"parallelism" yaml:"parallelism"`
+	// ContinueOnError runs every item even after one fails; the step still
+	// fails at the end, naming the failed items. Default false (stop at the
+	// first failure).
+	ContinueOnError bool `json:"continue_on_error,omitempty" yaml:"continue_on_error"`
 }
 
 // Retry is a step's retry policy. YAML: retry: {max_attempts: 3, backoff: 2s}.
@@ -228,6 +262,10 @@ type ScoreConfig struct {
 	Output string `json:"output,omitempty" yaml:"output"`
 	// Passthrough columns are copied from input to output. Default: none.
 	Passthrough []string `json:"passthrough,omitempty" yaml:"passthrough"`
+	// RowGroups limits scoring to some of the input's row groups: "" (all),
+	// "3" or "2-5" (inclusive). A string, so that foreach can set it to
+	// ${item}.
+	RowGroups string `json:"row_groups,omitempty" yaml:"row_groups"`
 }
 
 // DeployConfig: roll the registered version out to a model server as a canary.
@@ -262,6 +300,26 @@ type MonitorConfig struct {
 	Retrain *bool `json:"retrain,omitempty" yaml:"retrain"`
 	// Cooldown is the least time between two retrains. Default 1h.
 	Cooldown Duration `json:"cooldown" yaml:"cooldown"`
+}
+
+// ApprovalConfig: wait for a person to approve or reject. YAML:
+// with: {message: "Promote to production?", approvers: [ana], timeout: 24h, on_timeout: fail}.
+type ApprovalConfig struct {
+	// Message tells the approver what they decide.
+	Message string `json:"message,omitempty" yaml:"message"`
+	// Approvers who may decide; empty means anyone.
+	Approvers []string `json:"approvers,omitempty" yaml:"approvers"`
+	// Timeout bounds the wait; 0 waits forever.
+	Timeout Duration `json:"timeout,omitempty" yaml:"timeout"`
+	// OnTimeout is "fail" (the step fails) or "skip" (the step is skipped
+	// and its dependents run). Default "fail".
+	OnTimeout string `json:"on_timeout" yaml:"on_timeout"`
+}
+
+// NoopConfig: do nothing, optionally for a while. YAML: with: {sleep: 100ms}.
+type NoopConfig struct {
+	// Sleep is how long the step waits (in its activity). Default 0.
+	Sleep Duration `json:"sleep,omitempty" yaml:"sleep"`
 }
 
 // Duration is a time.Duration that reads and writes Go duration strings ("30s", "1h30m").

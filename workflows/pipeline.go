@@ -21,6 +21,18 @@ type PipelineInput struct {
 	CreatedBy string `json:"created_by"`
 	// TriggeredBy says why: "cli" or "drift".
 	TriggeredBy string `json:"triggered_by"`
+	// NoCache runs every step even when the step cache has its result.
+	NoCache bool `json:"no_cache,omitempty"`
+	// Resume reuses the completed steps of an earlier run whose cache keys
+	// still match (kiln run --resume).
+	Resume *ResumeFrom `json:"resume,omitempty"`
+}
+
+// ResumeFrom is the earlier run a new run resumes.
+type ResumeFrom struct {
+	WorkflowID string `json:"workflow_id"`
+	// Steps are the earlier run's completed steps' outputs, by step name.
+	Steps map[string]activities.StepOutput `json:"steps"`
 }
 
 // Step and run states shown by `kiln runs show` and the status query.
@@ -31,6 +43,8 @@ const (
 	StatusFailed    = "failed"
 	StatusSkipped   = "skipped"
 	StatusCanceled  = "canceled"
+	// StatusWaiting: an approval step waiting for a decision.
+	StatusWaiting = "waiting"
 )
 
 // StepStatus is one step's state in a run.
@@ -44,6 +58,13 @@ type StepStatus struct {
 	Summary   string               `json:"summary,omitempty"`
 	Error     string               `json:"error,omitempty"`
 	Artifacts activities.Artifacts `json:"artifacts"`
+	// CacheKey, Cached and Reused come from the step's activity (see
+	// activities.StepOutput): Cached and Reused steps did not run again.
+	CacheKey string `json:"cache_key,omitempty"`
+	Cached   bool   `json:"cached,omitempty"`
+	Reused   bool   `json:"reused,omitempty"`
+	// SkipReason says why a skipped step did not run.
+	SkipReason string `json:"skip_reason,omitempty"`
 }
 
 // RunStatus is a pipeline run's state: the status query's answer and the
