@@ -26,7 +26,7 @@ const heartbeatThrottle = 2 * time.Second
 type Options struct {
 	// TaskQueue to poll; default DefaultTaskQueue.
 	TaskQueue string
-	// MaxConcurrentActivities bounds activities running at once; 0 means 8.
+	// MaxConcurrentActivities bounds activities running at once; 0 means 16.
 	MaxConcurrentActivities int
 }
 
@@ -37,7 +37,7 @@ func New(c client.Client, acts *activities.Activities, opts Options) sdkworker.W
 		opts.TaskQueue = DefaultTaskQueue
 	}
 	if opts.MaxConcurrentActivities == 0 {
-		opts.MaxConcurrentActivities = 8
+		opts.MaxConcurrentActivities = 16
 	}
 	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities,
@@ -59,5 +59,6 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.CanaryWorkflow, workflow.RegisterOptions{Name: activities.WorkflowCanary})
 	r.RegisterWorkflowWithOptions(workflows.MonitorWorkflow, workflow.RegisterOptions{Name: activities.WorkflowMonitor})
 	r.RegisterWorkflowWithOptions(workflows.RetrainWorkflow, workflow.RegisterOptions{Name: activities.WorkflowRetrain})
+	r.RegisterWorkflowWithOptions(workflows.ForeachWorkflow, workflow.RegisterOptions{Name: activities.WorkflowForeach})
 	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{SkipInvalidStructFunctions: true})
 }

@@ -117,6 +117,7 @@ var stepDefaults = map[pipelines.StepType]struct{ timeout, heartbeat time.Durati
 	pipelines.StepRegister:   {5 * time.Minute, 0},
 	pipelines.StepScore:      {2 * time.Hour, time.Minute},
 	pipelines.StepMonitor:    {5 * time.Minute, 0},
+	pipelines.StepNoop:       {time.Hour, 0},
 }
 
 // A deploy step whose model already has a canary running retries every
@@ -161,10 +162,23 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 		Pipeline: spec.Name, WorkflowID: info.WorkflowExecution.ID, SpecHash: spec.Hash,
 		SpecDir: spec.Dir, CreatedBy: in.CreatedBy, TriggeredBy: in.TriggeredBy,
 	}
+	ap := &approvals{spec: &spec, waiting: map[string]bool{}, decisions: map[string]*activities.ApprovalRef{}}
+	if err := ap.register(ctx); err != nil {
+		return finish(ctx, run, err)
+	}
 	order := spec.Order()
 	sel := workflow.NewSelector(ctx)
 	running := 0
 	var firstErr error
+	fail := func(st *StepStatus, err error) {
+		st.Status, st.Error, st.Ended = StatusFailed, errorMessage(err), workflow.Now(ctx)
+		if temporal.IsCanceledError(err) {
+			st.Status = StatusCanceled
+		}
+		if firstErr == nil {
+			firstErr = fmt.Errorf("step %q (%s) failed: %w", st.Name, st.Uses, err)
+		}
+	}
 	for {
 		if firstErr == nil && ctx.Err() == nil {
 			for _, name := range order {
@@ -173,31 +187,52 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 					continue
 				}
 				step := *spec.Step(name)
-				input := activities.StepInput{Run: runInfo, Step: step}
+				if step.When != "" {
+					ok, err := condition(&spec, run, step.When)
+					if err != nil {
+						fail(st, err)
+						break
+					}
+					if !ok {
+						st.Status, st.SkipReason = StatusSkipped, "condition is false: "+step.When
+						continue
+					}
+				}
+				resolved, err := resolveStep(step, run, nil)
+				if err != nil {
+					fail(st, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil))
+					break
+				}
+				input := activities.StepInput{Run: runInfo, Step: resolved, NoCache: in.NoCache}
+				if prev, ok := in.Resume.step(name); ok {
+					input.Reuse = &prev
+				}
 				for _, anc := range spec.Ancestors(name) {
 					input.Inputs.Merge(run.Step(anc).Artifacts)
 				}
 				st.Status, st.Started = StatusRunning, workflow.Now(ctx)
+				if step.Uses == pipelines.StepApproval {
+					st.Status = StatusWaiting
+				}
 				running++
-				fut := startStep(ctx, in, step, input)
+				fut := startStep(ctx, in, resolved, input, ap)
 				sel.AddFuture(fut, func(f workflow.Future) {
 					running--
 					var out activities.StepOutput
 					err := f.Get(ctx, &out)
 					st := run.Step(step.Name)
 					st.Ended = workflow.Now(ctx)
-					if err != nil {
-						st.Status, st.Error = StatusFailed, errorMessage(err)
-						if temporal.IsCanceledError(err) {
-							st.Status = StatusCanceled
-						}
-						if firstErr == nil {
-							firstErr = fmt.Errorf("step %q (%s) failed: %w", step.Name, step.Uses, err)
-						}
-						return
+					var skip *skipError
+					switch {
+					case errors.As(err, &skip):
+						st.Status, st.SkipReason = StatusSkipped, skip.reason
+					case err != nil:
+						fail(st, err)
+					default:
+						st.Status, st.Summary, st.Artifacts = StatusCompleted, out.Summary, out.Artifacts
+						st.CacheKey, st.Cached, st.Reused = out.CacheKey, out.Cached, out.Reused
+						recordAttributes(ctx, out.Artifacts)
 					}
-					st.Status, st.Summary, st.Artifacts = StatusCompleted, out.Summary, out.Artifacts
-					recordAttributes(ctx, out.Artifacts)
 				})
 			}
 		}
@@ -209,12 +244,24 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 	for i := range run.Steps {
 		if run.Steps[i].Status == StatusPending {
 			run.Steps[i].Status = StatusSkipped
+			if run.Steps[i].SkipReason == "" && firstErr != nil {
+				run.Steps[i].SkipReason = "an earlier step failed"
+			}
 		}
 	}
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = temporal.NewCanceledError()
 	}
 	return finish(ctx, run, firstErr)
+}
+
+// step returns the resumed run's output of a step, if it has one.
+func (r *ResumeFrom) step(name string) (activities.StepOutput, bool) {
+	if r == nil {
+		return activities.StepOutput{}, false
+	}
+	out, ok := r.Steps[name]
+	return out, ok
 }
 
 // finish records the run's end state.
@@ -231,73 +278,15 @@ func finish(ctx workflow.Context, run *RunStatus, err error) (RunStatus, error) 
 	return *run, err
 }
 
+// needsDone reports whether every need of step completed or was skipped (a
+// skipped step's dependents run, as in Argo).
 func needsDone(run *RunStatus, step *pipelines.Step) bool {
 	for _, n := range step.Needs {
-		if run.Step(n).Status != StatusCompleted {
+		if s := run.Step(n).Status; s != StatusCompleted && s != StatusSkipped {
 			return false
 		}
 	}
 	return true
-}
-
-// startStep starts one step and returns a future of its activities.StepOutput.
-func startStep(ctx workflow.Context, in PipelineInput, step pipelines.Step, input activities.StepInput) workflow.Future {
-	summary := fmt.Sprintf("%s (%s)", step.Name, step.Uses)
-	switch step.Uses {
-	case pipelines.StepDeploy:
-		return deployStep(ctx, input, summary)
-	}
-	d := stepDefaults[step.Uses]
-	timeout := d.timeout
-	if step.Uses == pipelines.StepTrain {
-		// The container's own limit, plus room to stage inputs and publish
-		// the bundle, so the container's clearer timeout error comes first.
-		ctr := pipelines.DefaultContainer()
-		if step.Container != nil && step.Container.Timeout > 0 {
-			ctr = *step.Container
-		}
-		timeout = ctr.Timeout.D() + 5*time.Minute
-	}
-	if step.Timeout > 0 {
-		timeout = step.Timeout.D()
-	}
-	retry := &temporal.RetryPolicy{
-		MaximumAttempts:        int32(max(step.Retry.MaxAttempts, 1)),
-		InitialInterval:        max(step.Retry.Backoff.D(), time.Second),
-		BackoffCoefficient:     2,
-		MaximumInterval:        time.Minute,
-		NonRetryableErrorTypes: []string{ErrTypeInvalidInput, ErrTypeGateFailed},
-	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		ActivityID:          step.Name,
-		Summary:             summary,
-		StartToCloseTimeout: timeout,
-		HeartbeatTimeout:    d.heartbeat,
-		RetryPolicy:         retry,
-		WaitForCancellation: true,
-	})
-	var fn any
-	switch step.Uses {
-	case pipelines.StepIngest:
-		fn = a.Ingest
-	case pipelines.StepPreprocess:
-		fn = a.Preprocess
-	case pipelines.StepTrain:
-		fn = a.Train
-	case pipelines.StepEvaluate:
-		fn = a.Evaluate
-	case pipelines.StepRegister:
-		fn = a.Register
-	case pipelines.StepScore:
-		fn = a.Score
-	case pipelines.StepMonitor:
-		return monitorStep(actx, in, input)
-	default:
-		f, set := workflow.NewFuture(ctx)
-		set.Set(nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("step type %q is not supported by this worker", step.Uses), ErrTypeInvalidInput, nil))
-		return f
-	}
-	return workflow.ExecuteActivity(actx, fn, input)
 }
 
 // deployStep runs the canary rollout as a child workflow canary/<model> and

@@ -93,7 +93,7 @@ func (r *recorder) step(art activities.Artifacts) func(context.Context, activiti
 // mockSteps makes every step activity succeed with the artifact its type produces.
 // A non-nil trainErr makes the train step fail with it.
 func mockSteps(env *testsuite.TestWorkflowEnvironment, r *recorder, trainErr error) {
-	env.OnActivity(a.Ingest, mock.Anything, mock.Anything).Return(r.step(activities.Artifacts{Dataset: &activities.DatasetRef{URI: "file:///d", SHA256: "abc"}}))
+	env.OnActivity(a.Ingest, mock.Anything, mock.Anything).Return(r.step(activities.Artifacts{Dataset: &activities.DatasetRef{URI: "file:///d", SHA256: "abc", Rows: 1000}}))
 	env.OnActivity(a.Preprocess, mock.Anything, mock.Anything).Return(r.step(activities.Artifacts{Prepared: &activities.PreparedRef{TrainURI: "file:///t"}}))
 	if trainErr != nil {
 		env.OnActivity(a.Train, mock.Anything, mock.Anything).Return(activities.StepOutput{}, trainErr)

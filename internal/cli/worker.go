@@ -69,7 +69,7 @@ work must share that directory (or, later, an object store and a SQL registry).`
 	f.StringVar(&trainer, "trainer-bin", "", "local trainer binary for the process runtime")
 	f.BoolVar(&noDocker, "no-docker", false, "train as local processes even when Docker is reachable")
 	f.BoolVar(&registerAttrs, "register-search-attributes", true, "register Kiln's search attributes on the namespace at start")
-	f.IntVar(&concurrency, "max-activities", 8, "activities this worker runs at once")
+	f.IntVar(&concurrency, "max-activities", 16, "activities this worker runs at once (each foreach item is one)")
 	return cmd
 }
 
