@@ -1,8 +1,10 @@
 // Package activities holds Kiln's Temporal activities, one file per stage:
-// ingest, preprocess, train, evaluate, register, score, deploy and monitor.
-// They are methods on Activities, which holds their dependencies. Each takes
-// one input struct and returns one output struct; steps exchange artifact
-// URIs (see Artifacts), never row data.
+// ingest, preprocess, train, evaluate, register, score, deploy and monitor,
+// plus noop steps and the foreach helpers (listing items, storing item
+// results). They are methods on Activities, which holds their dependencies.
+// Each takes one input struct and returns one output struct; steps exchange
+// artifact URIs (see Artifacts), never row data. The cacheable steps share
+// the step cache and resume logic of cache.go.
 package activities
 
 import (

@@ -173,7 +173,8 @@ func TestIngestContentAddressed(t *testing.T) {
 		t.Helper()
 		st := step(t, spec, "ingest")
 		st.Ingest.Source = source
-		out, err := e.acts.Ingest(e.ctx, activities.StepInput{Run: runInfo(spec, "ingest"), Step: st})
+		// NoCache: the work itself must find the same dataset.
+		out, err := e.acts.Ingest(e.ctx, activities.StepInput{Run: runInfo(spec, "ingest"), Step: st, NoCache: true})
 		if err != nil {
 			t.Fatalf("ingesting %s: %v", source, err)
 		}

@@ -9,10 +9,13 @@ import (
 
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/pipelines"
 )
 
 // Ingest reads the step's source (CSV or Parquet) into a content-addressed
-// Parquet dataset datasets/<sha256>.parquet and checks the expectations.
+// Parquet dataset datasets/<sha256>.parquet and checks the expectations. It
+// is cached (see cache.go) by its configuration and the source's SHA-256 and
+// format.
 func (a *Activities) Ingest(ctx context.Context, in StepInput) (StepOutput, error) {
 	cfg := in.Step.Ingest
 	if cfg == nil {
@@ -29,14 +32,32 @@ func (a *Activities) Ingest(ctx context.Context, in StepInput) (StepOutput, erro
 	if format == "" {
 		format = strings.TrimPrefix(strings.ToLower(filepath.Ext(src)), ".")
 	}
+	if format != "csv" && format != "parquet" {
+		return StepOutput{}, invalid("ingest %s: unknown format %q (csv or parquet)", src, format)
+	}
+	pl := startPulse(ctx, Progress{Msg: "hashing " + filepath.Base(src)})
+	defer pl.stop()
+	sum, err := dataset.HashFile(src)
+	if err != nil {
+		return StepOutput{}, badInput(ctx, err)
+	}
+	key, err := stepKey(pipelines.StepIngest, ingestImplVersion, cfg, map[string]string{"source_sha256": sum, "format": format}, in)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	return a.cached(ctx, in, key, func() (StepOutput, error) { return a.ingest(ctx, pl, cfg, src, format) })
+}
+
+// ingest converts src, in format, to the content-addressed dataset and
+// checks the expectations of cfg.
+func (a *Activities) ingest(ctx context.Context, pl *pulse, cfg *pipelines.IngestConfig, src, format string) (StepOutput, error) {
 	tmp, err := a.Store.TempDir("ingest")
 	if err != nil {
 		return StepOutput{}, err
 	}
 	defer os.RemoveAll(tmp)
 	dst := filepath.Join(tmp, "data.parquet")
-	pl := startPulse(ctx, Progress{Msg: "reading " + filepath.Base(src)})
-	defer pl.stop()
+	pl.set(Progress{Msg: "reading " + filepath.Base(src)})
 
 	var info dataset.Info
 	switch format {

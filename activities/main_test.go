@@ -156,6 +156,12 @@ type chain struct {
 	run  activities.RunInfo
 	acc  activities.Artifacts
 	outs map[string]activities.StepOutput
+	// noCache and reuse (by step name) are set on every step's input, as
+	// kiln run --no-cache and --resume make the workflow do.
+	noCache bool
+	reuse   map[string]activities.StepOutput
+	// item, when set, runs every step as that foreach item.
+	item *activities.Item
 }
 
 func (e *env) chain(run activities.RunInfo) *chain {
@@ -164,7 +170,11 @@ func (e *env) chain(run activities.RunInfo) *chain {
 
 // input is the StepInput of st after the steps run so far.
 func (c *chain) input(st pipelines.Step) activities.StepInput {
-	return activities.StepInput{Run: c.run, Step: st, Inputs: c.acc}
+	in := activities.StepInput{Run: c.run, Step: st, Inputs: c.acc, NoCache: c.noCache, Item: c.item}
+	if out, ok := c.reuse[st.Name]; ok {
+		in.Reuse = &out
+	}
+	return in
 }
 
 // try runs st and, on success, adds its artifacts to the chain.

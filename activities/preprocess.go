@@ -27,16 +27,28 @@ const profileBins = 10
 // transformed train and valid sets (the trainer's inputs), the raw test rows
 // (for evaluate, which scores them through the bundle), the fitted transforms
 // and the training profile. Outputs are content-addressed by the dataset hash
-// and the step's configuration.
+// and the step's configuration; the step is cached (see cache.go) by the same.
 func (a *Activities) Preprocess(ctx context.Context, in StepInput) (StepOutput, error) {
 	cfg := in.Step.Preprocess
 	ds := in.Inputs.Dataset
 	if cfg == nil || ds == nil {
 		return StepOutput{}, invalid("step %q needs a preprocess config and an upstream dataset", in.Step.Name)
 	}
+	key, err := stepKey(pipelines.StepPreprocess, preprocessImplVersion, cfg, map[string]string{"dataset_sha256": ds.SHA256}, in)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	return a.cached(ctx, in, key, func() (StepOutput, error) { return a.preprocess(ctx, cfg, ds) })
+}
+
+// preprocess does the work of Preprocess.
+func (a *Activities) preprocess(ctx context.Context, cfg *pipelines.PreprocessConfig, ds *DatasetRef) (StepOutput, error) {
+	// The outputs' address: a function of the implementation, the data and
+	// the configuration (publishing keeps the first copy of an address, so
+	// the implementation version must be part of it).
 	cfgJSON, _ := json.Marshal(cfg)
-	keySum := sha256.Sum256(append([]byte(ds.SHA256+"\n"), cfgJSON...))
-	key := hex.EncodeToString(keySum[:])
+	keySum := sha256.Sum256(fmt.Appendf(nil, "preprocess/v%d\n%s\n%s", preprocessImplVersion, ds.SHA256, cfgJSON))
+	address := hex.EncodeToString(keySum[:])
 
 	path, err := artifact.Path(ds.URI, "")
 	if err != nil {
@@ -148,7 +160,7 @@ func (a *Activities) Preprocess(ctx context.Context, in StepInput) (StepOutput, 
 			return StepOutput{}, err
 		}
 	}
-	uri, err := a.Store.Publish(dir, "prepared/"+key)
+	uri, err := a.Store.Publish(dir, "prepared/"+address)
 	if err != nil {
 		return StepOutput{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/kiln-ml/kiln/internal/registry"
+	"github.com/kiln-ml/kiln/pipelines"
 )
 
 // Register adds the bundle to the registry as a new, immutable model version
@@ -13,6 +14,11 @@ import (
 // any) to it. It is idempotent per run and step: a retry after a crash between
 // the registry write and the activity's completion finds the version it
 // already registered instead of adding a second one.
+//
+// It computes a cache key (the bundle, the model and the alias) and returns
+// in.Reuse (kiln run --resume) when the key matches and the version is still
+// registered, so a resumed run does not register a second version; it never
+// uses the step cache: every new run registers its own version.
 func (a *Activities) Register(ctx context.Context, in StepInput) (StepOutput, error) {
 	cfg, bundle := in.Step.Register, in.Inputs.Bundle
 	if cfg == nil || bundle == nil {
@@ -22,6 +28,40 @@ func (a *Activities) Register(ctx context.Context, in StepInput) (StepOutput, er
 	if name == "" {
 		name = in.Run.Pipeline
 	}
+	key, err := stepKey(pipelines.StepRegister, registerImplVersion, cfg, map[string]string{
+		"bundle_sha256": bundle.SHA256, "model": name, "alias": cfg.Alias,
+	}, in)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	registered := func(out StepOutput) error {
+		m := out.Artifacts.Model
+		if m == nil {
+			return errors.New("it names no model version")
+		}
+		v, err := a.Registry.Get(ctx, m.Name, m.Version)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", m.Name, m.Version, err)
+		}
+		if v.BundleURI != m.BundleURI {
+			return fmt.Errorf("%s:%d holds bundle %s, not %s", m.Name, m.Version, v.BundleURI, m.BundleURI)
+		}
+		return nil
+	}
+	if out, ok := a.reuse(ctx, in, key, registered); ok {
+		return out, nil
+	}
+	out, err := a.register(ctx, in, cfg, bundle, name)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	out.CacheKey = key
+	return out, nil
+}
+
+// register does the work of Register: it adds bundle as a version of model
+// name.
+func (a *Activities) register(ctx context.Context, in StepInput, cfg *pipelines.RegisterConfig, bundle *BundleRef, name string) (StepOutput, error) {
 	metrics := map[string]float64{}
 	for k, v := range bundle.TrainMetrics {
 		metrics[k] = v

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -12,24 +14,49 @@ import (
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/pipelines"
 )
 
-// ScoreFile scores one Parquet file with a loaded model, one row group at a
-// time, and writes a Parquet file with the passthrough columns, the
-// prediction, and the model name and version on every row. The output appears
-// atomically. progress (may be nil) is called after each row group.
-func ScoreFile(ctx context.Context, m *model.Model, name string, version int64, inPath, outPath string, passthrough []string, progress func(done, total int64)) (int64, error) {
+// ScoreOptions are the options of ScoreFile.
+type ScoreOptions struct {
+	// Passthrough columns are copied from the input to the output.
+	Passthrough []string
+	// RowGroups selects the input's row groups to score: "" (all), "N" or
+	// "N-M" (inclusive; row groups count from 0).
+	RowGroups string
+	// Progress, when set, is called after each row group with the rows
+	// scored so far and the rows selected.
+	Progress func(done, total int64)
+}
+
+// ScoreFile scores one Parquet file (or the row groups opts selects) with a
+// loaded model, one row group at a time, and writes a Parquet file with the
+// passthrough columns, the prediction, and the model name and version on
+// every row. The output appears atomically. It returns the output's rows and
+// SHA-256. Bad options or input (a missing column, a row group out of range)
+// are InvalidInput errors naming the file.
+func ScoreFile(ctx context.Context, m *model.Model, name string, version int64, inPath, outPath string, opts ScoreOptions) (dataset.Info, error) {
+	lo, hi, err := parseRowGroups(opts.RowGroups)
+	if err != nil {
+		return dataset.Info{}, invalid("%s: %v", inPath, err)
+	}
 	r, err := dataset.OpenParquet(inPath)
 	if err != nil {
-		return 0, err
+		return dataset.Info{}, err
 	}
 	defer r.Close()
+	n := r.NumRowGroups()
+	if hi < 0 {
+		lo, hi = 0, n-1
+	} else if hi >= n {
+		return dataset.Info{}, invalid("%s: row_groups %q is out of range: the file has %d row groups%s", inPath, opts.RowGroups, n, groupRange(n))
+	}
 	schema := r.Schema()
 	var fields []dataset.Field
-	for _, c := range passthrough {
+	for _, c := range opts.Passthrough {
 		i := schema.Index(c)
 		if i < 0 {
-			return 0, invalid("%s: passthrough column %q not found (columns: %v)", inPath, c, schema.Names())
+			return dataset.Info{}, invalid("%s: passthrough column %q not found (columns: %v)", inPath, c, schema.Names())
 		}
 		fields = append(fields, schema.Fields[i])
 	}
@@ -43,7 +70,7 @@ func ScoreFile(ctx context.Context, m *model.Model, name string, version int64, 
 	}
 	for _, f := range m.Manifest.Inputs {
 		if schema.Index(f.Name) < 0 {
-			return 0, invalid("%s: the model needs column %q, which the file lacks", inPath, f.Name)
+			return dataset.Info{}, invalid("%s: the model needs column %q, which the file lacks", inPath, f.Name)
 		}
 	}
 	outSchema := dataset.Schema{Fields: append(fields,
@@ -51,36 +78,66 @@ func ScoreFile(ctx context.Context, m *model.Model, name string, version int64, 
 		dataset.Field{Name: "model", Type: dataset.String},
 		dataset.Field{Name: "model_version", Type: dataset.Int64},
 	)}
+	var total int64
+	for g := lo; g <= hi; g++ {
+		total += r.RowGroupRows(g)
+	}
 	w, err := dataset.CreateParquet(outPath, outSchema, dataset.WriterOptions{})
 	if err != nil {
-		return 0, err
+		return dataset.Info{}, err
 	}
 	defer w.Abort()
 	var done int64
-	for g := 0; g < r.NumRowGroups(); g++ {
+	for g := lo; g <= hi; g++ {
 		rec, err := r.ReadRowGroup(ctx, g, cols)
 		if err != nil {
-			return 0, err
+			return dataset.Info{}, err
 		}
 		out, err := scoreRecord(m, name, version, rec, fields, outSchema)
 		rec.Release()
 		if err != nil {
-			return 0, invalid("%s, row group %d: %v", inPath, g, err)
+			return dataset.Info{}, invalid("%s, row group %d: %v", inPath, g, err)
 		}
 		err = w.Write(out)
 		out.Release()
 		if err != nil {
-			return 0, fmt.Errorf("writing %s: %w", outPath, err)
+			return dataset.Info{}, fmt.Errorf("writing %s: %w", outPath, err)
 		}
 		done += r.RowGroupRows(g)
-		if progress != nil {
-			progress(done, r.NumRows())
+		if opts.Progress != nil {
+			opts.Progress(done, total)
 		}
 	}
-	if _, err := w.Commit(); err != nil {
-		return 0, err
+	return w.Commit()
+}
+
+// parseRowGroups reads a row group selection: "" selects all (hi < 0), "N"
+// row group N, "N-M" row groups N to M inclusive.
+func parseRowGroups(s string) (lo, hi int, err error) {
+	if s == "" {
+		return 0, -1, nil
 	}
-	return done, nil
+	first, last, isRange := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(first)
+	hi, err2 := lo, error(nil)
+	if isRange {
+		hi, err2 = strconv.Atoi(last)
+	}
+	if err1 != nil || err2 != nil || lo < 0 || hi < lo || strings.HasPrefix(first, "+") || strings.HasPrefix(last, "+") {
+		return 0, 0, fmt.Errorf("row_groups %q: want a row group N or a range N-M with 0 <= N <= M", s)
+	}
+	return lo, hi, nil
+}
+
+// groupRange describes the valid row group indexes of a file with n of them.
+func groupRange(n int) string {
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return " (0)"
+	}
+	return fmt.Sprintf(" (0-%d)", n-1)
 }
 
 func scoreRecord(m *model.Model, name string, version int64, rec arrow.Record, pass []dataset.Field, outSchema dataset.Schema) (arrow.Record, error) {
@@ -109,53 +166,87 @@ func scoreRecord(m *model.Model, name string, version int64, rec arrow.Record, p
 }
 
 // Score batch-scores a Parquet file (the spec's input, or the ingested
-// dataset) with the registered model upstream.
+// dataset), or some of its row groups, with the registered model upstream.
+// Without a configured output it writes under the artifact store:
+// scores/<run>/<step>.parquet, or scores/<run>/<step>/<item index>.parquet
+// for an item of a foreach. The step is cached (see cache.go) by its
+// configuration, the model version, the input's SHA-256 and the row groups.
 func (a *Activities) Score(ctx context.Context, in StepInput) (StepOutput, error) {
 	cfg, mref := in.Step.Score, in.Inputs.Model
 	if cfg == nil || mref == nil {
 		return StepOutput{}, invalid("step %q needs a score config and a registered model upstream", in.Step.Name)
 	}
-	m, err := loadBundle(mref.BundleURI)
-	if err != nil {
-		return StepOutput{}, err
+	if _, _, err := parseRowGroups(cfg.RowGroups); err != nil {
+		return StepOutput{}, invalid("step %q: %v", in.Step.Name, err)
 	}
 	input := cfg.Input
+	inputs := map[string]string{"model": fmt.Sprintf("%s:%d", mref.Name, mref.Version), "row_groups": cfg.RowGroups}
 	if input == "" {
 		if in.Inputs.Dataset == nil {
 			return StepOutput{}, invalid("step %q: no input given and no ingested dataset upstream", in.Step.Name)
 		}
 		input = in.Inputs.Dataset.URI
+		inputs["input_sha256"] = in.Inputs.Dataset.SHA256
 	}
 	inPath, err := artifact.Path(input, in.Run.SpecDir)
 	if err != nil {
 		return StepOutput{}, invalid("score input: %v", err)
 	}
+	pl := startPulse(ctx, Progress{Msg: "hashing " + filepath.Base(inPath)})
+	defer pl.stop()
+	if inputs["input_sha256"] == "" {
+		sum, err := dataset.HashFile(inPath)
+		if err != nil {
+			return StepOutput{}, badInput(ctx, err)
+		}
+		inputs["input_sha256"] = sum
+	}
+	key, err := stepKey(pipelines.StepScore, scoreImplVersion, cfg, inputs, in)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	return a.cached(ctx, in, key, func() (StepOutput, error) { return a.score(ctx, pl, in, cfg, mref, inPath) })
+}
+
+// score does the work of Score.
+func (a *Activities) score(ctx context.Context, pl *pulse, in StepInput, cfg *pipelines.ScoreConfig, mref *ModelRef, inPath string) (StepOutput, error) {
+	m, err := loadBundle(mref.BundleURI)
+	if err != nil {
+		return StepOutput{}, err
+	}
 	var outPath string
-	if cfg.Output != "" {
+	switch {
+	case cfg.Output != "":
 		if outPath, err = artifact.Path(cfg.Output, in.Run.SpecDir); err != nil {
 			return StepOutput{}, invalid("score output: %v", err)
 		}
-		if err := os.MkdirAll(filepath.Dir(outPath), 0o755); err != nil {
-			return StepOutput{}, err
-		}
-	} else {
+	case in.Item != nil:
+		outPath = a.Store.LocalPath(fmt.Sprintf("scores/%s/%s/%d.parquet", sanitize(in.Run.WorkflowID), sanitize(in.Step.Name), in.Item.Index))
+	default:
 		outPath = a.Store.LocalPath(fmt.Sprintf("scores/%s/%s.parquet", sanitize(in.Run.WorkflowID), in.Step.Name))
-		if err := os.MkdirAll(filepath.Dir(outPath), 0o755); err != nil {
-			return StepOutput{}, err
-		}
+	}
+	if err := os.MkdirAll(filepath.Dir(outPath), 0o755); err != nil {
+		return StepOutput{}, fmt.Errorf("creating the directory of %s: %w", outPath, err)
 	}
 	start := time.Now()
-	pl := startPulse(ctx, Progress{Msg: "scoring " + filepath.Base(inPath)})
-	defer pl.stop()
-	rows, err := ScoreFile(ctx, m, mref.Name, mref.Version, inPath, outPath, cfg.Passthrough, func(done, total int64) {
-		pl.set(Progress{Pct: 100 * float64(done) / float64(max(total, 1)), Msg: fmt.Sprintf("%d/%d rows", done, total)})
+	pl.set(Progress{Msg: "scoring " + filepath.Base(inPath)})
+	info, err := ScoreFile(ctx, m, mref.Name, mref.Version, inPath, outPath, ScoreOptions{
+		Passthrough: cfg.Passthrough,
+		RowGroups:   cfg.RowGroups,
+		Progress: func(done, total int64) {
+			pl.set(Progress{Pct: 100 * float64(done) / float64(max(total, 1)), Msg: fmt.Sprintf("%d/%d rows", done, total)})
+		},
 	})
 	if err != nil {
 		return StepOutput{}, err
 	}
 	el := time.Since(start)
+	summary := fmt.Sprintf("%d rows scored with %s:%d in %s → %s", info.Rows, mref.Name, mref.Version, el.Round(time.Millisecond), outPath)
+	if cfg.RowGroups != "" {
+		summary = fmt.Sprintf("%d rows (row groups %s) scored with %s:%d in %s → %s", info.Rows, cfg.RowGroups, mref.Name, mref.Version, el.Round(time.Millisecond), outPath)
+	}
 	return StepOutput{
-		Artifacts: Artifacts{Scored: &ScoredRef{URI: artifact.FileURI(outPath), Rows: rows}},
-		Summary:   fmt.Sprintf("%d rows scored with %s:%d in %s → %s", rows, mref.Name, mref.Version, el.Round(time.Millisecond), outPath),
+		Artifacts: Artifacts{Scored: &ScoredRef{URI: artifact.FileURI(outPath), Rows: info.Rows, SHA256: info.SHA256}},
+		Summary:   summary,
 	}, nil
 }

@@ -93,9 +93,11 @@ func TestScoreFile(t *testing.T) {
 				}
 			}
 			var progress [][2]int64
-			n, err := activities.ScoreFile(e.ctx, m, "breast-cancer", 3, in, out, []string{"malignant"}, func(done, total int64) {
-				progress = append(progress, [2]int64{done, total})
+			info, err := activities.ScoreFile(e.ctx, m, "breast-cancer", 3, in, out, activities.ScoreOptions{
+				Passthrough: []string{"malignant"},
+				Progress:    func(done, total int64) { progress = append(progress, [2]int64{done, total}) },
 			})
+			n := info.Rows
 			files := listFiles(t, outDir)
 			if tt.err != nil {
 				checkAppError(t, err, "InvalidInput", tt.err...)

@@ -42,7 +42,8 @@ type trainerMetrics struct {
 // assembles the model bundle: the trainer's model file plus the fitted
 // transforms, the input schema, the training profile and the lineage. Leftover
 // containers of earlier attempts of the same step (a worker killed mid-run)
-// are removed first.
+// are removed first. The step is cached (see cache.go) by its configuration,
+// the prepared artifacts' address and the trainer image's identity.
 func (a *Activities) Train(ctx context.Context, in StepInput) (StepOutput, error) {
 	cfg, prep := in.Step.Train, in.Inputs.Prepared
 	if cfg == nil || prep == nil {
@@ -57,6 +58,25 @@ func (a *Activities) Train(ctx context.Context, in StepInput) (StepOutput, error
 	if err != nil {
 		return StepOutput{}, err
 	}
+	image, err := rt.Identify(ctx, ctr.Image)
+	if err != nil {
+		return StepOutput{}, fmt.Errorf("identifying the trainer image %s (%s runtime): %w", ctr.Image, rt.Name(), err)
+	}
+	address, err := preparedAddress(prep)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	key, err := stepKey(pipelines.StepTrain, trainImplVersion, cfg, map[string]string{
+		"prepared": address, "image_id": image, "runtime": rt.Name(),
+	}, in)
+	if err != nil {
+		return StepOutput{}, err
+	}
+	return a.cached(ctx, in, key, func() (StepOutput, error) { return a.train(ctx, in, cfg, prep, ctr, rt) })
+}
+
+// train does the work of Train with the runtime rt.
+func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.TrainConfig, prep *PreparedRef, ctr *pipelines.Container, rt containers.Runtime) (StepOutput, error) {
 	log := a.logger(ctx)
 	labels := map[string]string{labelWorkflow: in.Run.WorkflowID, labelStep: in.Step.Name}
 	if n, err := rt.Cleanup(ctx, labels); err != nil {

@@ -180,6 +180,9 @@ type ModelRef struct {
 type ScoredRef struct {
 	URI  string `json:"uri"`
 	Rows int64  `json:"rows"`
+	// SHA256 is the hex SHA-256 of the file as written: a scored file has
+	// no content address, so a cached or resumed result checks it.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // DeploymentRef is the outcome of a canary rollout.

@@ -41,5 +41,7 @@
 //
 // No image can be pulled: Kiln images are built locally from static binaries
 // (FROM scratch) with [BuildImage], which uses the engine's legacy builder.
-// [ImageID] resolves a local reference to its image ID.
+// [ImageID] resolves a local reference to its image ID; [Runtime.Identify]
+// gives the same identity through either runtime (the image ID, or the hash
+// of the process runtime's binary), so results can be cached per trainer.
 package containers

@@ -84,6 +84,12 @@ func (d *Docker) Close() error {
 // Name returns RuntimeDocker.
 func (d *Docker) Name() string { return RuntimeDocker }
 
+// Identify returns the ID ("sha256:…") of the local image, as Run reports
+// it in Result.ImageID.
+func (d *Docker) Identify(ctx context.Context, image string) (string, error) {
+	return ImageID(ctx, d.cli, image)
+}
+
 // containerConfig builds the sandboxed container configuration for a
 // normalized spec.
 func containerConfig(spec RunSpec, imageID string) (*container.Config, *container.HostConfig) {

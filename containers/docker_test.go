@@ -410,6 +410,35 @@ func TestImageID(t *testing.T) {
 	}
 }
 
+// TestDockerIdentify checks that the Docker runtime identifies an image by
+// its image ID, and explains how to build a missing one.
+func TestDockerIdentify(t *testing.T) {
+	d := needDocker(t)
+	tests := []struct {
+		name  string
+		image string
+		want  string
+		err   string
+	}{
+		{name: "probe image", image: probeImage, want: probeImageID},
+		{name: "missing image", image: "kiln-test/missing:" + testRunID, err: "run `make images`"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := d.Identify(context.Background(), tt.image)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("Identify(%s) = %q, %v; want an error containing %q", tt.image, got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want || !strings.HasPrefix(got, "sha256:") {
+				t.Errorf("Identify(%s) = %q, %v; want %q", tt.image, got, err, tt.want)
+			}
+		})
+	}
+}
+
 func TestBuildImageErrors(t *testing.T) {
 	d := needDocker(t)
 	tests := []struct {

@@ -73,6 +73,16 @@ func (p *Process) Cleanup(ctx context.Context, labels map[string]string) (int, e
 	return 0, nil
 }
 
+// Identify returns "sha256:<hex>" of the binary registered for image, as
+// Run reports it in Result.ImageID.
+func (p *Process) Identify(ctx context.Context, image string) (string, error) {
+	bin, err := p.binary(image)
+	if err != nil {
+		return "", err
+	}
+	return p.imageID(bin)
+}
+
 // binary resolves the executable registered for image.
 func (p *Process) binary(image string) (string, error) {
 	path, ok := p.binaries[image]

@@ -246,3 +246,69 @@ func BenchmarkProcessRunOverhead(b *testing.B) {
 		}
 	}
 }
+
+// TestProcessIdentify checks that the process runtime identifies an image by
+// the hash of its binary, the ImageID Run reports, and that the identity
+// follows the binary when it is rebuilt.
+func TestProcessIdentify(t *testing.T) {
+	p := newTestProcess(t)
+	data, err := os.ReadFile(probeBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := filepath.Join(t.TempDir(), "rebuilt")
+	if err := os.WriteFile(rebuilt, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p.binaries["kiln/rebuilt:dev"] = rebuilt
+	notExec := filepath.Join(t.TempDir(), "not-executable")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.binaries["kiln/not-exec:dev"] = notExec
+	sumOf := func(b []byte) string {
+		s := sha256.Sum256(b)
+		return "sha256:" + hex.EncodeToString(s[:])
+	}
+	changed := append(append([]byte{}, data...), "rebuilt"...)
+	tests := []struct {
+		name   string
+		image  string
+		before func(t *testing.T)
+		want   string
+		err    string
+	}{
+		{name: "probe", image: probeRef, want: probeDigest(t)},
+		{name: "copy of the probe", image: "kiln/rebuilt:dev", want: probeDigest(t)},
+		{name: "binary rebuilt", image: "kiln/rebuilt:dev", want: sumOf(changed), before: func(t *testing.T) {
+			if err := os.WriteFile(rebuilt, changed, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "unknown image", image: "kiln/other:dev", err: "no local binary for image kiln/other:dev"},
+		{name: "binary not executable", image: "kiln/not-exec:dev", err: "is not an executable file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.before != nil {
+				tt.before(t)
+			}
+			got, err := p.Identify(context.Background(), tt.image)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("Identify(%s) = %q, %v; want an error containing %q", tt.image, got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("Identify(%s) = %q, %v; want %q", tt.image, got, err, tt.want)
+			}
+		})
+	}
+	// Run reports the same identity.
+	in, out := newDirs(t, "")
+	res, err := p.Run(context.Background(), RunSpec{Image: probeRef, Command: []string{"ok"}, InputDir: in, OutputDir: out})
+	if id, _ := p.Identify(context.Background(), probeRef); err != nil || res.ImageID != id {
+		t.Errorf("Run reported image %q (%v), Identify %q", res.ImageID, err, id)
+	}
+}

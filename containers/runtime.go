@@ -133,6 +133,12 @@ type Runtime interface {
 	// kiln.managed=true), such as those of an attempt whose worker was
 	// SIGKILLed, and returns how many it removed.
 	Cleanup(ctx context.Context, labels map[string]string) (int, error)
+	// Identify returns the identity of what Run would run for image, the
+	// same string Run reports as [Result.ImageID]: the Docker image ID
+	// ("sha256:…"), or for the process runtime "sha256:" followed by the
+	// hex SHA-256 of the binary registered for image. It changes whenever
+	// the trainer does, so it can key caches of training results.
+	Identify(ctx context.Context, image string) (string, error)
 }
 
 // RunError reports a trainer that failed: non-zero exit, OOM kill or timeout.

@@ -82,6 +82,15 @@ type decoder struct {
 	paramNames []string
 	// subst is true while decoding steps, where ${params.NAME} is substituted.
 	subst bool
+	// cur is the step being decoded: references to step outputs found in
+	// its scalars are collected there, to be checked against the graph.
+	cur *stepInfo
+	// inWith is true while decoding a step's with, where ${steps....} (and,
+	// in a foreach step, ${item}) are kept for the workflow; inWhen while
+	// decoding its when.
+	inWith, inWhen bool
+	// colCache holds the source columns of scalars (see columns).
+	colCache map[*yaml.Node][]int
 
 	aliases        int
 	aliasesReached bool
@@ -575,6 +584,15 @@ func (o *object) float(key string, dst *float64) bool {
 	return ok
 }
 
+func (o *object) bool(key string, dst *bool) bool {
+	var v *bool
+	if !o.boolPtr(key, &v) {
+		return false
+	}
+	*dst = *v
+	return true
+}
+
 func (o *object) boolPtr(key string, dst **bool) bool {
 	n, path, ok := o.get(key)
 	if !ok {
@@ -594,6 +612,12 @@ func (o *object) boolPtr(key string, dst **bool) bool {
 }
 
 func (o *object) duration(key string, dst *Duration) bool {
+	return o.durationFrom(key, dst, false)
+}
+
+// durationFrom reads a duration that must be positive, or with allowZero
+// not negative.
+func (o *object) durationFrom(key string, dst *Duration, allowZero bool) bool {
 	n, path, ok := o.get(key)
 	if !ok {
 		return false
@@ -608,10 +632,14 @@ func (o *object) duration(key string, dst *Duration) bool {
 	}
 	v, err := time.ParseDuration(s.str)
 	if err != nil {
-		o.d.errorf(n, path, "invalid duration %q%s: use a number with a unit: ms, s, m or h, e.g. 30s or 1h30m", s.str, s.origin())
+		o.d.errorf(n, path, "invalid duration %q%s: use a number with a unit: ms, s, m or h, e.g. 30s or 1h30m%s", s.str, s.origin(), s.refHint())
 		return false
 	}
-	if v <= 0 {
+	switch {
+	case v < 0 && allowZero:
+		o.d.errorf(n, path, "duration %s must not be negative", s.str)
+		return false
+	case v <= 0 && !allowZero:
 		o.d.errorf(n, path, "duration %s must be positive", s.str)
 		return false
 	}
@@ -639,7 +667,7 @@ func (o *object) bytes(key string, dst *ByteSize) bool {
 	case "!!str":
 		var err error
 		if v, err = ParseByteSize(s.str); err != nil {
-			o.d.errorf(n, path, "%v%s", err, s.origin())
+			o.d.errorf(n, path, "%v%s%s", err, s.origin(), s.refHint())
 			return false
 		}
 	default:
@@ -723,8 +751,24 @@ type scalar struct {
 	b   bool
 	// param is the param that provided the whole value, if any.
 	param string
-	// interpolated is true when a reference was embedded in a longer string.
+	// interpolated is true when a param was substituted into a longer
+	// string, so that str no longer matches the source text.
 	interpolated bool
+	// stepRefs and itemRefs are true when str holds ${steps....} or
+	// ${item} references, kept for the workflow to substitute.
+	stepRefs, itemRefs bool
+}
+
+// refHint explains, after a type error, that references kept for run time
+// only fit string fields.
+func (s scalar) refHint() string {
+	switch {
+	case s.stepRefs:
+		return "; references to step outputs are only allowed in string fields"
+	case s.itemRefs:
+		return "; ${item} and ${item.index} are only allowed in string fields"
+	}
+	return ""
 }
 
 // origin explains where a substituted value came from, for messages.
@@ -750,7 +794,7 @@ func (s scalar) describe() string {
 }
 
 func (d *decoder) typeError(s scalar, path, want string) {
-	d.errorf(s.node, path, "expected %s, found %s%s", want, s.describe(), s.origin())
+	d.errorf(s.node, path, "expected %s, found %s%s%s", want, s.describe(), s.origin(), s.refHint())
 }
 
 // scalar resolves a scalar node's value, substituting params when decoding
@@ -795,11 +839,18 @@ func (d *decoder) scalar(n *yaml.Node, path, want string) (scalar, bool) {
 }
 
 // substitute replaces ${params.NAME} references in s. A string that is
-// exactly one reference takes the param's type and value.
+// exactly one reference takes the param's type and value. Under a step's
+// with, references to step outputs (${steps.STEP.KIND.FIELD}) and, in a
+// foreach step, ${item} and ${item.index} are checked and kept as written:
+// the workflow substitutes them at run time (see ExpandRefs).
 func (d *decoder) substitute(s scalar, path string) (scalar, bool) {
 	var b strings.Builder
 	rest, ok := s.str, true
 	var whole *Param
+	substituted := false
+	// consumed counts the characters of s.str before rest, so that each
+	// reference's offset (in characters) costs only its own length.
+	consumed := 0
 	for {
 		i := strings.Index(rest, "${")
 		if i < 0 {
@@ -813,8 +864,28 @@ func (d *decoder) substitute(s scalar, path string) (scalar, bool) {
 			return s, false
 		}
 		ref := rest[i : i+j+1]
-		name, isParam := strings.CutPrefix(ref[2:len(ref)-1], "params.")
+		off := consumed + utf8.RuneCountInString(rest[:i])
+		consumed = off + utf8.RuneCountInString(ref)
+		inner := ref[2 : len(ref)-1]
+		name, isParam := strings.CutPrefix(inner, "params.")
 		switch {
+		case isItemRef(inner):
+			if d.checkItemRef(s, path, off, ref) {
+				b.WriteString(ref)
+				s.itemRefs = true
+			} else {
+				ok = false
+			}
+		case strings.HasPrefix(inner, "steps."):
+			if d.checkStepRef(s, path, off, ref) {
+				b.WriteString(ref)
+				s.stepRefs = true
+			} else {
+				ok = false
+			}
+		case strings.HasPrefix(inner, "item."):
+			d.refError(s, path, off, fmt.Sprintf("invalid reference %q: write ${item} or ${item.index}", ref))
+			ok = false
 		case !isParam || !paramNameRE.MatchString(name):
 			d.errorf(s.node, path, "invalid reference %q: write ${params.NAME}", ref)
 			ok = false
@@ -823,10 +894,20 @@ func (d *decoder) substitute(s scalar, path string) (scalar, bool) {
 			ok = false
 		default:
 			p := d.params[name]
+			v := formatParam(p.Value)
+			if strings.Contains(v, "${") {
+				// Decoded steps hold "${" only in the references checked
+				// here, which the workflow substitutes; a param must not
+				// smuggle in others.
+				d.refError(s, path, off, fmt.Sprintf(`the value of param %q, %q, contains "${", which a param cannot pass on to a step`, name, v))
+				ok = false
+				break
+			}
 			if i == 0 && i+j+1 == len(rest) && b.Len() == 0 {
 				whole = p
 			}
-			b.WriteString(formatParam(p.Value))
+			b.WriteString(v)
+			substituted = true
 		}
 		rest = rest[i+j+1:]
 	}
@@ -847,7 +928,7 @@ func (d *decoder) substitute(s scalar, path string) (scalar, bool) {
 		}
 		return out, true
 	}
-	s.str, s.interpolated = b.String(), true
+	s.str, s.interpolated = b.String(), substituted
 	return s, true
 }
 

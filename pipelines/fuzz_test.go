@@ -6,9 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/kiln-ml/kiln/internal/expr"
 )
 
 // FuzzParse feeds arbitrary specs (seeded with every spec under testdata) and
@@ -27,6 +30,24 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(src, "")
 		f.Add(src, "seed=3")
+	}
+	// Small specs around when, foreach and references, so that the fuzzer
+	// reaches their checks quickly.
+	for _, src := range []string{
+		"apiVersion: kiln/v1\nkind: Pipeline\nname: f\nparams: {on: true, n: 2}\nsteps:\n" +
+			"- {name: i, uses: ingest, with: {source: a.csv}}\n" +
+			"- {name: w, uses: noop, needs: [i], when: \"params.on && steps.i.dataset.rows > params.n\"}\n",
+		"apiVersion: kiln/v1\nkind: Pipeline\nname: f\nsteps:\n" +
+			"- {name: i, uses: ingest, foreach: {items: [a, b], parallelism: 2}, with: {source: \"${item}.csv\"}}\n" +
+			"- {name: j, uses: ingest, with: {source: b.parquet}}\n" +
+			"- {name: n, uses: noop, needs: [j], foreach: {row_groups: true}}\n",
+		"apiVersion: kiln/v1\nkind: Pipeline\nname: f\nsteps:\n" +
+			"- {name: i, uses: ingest, foreach: {files: \"d/*.csv\"}, with: {source: \"${item}\"}}\n" +
+			"- {name: a, uses: approval, needs: [i], with: {approvers: [x], timeout: 1h, on_timeout: skip}}\n" +
+			"- {name: s, uses: ingest, needs: [a], with: {source: \"${steps.a.approval.by}.csv\"}, when: steps.i.foreach.failed == 0}\n",
+	} {
+		f.Add([]byte(src), "")
+		f.Add([]byte(src), "n=3")
 	}
 	f.Fuzz(func(t *testing.T, src []byte, override string) {
 		var overrides map[string]string
@@ -96,7 +117,7 @@ func checkSpec(t *testing.T, spec *Spec) {
 	for _, st := range spec.Steps {
 		configs := 0
 		for _, set := range []bool{st.Ingest != nil, st.Preprocess != nil, st.Train != nil, st.Evaluate != nil,
-			st.Register != nil, st.Score != nil, st.Deploy != nil, st.Monitor != nil} {
+			st.Register != nil, st.Score != nil, st.Deploy != nil, st.Monitor != nil, st.Approval != nil, st.Noop != nil} {
 			if set {
 				configs++
 			}
@@ -115,8 +136,127 @@ func checkSpec(t *testing.T, spec *Spec) {
 				t.Fatalf("step %q needs %q, which is unknown or not before it in %q", st.Name, need, order)
 			}
 		}
-		if want, ok := Upstream[st.Uses]; ok && spec.NearestAncestor(st.Name, want) == "" {
-			t.Fatalf("step %q (uses %s) has no upstream %s", st.Name, st.Uses, want)
+		if want, ok := Upstream[st.Uses]; ok {
+			up := spec.NearestAncestor(st.Name, want)
+			if up == "" || spec.Step(up).Foreach != nil {
+				t.Fatalf("step %q (uses %s) has no upstream %s that is not a foreach step (found %q)", st.Name, st.Uses, want, up)
+			}
+		}
+		checkForeach(t, spec, &st)
+		checkRefs(t, spec, &st)
+	}
+}
+
+// checkForeach checks a decoded step's foreach.
+func checkForeach(t *testing.T, spec *Spec, st *Step) {
+	t.Helper()
+	fe := st.Foreach
+	if fe == nil {
+		return
+	}
+	if !slices.Contains(ForeachTypes, st.Uses) {
+		t.Fatalf("step %q (uses %s) has a foreach", st.Name, st.Uses)
+	}
+	sources := 0
+	for _, set := range []bool{fe.Items != nil, fe.Files != "", fe.RowGroups} {
+		if set {
+			sources++
 		}
 	}
+	if sources != 1 || fe.Parallelism < 1 || fe.Items != nil && len(fe.Items) == 0 {
+		t.Fatalf("step %q: invalid foreach %+v", st.Name, fe)
+	}
+	if _, err := filepath.Match(fe.Files, ""); err != nil {
+		t.Fatalf("step %q: bad files pattern %q accepted", st.Name, fe.Files)
+	}
+	if fe.RowGroups {
+		if up := spec.NearestAncestor(st.Name, StepIngest); up == "" || spec.Step(up).Foreach != nil {
+			t.Fatalf("step %q: foreach row_groups without a plain upstream ingest step (found %q)", st.Name, up)
+		}
+	}
+}
+
+// checkRefs checks that a decoded step's when parses and that it and every
+// reference kept in its with name params, upstream steps' outputs of the
+// right kind and, in foreach steps only, the item.
+func checkRefs(t *testing.T, spec *Spec, st *Step) {
+	t.Helper()
+	checkStep := func(ref string) {
+		parts := strings.Split(ref, ".")
+		if len(parts) < 3 || parts[0] != "steps" {
+			t.Fatalf("step %q: malformed reference %q accepted", st.Name, ref)
+		}
+		up := spec.Step(parts[1])
+		if up == nil || !slices.Contains(spec.Ancestors(st.Name), parts[1]) || OutputKind(up) != parts[2] {
+			t.Fatalf("step %q: reference %q to a step that is not upstream, or of another kind", st.Name, ref)
+		}
+	}
+	if st.When != "" {
+		e, err := expr.Parse(st.When)
+		if err != nil {
+			t.Fatalf("step %q: when %q does not parse: %v", st.Name, st.When, err)
+		}
+		for _, id := range e.Idents() {
+			if name, ok := strings.CutPrefix(id.Path, "params."); ok {
+				if _, ok := spec.Param(name); !ok {
+					t.Fatalf("step %q: when reads unknown %s", st.Name, id.Path)
+				}
+				continue
+			}
+			checkStep(id.Path)
+		}
+	}
+	// The workflow expands references in the step's JSON form: "${" may
+	// only start a reference the decoder checked.
+	whole, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for text := string(whole); ; {
+		i := strings.Index(text, "${")
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(text[i:], '}')
+		if j < 0 || !isRuntimeRef(text[i+2:i+j]) || strings.ContainsAny(text[i+2:i+j], "\"\\ ") {
+			t.Fatalf("step %q: stray \"${\" in %s", st.Name, whole)
+		}
+		text = text[i+j:]
+	}
+	configs, err := json.Marshal([]any{st.Ingest, st.Preprocess, st.Train, st.Evaluate, st.Register, st.Score, st.Deploy, st.Monitor, st.Approval, st.Noop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree any
+	if err := json.Unmarshal(configs, &tree); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			_, _ = ExpandRefs(v, func(ref string) (string, error) {
+				if isItemRef(ref) {
+					if st.Foreach == nil {
+						t.Fatalf("step %q: %s kept in a step without foreach", st.Name, ref)
+					}
+				} else {
+					checkStep(ref)
+					if len(strings.Split(ref, ".")) < 4 {
+						t.Fatalf("step %q: reference %q without a field accepted", st.Name, ref)
+					}
+				}
+				return "", nil
+			})
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		case map[string]any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(tree)
 }

@@ -7,7 +7,8 @@ import (
 
 // Upstream maps each step type to the step type it reads its input from: a
 // step must have an ancestor (through needs) of that type, and the nearest
-// one (see NearestAncestor) is its input.
+// one (see NearestAncestor) is its input, which must not be a foreach step.
+// Approval and noop steps have no input.
 var Upstream = map[StepType]StepType{
 	StepPreprocess: StepIngest,
 	StepTrain:      StepPreprocess,
@@ -150,7 +151,8 @@ func levels(start int, edges [][]int) [][]int {
 // edge is one valid needs entry: step to, named by needs entry k.
 type edge struct{ to, k int }
 
-// validateGraph checks step names, needs, cycles and upstream requirements.
+// validateGraph checks step names, needs, cycles, upstream requirements and
+// references to step outputs.
 func (d *decoder) validateGraph(spec *Spec, infos []*stepInfo) {
 	index := map[string]int{}
 	var names []string
@@ -208,12 +210,14 @@ func (d *decoder) validateGraph(spec *Spec, infos []*stepInfo) {
 			continue
 		}
 		var found []string
+		var foundAt []int
 		unsure := info.unsure
 		for _, level := range levels(i, plain) {
 			for _, j := range level {
 				unsure = unsure || infos[j].unsure
 				if spec.Steps[j].Uses == want {
 					found = append(found, fmt.Sprintf("%q", spec.Steps[j].Name))
+					foundAt = append(foundAt, j)
 				}
 			}
 			if len(found) > 0 {
@@ -226,9 +230,45 @@ func (d *decoder) validateGraph(spec *Spec, infos []*stepInfo) {
 		case len(found) > 1:
 			d.errorf(info.needsAt, info.needsPath, "step %q (uses: %s) has %d upstream %s steps at the same distance (%s) and cannot tell which one is its input; make the one it should use its nearest",
 				st.Name, st.Uses, len(found), want, strings.Join(found, ", "))
+		case len(found) == 1 && spec.Steps[foundAt[0]].Foreach != nil:
+			d.errorf(info.needsAt, info.needsPath, "step %q (uses: %s) would read its input from %s, a foreach step: its per-item outputs are not one input",
+				st.Name, st.Uses, found[0])
 		}
 	}
+	d.checkRowGroupsSource(spec, infos, plain, badNeeds)
+	d.checkOutputRefs(spec, infos, index, names, plain, badNeeds)
 	d.checkAliases(spec, infos, plain)
+}
+
+// checkRowGroupsSource checks that each foreach step over row groups has an
+// upstream ingest step, not itself a foreach step, whose dataset's row
+// groups are its items.
+func (d *decoder) checkRowGroupsSource(spec *Spec, infos []*stepInfo, edges [][]int, badNeeds []bool) {
+	for i, info := range infos {
+		fe := spec.Steps[i].Foreach
+		if fe == nil || !fe.RowGroups || badNeeds[i] || info.rowGroupsAt == nil {
+			continue
+		}
+		nearest := -1
+		unsure := info.unsure
+		for _, level := range levels(i, edges) {
+			for _, j := range level {
+				unsure = unsure || infos[j].unsure
+				if nearest < 0 && spec.Steps[j].Uses == StepIngest {
+					nearest = j
+				}
+			}
+			if nearest >= 0 {
+				break
+			}
+		}
+		switch {
+		case nearest < 0 && !unsure:
+			d.errorf(info.rowGroupsAt, info.rowGroupsPath, "foreach row_groups needs an upstream ingest step, whose dataset's row groups are the items; add it to needs")
+		case nearest >= 0 && spec.Steps[nearest].Foreach != nil:
+			d.errorf(info.rowGroupsAt, info.rowGroupsPath, "foreach row_groups reads the row groups of the nearest upstream ingest step %q, which is a foreach step: its per-item outputs are not one dataset", spec.Steps[nearest].Name)
+		}
+	}
 }
 
 // checkAliases rejects a register step that sets the alias a downstream

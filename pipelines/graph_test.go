@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -163,6 +164,31 @@ func TestGraphProblems(t *testing.T) {
 			step("i", "ingest"), step("p", "preprocess", "i"), step("i2", "ingest", "p"),
 			step("p2", "preprocess", "i2"),
 		}, nil},
+		{"approval and noop steps need no upstream", []string{step("a", "approval"), step("n", "noop", "a")}, nil},
+		{"a foreach ingest at the same distance makes the input ambiguous", []string{
+			step("f", "ingest") + "    foreach: {items: [a]}\n", step("i", "ingest", "f"), step("p", "preprocess", "i", "f"),
+		}, []string{
+			// p needs f directly, so f and i are at the same distance.
+			`steps[2].needs: step "p" (uses: preprocess) has 2 upstream ingest steps at the same distance ("i", "f") and cannot tell which one is its input; make the one it should use its nearest`,
+		}},
+		{"a foreach ingest farther than a plain one is not an input", []string{
+			step("f", "ingest") + "    foreach: {items: [a]}\n", step("i", "ingest", "f"), step("p", "preprocess", "i"),
+		}, nil},
+		{"a foreach ingest as the nearest one is not an input", []string{
+			step("i", "ingest"), step("f", "ingest", "i") + "    foreach: {items: [a]}\n", step("p", "preprocess", "f"),
+		}, []string{`steps[2].needs: step "p" (uses: preprocess) would read its input from "f", a foreach step: its per-item outputs are not one input`}},
+		{"row_groups through an intermediate step", []string{
+			step("i", "ingest"), step("n", "noop", "i"), step("r", "noop", "n") + "    foreach: {row_groups: true}\n",
+		}, nil},
+		{"row_groups without needs", []string{step("i", "ingest"), step("r", "noop") + "    foreach: {row_groups: true}\n"}, []string{
+			`steps[1].foreach.row_groups: foreach row_groups needs an upstream ingest step, whose dataset's row groups are the items; add it to needs`,
+		}},
+		{"no row_groups check when needs are wrong", []string{step("r", "noop", "ghost") + "    foreach: {row_groups: true}\n"}, []string{
+			`steps[0].needs[0]: unknown step "ghost" in needs (steps: r)`,
+		}},
+		{"no reference checks on a cycle", []string{
+			step("a", "noop", "b") + "    when: steps.c.dataset.x\n", step("b", "noop", "a"),
+		}, []string{"steps[0].needs[0]: cycle: a → b → a"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,5 +205,47 @@ func TestGraphProblems(t *testing.T) {
 				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestGraphWithConditions checks that when and references to step outputs
+// add no edges: Order, Ancestors and NearestAncestor follow needs only.
+func TestGraphWithConditions(t *testing.T) {
+	spec, err := ParseFile(filepath.Join("testdata", "valid", "when-and-refs.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOrder := []string{"ingest", "prep", "train", "evaluate", "register", "approve", "score", "deploy", "announce", "fallback"}
+	if got := spec.Order(); !reflect.DeepEqual(got, wantOrder) {
+		t.Errorf("Order() = %q, want %q", got, wantOrder)
+	}
+	ancestors := map[string][]string{
+		"approve":  {"register", "evaluate", "train", "prep", "ingest"},
+		"score":    {"register", "evaluate", "train", "prep", "ingest"},
+		"deploy":   {"approve", "register", "evaluate", "train", "prep", "ingest"},
+		"fallback": {"deploy", "approve", "register", "evaluate", "train", "prep", "ingest"},
+	}
+	for name, want := range ancestors {
+		if got := spec.Ancestors(name); !reflect.DeepEqual(got, want) {
+			t.Errorf("Ancestors(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if got := spec.NearestAncestor("deploy", StepRegister); got != "register" {
+		t.Errorf("NearestAncestor(deploy, register) = %q", got)
+	}
+	if got := spec.NearestAncestor("fallback", StepApproval); got != "approve" {
+		t.Errorf("NearestAncestor(fallback, approval) = %q", got)
+	}
+
+	fan, err := ParseFile(filepath.Join("testdata", "valid", "foreach.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOrder = []string{"shards", "ingest", "prep", "train", "register", "score", "regions", "done"}
+	if got := fan.Order(); !reflect.DeepEqual(got, wantOrder) {
+		t.Errorf("Order() = %q, want %q", got, wantOrder)
+	}
+	if got, want := fan.Ancestors("done"), []string{"regions", "score", "shards", "register", "train", "prep", "ingest"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Ancestors(done) = %q, want %q", got, want)
 	}
 }

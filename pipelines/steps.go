@@ -6,8 +6,10 @@ import (
 	"math"
 	"net/url"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,10 +23,17 @@ const (
 	DefaultTrainerImage = "kiln/trainer:dev"
 	DefaultMaxAttempts  = 3
 	DefaultBackoff      = Duration(time.Second)
+	// DefaultParallelism bounds the items of a foreach step running at once.
+	DefaultParallelism = 16
 )
 
+// ForeachTypes are the step types that may run once per item (foreach).
+var ForeachTypes = []StepType{StepIngest, StepScore, StepNoop}
+
 var (
-	stepKeys      = []string{"name", "uses", "needs", "with", "retry", "timeout", "container"}
+	stepKeys      = []string{"name", "uses", "needs", "when", "foreach", "with", "retry", "timeout", "container"}
+	foreachKeys   = []string{"items", "files", "row_groups", "parallelism", "continue_on_error"}
+	onTimeouts    = []string{"fail", "skip"}
 	retryKeys     = []string{"max_attempts", "backoff"}
 	containerKeys = []string{"image", "cpus", "memory", "timeout", "runtime"}
 	runtimes      = []string{"auto", "docker", "process"}
@@ -57,18 +66,29 @@ type stepInfo struct {
 	// unsure is true when the step has unknown keys (a misspelt needs?) or
 	// no known type, so that graph checks involving it would only add noise.
 	unsure bool
+	// foreach is true when the step has a foreach key, valid or not: its
+	// with may then use ${item}.
+	foreach bool
+	// rowGroupsAt and rowGroupsPath locate foreach.row_groups when it is true.
+	rowGroupsAt   *yaml.Node
+	rowGroupsPath string
+	// refs are the references to other steps' outputs in when and with.
+	refs []outputRef
 }
 
 // decodeStep decodes one item of steps into st.
 func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step) *stepInfo {
 	st.Line, st.Column = item.Line, item.Column
 	info := &stepInfo{node: item, path: path, needsAt: item, needsPath: path}
+	d.cur = info
+	defer func() { d.cur = nil }()
 	o := d.object(item, item, path, stepKeys)
 	if !o.ok {
 		info.unsure = true
 		return info
 	}
 	info.unsure = o.unknown > 0
+	_, info.foreach = o.keys["foreach"]
 	o.require("name")
 	if o.str("name", &st.Name) {
 		n, p := o.where("name")
@@ -127,6 +147,22 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	if st.Uses == StepTrain {
 		st.Container = d.decodeContainer(d.object(o.vals["container"], item, joinPath(path, "container"), containerKeys))
 	}
+	d.decodeWhen(o, st)
+	if k, ok := o.keys["foreach"]; ok {
+		allowed := !known || contains(ForeachTypes, st.Uses)
+		if !allowed {
+			names := make([]string, len(ForeachTypes))
+			for i, t := range ForeachTypes {
+				names[i] = string(t)
+			}
+			d.errorf(k, joinPath(path, "foreach"), "foreach is only allowed on %s and %s steps, and this step uses %s",
+				strings.Join(names[:len(names)-1], ", "), names[len(names)-1], st.Uses)
+		}
+		fe := d.decodeForeach(d.object(o.vals["foreach"], k, joinPath(path, "foreach"), foreachKeys), info)
+		if allowed {
+			st.Foreach = fe
+		}
+	}
 
 	if !known {
 		info.unsure = true
@@ -134,9 +170,11 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	}
 	wpath := joinPath(path, "with")
 	w := func(keys ...string) *object { return d.object(o.vals["with"], item, wpath, keys) }
+	d.inWith = true
+	defer func() { d.inWith = false }()
 	switch st.Uses {
 	case StepIngest:
-		st.Ingest = d.decodeIngest(w("source", "format", "expect"))
+		st.Ingest = d.decodeIngest(w("source", "format", "expect"), st.Foreach)
 	case StepPreprocess:
 		st.Preprocess = d.decodePreprocess(w("target", "task", "exclude", "split", "transforms"))
 	case StepTrain:
@@ -146,13 +184,99 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	case StepRegister:
 		st.Register = d.decodeRegister(w("model", "alias"), spec.Name)
 	case StepScore:
-		st.Score = d.decodeScore(w("input", "output", "passthrough"))
+		st.Score = d.decodeScore(w("input", "output", "passthrough", "row_groups"))
 	case StepDeploy:
 		st.Deploy = d.decodeDeploy(w("server", "alias", "steps", "interval", "min_requests", "max_error_rate_increase", "max_waits"))
 	case StepMonitor:
 		st.Monitor = d.decodeMonitor(w("interval", "psi_threshold", "min_rows", "window", "retrain", "cooldown"))
+	case StepApproval:
+		st.Approval = d.decodeApproval(w("message", "approvers", "timeout", "on_timeout"))
+	case StepNoop:
+		st.Noop = d.decodeNoop(w("sleep"))
 	}
 	return info
+}
+
+// decodeForeach reads a step's foreach mapping: exactly one source (items,
+// files or row_groups: true), parallelism and continue_on_error.
+func (d *decoder) decodeForeach(o *object, info *stepInfo) *Foreach {
+	fe := &Foreach{Parallelism: DefaultParallelism}
+	if !o.ok {
+		return fe
+	}
+	var sources []string
+	if n, p, ok := o.get("items"); ok {
+		sources = append(sources, "items")
+		if items, paths, ok := d.list(n, p, false); ok {
+			if len(items) == 0 {
+				d.errorf(n, p, "items must list at least one item")
+			}
+			for i, item := range items {
+				s, ok := d.scalar(item, paths[i], "an item (a single value)")
+				if !ok {
+					continue
+				}
+				if s.tag == "!!null" {
+					d.errorf(item, paths[i], "expected an item (a single value), found null")
+					continue
+				}
+				fe.Items = append(fe.Items, s.str)
+			}
+		}
+	}
+	if _, _, ok := o.get("files"); ok {
+		sources = append(sources, "files")
+		if o.str("files", &fe.Files) {
+			n, p := o.where("files")
+			if strings.TrimSpace(fe.Files) == "" {
+				d.errorf(n, p, "must not be empty")
+			} else if _, err := filepath.Match(fe.Files, ""); err != nil {
+				d.errorf(n, p, "invalid files pattern %q: %v; a pattern uses *, ?, [a-z] and \\ escapes", fe.Files, err)
+			}
+		}
+	}
+	if o.bool("row_groups", &fe.RowGroups) && fe.RowGroups {
+		sources = append(sources, "row_groups")
+		info.rowGroupsAt, info.rowGroupsPath = o.where("row_groups")
+	}
+	if o.int("parallelism", &fe.Parallelism) && fe.Parallelism < 1 {
+		n, p := o.where("parallelism")
+		d.errorf(n, p, "parallelism must be at least 1, found %d", fe.Parallelism)
+	}
+	o.bool("continue_on_error", &fe.ContinueOnError)
+	switch len(sources) {
+	case 0:
+		d.errorf(o.at, o.path, "foreach needs one source: items (a list), files (a glob) or row_groups: true")
+	case 1:
+	default:
+		d.errorf(o.keys[sources[1]], joinPath(o.path, sources[1]), "foreach takes exactly one source, found %d: %s; keep one", len(sources), quoteList(sources))
+	}
+	return fe
+}
+
+func (d *decoder) decodeApproval(o *object) *ApprovalConfig {
+	c := &ApprovalConfig{OnTimeout: "fail"}
+	o.str("message", &c.Message)
+	if o.strings("approvers", &c.Approvers) {
+		for _, a := range c.Approvers {
+			if strings.TrimSpace(a) == "" {
+				n, p := o.where("approvers")
+				d.errorf(n, p, "approver names must not be empty")
+				break
+			}
+		}
+	}
+	o.duration("timeout", &c.Timeout)
+	if o.str("on_timeout", &c.OnTimeout) {
+		o.oneOf("on_timeout", c.OnTimeout, "on_timeout", onTimeouts)
+	}
+	return c
+}
+
+func (d *decoder) decodeNoop(o *object) *NoopConfig {
+	c := &NoopConfig{}
+	o.durationFrom("sleep", &c.Sleep, true)
+	return c
 }
 
 // oneOf reports a problem when key's value is set and not one of allowed.
@@ -186,13 +310,19 @@ func (d *decoder) decodeContainer(o *object) *Container {
 	return &c
 }
 
-func (d *decoder) decodeIngest(o *object) *IngestConfig {
+// decodeIngest reads an ingest step's with; fe is the step's foreach, whose
+// files pattern gives the format of a source such as ${item}.
+func (d *decoder) decodeIngest(o *object, fe *Foreach) *IngestConfig {
 	c := &IngestConfig{}
 	o.requiredString("source", &c.Source)
 	if o.str("format", &c.Format) {
 		o.oneOf("format", c.Format, "format", formats)
 	} else if c.Source != "" {
-		switch strings.ToLower(path.Ext(sourcePath(c.Source))) {
+		source := c.Source
+		if fe != nil && fe.Files != "" {
+			source = strings.ReplaceAll(source, "${item}", fe.Files)
+		}
+		switch strings.ToLower(path.Ext(sourcePath(source))) {
 		case ".csv":
 			c.Format = "csv"
 		case ".parquet", ".pq":
@@ -470,7 +600,7 @@ func (d *decoder) checkGate(s scalar, path string) {
 			d.errorf(s.node, path, "invalid gate: %v", err)
 			return
 		}
-		d.gateError(s, path, se.Pos, "invalid gate: "+se.Msg)
+		d.exprError(s, path, se.Pos, "invalid gate: "+se.Msg)
 		return
 	}
 	for _, r := range expr.Refs() {
@@ -484,81 +614,100 @@ func (d *decoder) checkGate(s scalar, path string) {
 			}
 			hint = fmt.Sprintf(", did you mean %q?", m)
 		}
-		d.gateError(s, path, r.Pos, fmt.Sprintf("unknown metric %q in gate%s (known metrics: %s)",
+		d.exprError(s, path, r.Pos, fmt.Sprintf("unknown metric %q in gate%s (known metrics: %s)",
 			r.Name, hint, quoteList(gate.KnownMetrics)))
 	}
 }
 
-// gateError reports msg at column pos (1-based, in characters) of the gate
-// expression held by s.
-func (d *decoder) gateError(s scalar, path string, pos int, msg string) {
-	p := Problem{File: d.file, Line: s.node.Line, Column: s.node.Column, Path: path, Message: msg}
-	if s.param == "" && !s.interpolated {
-		if col, ok := d.scalarColumn(s.node, pos-1); ok {
-			p.Column = col
-		}
-	}
-	d.problems = append(d.problems, p)
+// exprError reports msg at column pos (1-based, in characters) of the gate
+// or when expression held by s.
+func (d *decoder) exprError(s scalar, path string, pos int, msg string) {
+	line, col := d.posIn(s, pos-1)
+	d.problems = append(d.problems, Problem{File: d.file, Line: line, Column: col, Path: path, Message: msg})
 }
 
 // scalarColumn maps the character offset off of a scalar's value to a
 // column in the source, for plain and quoted scalars written on one line.
 func (d *decoder) scalarColumn(n *yaml.Node, off int) (int, bool) {
+	cols := d.columns(n)
+	if off < 0 || off >= len(cols) {
+		return 0, false
+	}
+	return cols[off], true
+}
+
+// columns returns the source column of each character offset of n's value
+// (and of the end of the value), as far as they can be mapped: all of them
+// for a plain scalar on one line, those before the first escape that is not
+// understood for a quoted one, none otherwise. The result is cached, so
+// that many problems in one long scalar cost linear time.
+func (d *decoder) columns(n *yaml.Node) []int {
+	if cols, ok := d.colCache[n]; ok {
+		return cols
+	}
+	cols := d.mapColumns(n)
+	if d.colCache == nil {
+		d.colCache = map[*yaml.Node][]int{}
+	}
+	d.colCache[n] = cols
+	return cols
+}
+
+func (d *decoder) mapColumns(n *yaml.Node) []int {
 	text, ok := d.line(n.Line)
 	if !ok || n.Column < 1 {
-		return 0, false
+		return nil
 	}
 	raw := []rune(text)
 	start := n.Column - 1
 	if start > len(raw) {
-		return 0, false
+		return nil
 	}
 	raw = raw[start:]
 	value := []rune(n.Value)
-	if off > len(value) {
-		return 0, false
-	}
 	switch n.Style {
 	case 0:
 		if len(raw) < len(value) || string(raw[:len(value)]) != n.Value {
-			return 0, false
+			return nil
 		}
-		return n.Column + off, true
+		cols := make([]int, len(value)+1)
+		for i := range cols {
+			cols[i] = n.Column + i
+		}
+		return cols
 	case yaml.SingleQuotedStyle, yaml.DoubleQuotedStyle:
 		quote := '\''
 		if n.Style == yaml.DoubleQuotedStyle {
 			quote = '"'
 		}
 		if len(raw) == 0 || raw[0] != quote {
-			return 0, false
+			return nil
 		}
 		// Walk the raw text and the value together.
-		r, v := 1, 0
-		for v < off {
-			if r >= len(raw) || v >= len(value) {
-				return 0, false
-			}
+		r := 1
+		cols := []int{n.Column + r}
+		for v := 0; v < len(value) && r < len(raw); v++ {
 			switch {
 			case quote == '\'' && raw[r] == '\'':
 				if r+1 >= len(raw) || raw[r+1] != '\'' {
-					return 0, false
+					return cols
 				}
 				r += 2
 			case quote == '"' && raw[r] == '\\':
 				if r+1 >= len(raw) || !strings.ContainsRune(`"\/nt `, raw[r+1]) {
-					return 0, false
+					return cols
 				}
 				r += 2
 			case raw[r] == value[v]:
 				r++
 			default:
-				return 0, false
+				return cols
 			}
-			v++
+			cols = append(cols, n.Column+r)
 		}
-		return n.Column + r, true
+		return cols
 	}
-	return 0, false
+	return nil
 }
 
 func (d *decoder) decodeRegister(o *object, pipeline string) *RegisterConfig {
@@ -579,7 +728,37 @@ func (d *decoder) decodeScore(o *object) *ScoreConfig {
 	o.str("input", &c.Input)
 	o.str("output", &c.Output)
 	o.strings("passthrough", &c.Passthrough)
+	if o.str("row_groups", &c.RowGroups) && c.RowGroups != "" && !hasRuntimeRef(c.RowGroups) {
+		n, p := o.where("row_groups")
+		if msg := checkRowGroups(c.RowGroups); msg != "" {
+			d.errorf(n, p, "%s", msg)
+		}
+	}
 	return c
+}
+
+var rowGroupsRE = regexp.MustCompile(`^([0-9]+)(?:-([0-9]+))?$`)
+
+// checkRowGroups checks a score step's row_groups, "N" or "N-M", and
+// returns what is wrong with it, or "".
+func checkRowGroups(s string) string {
+	m := rowGroupsRE.FindStringSubmatch(s)
+	if m == nil {
+		return fmt.Sprintf(`invalid row_groups %q: write one row group index "N" or an inclusive range "N-M" (indices start at 0), or ${item} in a foreach step`, s)
+	}
+	first, err1 := strconv.ParseInt(m[1], 10, 32)
+	last := first
+	var err2 error
+	if m[2] != "" {
+		last, err2 = strconv.ParseInt(m[2], 10, 32)
+	}
+	switch {
+	case err1 != nil || err2 != nil:
+		return fmt.Sprintf("row_groups %q is out of range", s)
+	case first > last:
+		return fmt.Sprintf("row_groups range %q is reversed: the first index must not be greater than the last", s)
+	}
+	return ""
 }
 
 func (d *decoder) decodeDeploy(o *object) *DeployConfig {

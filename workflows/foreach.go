@@ -153,6 +153,14 @@ func foreachStep(ctx workflow.Context, step pipelines.Step, input activities.Ste
 			}
 			values = out.Items
 		}
+		// The items travel once, in chunks; the step each item runs with
+		// must not carry the whole list (with thousands of items, every
+		// activity's input would, and a workflow task would outgrow gRPC's
+		// message limit).
+		tmpl := input
+		lean := *fe
+		lean.Items, lean.Files = nil, ""
+		tmpl.Step.Foreach = &lean
 		ref := &activities.ForeachRef{Items: len(values)}
 		var errs []string
 		for chunk, start := 0, 0; start < len(values); chunk, start = chunk+1, start+itemsPerChild {
@@ -168,7 +176,7 @@ func foreachStep(ctx workflow.Context, step pipelines.Step, input activities.Ste
 			var res ForeachResult
 			// A chunk reports failed items in its result; an error means the
 			// chunk itself broke (or was cancelled).
-			if err := workflow.ExecuteChildWorkflow(cctx, ForeachWorkflow, ForeachInput{Template: input, Items: items, Chunk: chunk}).Get(ctx, &res); err != nil {
+			if err := workflow.ExecuteChildWorkflow(cctx, ForeachWorkflow, ForeachInput{Template: tmpl, Items: items, Chunk: chunk}).Get(ctx, &res); err != nil {
 				set.Set(nil, err)
 				return
 			}

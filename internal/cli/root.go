@@ -102,6 +102,7 @@ Start here:
   kiln validate pipelines/churn.yaml       # check a spec; errors name file:line:col
   kiln run pipelines/churn.yaml --wait     # run it and watch the steps
   kiln runs show <run>                     # what each step did
+  kiln approve <run> <step> --reason "..." # decide an approval step
   kiln models show churn                   # versions, metrics, aliases
 
 Environment: KILN_HOME (default .kiln), TEMPORAL_ADDRESS (127.0.0.1:7233),
@@ -138,7 +139,7 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 
 	root.AddCommand(
 		newDevCmd(cfg), newWorkerCmd(cfg), newServeCmd(cfg),
-		newValidateCmd(cfg), newRunCmd(cfg), newRunsCmd(cfg), newModelsCmd(cfg),
+		newValidateCmd(cfg), newRunCmd(cfg), newRunsCmd(cfg), newApproveCmd(cfg), newModelsCmd(cfg),
 		newDemoDataCmd(cfg), newImagesCmd(cfg), newReplayCmd(cfg),
 	)
 	usageErrors(root)

@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -22,61 +25,104 @@ import (
 
 func newRunCmd(cfg *Config) *cobra.Command {
 	var (
-		params []string
-		wait   bool
-		runID  string
+		params  []string
+		wait    bool
+		runID   string
+		noCache bool
+		resume  string
 	)
 	cmd := &cobra.Command{
-		Use:   "run SPEC",
+		Use:   "run [SPEC]",
 		Short: "Start a pipeline run (validate first; --wait to follow it)",
 		Long: `Validate SPEC locally, then start it as the durable workflow
 pipeline/<name>/<run> on the Kiln workers. Prints the run ID and its link in
 the Temporal web UI. With --wait, follows the run step by step (Ctrl-C stops
-following; the run goes on) and exits non-zero if the run fails.`,
+following; the run goes on) and exits non-zero if the run fails.
+
+A step whose work was done before (same step type, configuration and input
+content, and for train the same trainer image) takes its result from the step
+cache instead of running again; kiln runs show marks it "cached". --no-cache
+runs every step, and stores the new results in the cache.
+
+--resume RUN starts a new run that reuses the results of RUN's completed
+steps (RUN is typically a failed or canceled run) as long as their cache keys
+still match and their outputs still exist; every other step runs. Without
+SPEC, the new run uses RUN's spec text, spec directory and parameters; -p
+given now replaces RUN's value of that parameter.`,
 		Example: `  kiln run pipelines/churn.yaml --wait
   kiln run pipelines/churn.yaml -p seed=7 -p l2=0.01
-  kiln run pipelines/breast_cancer.yaml --json`,
-		Args: cobra.ExactArgs(1),
+  kiln run pipelines/breast_cancer.yaml --json
+  kiln run pipelines/churn.yaml --no-cache
+  kiln run --resume churn/20261125-104512-a1b2 --wait
+  kiln run pipelines/churn.yaml --resume churn/20261125-104512-a1b2 -p l2=0.01`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			overrides, err := parseParams(params)
 			if err != nil {
 				return err
 			}
-			path := args[0]
-			text, err := os.ReadFile(path)
-			if err != nil {
-				return fmt.Errorf("reading spec: %w", err)
+			if len(args) == 0 && resume == "" {
+				return &exitError{code: 2, err: errors.New("kiln run needs a SPEC, or --resume RUN to run an earlier run's spec again")}
 			}
-			spec, err := pipelines.Parse(path, text, overrides)
-			if err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("invalid spec:\n%w", err)}
-			}
-			absDir, err := filepath.Abs(filepath.Dir(path))
-			if err != nil {
-				return err
+			var src activities.ValidateInput
+			var spec *pipelines.Spec
+			if len(args) == 1 {
+				path := args[0]
+				text, err := os.ReadFile(path)
+				if err != nil {
+					return fmt.Errorf("reading spec: %w", err)
+				}
+				if spec, err = pipelines.Parse(path, text, overrides); err != nil {
+					return &exitError{code: 1, err: fmt.Errorf("invalid spec:\n%w", err)}
+				}
+				absDir, err := filepath.Abs(filepath.Dir(path))
+				if err != nil {
+					return err
+				}
+				src = activities.ValidateInput{SpecText: string(text), SpecFile: path, SpecDir: absDir, Overrides: overrides}
 			}
 			c, err := cfg.dial(ctx)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
+			in := workflows.PipelineInput{CreatedBy: activities.CurrentUser(), TriggeredBy: "cli", NoCache: noCache}
+			if resume != "" {
+				prev, err := readResume(ctx, c, runWorkflowID(resume), spec == nil)
+				if err != nil {
+					return err
+				}
+				if spec == nil {
+					src = resumeSpec(prev.start.Spec, overrides)
+					if spec, err = pipelines.Parse(src.SpecFile, []byte(src.SpecText), src.Overrides); err != nil {
+						return &exitError{code: 1, err: fmt.Errorf("the spec of %s is no longer valid:\n%w", prev.from.WorkflowID, err)}
+					}
+				}
+				in.Resume = &prev.from
+				if !cfg.JSON {
+					fmt.Fprintln(cfg.stdout, resumeLine(prev.status, prev.from))
+				}
+			}
+			in.Spec = src
 			if runID == "" {
 				runID = newRunID(time.Now())
 			}
 			wid := activities.PipelineID(spec.Name, runID)
+			memo := map[string]any{"spec": src.SpecText, "spec_file": src.SpecFile, "params": src.Overrides}
+			summary := fmt.Sprintf("pipeline %s from %s", spec.Name, filepath.Base(src.SpecFile))
+			if in.Resume != nil {
+				memo["resumes"] = in.Resume.WorkflowID
+				summary += ", resuming " + in.Resume.WorkflowID
+			}
 			opts := client.StartWorkflowOptions{
 				ID:        wid,
 				TaskQueue: cfg.TaskQueue,
-				Memo:      map[string]any{"spec": string(text), "spec_file": path, "params": overrides},
+				Memo:      memo,
 				TypedSearchAttributes: temporal.NewSearchAttributes(
 					workflows.AttrPipeline.ValueSet(spec.Name), workflows.AttrSpecHash.ValueSet(spec.Hash), workflows.AttrTrigger.ValueSet("cli")),
-				StaticSummary: fmt.Sprintf("pipeline %s from %s", spec.Name, filepath.Base(path)),
+				StaticSummary: summary,
 				StaticDetails: spec.Description,
-			}
-			in := workflows.PipelineInput{
-				Spec:      activities.ValidateInput{SpecText: string(text), SpecFile: path, SpecDir: absDir, Overrides: overrides},
-				CreatedBy: activities.CurrentUser(), TriggeredBy: "cli",
 			}
 			run, err := c.ExecuteWorkflow(ctx, opts, activities.WorkflowPipeline, in)
 			if err != nil {
@@ -85,7 +131,11 @@ following; the run goes on) and exits non-zero if the run fails.`,
 			link := cfg.workflowURL(wid, run.GetRunID())
 			if !wait {
 				if cfg.JSON {
-					return printJSON(cfg.stdout, map[string]string{"workflow_id": wid, "run_id": run.GetRunID(), "ui": link})
+					out := map[string]string{"workflow_id": wid, "run_id": run.GetRunID(), "ui": link}
+					if in.Resume != nil {
+						out["resumes"] = in.Resume.WorkflowID
+					}
+					return printJSON(cfg.stdout, out)
 				}
 				fmt.Fprintf(cfg.stdout, "Started %s\n  UI:     %s\n  Follow: kiln runs show %s\n", wid, link, wid)
 				return nil
@@ -119,7 +169,127 @@ following; the run goes on) and exits non-zero if the run fails.`,
 	f.StringArrayVarP(&params, "param", "p", nil, "override a pipeline parameter, name=value (repeatable)")
 	f.BoolVarP(&wait, "wait", "w", false, "follow the run until it ends, printing each step")
 	f.StringVar(&runID, "run-id", "", "the <run> part of the workflow ID (default: time-based)")
+	f.BoolVar(&noCache, "no-cache", false, "run every step even when the step cache holds its result (the results are still stored)")
+	f.StringVar(&resume, "resume", "", "reuse the completed steps of this earlier run (pipeline/<name>/<run>) when they still match")
 	return cmd
+}
+
+// resumeSource is what kiln run --resume takes from the earlier run.
+type resumeSource struct {
+	status workflows.RunStatus
+	from   workflows.ResumeFrom
+	// start is the earlier run's start input, read only when asked for.
+	start workflows.PipelineInput
+}
+
+// readResume reads the run wid to resume: its final status and, when
+// withStart is set, its start input (the spec to run again).
+func readResume(ctx context.Context, c client.Client, wid string, withStart bool) (resumeSource, error) {
+	var src resumeSource
+	st, runID, running, err := readRunStatus(ctx, c, wid)
+	if err != nil {
+		return src, &exitError{code: 1, err: fmt.Errorf("cannot resume %s: %w", wid, err)}
+	}
+	if running {
+		return src, &exitError{code: 1, err: fmt.Errorf("cannot resume %s: it is still running; wait for it to end, or cancel it (kiln runs cancel %s)", wid, wid)}
+	}
+	src.status, src.from = st, resumeFrom(wid, st)
+	if withStart {
+		if src.start, err = readStartInput(ctx, c, wid, runID); err != nil {
+			return src, &exitError{code: 1, err: fmt.Errorf("cannot resume %s: %w", wid, err)}
+		}
+	}
+	return src, nil
+}
+
+// resumeFrom lists the outputs of the completed steps of a run (cached and
+// reused ones included), with their cache keys, for a new run to reuse.
+func resumeFrom(wid string, st workflows.RunStatus) workflows.ResumeFrom {
+	from := workflows.ResumeFrom{WorkflowID: wid, Steps: map[string]activities.StepOutput{}}
+	for _, s := range st.Steps {
+		if s.Status != workflows.StatusCompleted {
+			continue
+		}
+		from.Steps[s.Name] = activities.StepOutput{
+			Artifacts: s.Artifacts, Summary: s.Summary,
+			CacheKey: s.CacheKey, Cached: s.Cached, Reused: s.Reused,
+		}
+	}
+	return from
+}
+
+// resumeLine says which run a new run resumes and which of its steps it may
+// reuse.
+func resumeLine(st workflows.RunStatus, from workflows.ResumeFrom) string {
+	var done []string
+	for _, s := range st.Steps {
+		if _, ok := from.Steps[s.Name]; ok {
+			done = append(done, s.Name)
+		}
+	}
+	status := st.Status
+	if status == "" {
+		status = "ended"
+	}
+	if len(done) == 0 {
+		return fmt.Sprintf("Resuming %s (%s): no step completed there, so every step runs", from.WorkflowID, status)
+	}
+	return fmt.Sprintf("Resuming %s (%s): %d of %d steps completed there and are reused if still valid: %s",
+		from.WorkflowID, status, len(done), len(st.Steps), strings.Join(done, ", "))
+}
+
+// readStartInput reads the input a pipeline run was started with, from the
+// WorkflowExecutionStarted event of its history.
+func readStartInput(ctx context.Context, c client.Client, wid, runID string) (workflows.PipelineInput, error) {
+	it := c.GetWorkflowHistory(ctx, wid, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return workflows.PipelineInput{}, fmt.Errorf("%s has no history", wid)
+	}
+	ev, err := it.Next()
+	if err != nil {
+		return workflows.PipelineInput{}, fmt.Errorf("reading the history of %s: %w", wid, err)
+	}
+	return startInput(ev)
+}
+
+// startInput decodes a pipeline run's start input from its
+// WorkflowExecutionStarted event.
+func startInput(ev *historypb.HistoryEvent) (workflows.PipelineInput, error) {
+	var in workflows.PipelineInput
+	attrs := ev.GetWorkflowExecutionStartedEventAttributes()
+	if attrs == nil {
+		return in, fmt.Errorf("the first event of the run is %s, not its start", ev.GetEventType())
+	}
+	if attrs.GetWorkflowType().GetName() != activities.WorkflowPipeline {
+		return in, fmt.Errorf("it is a %s, not a pipeline run", attrs.GetWorkflowType().GetName())
+	}
+	payloads := attrs.GetInput().GetPayloads()
+	if len(payloads) == 0 {
+		return in, errors.New("its start event holds no input")
+	}
+	if err := converter.GetDefaultDataConverter().FromPayload(payloads[0], &in); err != nil {
+		return in, fmt.Errorf("decoding its start input: %w", err)
+	}
+	if in.Spec.SpecText == "" {
+		return in, errors.New("its start input holds no spec text; pass the SPEC to run")
+	}
+	return in, nil
+}
+
+// resumeSpec is the spec of a run started again: the earlier run's spec,
+// with the parameters given now replacing its values.
+func resumeSpec(prev activities.ValidateInput, overrides map[string]string) activities.ValidateInput {
+	spec := prev
+	if len(prev.Overrides)+len(overrides) > 0 {
+		spec.Overrides = make(map[string]string, len(prev.Overrides)+len(overrides))
+		for k, v := range prev.Overrides {
+			spec.Overrides[k] = v
+		}
+		for k, v := range overrides {
+			spec.Overrides[k] = v
+		}
+	}
+	return spec
 }
 
 // newRunID is time-ordered and unique enough for humans: 20261125-104512-a1b2.
@@ -149,15 +319,8 @@ func follow(ctx context.Context, cfg *Config, c client.Client, wid, runID string
 				continue
 			}
 			seen[s.Name] = s.Status
-			switch s.Status {
-			case workflows.StatusRunning:
-				fmt.Fprintf(cfg.stdout, "  ▶ %-12s running\n", s.Name)
-			case workflows.StatusCompleted:
-				fmt.Fprintf(cfg.stdout, "  ✓ %-12s %-7s %s\n", s.Name, duration(s.Ended.Sub(s.Started)), s.Summary)
-			case workflows.StatusFailed, workflows.StatusCanceled:
-				fmt.Fprintf(cfg.stdout, "  ✗ %-12s %s: %s\n", s.Name, s.Status, s.Error)
-			case workflows.StatusSkipped:
-				fmt.Fprintf(cfg.stdout, "  - %-12s skipped\n", s.Name)
+			if line := progressLine(wid, s); line != "" {
+				fmt.Fprintln(cfg.stdout, line)
 			}
 		}
 	}
@@ -200,6 +363,31 @@ func follow(ctx context.Context, cfg *Config, c client.Client, wid, runID string
 			}
 		}
 	}
+}
+
+// progressLine is the line kiln run --wait prints when a step reaches its
+// status; "" for statuses it does not print (pending).
+func progressLine(wid string, s workflows.StepStatus) string {
+	switch s.Status {
+	case workflows.StatusRunning:
+		return fmt.Sprintf("  ▶ %-12s running", s.Name)
+	case workflows.StatusWaiting:
+		return fmt.Sprintf("  ? %-12s %s", s.Name, stepOutput(wid, s))
+	case workflows.StatusCompleted:
+		d := duration(s.Ended.Sub(s.Started))
+		if label := stepLabel(s); label != workflows.StatusCompleted {
+			d = label
+		}
+		return fmt.Sprintf("  ✓ %-12s %-7s %s", s.Name, d, stepOutput(wid, s))
+	case workflows.StatusFailed, workflows.StatusCanceled:
+		return fmt.Sprintf("  ✗ %-12s %s: %s", s.Name, s.Status, stepOutput(wid, s))
+	case workflows.StatusSkipped:
+		if s.SkipReason != "" {
+			return fmt.Sprintf("  - %-12s skipped: %s", s.Name, s.SkipReason)
+		}
+		return fmt.Sprintf("  - %-12s skipped", s.Name)
+	}
+	return ""
 }
 
 func queryStatus(ctx context.Context, c client.Client, wid, runID string) (workflows.RunStatus, error) {

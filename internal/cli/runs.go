@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -9,9 +10,11 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/pipelines"
 	"github.com/kiln-ml/kiln/workflows"
 )
 
@@ -201,17 +204,9 @@ workflow ID printed by kiln run (pipeline/<name>/<run>), with or without the
 			}
 			defer c.Close()
 			wid := runWorkflowID(args[0])
-			d, err := c.DescribeWorkflowExecution(ctx, wid, "")
+			st, runID, _, err := readRunStatus(ctx, c, wid)
 			if err != nil {
-				return fmt.Errorf("run %s: %w", wid, err)
-			}
-			runID := d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
-			st, err := queryStatus(ctx, c, wid, runID)
-			if err != nil {
-				// A closed run answers with its result even when no worker is up.
-				if gerr := c.GetWorkflow(ctx, wid, runID).Get(ctx, &st); gerr != nil && st.WorkflowID == "" {
-					return fmt.Errorf("run %s: no worker answered its status query (%v); start `kiln dev` or `kiln worker`", wid, err)
-				}
+				return err
 			}
 			if cfg.JSON {
 				return printJSON(cfg.stdout, st)
@@ -221,6 +216,71 @@ workflow ID printed by kiln run (pipeline/<name>/<run>), with or without the
 		},
 	}
 	return cmd
+}
+
+// readRunStatus reads a run's status with the status query, which a worker
+// answers even for a closed run; without a worker, a closed run that
+// completed answers with its result (a failed run has none). running tells
+// whether the run is still open.
+func readRunStatus(ctx context.Context, c client.Client, wid string) (st workflows.RunStatus, runID string, running bool, err error) {
+	d, err := c.DescribeWorkflowExecution(ctx, wid, "")
+	if err != nil {
+		return st, "", false, fmt.Errorf("run %s: %w", wid, err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	runID = info.GetExecution().GetRunId()
+	running = info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING
+	st, qerr := queryStatus(ctx, c, wid, runID)
+	if qerr == nil {
+		return st, runID, running, nil
+	}
+	if !running {
+		if gerr := c.GetWorkflow(ctx, wid, runID).Get(ctx, &st); gerr == nil || st.WorkflowID != "" {
+			return st, runID, running, nil
+		}
+	}
+	return st, runID, running, fmt.Errorf("run %s: no worker answered its status query (%v); start `kiln dev` or `kiln worker`", wid, qerr)
+}
+
+// stepLabel is a step's STATUS: its status, but "cached" or "reused" for a
+// completed step whose result came from the step cache or a resumed run.
+func stepLabel(s workflows.StepStatus) string {
+	switch {
+	case s.Status != workflows.StatusCompleted:
+		return s.Status
+	case s.Reused:
+		return "reused"
+	case s.Cached:
+		return "cached"
+	}
+	return s.Status
+}
+
+// stepOutput is a step's OUTPUT: its error, why it was skipped, the
+// approval decision (who, when, why), the foreach counts, or its summary.
+func stepOutput(wid string, s workflows.StepStatus) string {
+	switch {
+	case s.Error != "":
+		if s.Uses == pipelines.StepApproval && !s.Ended.IsZero() {
+			return fmt.Sprintf("%s (at %s)", s.Error, when(s.Ended))
+		}
+		return s.Error
+	case s.Status == workflows.StatusSkipped && s.SkipReason != "":
+		return s.SkipReason
+	case s.Status == workflows.StatusWaiting:
+		return fmt.Sprintf("waiting for a decision: kiln approve %s %s --reason ... [--reject]", wid, s.Name)
+	}
+	if ap := s.Artifacts.Approval; ap != nil {
+		msg := fmt.Sprintf("%s by %s at %s", ap.Decision, ap.By, when(ap.At))
+		if ap.Reason != "" {
+			msg += ": " + ap.Reason
+		}
+		return msg
+	}
+	if fe := s.Artifacts.Foreach; fe != nil {
+		return fmt.Sprintf("%d items: %d succeeded, %d failed, %d cached", fe.Items, fe.Succeeded, fe.Failed, fe.Cached)
+	}
+	return s.Summary
 }
 
 // printRun prints a run's header, its step table and its main outputs.
@@ -249,11 +309,7 @@ func printRun(cfg *Config, st workflows.RunStatus, link string) {
 			}
 			d = duration(e.Sub(s.Started))
 		}
-		msg := s.Summary
-		if s.Error != "" {
-			msg = s.Error
-		}
-		t.row(s.Name, string(s.Uses), s.Status, d, msg)
+		t.row(s.Name, string(s.Uses), stepLabel(s), d, stepOutput(st.WorkflowID, s))
 	}
 	_ = t.flush()
 	a := st.Artifacts()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,53 +20,67 @@ import (
 )
 
 // BenchmarkPipelineSteps measures the wall time per step of a pipeline of 9
-// sequential steps on the embedded Temporal server. Each step ingests a
-// three-row CSV (a few milliseconds of real work), so the figure is an upper
-// bound on the engine's overhead per step: scheduling, the activity round
-// trip, persistence in SQLite and the workflow task that starts the next step.
+// sequential no-op steps on the embedded Temporal server: the engine's
+// overhead per step (scheduling, the activity round trip, persistence in
+// SQLite, the workflow task that starts the next step), plus the run's one
+// validation activity spread over its 9 steps.
 func BenchmarkPipelineSteps(b *testing.B) {
 	const steps = 9
-	dir := b.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "tiny.csv"), []byte("x,y\n1,0\n2,1\n3,0\n"), 0o644); err != nil {
-		b.Fatal(err)
-	}
 	var spec strings.Builder
 	spec.WriteString("apiVersion: kiln/v1\nkind: Pipeline\nname: bench\nsteps:\n")
 	for i := 0; i < steps; i++ {
-		fmt.Fprintf(&spec, "  - {name: s%d, uses: ingest, with: {source: tiny.csv}", i)
+		fmt.Fprintf(&spec, "  - {name: s%d, uses: noop", i)
 		if i > 0 {
 			fmt.Fprintf(&spec, ", needs: [s%d]", i-1)
 		}
 		spec.WriteString("}\n")
 	}
 	st := benchStack(b)
-	in := workflows.PipelineInput{Spec: activities.ValidateInput{SpecText: spec.String(), SpecFile: "bench.yaml", SpecDir: dir}}
-	run := func(i int) time.Duration {
-		start := time.Now()
-		wr, err := st.Client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
-			ID: fmt.Sprintf("pipeline/bench/%d-%d", time.Now().UnixNano(), i), TaskQueue: "kiln",
-		}, activities.WorkflowPipeline, in)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var rs workflows.RunStatus
-		if err := wr.Get(context.Background(), &rs); err != nil {
-			b.Fatal(err)
-		}
-		return time.Since(start)
-	}
-	run(-1) // warm up
+	in := workflows.PipelineInput{Spec: activities.ValidateInput{SpecText: spec.String(), SpecFile: "bench.yaml", SpecDir: b.TempDir()}}
+	execPipeline(b, st, in) // warm up
 	b.ResetTimer()
-	var total time.Duration
+	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		d := run(i)
-		total += d
-		if testing.Verbose() {
-			b.Logf("run %d: %s", i, d)
-		}
+		execPipeline(b, st, in)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N)/steps, "ms/step")
+	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N)/steps, "ms/step")
+}
+
+// BenchmarkForeach measures a foreach fan-out of no-op items (parallelism
+// 64) on the embedded server: the time for the whole step, and per item.
+func BenchmarkForeach(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) {
+			st := benchStack(b)
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				rs, d := runForeach(b, st, n, 64)
+				if ref := rs.Step("each").Artifacts.Foreach; ref == nil || ref.Succeeded != n {
+					b.Fatalf("foreach: %+v", ref)
+				}
+				total += d
+			}
+			b.ReportMetric(total.Seconds()/float64(b.N), "s/run")
+			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N)/float64(n), "ms/item")
+		})
+	}
+}
+
+// execPipeline runs a pipeline workflow on the stack and waits for it.
+func execPipeline(tb testing.TB, st *devstack.Stack, in workflows.PipelineInput) workflows.RunStatus {
+	tb.Helper()
+	wr, err := st.Client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+		ID: fmt.Sprintf("pipeline/bench/%d", time.Now().UnixNano()), TaskQueue: "kiln",
+	}, activities.WorkflowPipeline, in)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var rs workflows.RunStatus
+	if err := wr.Get(context.Background(), &rs); err != nil {
+		tb.Fatal(err)
+	}
+	return rs
 }
 
 // Go calls a benchmark function once per b.N round; the rounds share one
