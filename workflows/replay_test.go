@@ -1,10 +1,12 @@
 package workflows
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -12,7 +14,7 @@ import (
 )
 
 // TestReplayRecordedHistories replays histories recorded from real runs
-// (go test ./internal/e2e -run TestBreastCancerEndToEnd -record) against the
+// (go test ./internal/e2e -args -record) against the
 // current workflow code. A change that would break running workflows — a
 // different order of commands for the same history — fails here.
 func TestReplayRecordedHistories(t *testing.T) {
@@ -30,7 +32,22 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflowWithOptions(CanaryWorkflow, workflow.RegisterOptions{Name: activities.WorkflowCanary})
 			r.RegisterWorkflowWithOptions(MonitorWorkflow, workflow.RegisterOptions{Name: activities.WorkflowMonitor})
 			r.RegisterWorkflowWithOptions(RetrainWorkflow, workflow.RegisterOptions{Name: activities.WorkflowRetrain})
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+			r.RegisterWorkflowWithOptions(ForeachWorkflow, workflow.RegisterOptions{Name: activities.WorkflowForeach})
+			h, err := os.Open(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			history, err := client.HistoryFromJSON(h, client.HistoryJSONOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Replay under the recorded workflow ID: child IDs derive from it.
+			var opts worker.ReplayWorkflowHistoryOptions
+			if id, err := os.ReadFile(strings.TrimSuffix(f, ".json") + ".id"); err == nil {
+				opts.OriginalExecution.ID = strings.TrimSpace(string(id))
+			}
+			if err := r.ReplayWorkflowHistoryWithOptions(nil, history, opts); err != nil {
 				t.Errorf("replaying %s: %v", f, err)
 			}
 		})

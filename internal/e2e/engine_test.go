@@ -41,6 +41,7 @@ func TestResumeAfterAFix(t *testing.T) {
 	if resumed.Status != workflows.StatusCompleted {
 		t.Fatalf("resumed run: %s: %s", resumed.Status, resumed.Error)
 	}
+	recordHistory(t, st.Client, resumed.WorkflowID, "", "pipeline_resumed")
 	for _, name := range []string{"ingest", "prep", "train"} {
 		if s := resumed.Step(name); !s.Reused {
 			t.Errorf("resumed run: step %s was not reused (status %s, cached %v)", name, s.Status, s.Cached)
@@ -167,6 +168,7 @@ func TestApprovalThroughTheCLI(t *testing.T) {
 	if err := st.Client.GetWorkflow(context.Background(), wid, "").Get(context.Background(), &rs); err != nil {
 		t.Fatalf("run after approval: %v", err)
 	}
+	recordHistory(t, st.Client, wid, "", "pipeline_approval")
 	ap := rs.Step("sign-off").Artifacts.Approval
 	if ap == nil || !ap.Approved || ap.By != "ana" || ap.Reason != "metrics look fine" || rs.Step("ship").Status != workflows.StatusCompleted {
 		t.Fatalf("approval %+v, ship %s", ap, rs.Step("ship").Status)
@@ -184,6 +186,11 @@ func TestForeachTenThousandItems(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	st := startStack(t, false)
+	if *record {
+		small, _ := runForeach(t, st, 12, 4)
+		recordHistory(t, st.Client, small.WorkflowID, "", "pipeline_foreach")
+		recordHistory(t, st.Client, small.WorkflowID+"/each/0", "", "foreach_chunk")
+	}
 	const n = 10000
 	rs, elapsed := runForeach(t, st, n, 64)
 	ref := rs.Step("each").Artifacts.Foreach
