@@ -54,7 +54,9 @@ func Fit(cfg pipelines.PreprocessConfig, schema dataset.Schema, train arrow.Reco
 			if err := checkStep(&s, c.kind); err != nil {
 				return nil, fmt.Errorf("transform: transforms[%d] (%s): column %s: %w", ti, t.Kind, name, err)
 			}
-			applyStep(&s, c, categoryIndex(s.Categories))
+			if err := applyStep(&s, c, categoryIndex(s.Categories)); err != nil {
+				return nil, fmt.Errorf("transform: transforms[%d] (%s): column %s: training rows: %w", ti, t.Kind, name, err)
+			}
 			f.Steps = append(f.Steps, s)
 		}
 	}
@@ -65,7 +67,7 @@ func Fit(cfg pipelines.PreprocessConfig, schema dataset.Schema, train arrow.Reco
 		case kindNumeric:
 			f.Features = append(f.Features, in.Name)
 		case kindEncoded:
-			for _, c := range fr.cols[i].cats {
+			for _, c := range fr.cols[i].cats { // includes UnknownCategory
 				f.Features = append(f.Features, OnehotFeature(in.Name, c))
 			}
 		}
@@ -115,9 +117,9 @@ func selectInputs(cfg pipelines.PreprocessConfig, schema dataset.Schema) ([]data
 // state of the columns.
 func resolveColumns(cfg pipelines.PreprocessConfig, t pipelines.Transform, inputs []dataset.Field, fr *frame, idx map[string]int) ([]string, error) {
 	switch t.Kind {
-	case KindImpute, KindStandardize, KindOnehot:
+	case KindImpute, KindStandardize, KindOnehot, KindMinMax, KindOrdinal, KindBucketize, KindLog1p, KindClip:
 	default:
-		return nil, fmt.Errorf("unknown transform %q (want impute, standardize or onehot)", t.Kind)
+		return nil, fmt.Errorf("unknown transform %q (want impute, standardize, minmax, onehot, ordinal, bucketize, log1p or clip)", t.Kind)
 	}
 	if len(t.Columns) == 0 {
 		return nil, fmt.Errorf("no columns")
@@ -127,7 +129,7 @@ func resolveColumns(cfg pipelines.PreprocessConfig, t pipelines.Transform, input
 			return nil, fmt.Errorf(`"*" must be the only column`)
 		}
 		want := kindNumeric
-		if t.Kind == KindOnehot {
+		if t.Kind == KindOnehot || t.Kind == KindOrdinal {
 			want = kindText
 		}
 		var out []string
@@ -167,6 +169,9 @@ func fitStep(t pipelines.Transform, name string, c *column) (Step, error) {
 	switch t.Kind {
 	case KindImpute:
 		strategy := t.Strategy
+		if strategy == StrategyMode {
+			strategy = StrategyMostFrequent
+		}
 		switch strategy {
 		case "", StrategyMean, StrategyMedian, StrategyMostFrequent, StrategyConstant:
 		default:
@@ -271,9 +276,135 @@ func fitStep(t pipelines.Transform, name string, c *column) (Step, error) {
 		if len(s.Categories) == 0 {
 			return s, fmt.Errorf("no non-null values in the training rows")
 		}
+		s.HandleUnknown = handleUnknown(t.HandleUnknown)
 		return s, nil
 	}
+	if s.Kind == KindOrdinal || s.Kind == KindMinMax || s.Kind == KindBucketize || s.Kind == KindLog1p || s.Kind == KindClip {
+		return fitMore(t, s, c)
+	}
 	return s, fmt.Errorf("unknown transform %q", t.Kind)
+}
+
+// handleUnknown normalises a handle_unknown option: "" is UnknownIgnore, which
+// is stored as "" so that fitted transforms without the option keep their
+// JSON.
+func handleUnknown(h string) string {
+	if h == UnknownIgnore {
+		return ""
+	}
+	return h
+}
+
+// fitMore fits the transforms added after the first three: ordinal,
+// minmax, bucketize, log1p and clip.
+func fitMore(t pipelines.Transform, s Step, c *column) (Step, error) {
+	if t.Kind == KindOrdinal {
+		if c.kind != kindText {
+			return s, fmt.Errorf("column is numeric; ordinal applies to string columns")
+		}
+		limit := t.MaxCategories
+		if limit == 0 {
+			limit = DefaultMaxCategories
+		}
+		if limit < 0 {
+			return s, fmt.Errorf("max_categories %d must be positive", t.MaxCategories)
+		}
+		// The most frequent categories, coded in lexical order.
+		s.Categories = topCategories(c.str, c.valid, limit)
+		if len(s.Categories) == 0 {
+			return s, fmt.Errorf("no non-null values in the training rows")
+		}
+		sort.Strings(s.Categories)
+		s.HandleUnknown = handleUnknown(t.HandleUnknown)
+		return s, nil
+	}
+	if c.kind != kindNumeric {
+		return s, fmt.Errorf("column is a string; %s applies to numeric columns", t.Kind)
+	}
+	vals := present(c.num)
+	if len(vals) == 0 && !(t.Kind == KindBucketize && len(t.Boundaries) > 0) && !(t.Kind == KindClip && len(t.Percentiles) == 0) {
+		return s, fmt.Errorf("no non-null values in the training rows")
+	}
+	switch t.Kind {
+	case KindMinMax:
+		lo, hi := slices.Min(vals), slices.Max(vals)
+		if !finite(lo, hi, hi-lo) {
+			return s, fmt.Errorf("min %v or max %v is not finite (infinite training values?)", lo, hi)
+		}
+		s.Min, s.Range = lo, hi-lo
+		if s.Range == 0 {
+			s.Range = 1
+		}
+	case KindBucketize:
+		switch {
+		case len(t.Boundaries) > 0:
+			s.Boundaries = slices.Clone(t.Boundaries)
+		case t.Quantiles >= 2:
+			sort.Float64s(vals)
+			for k := 1; k < t.Quantiles; k++ {
+				b := quantileSorted(vals, float64(k)/float64(t.Quantiles))
+				if len(s.Boundaries) == 0 || b > s.Boundaries[len(s.Boundaries)-1] {
+					s.Boundaries = append(s.Boundaries, b)
+				}
+			}
+		default:
+			return s, fmt.Errorf("bucketize needs boundaries or quantiles >= 2")
+		}
+	case KindLog1p:
+		switch t.OnInvalid {
+		case "", InvalidError:
+			if m := slices.Min(vals); m <= -1 {
+				return s, fmt.Errorf("training value %v is <= -1, where log1p is not finite; clip first or set on_invalid: clip", m)
+			}
+		case InvalidClip:
+			low := math.Inf(1)
+			for _, x := range vals {
+				if x > -1 && x < low {
+					low = x
+				}
+			}
+			if math.IsInf(low, 1) {
+				return s, fmt.Errorf("no training value above -1 to clip to")
+			}
+			s.OnInvalid, s.Low = InvalidClip, &low
+		default:
+			return s, fmt.Errorf("unknown on_invalid %q (want error or clip)", t.OnInvalid)
+		}
+	case KindClip:
+		if len(t.Percentiles) > 0 {
+			if len(t.Percentiles) != 2 || t.Percentiles[0] < 0 || t.Percentiles[1] > 100 || t.Percentiles[0] >= t.Percentiles[1] {
+				return s, fmt.Errorf("percentiles %v must be [low, high] with 0 <= low < high <= 100", t.Percentiles)
+			}
+			sort.Float64s(vals)
+			lo := quantileSorted(vals, t.Percentiles[0]/100)
+			hi := quantileSorted(vals, t.Percentiles[1]/100)
+			if !finite(lo, hi) {
+				return s, fmt.Errorf("percentile bounds %v and %v are not finite (infinite training values?)", lo, hi)
+			}
+			s.Low, s.High = &lo, &hi
+		} else {
+			if t.Min != nil {
+				v := *t.Min
+				s.Low = &v
+			}
+			if t.Max != nil {
+				v := *t.Max
+				s.High = &v
+			}
+		}
+	}
+	return s, nil
+}
+
+// quantileSorted is the q-quantile of sorted xs (not empty) with linear
+// interpolation between order statistics (numpy's default, "linear").
+func quantileSorted(xs []float64, q float64) float64 {
+	h := float64(len(xs)-1) * q
+	lo := int(math.Floor(h))
+	if lo >= len(xs)-1 {
+		return xs[len(xs)-1]
+	}
+	return xs[lo] + (h-float64(lo))*(xs[lo+1]-xs[lo])
 }
 
 // present returns the non-NaN values of xs.

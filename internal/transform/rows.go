@@ -13,7 +13,7 @@ import (
 func rowsColumn(in dataset.Field, rows []map[string]any, ops []*Step) (column, error) {
 	switch in.Type {
 	case dataset.Float64, dataset.Int64, dataset.Bool:
-		return numericColumn(len(rows), ops, func(dst []float64, lo int) error {
+		return numericColumn(in.Name, len(rows), ops, func(dst []float64, lo int) error {
 			for k := range dst {
 				x, err := rowNumber(in.Type, rows[lo+k][in.Name])
 				if err != nil {
@@ -44,7 +44,7 @@ func rowsColumn(in dataset.Field, rows []map[string]any, ops []*Step) (column, e
 				return column{}, fmt.Errorf("transform: row %d: column %q: want a string, got %s", i, in.Name, describe(v))
 			}
 		}
-		return textColumn(str, valid, ops), nil
+		return textColumn(in.Name, str, valid, ops)
 	}
 	return column{}, fmt.Errorf("transform: input %q has unknown type %q", in.Name, in.Type)
 }

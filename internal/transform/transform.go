@@ -1,5 +1,6 @@
 // Package transform fits Kiln's preprocessing (imputation, standardisation,
-// one-hot encoding) on training rows and applies it, unchanged, wherever the
+// min-max scaling, one-hot and ordinal encoding, bucketizing, log1p and
+// clipping) on training rows and applies it, unchanged, wherever the
 // model is used. The fitted result, Fitted, is plain JSON stored in the model
 // bundle, so training, batch scoring and serving all run the exact same code
 // on the exact same parameters.
@@ -12,6 +13,8 @@ package transform
 import (
 	"fmt"
 	"math"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -25,6 +28,36 @@ const (
 	KindImpute      = "impute"
 	KindStandardize = "standardize"
 	KindOnehot      = "onehot"
+	KindMinMax      = "minmax"
+	KindOrdinal     = "ordinal"
+	KindBucketize   = "bucketize"
+	KindLog1p       = "log1p"
+	KindClip        = "clip"
+)
+
+// HandleUnknown values (onehot, ordinal), as in pipelines.Transform: what a
+// category not among the fitted ones (or a null) becomes.
+const (
+	// UnknownIgnore (also the empty string): onehot all zeros, ordinal -1.
+	UnknownIgnore = "ignore"
+	// UnknownError: applying the transform fails, naming row and column.
+	UnknownError = "error"
+	// UnknownAsCategory: onehot sets the extra feature "column=__unknown__";
+	// ordinal gives the code len(Categories).
+	UnknownAsCategory = "as_category"
+)
+
+// UnknownCategory is the category name of the extra one-hot feature of
+// handle_unknown: as_category.
+const UnknownCategory = "__unknown__"
+
+// OnInvalid values (log1p) for values <= -1.
+const (
+	// InvalidError (also the empty string): applying the transform fails.
+	InvalidError = "error"
+	// InvalidClip: the value is raised to Step.Low, the smallest training
+	// value above -1, before log1p.
+	InvalidClip = "clip"
 )
 
 // Impute strategies, as in pipelines.Transform.Strategy.
@@ -33,6 +66,8 @@ const (
 	StrategyMedian       = "median"
 	StrategyMostFrequent = "most_frequent"
 	StrategyConstant     = "constant"
+	// StrategyMode is an alias of StrategyMostFrequent.
+	StrategyMode = "mode"
 )
 
 // DefaultMaxCategories is the number of categories onehot keeps when
@@ -74,9 +109,39 @@ type Step struct {
 	Std  float64 `json:"std,omitempty"`
 
 	// Categories (onehot), most frequent first: category k of Column becomes
-	// the feature "Column=Categories[k]". Other values and nulls encode as
-	// all zeros.
+	// the feature "Column=Categories[k]". Other values and nulls are
+	// unknown and handled as HandleUnknown says (all zeros by default).
+	// Categories (ordinal), in lexical order: category k becomes the number
+	// k; unknown values and nulls become -1 by default.
 	Categories []string `json:"categories,omitempty"`
+	// HandleUnknown (onehot, ordinal): "" or UnknownIgnore, UnknownError
+	// or UnknownAsCategory.
+	HandleUnknown string `json:"handle_unknown,omitempty"`
+
+	// Min and Range (minmax): x becomes (x-Min)/Range. Range is max-min of
+	// the training values, 1 when that is 0.
+	Min   float64 `json:"min,omitempty"`
+	Range float64 `json:"range,omitempty"`
+
+	// Boundaries (bucketize), strictly increasing: x becomes the number of
+	// boundaries <= x (0 .. len(Boundaries)); NaN stays NaN.
+	Boundaries []float64 `json:"boundaries,omitempty"`
+
+	// OnInvalid (log1p): "" or InvalidError, or InvalidClip.
+	OnInvalid string `json:"on_invalid,omitempty"`
+	// Low and High (clip): x becomes max(Low, min(High, x)); a nil bound is
+	// not applied. Low (log1p with InvalidClip): values <= -1 become Low.
+	Low  *float64 `json:"low,omitempty"`
+	High *float64 `json:"high,omitempty"`
+}
+
+// encodedCategories returns the categories a checked onehot step encodes
+// into features, including UnknownCategory for UnknownAsCategory.
+func encodedCategories(s *Step) []string {
+	if s.HandleUnknown == UnknownAsCategory {
+		return append(slices.Clip(s.Categories), UnknownCategory)
+	}
+	return s.Categories
 }
 
 // Matrix is a dense, column-major feature matrix: Cols[j][i] is feature j of
@@ -182,9 +247,9 @@ func (f *Fitted) Validate() error {
 		if err := checkStep(s, kinds[i]); err != nil {
 			return fmt.Errorf("transform: steps[%d] (%s %s): %w", si, s.Kind, s.Column, err)
 		}
+		kinds[i] = nextKind(s, kinds[i])
 		if s.Kind == KindOnehot {
-			kinds[i] = kindEncoded
-			cats[i] = s.Categories
+			cats[i] = encodedCategories(s)
 		}
 	}
 	var want []string
@@ -221,10 +286,37 @@ func (f *Fitted) Validate() error {
 	return nil
 }
 
+// nextKind is the kind of a column after the checked step s ran on it.
+func nextKind(s *Step, k kind) kind {
+	switch s.Kind {
+	case KindOnehot:
+		return kindEncoded
+	case KindOrdinal:
+		return kindNumeric
+	}
+	return k
+}
+
+// finite reports whether every x is neither NaN nor ±Inf.
+func finite(xs ...float64) bool {
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // checkStep checks one step against the current kind of its column.
 func checkStep(s *Step, k kind) error {
 	if k == kindEncoded {
 		return fmt.Errorf("column is already one-hot encoded")
+	}
+	numeric := func() error {
+		if k != kindNumeric {
+			return fmt.Errorf("column is a string; %s applies to numeric columns", s.Kind)
+		}
+		return nil
 	}
 	switch s.Kind {
 	case KindImpute:
@@ -232,22 +324,70 @@ func checkStep(s *Step, k kind) error {
 			if s.Number == nil || s.Text != nil {
 				return fmt.Errorf("a numeric column needs a numeric fill value")
 			}
-			if math.IsNaN(*s.Number) || math.IsInf(*s.Number, 0) {
+			if !finite(*s.Number) {
 				return fmt.Errorf("fill value %v is not finite", *s.Number)
 			}
 		} else if s.Text == nil || s.Number != nil {
 			return fmt.Errorf("a string column needs a string fill value")
 		}
 	case KindStandardize:
-		if k != kindNumeric {
-			return fmt.Errorf("column is a string; standardize applies to numeric columns")
+		if err := numeric(); err != nil {
+			return err
 		}
-		if math.IsNaN(s.Mean) || math.IsInf(s.Mean, 0) || math.IsNaN(s.Std) || math.IsInf(s.Std, 0) || s.Std <= 0 {
+		if !finite(s.Mean, s.Std) || s.Std <= 0 {
 			return fmt.Errorf("mean %v and std %v must be finite with std > 0", s.Mean, s.Std)
 		}
-	case KindOnehot:
+	case KindMinMax:
+		if err := numeric(); err != nil {
+			return err
+		}
+		if !finite(s.Min, s.Range) || s.Range <= 0 {
+			return fmt.Errorf("min %v and range %v must be finite with range > 0", s.Min, s.Range)
+		}
+	case KindBucketize:
+		if err := numeric(); err != nil {
+			return err
+		}
+		if len(s.Boundaries) == 0 {
+			return fmt.Errorf("no boundaries")
+		}
+		for i, b := range s.Boundaries {
+			if !finite(b) {
+				return fmt.Errorf("boundary %v is not finite", b)
+			}
+			if i > 0 && b <= s.Boundaries[i-1] {
+				return fmt.Errorf("boundaries are not strictly increasing: %v follows %v", b, s.Boundaries[i-1])
+			}
+		}
+	case KindLog1p:
+		if err := numeric(); err != nil {
+			return err
+		}
+		switch s.OnInvalid {
+		case "", InvalidError:
+		case InvalidClip:
+			if s.Low == nil || !finite(*s.Low) || *s.Low <= -1 {
+				return fmt.Errorf("on_invalid clip needs a finite low bound above -1")
+			}
+		default:
+			return fmt.Errorf("unknown on_invalid %q (want error or clip)", s.OnInvalid)
+		}
+	case KindClip:
+		if err := numeric(); err != nil {
+			return err
+		}
+		if s.Low == nil && s.High == nil {
+			return fmt.Errorf("no bounds")
+		}
+		if (s.Low != nil && !finite(*s.Low)) || (s.High != nil && !finite(*s.High)) {
+			return fmt.Errorf("bounds must be finite")
+		}
+		if s.Low != nil && s.High != nil && *s.Low > *s.High {
+			return fmt.Errorf("low %v is above high %v", *s.Low, *s.High)
+		}
+	case KindOnehot, KindOrdinal:
 		if k != kindText {
-			return fmt.Errorf("column is numeric; onehot applies to string columns")
+			return fmt.Errorf("column is numeric; %s applies to string columns", s.Kind)
 		}
 		if len(s.Categories) == 0 {
 			return fmt.Errorf("no categories")
@@ -259,8 +399,13 @@ func checkStep(s *Step, k kind) error {
 			}
 			seen[c] = true
 		}
+		switch s.HandleUnknown {
+		case "", UnknownIgnore, UnknownError, UnknownAsCategory:
+		default:
+			return fmt.Errorf("unknown handle_unknown %q (want ignore, error or as_category)", s.HandleUnknown)
+		}
 	default:
-		return fmt.Errorf("unknown kind %q (want impute, standardize or onehot)", s.Kind)
+		return fmt.Errorf("unknown kind %q (want impute, standardize, minmax, onehot, ordinal, bucketize, log1p or clip)", s.Kind)
 	}
 	return nil
 }
@@ -340,9 +485,7 @@ func (f *Fitted) plan() ([][]*Step, error) {
 		if err := checkStep(s, kinds[i]); err != nil {
 			return nil, fmt.Errorf("transform: steps[%d] (%s %s): %w", si, s.Kind, s.Column, err)
 		}
-		if s.Kind == KindOnehot {
-			kinds[i] = kindEncoded
-		}
+		kinds[i] = nextKind(s, kinds[i])
 		ops[i] = append(ops[i], s)
 	}
 	return ops, nil
@@ -353,8 +496,8 @@ const block = 2048
 
 // numericColumn builds a numeric column of n rows block by block: load
 // fills dst with the raw values of rows lo..lo+len(dst) (NaN for null), then
-// the column's steps (impute, standardize) run over the block.
-func numericColumn(n int, ops []*Step, load func(dst []float64, lo int) error) (column, error) {
+// the column's steps run over the block.
+func numericColumn(name string, n int, ops []*Step, load func(dst []float64, lo int) error) (column, error) {
 	out := make([]float64, n)
 	for lo := 0; lo < n; lo += block {
 		dst := out[lo:min(lo+block, n)]
@@ -362,19 +505,24 @@ func numericColumn(n int, ops []*Step, load func(dst []float64, lo int) error) (
 			return column{}, err
 		}
 		for _, s := range ops {
-			applyNumeric(s, dst)
+			if err := applyNumeric(s, dst, lo); err != nil {
+				return column{}, fmt.Errorf("transform: %s %s: %w", s.Kind, name, err)
+			}
 		}
 	}
 	return column{kind: kindNumeric, num: out}, nil
 }
 
-// textColumn runs the steps of a string column (impute, onehot).
-func textColumn(str []string, valid []bool, ops []*Step) column {
+// textColumn runs the steps of a string column (impute, then onehot or
+// ordinal, then numeric steps after ordinal).
+func textColumn(name string, str []string, valid []bool, ops []*Step) (column, error) {
 	c := column{kind: kindText, str: str, valid: valid}
 	for _, s := range ops {
-		applyStep(s, &c, categoryIndex(s.Categories))
+		if err := applyStep(s, &c, categoryIndex(s.Categories)); err != nil {
+			return column{}, fmt.Errorf("transform: %s %s: %w", s.Kind, name, err)
+		}
 	}
-	return c
+	return c, nil
 }
 
 // categoryIndex maps each category to its position.
@@ -389,8 +537,9 @@ func categoryIndex(cats []string) map[string]int {
 	return m
 }
 
-// applyNumeric runs a checked impute or standardize step over xs in place.
-func applyNumeric(s *Step, xs []float64) {
+// applyNumeric runs a checked numeric step over xs in place; xs holds rows
+// lo.. of the batch (for error messages, which count rows from 0).
+func applyNumeric(s *Step, xs []float64, lo int) error {
 	switch s.Kind {
 	case KindImpute:
 		fill := *s.Number
@@ -404,14 +553,64 @@ func applyNumeric(s *Step, xs []float64) {
 		for i, x := range xs {
 			xs[i] = (x - mean) / std
 		}
+	case KindMinMax:
+		m, r := s.Min, s.Range
+		for i, x := range xs {
+			xs[i] = (x - m) / r
+		}
+	case KindBucketize:
+		b := s.Boundaries
+		for i, x := range xs {
+			if x != x {
+				continue
+			}
+			// The number of boundaries <= x.
+			xs[i] = float64(sort.Search(len(b), func(k int) bool { return b[k] > x }))
+		}
+	case KindLog1p:
+		clip := s.OnInvalid == InvalidClip
+		for i, x := range xs {
+			if x <= -1 {
+				if !clip {
+					return fmt.Errorf("row %d: value %v is <= -1, where log1p is not finite (on_invalid: error)", lo+i, x)
+				}
+				x = *s.Low
+			}
+			xs[i] = math.Log1p(x)
+		}
+	case KindClip:
+		lowV, highV := math.Inf(-1), math.Inf(1)
+		if s.Low != nil {
+			lowV = *s.Low
+		}
+		if s.High != nil {
+			highV = *s.High
+		}
+		for i, x := range xs {
+			if x < lowV {
+				xs[i] = lowV
+			} else if x > highV {
+				xs[i] = highV
+			}
+		}
 	}
+	return nil
 }
 
-// applyStep runs one checked step over c in place.
-func applyStep(s *Step, c *column, cats map[string]int) {
+// applyStep runs one checked step over c in place. Rows count from 0.
+func applyStep(s *Step, c *column, cats map[string]int) error {
 	if c.kind == kindNumeric {
-		applyNumeric(s, c.num)
-		return
+		return applyNumeric(s, c.num, 0)
+	}
+	unknown := func(i int) error {
+		if c.valid != nil && !c.valid[i] {
+			return fmt.Errorf("row %d: null value (handle_unknown: error; impute the column first)", i)
+		}
+		v := c.str[i]
+		if len(v) > 40 {
+			v = v[:40] + "..."
+		}
+		return fmt.Errorf("row %d: unknown category %q (handle_unknown: error)", i, v)
 	}
 	switch s.Kind {
 	case KindImpute:
@@ -425,21 +624,52 @@ func applyStep(s *Step, c *column, cats map[string]int) {
 		}
 	case KindOnehot:
 		n := len(c.str)
-		backing := make([]float64, n*len(s.Categories))
-		enc := make([][]float64, len(s.Categories))
+		names := encodedCategories(s)
+		backing := make([]float64, n*len(names))
+		enc := make([][]float64, len(names))
 		for k := range enc {
 			enc[k] = backing[k*n : (k+1)*n : (k+1)*n]
 		}
 		for i, v := range c.str {
+			k, ok := cats[v]
 			if c.valid != nil && !c.valid[i] {
+				ok = false
+			}
+			if ok {
+				enc[k][i] = 1
 				continue
 			}
-			if k, ok := cats[v]; ok {
-				enc[k][i] = 1
+			switch s.HandleUnknown {
+			case UnknownError:
+				return unknown(i)
+			case UnknownAsCategory:
+				enc[len(s.Categories)][i] = 1
 			}
 		}
-		*c = column{kind: kindEncoded, enc: enc, cats: s.Categories}
+		*c = column{kind: kindEncoded, enc: enc, cats: names}
+	case KindOrdinal:
+		num := make([]float64, len(c.str))
+		other := -1.0
+		if s.HandleUnknown == UnknownAsCategory {
+			other = float64(len(s.Categories))
+		}
+		for i, v := range c.str {
+			k, ok := cats[v]
+			if c.valid != nil && !c.valid[i] {
+				ok = false
+			}
+			if ok {
+				num[i] = float64(k)
+				continue
+			}
+			if s.HandleUnknown == UnknownError {
+				return unknown(i)
+			}
+			num[i] = other
+		}
+		*c = column{kind: kindNumeric, num: num}
 	}
+	return nil
 }
 
 // assemble collects the output columns of fr in feature order, checking them
@@ -527,14 +757,14 @@ func arrowColumn(in dataset.Field, arr arrow.Array, n int, ops []*Step) (column,
 		switch a := arr.(type) {
 		case *array.Float64:
 			vals := a.Float64Values()
-			return numericColumn(n, ops, func(dst []float64, lo int) error {
+			return numericColumn(in.Name, n, ops, func(dst []float64, lo int) error {
 				copy(dst, vals[lo:lo+len(dst)])
 				markNulls(dst, bm, off+lo)
 				return nil
 			})
 		case *array.Int64:
 			vals := a.Int64Values()
-			return numericColumn(n, ops, func(dst []float64, lo int) error {
+			return numericColumn(in.Name, n, ops, func(dst []float64, lo int) error {
 				src := vals[lo : lo+len(dst)]
 				for k, v := range src {
 					dst[k] = float64(v)
@@ -549,7 +779,7 @@ func arrowColumn(in dataset.Field, arr arrow.Array, n int, ops []*Step) (column,
 		if !ok {
 			return wrong()
 		}
-		return numericColumn(n, ops, func(dst []float64, lo int) error {
+		return numericColumn(in.Name, n, ops, func(dst []float64, lo int) error {
 			for k := range dst {
 				if a.Value(lo + k) {
 					dst[k] = 1
@@ -581,7 +811,7 @@ func arrowColumn(in dataset.Field, arr arrow.Array, n int, ops []*Step) (column,
 				valid[i] = arr.IsValid(i)
 			}
 		}
-		return textColumn(str, valid, ops), nil
+		return textColumn(in.Name, str, valid, ops)
 	}
 	return column{}, fmt.Errorf("transform: input %q has unknown type %q", in.Name, in.Type)
 }

@@ -406,7 +406,8 @@ func TestImputeStrategies(t *testing.T) {
 		{name: "constant float", strategy: "constant", value: 0.5, wantX: 0.5, sErr: "must be a string"},
 		{name: "constant string", strategy: "constant", value: "zz", xErr: "must be a number", wantS: "zz"},
 		{name: "constant missing", strategy: "constant", xErr: "needs a value", sErr: "must be a string"},
-		{name: "bad strategy", strategy: "mode", xErr: `unknown strategy "mode"`, sErr: `unknown strategy "mode"`},
+		{name: "mode is most_frequent", strategy: "mode", wantX: 1, wantS: "p"},
+		{name: "bad strategy", strategy: "average", xErr: `unknown strategy "average"`, sErr: `unknown strategy "average"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
