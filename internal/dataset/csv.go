@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,8 +53,8 @@ func parseBool(s string, numeric bool) (v, ok bool) {
 	return false, false
 }
 
-// CSVToParquet converts the CSV file src into the Parquet file dst and
-// returns its description.
+// CSVToParquet converts the CSV file src (optionally gzip-compressed, see
+// openSource) into the Parquet file dst and returns its description.
 //
 // The first row is the header: names are trimmed and must be non-empty and
 // unique. Fields equal to a null token (see IsNullToken) are nulls. A first
@@ -111,18 +110,18 @@ type csvInference struct {
 // csvFile is an open CSV file positioned after its header.
 type csvFile struct {
 	src    string
-	f      *os.File
+	f      io.Closer
 	r      *csv.Reader
 	header []string
 }
 
 // openCSV opens src and reads its header row.
 func openCSV(src string, delim rune) (*csvFile, error) {
-	f, err := os.Open(src)
+	rd, f, err := openSource(src)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", src, err)
+		return nil, err
 	}
-	r := csv.NewReader(f)
+	r := csv.NewReader(rd)
 	r.Comma = delim
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = true
