@@ -162,23 +162,48 @@ type Container struct {
 	Runtime string `json:"runtime" yaml:"runtime"`
 }
 
-// IngestConfig: read a CSV or Parquet file into a content-addressed dataset.
-// YAML: with: {source: data/churn.csv, format: csv, expect: {min_rows: 1000}}.
+// IngestConfig: read a CSV, JSON Lines or Parquet file into a
+// content-addressed dataset. YAML:
+// with: {source: data/churn.csv, format: csv, schema: {tenure: int64}, expect: {min_rows: 1000}}.
 type IngestConfig struct {
-	// Source is a path (relative to the spec's directory), or a file:// URL. Required.
+	// Source is a path (relative to the spec's directory), a file:// URL or
+	// an http(s):// URL (downloaded by the worker). Object-store URLs
+	// (s3://, gs://) are not supported yet. Required.
 	Source string `json:"source" yaml:"source"`
-	// Format is "csv" or "parquet"; default from Source's extension.
+	// Format is "csv", "jsonl" or "parquet"; default from Source's
+	// extension: .csv, .jsonl, .ndjson (each optionally followed by .gz),
+	// .parquet or .pq.
 	Format string `json:"format" yaml:"format"`
-	// Expect holds simple expectations checked after reading.
+	// Schema forces the type of the named columns (int64, float64, string
+	// or bool) instead of inferring it (CSV and JSON Lines).
+	Schema map[string]string `json:"schema,omitempty" yaml:"schema"`
+	// Expect holds expectations checked in one pass after reading.
 	Expect Expectations `json:"expect" yaml:"expect"`
 }
 
-// Expectations are checked by ingest; a failed expectation fails the step.
+// Expectations are checked by ingest in one streaming pass over the dataset;
+// every failure is collected into a report and any failure fails the step.
 type Expectations struct {
 	// MinRows is the fewest rows accepted. 0 means no check.
 	MinRows int64 `json:"min_rows,omitempty" yaml:"min_rows"`
 	// Columns must all be present.
 	Columns []string `json:"columns,omitempty" yaml:"columns"`
+	// NotNull columns must have no null (or NaN) values.
+	NotNull []string `json:"not_null,omitempty" yaml:"not_null"`
+	// Ranges bound numeric columns; nulls are not checked (see NotNull).
+	Ranges map[string]Range `json:"ranges,omitempty" yaml:"ranges"`
+	// Allowed lists the only values a string column may hold; nulls are not
+	// checked.
+	Allowed map[string][]string `json:"allowed,omitempty" yaml:"allowed"`
+	// Unique columns must not repeat a non-null value. Memory grows with
+	// the number of distinct values (8 bytes of hash per value).
+	Unique []string `json:"unique,omitempty" yaml:"unique"`
+}
+
+// Range bounds a numeric column, inclusively. A nil bound is not checked.
+type Range struct {
+	Min *float64 `json:"min,omitempty" yaml:"min"`
+	Max *float64 `json:"max,omitempty" yaml:"max"`
 }
 
 // PreprocessConfig: split the dataset and fit transforms on the training part.
@@ -207,19 +232,46 @@ type Split struct {
 
 // Transform is one preprocessing step. YAML is a one-key mapping, e.g.
 // `- impute: {columns: [tenure], strategy: median}`. Kind is that key.
+// docs/spec.md documents every kind and option.
 type Transform struct {
-	// Kind is "impute", "standardize" or "onehot".
+	// Kind is "impute", "standardize", "minmax", "onehot", "ordinal",
+	// "bucketize", "log1p" or "clip".
 	Kind string `json:"kind"`
 	// Columns the transform applies to; ["*"] means every numeric feature
-	// (impute, standardize) or every string feature (onehot).
+	// (impute, standardize, minmax, bucketize, log1p, clip) or every string
+	// feature (onehot, ordinal).
 	Columns []string `json:"columns" yaml:"columns"`
-	// Strategy (impute): "mean", "median", "most_frequent" or "constant". Default "median"
-	// for numbers; string columns always use "most_frequent" unless "constant".
+	// Strategy (impute): "mean", "median", "most_frequent" ("mode" is an
+	// alias) or "constant". Default "median" for numbers; string columns
+	// always use "most_frequent" unless "constant".
 	Strategy string `json:"strategy,omitempty" yaml:"strategy"`
 	// Value (impute, strategy constant): the fill value, a number or a string.
 	Value any `json:"value,omitempty" yaml:"value"`
-	// MaxCategories (onehot): most frequent categories kept; the rest count as unknown. Default 50.
+	// MaxCategories (onehot, ordinal): most frequent categories kept; the
+	// rest count as unknown. Default 50.
 	MaxCategories int `json:"max_categories,omitempty" yaml:"max_categories"`
+	// HandleUnknown (onehot, ordinal): what a category not seen in training
+	// (or a null) becomes: "ignore" (onehot: all zeros; ordinal: -1),
+	// "error" (applying fails) or "as_category" (its own extra category).
+	// Empty means "ignore".
+	HandleUnknown string `json:"handle_unknown,omitempty" yaml:"handle_unknown"`
+	// Boundaries (bucketize): increasing cut points; x becomes the number of
+	// boundaries <= x.
+	Boundaries []float64 `json:"boundaries,omitempty" yaml:"boundaries"`
+	// Quantiles (bucketize): fit Quantiles-1 boundaries at the training
+	// quantiles instead (equal-frequency buckets). Exactly one of
+	// Boundaries and Quantiles is set.
+	Quantiles int `json:"quantiles,omitempty" yaml:"quantiles"`
+	// OnInvalid (log1p): what a value <= -1 (where log1p is not finite)
+	// does: "error" (the default, also when empty) or "clip" (it is raised
+	// to the smallest training value above -1).
+	OnInvalid string `json:"on_invalid,omitempty" yaml:"on_invalid"`
+	// Min and Max (clip): fixed bounds; either may be omitted.
+	Min *float64 `json:"min,omitempty" yaml:"min"`
+	Max *float64 `json:"max,omitempty" yaml:"max"`
+	// Percentiles (clip): [low, high] in [0, 100], fitted on the training
+	// values instead of Min and Max.
+	Percentiles []float64 `json:"percentiles,omitempty" yaml:"percentiles"`
 }
 
 // TrainConfig: train an estimator in a container.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -37,11 +36,11 @@ var (
 	retryKeys     = []string{"max_attempts", "backoff"}
 	containerKeys = []string{"image", "cpus", "memory", "timeout", "runtime"}
 	runtimes      = []string{"auto", "docker", "process"}
-	formats       = []string{"csv", "parquet"}
+	formats       = []string{"csv", "jsonl", "parquet"}
 	tasks         = []string{"binary"}
 	algorithms    = []string{"logistic"}
-	transformKeys = []string{"impute", "standardize", "onehot"}
-	strategies    = []string{"mean", "median", "most_frequent", "constant"}
+	transformKeys = []string{"impute", "standardize", "minmax", "onehot", "ordinal", "bucketize", "log1p", "clip"}
+	strategies    = []string{"mean", "median", "most_frequent", "mode", "constant"}
 )
 
 // DefaultContainer returns the container a train step gets when its spec
@@ -174,7 +173,7 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	defer func() { d.inWith = false }()
 	switch st.Uses {
 	case StepIngest:
-		st.Ingest = d.decodeIngest(w("source", "format", "expect"), st.Foreach)
+		st.Ingest = d.decodeIngest(w("source", "format", "schema", "expect"), st.Foreach)
 	case StepPreprocess:
 		st.Preprocess = d.decodePreprocess(w("target", "task", "exclude", "split", "transforms"))
 	case StepTrain:
@@ -310,48 +309,6 @@ func (d *decoder) decodeContainer(o *object) *Container {
 	return &c
 }
 
-// decodeIngest reads an ingest step's with; fe is the step's foreach, whose
-// files pattern gives the format of a source such as ${item}.
-func (d *decoder) decodeIngest(o *object, fe *Foreach) *IngestConfig {
-	c := &IngestConfig{}
-	o.requiredString("source", &c.Source)
-	if o.str("format", &c.Format) {
-		o.oneOf("format", c.Format, "format", formats)
-	} else if c.Source != "" {
-		source := c.Source
-		if fe != nil && fe.Files != "" {
-			source = strings.ReplaceAll(source, "${item}", fe.Files)
-		}
-		switch strings.ToLower(path.Ext(sourcePath(source))) {
-		case ".csv":
-			c.Format = "csv"
-		case ".parquet", ".pq":
-			c.Format = "parquet"
-		default:
-			n, p := o.where("source")
-			d.errorf(n, p, "cannot tell the format of %q from its extension; set format: csv or format: parquet", c.Source)
-		}
-	}
-	e := d.object(o.vals["expect"], o.at, joinPath(o.path, "expect"), []string{"min_rows", "columns"})
-	if e.int64("min_rows", &c.Expect.MinRows) && c.Expect.MinRows < 0 {
-		n, p := e.where("min_rows")
-		d.errorf(n, p, "min_rows must not be negative, found %d", c.Expect.MinRows)
-	}
-	e.strings("columns", &c.Expect.Columns)
-	return c
-}
-
-// sourcePath returns the path part of a source: a plain path or a file:// URL.
-func sourcePath(source string) string {
-	if rest, ok := strings.CutPrefix(source, "file://"); ok {
-		if u, err := url.Parse(source); err == nil {
-			return u.Path
-		}
-		return rest
-	}
-	return source
-}
-
 func (d *decoder) decodePreprocess(o *object) *PreprocessConfig {
 	c := &PreprocessConfig{Task: "binary", Split: Split{Test: 0.2, Valid: 0.1, Seed: 42}}
 	o.requiredString("target", &c.Target)
@@ -398,75 +355,6 @@ func (d *decoder) decodePreprocess(o *object) *PreprocessConfig {
 		}
 	}
 	return c
-}
-
-func (d *decoder) decodeTransform(item *yaml.Node, path string) (Transform, bool) {
-	o := d.object(item, item, path, transformKeys)
-	if !o.ok {
-		return Transform{}, false
-	}
-	var present []string
-	for _, k := range transformKeys {
-		if _, ok := o.keys[k]; ok {
-			present = append(present, k)
-		}
-	}
-	switch len(present) {
-	case 0:
-		if o.size == 0 {
-			d.errorf(o.at, path, "a transform is a mapping with one key: impute, standardize or onehot")
-		}
-		return Transform{}, false
-	case 1:
-	default:
-		d.errorf(o.keys[present[1]], path, "a transform has exactly one key (impute, standardize or onehot), found %d: %s; write each as its own list item",
-			len(present), quoteList(present))
-		return Transform{}, false
-	}
-	t := Transform{Kind: present[0], Columns: []string{"*"}}
-	bpath := joinPath(path, t.Kind)
-	var b *object
-	switch t.Kind {
-	case "impute":
-		b = d.object(o.vals[t.Kind], o.keys[t.Kind], bpath, []string{"columns", "strategy", "value"})
-		t.Strategy = "median"
-		if b.str("strategy", &t.Strategy) {
-			b.oneOf("strategy", t.Strategy, "impute strategy", strategies)
-		}
-		if n, p, ok := b.get("value"); ok {
-			if t.Strategy != "constant" {
-				k := b.keys["value"]
-				d.errorf(k, p, "value is only used with strategy: constant")
-			} else if s, ok := d.scalar(n, p, "a number or a string"); ok {
-				switch s.tag {
-				case "!!int":
-					t.Value = s.i
-				case "!!float":
-					t.Value, _ = d.asFloat(s, p)
-				case "!!str":
-					t.Value = s.str
-				default:
-					d.typeError(s, p, "a number or a string")
-				}
-			}
-		} else if t.Strategy == "constant" && b.ok {
-			d.errorf(b.at, bpath, "strategy constant needs a value to fill in; add value: <number or string>")
-		}
-	case "standardize":
-		b = d.object(o.vals[t.Kind], o.keys[t.Kind], bpath, []string{"columns"})
-	case "onehot":
-		b = d.object(o.vals[t.Kind], o.keys[t.Kind], bpath, []string{"columns", "max_categories"})
-		t.MaxCategories = 50
-		if b.int("max_categories", &t.MaxCategories) && t.MaxCategories < 1 {
-			n, p := b.where("max_categories")
-			d.errorf(n, p, "max_categories must be at least 1, found %d", t.MaxCategories)
-		}
-	}
-	if b.strings("columns", &t.Columns) && len(t.Columns) == 0 {
-		n, p := b.where("columns")
-		d.errorf(n, p, `list at least one column, or ["*"] for all`)
-	}
-	return t, true
 }
 
 func (d *decoder) decodeTrain(o *object) *TrainConfig {
