@@ -2,41 +2,53 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
-// Ingest reads the step's source (CSV or Parquet) into a content-addressed
-// Parquet dataset datasets/<sha256>.parquet and checks the expectations. It
-// is cached (see cache.go) by its configuration and the source's SHA-256 and
-// format.
+// Ingest reads the step's source (CSV, JSON Lines or Parquet; a local path,
+// file:// or http(s):// URL) into a content-addressed Parquet dataset
+// datasets/<sha256>.parquet and checks the expectations in one streaming
+// pass, publishing their report under reports/expectations/. It is cached
+// (see cache.go) by its configuration and the source's SHA-256 and format.
 func (a *Activities) Ingest(ctx context.Context, in StepInput) (StepOutput, error) {
 	cfg := in.Step.Ingest
 	if cfg == nil {
 		return StepOutput{}, invalid("step %q has no ingest config", in.Step.Name)
 	}
-	src, err := artifact.Path(cfg.Source, in.Run.SpecDir)
+	pl := startPulse(ctx, Progress{Msg: "opening " + cfg.Source})
+	defer pl.stop()
+	src, cleanup, err := a.fetchSource(ctx, pl, cfg.Source, in.Run.SpecDir)
 	if err != nil {
-		return StepOutput{}, invalid("ingest source: %v", err)
+		return StepOutput{}, err
 	}
+	defer cleanup()
 	if _, err := os.Stat(src); err != nil {
 		return StepOutput{}, invalid("ingest source %s: %v", src, err)
 	}
 	format := cfg.Format
 	if format == "" {
-		format = strings.TrimPrefix(strings.ToLower(filepath.Ext(src)), ".")
+		format = pipelines.FormatOf(cfg.Source)
 	}
-	if format != "csv" && format != "parquet" {
-		return StepOutput{}, invalid("ingest %s: unknown format %q (csv or parquet)", src, format)
+	if format != "csv" && format != "parquet" && format != "jsonl" {
+		return StepOutput{}, invalid("ingest %s: unknown format %q (csv, jsonl or parquet)", cfg.Source, format)
 	}
-	pl := startPulse(ctx, Progress{Msg: "hashing " + filepath.Base(src)})
-	defer pl.stop()
+	pl.set(Progress{Msg: "hashing " + filepath.Base(src)})
 	sum, err := dataset.HashFile(src)
 	if err != nil {
 		return StepOutput{}, badInput(ctx, err)
@@ -59,39 +71,211 @@ func (a *Activities) ingest(ctx context.Context, pl *pulse, cfg *pipelines.Inges
 	dst := filepath.Join(tmp, "data.parquet")
 	pl.set(Progress{Msg: "reading " + filepath.Base(src)})
 
+	types := make(map[string]dataset.Type, len(cfg.Schema))
+	for name, t := range cfg.Schema {
+		types[name] = dataset.Type(t)
+	}
+	if len(types) > 0 && format == "parquet" {
+		return StepOutput{}, invalid("ingest %s: schema overrides apply to csv and jsonl sources, not parquet", cfg.Source)
+	}
 	var info dataset.Info
 	switch format {
 	case "csv":
-		info, err = dataset.CSVToParquet(ctx, src, dst, dataset.CSVOptions{})
-		if err != nil {
-			return StepOutput{}, badInput(ctx, err)
-		}
+		info, err = dataset.CSVToParquet(ctx, src, dst, dataset.CSVOptions{Types: types})
+	case "jsonl":
+		info, err = dataset.JSONLToParquet(ctx, src, dst, dataset.JSONLOptions{Types: types})
 	case "parquet":
 		info, err = copyParquet(ctx, src, dst)
+	default:
+		return StepOutput{}, invalid("ingest %s: unknown format %q (csv, jsonl or parquet)", src, format)
+	}
+	if err != nil {
+		return StepOutput{}, badInput(ctx, err)
+	}
+
+	source := src // a downloaded file is temporary: name its URL instead
+	if !strings.HasPrefix(cfg.Source, "file://") && strings.Contains(cfg.Source, "://") {
+		source = cfg.Source
+	}
+	ref := &DatasetRef{SHA256: info.SHA256, Rows: info.Rows, Schema: info.Schema, Source: source}
+	summary := fmt.Sprintf("%d rows × %d columns, dataset %s", info.Rows, len(info.Schema.Fields), info.SHA256[:12])
+	if exp := datasetExpectations(cfg.Expect); !emptyExpectations(exp) {
+		pl.set(Progress{Pct: 80, Msg: "checking expectations"})
+		rep, err := dataset.CheckExpectations(ctx, dst, cfg.Source, exp)
 		if err != nil {
 			return StepOutput{}, badInput(ctx, err)
 		}
-	default:
-		return StepOutput{}, invalid("ingest %s: unknown format %q (csv or parquet)", src, format)
-	}
-
-	if cfg.Expect.MinRows > 0 && info.Rows < cfg.Expect.MinRows {
-		return StepOutput{}, invalid("expectation failed: %s has %d rows, expected at least %d", src, info.Rows, cfg.Expect.MinRows)
-	}
-	for _, c := range cfg.Expect.Columns {
-		if info.Schema.Index(c) < 0 {
-			return StepOutput{}, invalid("expectation failed: %s has no column %q (columns: %s)", src, c, strings.Join(info.Schema.Names(), ", "))
+		// The report's address: the dataset and the expectations.
+		expJSON, _ := json.Marshal(exp)
+		sum := sha256.Sum256(fmt.Appendf(nil, "%s\n%s", info.SHA256, expJSON))
+		name := filepath.Join(tmp, "expectations.json")
+		if err := writeJSON(name, rep); err != nil {
+			return StepOutput{}, err
 		}
+		uri, err := a.Store.Publish(name, "reports/expectations/"+hex.EncodeToString(sum[:])+".json")
+		if err != nil {
+			return StepOutput{}, err
+		}
+		if !rep.Passed {
+			return StepOutput{}, invalid("expectations failed (report %s): %s", uri, rep)
+		}
+		ref.ExpectationsURI = uri
+		summary += fmt.Sprintf(", %d expectations passed", len(rep.Checks))
 	}
 	uri, err := a.Store.Publish(dst, "datasets/"+info.SHA256+".parquet")
 	if err != nil {
 		return StepOutput{}, err
 	}
-	ref := &DatasetRef{URI: uri, SHA256: info.SHA256, Rows: info.Rows, Schema: info.Schema, Source: src}
-	return StepOutput{
-		Artifacts: Artifacts{Dataset: ref},
-		Summary:   fmt.Sprintf("%d rows × %d columns, dataset %s", info.Rows, len(info.Schema.Fields), info.SHA256[:12]),
-	}, nil
+	ref.URI = uri
+	return StepOutput{Artifacts: Artifacts{Dataset: ref}, Summary: summary}, nil
+}
+
+// datasetExpectations converts the spec's expectations.
+func datasetExpectations(e pipelines.Expectations) dataset.Expectations {
+	out := dataset.Expectations{MinRows: e.MinRows, Columns: e.Columns, NotNull: e.NotNull, Allowed: e.Allowed, Unique: e.Unique}
+	if len(e.Ranges) > 0 {
+		out.Ranges = make(map[string]dataset.Range, len(e.Ranges))
+		for k, r := range e.Ranges {
+			out.Ranges[k] = dataset.Range{Min: r.Min, Max: r.Max}
+		}
+	}
+	return out
+}
+
+func emptyExpectations(e dataset.Expectations) bool {
+	return e.MinRows == 0 && len(e.Columns) == 0 && len(e.NotNull) == 0 && len(e.Ranges) == 0 && len(e.Allowed) == 0 && len(e.Unique) == 0
+}
+
+// Download limits for http(s) sources. Variables so tests can lower them.
+var (
+	// MaxDownloadBytes bounds the size of a downloaded source.
+	MaxDownloadBytes int64 = 16 << 30
+	// DownloadTimeout bounds a whole download (the step's own timeout
+	// applies as well).
+	DownloadTimeout = 2 * time.Hour
+	// downloadHeaderTimeout bounds the wait for the response headers.
+	downloadHeaderTimeout = time.Minute
+)
+
+// fetchSource returns the local path of source: a path relative to specDir,
+// a file:// URL, or an http(s):// URL downloaded to a temporary file under
+// the artifact store (removed by cleanup). Object-store URLs are rejected.
+func (a *Activities) fetchSource(ctx context.Context, pl *pulse, source, specDir string) (string, func(), error) {
+	none := func() {}
+	scheme, _, hasScheme := strings.Cut(source, "://")
+	scheme = strings.ToLower(scheme)
+	if !hasScheme || scheme == "file" {
+		src, err := artifact.Path(source, specDir)
+		if err != nil {
+			return "", none, invalid("ingest source: %v", err)
+		}
+		return src, none, nil
+	}
+	if scheme != "http" && scheme != "https" {
+		return "", none, invalid("ingest source %s: %s:// sources are not supported yet (the artifact store is file:// only); use a local path, a file:// or an http(s):// URL", source, scheme)
+	}
+	dir, err := a.Store.TempDir("download")
+	if err != nil {
+		return "", none, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	u, err := url.Parse(source)
+	if err != nil {
+		cleanup()
+		return "", none, invalid("ingest source %s: %v", source, err)
+	}
+	// Keep the name (and so the extension) for format detection.
+	base := path.Base(u.Path)
+	if base == "/" || base == "." || base == "" {
+		base = "download"
+	}
+	dst := filepath.Join(dir, base)
+	if err := download(ctx, pl, source, dst); err != nil {
+		cleanup()
+		return "", none, err
+	}
+	return dst, cleanup, nil
+}
+
+// download fetches url into dst with a context-aware client, heartbeating
+// its progress and enforcing MaxDownloadBytes and DownloadTimeout.
+func download(ctx context.Context, pl *pulse, src, dst string) error {
+	ctx, cancel := context.WithTimeout(ctx, DownloadTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	if err != nil {
+		return invalid("ingest source %s: %v", src, err)
+	}
+	client := &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		ResponseHeaderTimeout: downloadHeaderTimeout,
+		TLSHandshakeTimeout:   30 * time.Second,
+	}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return err
+		}
+		return fmt.Errorf("downloading %s: %w", src, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg := fmt.Sprintf("downloading %s: HTTP status %s", src, resp.Status)
+		// 4xx (but not 408/429) will not get better by retrying.
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 408 && resp.StatusCode != 429 {
+			return invalid("%s", msg)
+		}
+		return errors.New(msg)
+	}
+	if resp.ContentLength > MaxDownloadBytes {
+		return invalid("downloading %s: %d bytes is more than the limit of %d", src, resp.ContentLength, MaxDownloadBytes)
+	}
+	f, err := os.Create(dst + ".part")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(dst + ".part")
+	defer f.Close()
+	var n int64
+	buf := make([]byte, 1<<20)
+	last := time.Now()
+	for {
+		k, rerr := resp.Body.Read(buf)
+		if k > 0 {
+			n += int64(k)
+			if n > MaxDownloadBytes {
+				return invalid("downloading %s: more than the limit of %d bytes", src, MaxDownloadBytes)
+			}
+			if _, err := f.Write(buf[:k]); err != nil {
+				return fmt.Errorf("downloading %s: %w", src, err)
+			}
+			if time.Since(last) > time.Second {
+				last = time.Now()
+				pct := 0.0
+				if resp.ContentLength > 0 {
+					pct = 100 * float64(n) / float64(resp.ContentLength)
+				}
+				pl.set(Progress{Pct: pct, Msg: fmt.Sprintf("downloaded %d MiB of %s", n>>20, path.Base(src))})
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("downloading %s: %w", src, ctx.Err())
+			}
+			return fmt.Errorf("downloading %s after %d bytes: %w", src, n, rerr)
+		}
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return fmt.Errorf("downloading %s: got %d of %d bytes", src, n, resp.ContentLength)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("downloading %s: %w", src, err)
+	}
+	return os.Rename(dst+".part", dst)
 }
 
 // copyParquet rewrites a Parquet file through Kiln's reader and writer, one

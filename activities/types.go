@@ -116,6 +116,9 @@ type DatasetRef struct {
 	Rows   int64          `json:"rows"`
 	Schema dataset.Schema `json:"schema"`
 	Source string         `json:"source"`
+	// ExpectationsURI is the expectations report of the ingest step, if it
+	// had expectations.
+	ExpectationsURI string `json:"expectations_uri,omitempty"`
 }
 
 // PreparedRef is the output of preprocess: the split, the fitted transforms

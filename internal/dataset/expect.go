@@ -163,7 +163,7 @@ func CheckExpectations(ctx context.Context, path, name string, exp Expectations)
 		c := Check{Check: "min_rows", Expect: fmt.Sprintf(">= %d rows", exp.MinRows)}
 		if rep.Rows < exp.MinRows {
 			c.Failures = 1
-			c.Message = fmt.Sprintf("%d rows", rep.Rows)
+			c.Message = fmt.Sprintf("has %d rows, expected at least %d", rep.Rows, exp.MinRows)
 		}
 		specs = append(specs, spec{c: c})
 	}

@@ -42,7 +42,7 @@ func TestCheckExpectations(t *testing.T) {
 		t.Errorf("passed %v, rows %d; want failed, 7", rep.Passed, rep.Rows)
 	}
 	want := []Check{
-		{Check: "min_rows", Expect: ">= 10 rows", Failures: 1, Message: "7 rows"},
+		{Check: "min_rows", Expect: ">= 10 rows", Failures: 1, Message: "has 7 rows, expected at least 10"},
 		{Check: "columns", Column: "id", Expect: "present", Passed: true},
 		{Check: "columns", Column: "missing", Expect: "present", Failures: 1, Message: "no such column (columns: id, age, plan, score)"},
 		{Check: "not_null", Column: "age", Expect: "no nulls", Failures: 1, Rows: []int64{2}, Values: []string{"null"}},
@@ -57,7 +57,7 @@ func TestCheckExpectations(t *testing.T) {
 		t.Errorf("checks:\n%+v\nwant\n%+v", rep.Checks, want)
 	}
 	text := rep.String()
-	for _, s := range []string{"8 of 10 expectations failed on 7 rows", "range age (in [0, 120]): 3 rows fail; first row 3 = 130, row 4 = -1, row 7 = 200", "min_rows (>= 10 rows): 7 rows"} {
+	for _, s := range []string{"8 of 10 expectations failed on 7 rows", "range age (in [0, 120]): 3 rows fail; first row 3 = 130, row 4 = -1, row 7 = 200", "min_rows (>= 10 rows): has 7 rows, expected at least 10"} {
 		if !strings.Contains(text, s) {
 			t.Errorf("report text lacks %q:\n%s", s, text)
 		}
