@@ -151,4 +151,3 @@ func TestValidateTreeShape(t *testing.T) {
 		})
 	}
 }
-
