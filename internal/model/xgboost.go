@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/kiln-ml/kiln/internal/transform"
 	"github.com/kiln-ml/kiln/internal/xgbjson"
@@ -182,11 +183,14 @@ func (p *XGBoost) PredictMatrix(x *transform.Matrix, out []float64) error {
 	return nil
 }
 
-// step moves from node n one level down for the row whose feature values
-// start at blk[r].
-func step(nodes []flatNode, blk []float32, n int32, r int) int32 {
-	nd := &nodes[n]
-	v := blk[int(nd.col&^defaultRight)+r]
+// step moves from node n one level down for row r of the block. nodes
+// points at XGBoost.nodes[0] and blk at the block's first value; the
+// indices are in range by construction (NewXGBoost only makes node indices
+// below len(nodes) and column offsets below (features+1)·xgbBlock, and r <
+// xgbBlock), which lets the hot loop skip bounds checks.
+func step(nodes *flatNode, blk *float32, n int32, r int) int32 {
+	nd := (*flatNode)(unsafe.Add(unsafe.Pointer(nodes), uintptr(n)*unsafe.Sizeof(flatNode{})))
+	v := *(*float32)(unsafe.Add(unsafe.Pointer(blk), (uintptr(nd.col&^defaultRight)+uintptr(r))*4))
 	// Right when !(v < thr); for a missing v (where v < thr is false) only
 	// when the node's default is right.
 	right := int32(0)
@@ -200,15 +204,18 @@ func step(nodes []flatNode, blk []float32, n int32, r int) int32 {
 }
 
 // addTrees adds every tree's leaf value to acc[r] for the rows of the block.
-func (p *XGBoost) addTrees(blk []float32, acc []float32) {
-	nodes, leaf := p.nodes, p.leaf
+func (p *XGBoost) addTrees(block []float32, acc []float32) {
+	if len(acc) > xgbBlock || len(block) != (len(p.features)+1)*xgbBlock {
+		panic("model: addTrees: bad block") // Unreachable: PredictMatrix sizes both.
+	}
+	nodes, blk, leaf := &p.nodes[0], &block[0], p.leaf
 	n := len(acc)
 	for t, root := range p.roots {
 		depth := p.depths[t]
 		if depth > xgbMaxLockstepDepth {
 			for r := range acc {
 				i := root
-				for nodes[i].left != i {
+				for p.nodes[i].left != i {
 					i = step(nodes, blk, i, r)
 				}
 				acc[r] += leaf[i]
