@@ -107,7 +107,7 @@ func (r *Registry) moveAlias(ctx context.Context, m AliasMove, to int64) (AliasE
 		return AliasEvent{}, fmt.Errorf("%s: %w", op, err)
 	}
 	defer tx.Rollback()
-	if err := requireModel(ctx, tx, m.Model); err != nil {
+	if err := r.lockModel(ctx, tx, m.Model); err != nil {
 		return AliasEvent{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if to != 0 {

@@ -58,6 +58,23 @@ type Version struct {
 	// and "sha256:...".
 	Runtime string `json:"runtime,omitempty"`
 	Image   string `json:"image,omitempty"`
+	// TrainerVersion is the version the trainer reported.
+	TrainerVersion string `json:"trainer_version,omitempty"`
+	// SpecText is the pipeline spec the version was trained from (SpecHash
+	// is its SHA-256).
+	SpecText string `json:"spec_text,omitempty"`
+	// GitCommit is the commit of the git work tree holding the spec, when
+	// it was in one; GitDirty reports uncommitted changes in that tree.
+	GitCommit string `json:"git_commit,omitempty"`
+	GitDirty  bool   `json:"git_dirty,omitempty"`
+	// Datasets are the data the version was trained from, source first.
+	Datasets []DatasetRef `json:"datasets,omitempty"`
+	// WorkflowRunID is the Temporal run ID of the pipeline run whose
+	// workflow ID is RunID.
+	WorkflowRunID string `json:"workflow_run_id,omitempty"`
+	// RequireApproval lists the aliases that may only point at this version
+	// after an approval (the spec's register.require_approval).
+	RequireApproval []string `json:"require_approval,omitempty"`
 	// CreatedBy is the user or service that registered the version.
 	CreatedBy string `json:"created_by,omitempty"`
 	// CreatedAt is the registration time, in UTC.
@@ -65,6 +82,30 @@ type Version struct {
 	// Aliases are the aliases pointing at this version when it was read,
 	// sorted. They are not part of the immutable version.
 	Aliases []string `json:"aliases,omitempty"`
+}
+
+// Dataset roles in a version's lineage.
+const (
+	// DatasetSource is the data as the spec names it (a file or URL).
+	DatasetSource = "source"
+	// DatasetIngested is the content-addressed Parquet copy ingest made.
+	DatasetIngested = "ingested"
+	// DatasetTrain, DatasetValid and DatasetTest are the preprocessed splits.
+	DatasetTrain = "train"
+	DatasetValid = "valid"
+	DatasetTest  = "test"
+)
+
+// DatasetRef is one dataset in a version's lineage.
+type DatasetRef struct {
+	// Role says what the dataset was to the run: DatasetSource, ...
+	Role string `json:"role"`
+	// URI locates the data.
+	URI string `json:"uri"`
+	// SHA256 is the hex SHA-256 of the content, when known.
+	SHA256 string `json:"sha256,omitempty"`
+	// Rows is the number of rows, when known.
+	Rows int64 `json:"rows,omitempty"`
 }
 
 // ModelSummary describes a model and its versions.
@@ -164,6 +205,19 @@ func (r *Registry) Register(ctx context.Context, v Version) (Version, bool, erro
 	if v.Report != "" && !json.Valid([]byte(v.Report)) {
 		return Version{}, false, fmt.Errorf("register %s: %w: report is not valid JSON", v.Model, ErrInvalid)
 	}
+	for _, a := range v.RequireApproval {
+		if err := validName("alias", a); err != nil {
+			return Version{}, false, fmt.Errorf("register %s: require_approval: %w", v.Model, err)
+		}
+	}
+	datasets, err := encodeJSONList(v.Datasets)
+	if err != nil {
+		return Version{}, false, fmt.Errorf("register %s: datasets: %w", v.Model, err)
+	}
+	approvals, err := encodeJSONList(v.RequireApproval)
+	if err != nil {
+		return Version{}, false, fmt.Errorf("register %s: require_approval: %w", v.Model, err)
+	}
 	metrics, err := encodeMetrics(v.Metrics)
 	if err != nil {
 		return Version{}, false, fmt.Errorf("register %s: %w", v.Model, err)
@@ -213,11 +267,14 @@ func (r *Registry) Register(ctx context.Context, v Version) (Version, bool, erro
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO versions (model, version, bundle_uri, status, metrics, params,
-    dataset_hash, spec_hash, pipeline, run_id, step, runtime, image, created_by, created_at, report)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+    dataset_hash, spec_hash, pipeline, run_id, step, runtime, image, created_by, created_at, report,
+    spec_text, git_commit, git_dirty, datasets, trainer_version, workflow_run_id, require_approval)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+    $17, $18, $19, $20, $21, $22, $23)`,
 		v.Model, v.Version, v.BundleURI, v.Status, metrics, params,
 		v.DatasetHash, v.SpecHash, v.Pipeline, v.RunID, v.Step, v.Runtime, v.Image, v.CreatedBy,
-		formatTime(v.CreatedAt), v.Report); err != nil {
+		formatTime(v.CreatedAt), v.Report,
+		v.SpecText, v.GitCommit, boolInt(v.GitDirty), datasets, v.TrainerVersion, v.WorkflowRunID, approvals); err != nil {
 		return Version{}, false, fmt.Errorf("register %s version %d: %w", v.Model, v.Version, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -396,16 +453,26 @@ ORDER BY m.name`)
 
 // versionColumns are the versions columns scanVersion reads, in order.
 const versionColumns = `model, version, bundle_uri, status, metrics, params, dataset_hash, spec_hash,
-    pipeline, run_id, step, runtime, image, created_by, created_at, report`
+    pipeline, run_id, step, runtime, image, created_by, created_at, report,
+    spec_text, git_commit, git_dirty, datasets, trainer_version, workflow_run_id, require_approval`
 
 // scanVersion scans a row of versionColumns.
 func scanVersion(row interface{ Scan(...any) error }) (Version, error) {
 	var v Version
-	var metrics, params, created string
+	var metrics, params, created, datasets, approvals string
+	var dirty int64
 	if err := row.Scan(&v.Model, &v.Version, &v.BundleURI, &v.Status, &metrics, &params,
 		&v.DatasetHash, &v.SpecHash, &v.Pipeline, &v.RunID, &v.Step, &v.Runtime, &v.Image,
-		&v.CreatedBy, &created, &v.Report); err != nil {
+		&v.CreatedBy, &created, &v.Report,
+		&v.SpecText, &v.GitCommit, &dirty, &datasets, &v.TrainerVersion, &v.WorkflowRunID, &approvals); err != nil {
 		return Version{}, err
+	}
+	v.GitDirty = dirty != 0
+	if err := decodeJSONList(datasets, &v.Datasets); err != nil {
+		return Version{}, fmt.Errorf("%s:%d: datasets: %w", v.Model, v.Version, err)
+	}
+	if err := decodeJSONList(approvals, &v.RequireApproval); err != nil {
+		return Version{}, fmt.Errorf("%s:%d: require_approval: %w", v.Model, v.Version, err)
 	}
 	var err error
 	if v.Metrics, err = decodeMetrics(metrics); err != nil {
@@ -554,4 +621,33 @@ func decodeParams(s string) (map[string]any, error) {
 		return nil, nil
 	}
 	return out, nil
+}
+
+// encodeJSONList renders a slice as a JSON array ("[]" when empty).
+func encodeJSONList[T any](list []T) (string, error) {
+	if len(list) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// decodeJSONList reverses encodeJSONList; an empty array leaves *out nil.
+func decodeJSONList[T any](s string, out *[]T) error {
+	if s == "" || s == "[]" {
+		*out = nil
+		return nil
+	}
+	return json.Unmarshal([]byte(s), out)
+}
+
+// boolInt stores a bool as 0 or 1 (portable across SQLite and PostgreSQL).
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
