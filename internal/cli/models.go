@@ -20,7 +20,9 @@ func newModelsCmd(cfg *Config) *cobra.Command {
 		Short: "Inspect the model registry",
 		Long:  "Inspect registered models: versions, metrics, lineage and aliases. The registry is --registry (env KILN_REGISTRY: a SQLite file or a postgres:// DSN), by default $KILN_HOME/registry.db.",
 	}
-	cmd.AddCommand(newModelsListCmd(cfg), newModelsShowCmd(cfg))
+	cmd.AddCommand(newModelsListCmd(cfg), newModelsShowCmd(cfg), newModelsVersionsCmd(cfg),
+		newModelsPromoteCmd(cfg), newModelsRollbackCmd(cfg), newModelsHistoryCmd(cfg),
+		newModelsLineageCmd(cfg), newModelsDiffCmd(cfg))
 	return cmd
 }
 
