@@ -3,6 +3,9 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"reflect"
 	"strings"
 	"sync"
@@ -300,6 +303,101 @@ func TestConcurrentCompareAndSwapTwoHandles(t *testing.T) {
 		}
 		if len(hist) != 1 {
 			t.Errorf("history has %d events, want 1", len(hist))
+		}
+	})
+}
+
+// aliasChildEnv turns the test binary into a promoting child process for
+// TestMultiProcessAliasMoves: its value is "target|version".
+const aliasChildEnv = "KILN_REGISTRY_TEST_ALIAS_CHILD"
+
+// TestMultiProcessAliasMoves: three processes each move production of one
+// model many times (to the next of its three versions), by compare-and-swap
+// on the version they read (retrying on conflict), as the promote workflow
+// does.
+// No move is lost: the history holds every move, and each move starts where
+// the previous one ended.
+func TestMultiProcessAliasMoves(t *testing.T) {
+	const perProcess = 20
+	promote := func(target string) error {
+		ctx := context.Background()
+		r, err := Open(ctx, target)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for moved := 0; moved < perProcess; {
+			cur, _, err := r.Alias(ctx, "m", "production")
+			if err != nil {
+				return err
+			}
+			to := cur%3 + 1
+			_, err = r.SetAlias(ctx, AliasMove{Model: "m", Alias: "production", From: &cur, To: to,
+				Actor: fmt.Sprintf("pid-%d", os.Getpid()), Reason: "promote"})
+			switch {
+			case err == nil:
+				moved++
+			case errors.Is(err, ErrConflict):
+				// Someone moved it since we read it: read again.
+			default:
+				return err
+			}
+		}
+		return nil
+	}
+	if v := os.Getenv(aliasChildEnv); v != "" {
+		if err := promote(v); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		r, target := b.open(t)
+		for i := range 3 {
+			mustRegister(t, r, Version{Model: "m", BundleURI: fmt.Sprintf("b%d", i+1)})
+		}
+		const children = 2
+		cmds := make([]*exec.Cmd, children)
+		outs := make([]*strings.Builder, children)
+		for i := range cmds {
+			cmds[i] = exec.Command(os.Args[0], "-test.run=^TestMultiProcessAliasMoves$", "-test.count=1")
+			cmds[i].Env = append(os.Environ(), aliasChildEnv+"="+target)
+			outs[i] = &strings.Builder{}
+			cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
+			if err := cmds[i].Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := promote(target); err != nil {
+			t.Errorf("parent: %v", err)
+		}
+		for i, c := range cmds {
+			if err := c.Wait(); err != nil {
+				t.Errorf("child %d: %v\n%s", i, err, outs[i])
+			}
+		}
+		h, err := r.AliasHistory(context.Background(), "m", "production")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) != 3*perProcess {
+			t.Errorf("%d moves in the history, want %d", len(h), 3*perProcess)
+		}
+		actors := map[string]int{}
+		var prev int64
+		for i, e := range h {
+			if e.From != prev {
+				t.Fatalf("move %d goes %d → %d but the alias was at %d: a move was lost", i, e.From, e.To, prev)
+			}
+			prev = e.To
+			actors[e.Actor]++
+		}
+		if len(actors) != 3 {
+			t.Errorf("moves by %d processes, want 3: %v", len(actors), actors)
+		}
+		if cur, _, _ := r.Alias(context.Background(), "m", "production"); cur != prev {
+			t.Errorf("production = %d, history ends at %d", cur, prev)
 		}
 	})
 }
