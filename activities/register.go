@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/pipelines"
 )
@@ -75,13 +77,22 @@ func (a *Activities) register(ctx context.Context, in StepInput, cfg *pipelines.
 	if p := in.Inputs.Prepared; p != nil {
 		datasetHash = p.DatasetSHA256
 	}
-	v, created, err := a.Registry.Register(ctx, registry.Version{
-		Model: name, BundleURI: bundle.URI, Status: "registered",
+	ver := registry.Version{
+		Model: name, BundleURI: bundle.URI, Status: registry.StatusReady,
 		Metrics: metrics, Params: bundle.Params,
 		DatasetHash: datasetHash, SpecHash: in.Run.SpecHash, Pipeline: in.Run.Pipeline,
 		RunID: in.Run.WorkflowID, Step: in.Step.Name,
 		Runtime: bundle.Runtime, Image: bundle.Image, CreatedBy: in.Run.CreatedBy,
-	})
+		TrainerVersion: bundle.TrainerVersion, SpecText: in.Run.SpecText,
+		Datasets: lineageDatasets(in.Inputs), RequireApproval: cfg.RequireApproval,
+	}
+	if g := in.Run.Git; g != nil {
+		ver.GitCommit, ver.GitDirty = g.Commit, g.Dirty
+	}
+	if activity.IsActivity(ctx) {
+		ver.WorkflowRunID = activity.GetInfo(ctx).WorkflowExecution.RunID
+	}
+	v, created, err := a.Registry.Register(ctx, ver)
 	if err != nil {
 		return StepOutput{}, fmt.Errorf("registering %s: %w", name, err)
 	}
@@ -129,4 +140,31 @@ func (a *Activities) aliasOnce(ctx context.Context, model, alias string, version
 		return false, fmt.Errorf("moving %s@%s: %w", model, alias, err)
 	}
 	return true, nil
+}
+
+// lineageDatasets lists the data a registered version comes from: the
+// source the spec names, ingest's content-addressed copy and the splits.
+func lineageDatasets(in Artifacts) []registry.DatasetRef {
+	var out []registry.DatasetRef
+	if d := in.Dataset; d != nil {
+		if d.Source != "" {
+			out = append(out, registry.DatasetRef{Role: registry.DatasetSource, URI: d.Source})
+		}
+		out = append(out, registry.DatasetRef{Role: registry.DatasetIngested, URI: d.URI, SHA256: d.SHA256, Rows: d.Rows})
+	}
+	if p := in.Prepared; p != nil {
+		for _, s := range []struct {
+			role, uri string
+			rows      int64
+		}{
+			{registry.DatasetTrain, p.TrainURI, p.TrainRows},
+			{registry.DatasetValid, p.ValidURI, p.ValidRows},
+			{registry.DatasetTest, p.TestURI, p.TestRows},
+		} {
+			if s.uri != "" {
+				out = append(out, registry.DatasetRef{Role: s.role, URI: s.uri, Rows: s.rows})
+			}
+		}
+	}
+	return out
 }

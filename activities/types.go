@@ -24,6 +24,19 @@ type RunInfo struct {
 	CreatedBy string `json:"created_by"`
 	// TriggeredBy says why the run started: "cli", "drift", ...
 	TriggeredBy string `json:"triggered_by"`
+	// Git is the git work tree holding the spec, when kiln run found one.
+	Git *GitInfo `json:"git,omitempty"`
+	// SpecText is the spec, set only in register steps' input (it goes
+	// into the registry's lineage; other steps need only SpecHash).
+	SpecText string `json:"spec_text,omitempty"`
+}
+
+// GitInfo is the state of the git work tree holding a spec.
+type GitInfo struct {
+	// Commit is the HEAD commit.
+	Commit string `json:"commit"`
+	// Dirty reports uncommitted changes in the work tree.
+	Dirty bool `json:"dirty,omitempty"`
 }
 
 // StepInput is the input of every pipeline step activity.

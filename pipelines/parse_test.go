@@ -271,7 +271,7 @@ steps:
 	if got := spec.Step("evaluate").Evaluate; *got != (EvaluateConfig{Threshold: 0.5, Champion: "churn@production"}) {
 		t.Errorf("evaluate = %+v", got)
 	}
-	if got := spec.Step("register").Register; *got != (RegisterConfig{Model: "churn"}) {
+	if got := spec.Step("register").Register; !reflect.DeepEqual(*got, RegisterConfig{Model: "churn"}) {
 		t.Errorf("register = %+v", got)
 	}
 	wantDeploy := DeployConfig{Alias: "production", Steps: []int{5, 25, 50, 100}, Interval: Duration(30 * time.Second),

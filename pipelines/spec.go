@@ -304,6 +304,10 @@ type RegisterConfig struct {
 	Model string `json:"model" yaml:"model"`
 	// Alias, if set, is moved to the new version (e.g. "staging").
 	Alias string `json:"alias,omitempty" yaml:"alias"`
+	// RequireApproval lists aliases (e.g. [production]) that may point at
+	// the new version only after an approval (kiln approve) in the promote
+	// workflow. It is stored with the version.
+	RequireApproval []string `json:"require_approval,omitempty" yaml:"require_approval"`
 }
 
 // ScoreConfig: batch-score a Parquet file with the registered model.

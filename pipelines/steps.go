@@ -181,7 +181,7 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	case StepEvaluate:
 		st.Evaluate = d.decodeEvaluate(w("gate", "threshold", "champion"))
 	case StepRegister:
-		st.Register = d.decodeRegister(w("model", "alias"), spec.Name)
+		st.Register = d.decodeRegister(w("model", "alias", "require_approval"), spec.Name)
 	case StepScore:
 		st.Score = d.decodeScore(w("input", "output", "passthrough", "row_groups"))
 	case StepDeploy:
@@ -607,6 +607,20 @@ func (d *decoder) decodeRegister(o *object, pipeline string) *RegisterConfig {
 	if o.str("alias", &c.Alias) && !stepNameRE.MatchString(c.Alias) {
 		n, p := o.where("alias")
 		d.errorf(n, p, "invalid alias %q: use lowercase letters, digits, dashes and underscores, starting with a letter", c.Alias)
+	}
+	if o.strings("require_approval", &c.RequireApproval) {
+		for _, a := range c.RequireApproval {
+			if !stepNameRE.MatchString(a) {
+				n, p := o.where("require_approval")
+				d.errorf(n, p, "invalid alias %q in require_approval: use lowercase letters, digits, dashes and underscores, starting with a letter", a)
+				break
+			}
+			if a == c.Alias {
+				n, p := o.where("require_approval")
+				d.errorf(n, p, "alias %q needs an approval, so this step cannot move it; promote the version with: kiln models promote %s VERSION --to %s", a, c.Model, a)
+				break
+			}
+		}
 	}
 	return c
 }

@@ -23,6 +23,9 @@ type Config struct {
 	// Home is Kiln's state directory: artifacts in Home/artifacts, the
 	// registry in Home/registry.db, model server request logs in Home/requests.
 	Home string
+	// Registry is the model registry: a SQLite path or a postgres:// DSN
+	// (see registry.Open); empty means Home/registry.db.
+	Registry string
 	// TaskQueue is where the workflows the activities start are scheduled.
 	TaskQueue string
 	// ModelServer is the default model server for deploy steps.
@@ -56,7 +59,11 @@ func OpenActivities(ctx context.Context, c client.Client, cfg Config) (acts *act
 	if err != nil {
 		return nil, nil, err
 	}
-	reg, err := registry.Open(ctx, filepath.Join(cfg.Home, "registry.db"))
+	target := cfg.Registry
+	if target == "" {
+		target = filepath.Join(cfg.Home, "registry.db")
+	}
+	reg, err := registry.Open(ctx, target)
 	if err != nil {
 		return nil, nil, err
 	}

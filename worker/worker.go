@@ -60,5 +60,6 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.MonitorWorkflow, workflow.RegisterOptions{Name: activities.WorkflowMonitor})
 	r.RegisterWorkflowWithOptions(workflows.RetrainWorkflow, workflow.RegisterOptions{Name: activities.WorkflowRetrain})
 	r.RegisterWorkflowWithOptions(workflows.ForeachWorkflow, workflow.RegisterOptions{Name: activities.WorkflowForeach})
+	r.RegisterWorkflowWithOptions(workflows.PromoteWorkflow, workflow.RegisterOptions{Name: activities.WorkflowPromote})
 	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{SkipInvalidStructFunctions: true})
 }

@@ -21,6 +21,9 @@ type PipelineInput struct {
 	CreatedBy string `json:"created_by"`
 	// TriggeredBy says why: "cli" or "drift".
 	TriggeredBy string `json:"triggered_by"`
+	// Git is the git work tree holding the spec, when there is one; it
+	// goes into registered versions' lineage.
+	Git *activities.GitInfo `json:"git,omitempty"`
 	// NoCache runs every step even when the step cache has its result.
 	NoCache bool `json:"no_cache,omitempty"`
 	// Resume reuses the completed steps of an earlier run whose cache keys
@@ -160,7 +163,7 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 
 	runInfo := activities.RunInfo{
 		Pipeline: spec.Name, WorkflowID: info.WorkflowExecution.ID, SpecHash: spec.Hash,
-		SpecDir: spec.Dir, CreatedBy: in.CreatedBy, TriggeredBy: in.TriggeredBy,
+		SpecDir: spec.Dir, CreatedBy: in.CreatedBy, TriggeredBy: in.TriggeredBy, Git: in.Git,
 	}
 	ap := &approvals{spec: &spec, waiting: map[string]bool{}, decisions: map[string]*activities.ApprovalRef{}}
 	if err := ap.register(ctx); err != nil {
@@ -204,6 +207,9 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 					break
 				}
 				input := activities.StepInput{Run: runInfo, Step: resolved, NoCache: in.NoCache}
+				if step.Uses == pipelines.StepRegister {
+					input.Run.SpecText = in.Spec.SpecText
+				}
 				if prev, ok := in.Resume.step(name); ok {
 					input.Reuse = &prev
 				}

@@ -18,14 +18,16 @@ func newModelsCmd(cfg *Config) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "models",
 		Short: "Inspect the model registry",
-		Long:  "Inspect registered models: versions, metrics, lineage and aliases. The registry is $KILN_HOME/registry.db.",
+		Long:  "Inspect registered models: versions, metrics, lineage and aliases. The registry is --registry (env KILN_REGISTRY: a SQLite file or a postgres:// DSN), by default $KILN_HOME/registry.db.",
 	}
-	cmd.AddCommand(newModelsListCmd(cfg), newModelsShowCmd(cfg))
+	cmd.AddCommand(newModelsListCmd(cfg), newModelsShowCmd(cfg), newModelsVersionsCmd(cfg),
+		newModelsPromoteCmd(cfg), newModelsRollbackCmd(cfg), newModelsHistoryCmd(cfg),
+		newModelsLineageCmd(cfg), newModelsDiffCmd(cfg))
 	return cmd
 }
 
 func (c *Config) openRegistry(cmd *cobra.Command) (*registry.Registry, error) {
-	return registry.Open(cmd.Context(), c.path("registry.db"))
+	return registry.Open(cmd.Context(), c.registryTarget())
 }
 
 func newModelsListCmd(cfg *Config) *cobra.Command {

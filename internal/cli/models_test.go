@@ -70,7 +70,7 @@ func TestModels(t *testing.T) {
 			regexp.MustCompile(`(?m)^1 +\S+ \S+ +0\.8123 +0\.7900 +0\.5100 +process +pipeline/churn/r1 +production$`),
 		}},
 		{"one version", []string{"models", "show", "churn:1"}, []*regexp.Regexp{
-			line("Model", "churn:1 (registered)"),
+			line("Model", "churn:1 (ready)"),
 			regexp.MustCompile(`(?m)^Run +pipeline/churn/r1 \(pipeline churn, step register\)$`),
 			line("Aliases", "production"),
 			line("  auc", "0.8123"),
@@ -79,7 +79,7 @@ func TestModels(t *testing.T) {
 			regexp.MustCompile(`(?m)^  \S+ \S+ +production +- +1 +ada +first deployment$`),
 		}},
 		{"by alias", []string{"models", "show", "churn@staging"}, []*regexp.Regexp{
-			line("Model", "churn:2 (registered)"),
+			line("Model", "churn:2 (ready)"),
 			line("Aliases", "staging"),
 		}},
 	}

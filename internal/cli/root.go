@@ -28,6 +28,9 @@ import (
 type Config struct {
 	// Home is Kiln's state directory (.kiln): artifacts, registry, dev server data.
 	Home string
+	// Registry is the model registry: a SQLite path or a postgres:// DSN;
+	// empty means Home/registry.db.
+	Registry string
 	// Address, Namespace and TaskQueue locate the Temporal cluster.
 	Address   string
 	Namespace string
@@ -119,6 +122,7 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 			fromEnv(&cfg.TLSKey, "TEMPORAL_TLS_KEY")
 			fromEnv(&cfg.TLSCA, "TEMPORAL_TLS_CA")
 			fromEnv(&cfg.APIKey, "TEMPORAL_API_KEY")
+			fromEnv(&cfg.Registry, "KILN_REGISTRY")
 			cfg.useDevStack(cmd)
 		},
 	}
@@ -134,6 +138,7 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 	pf.StringVar(&cfg.TLSKey, "tls-key", "", "client key for mTLS to Temporal (env TEMPORAL_TLS_KEY)")
 	pf.StringVar(&cfg.TLSCA, "tls-ca", "", "CA certificate to verify Temporal's server certificate (env TEMPORAL_TLS_CA)")
 	pf.StringVar(&cfg.APIKey, "api-key", "", "API key for Temporal Cloud (env TEMPORAL_API_KEY; prefer the variable: flags show up in ps)")
+	pf.StringVar(&cfg.Registry, "registry", "", "model registry: a SQLite file or a postgres://user:pass@host/db DSN (env KILN_REGISTRY; default $KILN_HOME/registry.db)")
 	pf.BoolVar(&cfg.JSON, "json", false, "print JSON instead of tables")
 	pf.BoolVarP(&cfg.Verbose, "verbose", "v", false, "debug logging")
 
@@ -236,6 +241,15 @@ func (c *Config) dial(ctx context.Context) (client.Client, error) {
 // path returns a path under Home.
 func (c *Config) path(parts ...string) string {
 	return filepath.Join(append([]string{c.Home}, parts...)...)
+}
+
+// registryTarget is the registry to open: --registry / KILN_REGISTRY, or
+// the SQLite file in the Kiln home.
+func (c *Config) registryTarget() string {
+	if c.Registry != "" {
+		return c.Registry
+	}
+	return c.path("registry.db")
 }
 
 // workflowURL links to a workflow in the Temporal web UI.

@@ -105,6 +105,7 @@ given now replaces RUN's value of that parameter.`,
 				}
 			}
 			in.Spec = src
+			in.Git = gitInfo(ctx, src.SpecDir)
 			if runID == "" {
 				runID = newRunID(time.Now())
 			}

@@ -179,7 +179,7 @@ func payloadInt(p *commonpb.Payload) int64 {
 
 // runWorkflowID accepts a workflow ID, or <pipeline>/<run> without the prefix.
 func runWorkflowID(arg string) string {
-	if strings.HasPrefix(arg, "pipeline/") {
+	if strings.HasPrefix(arg, "pipeline/") || strings.HasPrefix(arg, "promote/") {
 		return arg
 	}
 	return "pipeline/" + arg

@@ -24,9 +24,12 @@ func newWorkerCmd(cfg *Config) *cobra.Command {
 		Long: `Run Kiln's workflows and activities against any Temporal server: the embedded
 one of "kiln dev", a self-hosted cluster, or Temporal Cloud (--api-key or mTLS).
 
-The worker keeps artifacts and the registry under --home; workers that share
-work must share that directory (or, later, an object store and a SQL registry).`,
+The worker keeps artifacts under --home and the model registry in --registry
+(a SQLite file, by default $KILN_HOME/registry.db, or a PostgreSQL DSN); workers
+that share work must share both (a PostgreSQL registry lets workers on several
+machines share one).`,
 		Example: `  kiln worker --address 127.0.0.1:7233 --namespace default --task-queue kiln
+  KILN_REGISTRY=postgres://kiln:secret@db:5432/kiln kiln worker --task-queue kiln
   TEMPORAL_API_KEY=... kiln worker --address my-ns.a1b2c.tmprl.cloud:7233 --namespace my-ns.a1b2c`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,7 +49,7 @@ work must share that directory (or, later, an object store and a SQL registry).`
 				adminToken = readToken(cfg.path("admin-token"))
 			}
 			acts, closeActs, err := worker.OpenActivities(ctx, c, worker.Config{
-				Home: cfg.Home, TaskQueue: cfg.TaskQueue, ModelServer: modelServer,
+				Home: cfg.Home, Registry: cfg.Registry, TaskQueue: cfg.TaskQueue, ModelServer: modelServer,
 				AdminToken: adminToken, TrainerBinary: trainer, NoDocker: noDocker,
 			})
 			if err != nil {

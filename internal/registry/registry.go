@@ -2,12 +2,21 @@
 // versions with their bundle location, metrics and lineage, plus named aliases
 // (such as "production") whose every move is recorded.
 //
-// The registry lives in a SQL database. Today that is a SQLite file
-// (modernc.org/sqlite, pure Go) shared by several processes — a worker, the
-// model server, the CLI — so it runs in WAL mode with a busy timeout and every
-// write transaction starts with BEGIN IMMEDIATE. The schema is kept in
-// embedded migration files and the queries stick to SQL that PostgreSQL also
-// accepts ($n placeholders, ON CONFLICT, RETURNING, text timestamps).
+// The registry lives in a SQL database: a SQLite file (modernc.org/sqlite,
+// pure Go) by default, or PostgreSQL (github.com/jackc/pgx/v5/stdlib, pure
+// Go) when Open is given a postgres:// or postgresql:// DSN. One schema serves
+// both: it is kept in embedded migration files and the queries stick to SQL
+// both accept ($n placeholders, ON CONFLICT, RETURNING, text timestamps).
+//
+// Concurrency is handled per dialect. A SQLite file shared by several
+// processes — a worker, the model server, the CLI — runs in WAL mode with a
+// busy timeout and every write transaction starts with BEGIN IMMEDIATE, so
+// writers are serialised. On PostgreSQL, writes run at READ COMMITTED and
+// lock the model's row first (UPDATE ... RETURNING when registering,
+// SELECT ... FOR UPDATE when moving an alias), so that moves of one model are
+// serialised and a compare-and-swap reads the alias under the lock; reads run
+// in REPEATABLE READ read-only transactions (one snapshot); migrations take a
+// transaction-scoped advisory lock.
 package registry
 
 import (
@@ -26,8 +35,19 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
 )
+
+// Dialects of SQL database the registry runs on.
+const (
+	dialectSQLite   = "sqlite"
+	dialectPostgres = "postgres"
+)
+
+// migrationLockID is the PostgreSQL advisory lock key that serialises
+// migrations of one database ("kilnreg" in ASCII).
+const migrationLockID = 0x6b696c6e726567
 
 // Errors returned by the registry, to be matched with errors.Is.
 var (
@@ -39,6 +59,9 @@ var (
 	// ErrInvalid reports an invalid argument: a bad model or alias name, a
 	// malformed reference, a missing field.
 	ErrInvalid = errors.New("invalid argument")
+	// ErrRejected reports an attempt to alias a rejected version (one that
+	// failed a gate); such versions are kept for the record only.
+	ErrRejected = errors.New("version is rejected")
 )
 
 // BusyTimeout is how long a connection waits for another connection (in this
@@ -58,13 +81,62 @@ var migrationFS embed.FS
 // and several Registry values (in one or several processes) may share a file.
 type Registry struct {
 	db *sql.DB
+	// dialect is dialectSQLite or dialectPostgres.
+	dialect string
 	// now returns the current time; tests replace it.
 	now func() time.Time
 }
 
-// Open opens the SQLite registry at path, creating the file and its directory
-// if missing, and applies pending schema migrations.
-func Open(ctx context.Context, path string) (*Registry, error) {
+// IsPostgres reports whether target is a PostgreSQL DSN (postgres:// or
+// postgresql://) rather than a SQLite path.
+func IsPostgres(target string) bool {
+	return strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://")
+}
+
+// Redact returns target fit for messages and logs: a DSN's password is
+// replaced by "xxxxx"; a path is returned as is.
+func Redact(target string) string {
+	if !IsPostgres(target) {
+		return target
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "postgres://(unparsable DSN)"
+	}
+	return u.Redacted()
+}
+
+// Open opens the registry at target and applies pending schema migrations.
+// target is a PostgreSQL DSN (postgres://user:pass@host:5432/db?sslmode=...,
+// see IsPostgres) or else the path of a SQLite file, created with its
+// directory if missing.
+func Open(ctx context.Context, target string) (*Registry, error) {
+	if IsPostgres(target) {
+		return openPostgres(ctx, target)
+	}
+	return openSQLite(ctx, target)
+}
+
+// openPostgres opens the PostgreSQL registry at the DSN target.
+func openPostgres(ctx context.Context, target string) (*Registry, error) {
+	name := Redact(target)
+	db, err := sql.Open("pgx", target)
+	if err != nil {
+		return nil, fmt.Errorf("open registry %s: %w", name, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open registry %s: connect: %w", name, err)
+	}
+	if err := migrate(ctx, db, dialectPostgres, migrationFS, "migrations", time.Now); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open registry %s: %w", name, err)
+	}
+	return &Registry{db: db, dialect: dialectPostgres, now: time.Now}, nil
+}
+
+// openSQLite opens the SQLite registry at path.
+func openSQLite(ctx context.Context, path string) (*Registry, error) {
 	if path == "" {
 		return nil, fmt.Errorf("open registry: %w: empty path", ErrInvalid)
 	}
@@ -79,11 +151,11 @@ func Open(ctx context.Context, path string) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
-	if err := migrate(ctx, db, migrationFS, "migrations", time.Now); err != nil {
+	if err := migrate(ctx, db, dialectSQLite, migrationFS, "migrations", time.Now); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
-	return &Registry{db: db, now: time.Now}, nil
+	return &Registry{db: db, dialect: dialectSQLite, now: time.Now}, nil
 }
 
 // dsn builds the modernc.org/sqlite data source name for the file at the
@@ -151,8 +223,9 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 
 // migrate applies the migrations of dir in fsys that schema_migrations does
 // not list yet, in order, in one write transaction: processes opening a new
-// file at the same time wait for each other and apply each migration once.
-func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dir string, now func() time.Time) error {
+// database at the same time wait for each other (SQLite's write lock, or a
+// PostgreSQL advisory lock) and apply each migration once.
+func migrate(ctx context.Context, db *sql.DB, dialect string, fsys fs.FS, dir string, now func() time.Time) error {
 	migs, err := loadMigrations(fsys, dir)
 	if err != nil {
 		return err
@@ -162,6 +235,11 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dir string, now func()
 		return fmt.Errorf("migrate: begin: %w", err)
 	}
 	defer tx.Rollback()
+	if dialect == dialectPostgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLockID)); err != nil {
+			return fmt.Errorf("migrate: lock: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
     version    BIGINT NOT NULL PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -268,21 +346,47 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// readTx starts a read-only (deferred) transaction: a consistent snapshot
-// that does not take the write lock.
+// readTx starts a read-only transaction that sees one consistent snapshot:
+// a deferred transaction on SQLite (it does not take the write lock),
+// REPEATABLE READ on PostgreSQL.
 func (r *Registry) readTx(ctx context.Context) (*sql.Tx, error) {
-	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	opts := &sql.TxOptions{ReadOnly: true}
+	if r.dialect == dialectPostgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := r.db.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("begin read transaction: %w", err)
 	}
 	return tx, nil
 }
 
-// writeTx starts a write transaction (BEGIN IMMEDIATE on SQLite).
+// writeTx starts a write transaction: BEGIN IMMEDIATE on SQLite, READ
+// COMMITTED on PostgreSQL (writers lock the rows they depend on; see
+// lockModel).
 func (r *Registry) writeTx(ctx context.Context) (*sql.Tx, error) {
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin write transaction: %w", err)
 	}
 	return tx, nil
+}
+
+// lockModel checks that the model exists and, on PostgreSQL, locks its row
+// until tx ends, so that alias moves of one model run one after the other
+// and each reads the alias's current version under the lock. On SQLite the
+// write transaction already holds the database's write lock.
+func (r *Registry) lockModel(ctx context.Context, tx *sql.Tx, model string) error {
+	if r.dialect != dialectPostgres {
+		return requireModel(ctx, tx, model)
+	}
+	var name string
+	err := tx.QueryRowContext(ctx, `SELECT name FROM models WHERE name = $1 FOR UPDATE`, model).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("model %s: %w", model, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("lock model %s: %w", model, err)
+	}
+	return nil
 }
