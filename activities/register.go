@@ -76,7 +76,7 @@ func (a *Activities) register(ctx context.Context, in StepInput, cfg *pipelines.
 		datasetHash = p.DatasetSHA256
 	}
 	v, created, err := a.Registry.Register(ctx, registry.Version{
-		Model: name, BundleURI: bundle.URI, Status: "registered",
+		Model: name, BundleURI: bundle.URI, Status: registry.StatusReady,
 		Metrics: metrics, Params: bundle.Params,
 		DatasetHash: datasetHash, SpecHash: in.Run.SpecHash, Pipeline: in.Run.Pipeline,
 		RunID: in.Run.WorkflowID, Step: in.Step.Name,

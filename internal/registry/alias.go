@@ -71,7 +71,7 @@ func (r *Registry) Alias(ctx context.Context, model, alias string) (int64, bool,
 }
 
 // SetAlias points m.Alias of m.Model at version m.To, which must exist
-// (ErrNotFound otherwise). If m.From is not nil and the alias does not
+// (ErrNotFound otherwise) and must not be rejected (ErrRejected otherwise). If m.From is not nil and the alias does not
 // currently point at *m.From, nothing changes and the error wraps
 // ErrConflict. If the alias already points at m.To, nothing is recorded and
 // the returned event has Noop set; otherwise the move is recorded in the
@@ -111,13 +111,16 @@ func (r *Registry) moveAlias(ctx context.Context, m AliasMove, to int64) (AliasE
 		return AliasEvent{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if to != 0 {
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM versions WHERE model = $1 AND version = $2`, m.Model, to).Scan(&one)
+		var status string
+		err := tx.QueryRowContext(ctx, `SELECT status FROM versions WHERE model = $1 AND version = $2`, m.Model, to).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return AliasEvent{}, fmt.Errorf("%s: model %s version %d: %w", op, m.Model, to, ErrNotFound)
 		}
 		if err != nil {
 			return AliasEvent{}, fmt.Errorf("%s: look up target: %w", op, err)
+		}
+		if status == StatusRejected {
+			return AliasEvent{}, fmt.Errorf("%s: model %s version %d cannot be aliased %q: %w", op, m.Model, to, m.Alias, ErrRejected)
 		}
 	}
 	cur, since, err := currentAlias(ctx, tx, m.Model, m.Alias)

@@ -39,6 +39,9 @@ var (
 	// ErrInvalid reports an invalid argument: a bad model or alias name, a
 	// malformed reference, a missing field.
 	ErrInvalid = errors.New("invalid argument")
+	// ErrRejected reports an attempt to alias a rejected version (one that
+	// failed a gate); such versions are kept for the record only.
+	ErrRejected = errors.New("version is rejected")
 )
 
 // BusyTimeout is how long a connection waits for another connection (in this

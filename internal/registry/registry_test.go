@@ -289,7 +289,7 @@ func TestRegisterRoundTrip(t *testing.T) {
 	if err != nil || !isNew {
 		t.Fatalf("Register = %v, %v", isNew, err)
 	}
-	if got.Version != 1 || got.Status != StatusRegistered || !got.CreatedAt.Equal(created) ||
+	if got.Version != 1 || got.Status != StatusReady || !got.CreatedAt.Equal(created) ||
 		got.CreatedAt.Location() != time.UTC || got.Aliases != nil {
 		t.Errorf("Register returned %+v", got)
 	}

@@ -15,10 +15,17 @@ import (
 
 // Version statuses.
 const (
-	// StatusRegistered is a version available for aliasing and serving.
-	StatusRegistered = "registered"
-	// StatusRejected is a version kept for the record that failed a gate.
+	// StatusReady is a version available for aliasing and serving.
+	StatusReady = "ready"
+	// StatusRejected is a version kept for the record that failed a gate:
+	// it can never be aliased, and neither "name@alias" nor "name" /
+	// "name:latest" resolve to it ("name:N" still does, for inspection).
 	StatusRejected = "rejected"
+	// StatusRegistered is the former name of StatusReady. Register accepts
+	// it and stores StatusReady.
+	//
+	// Deprecated: use StatusReady.
+	StatusRegistered = "registered"
 )
 
 // Version is one immutable, numbered version of a model.
@@ -29,8 +36,10 @@ type Version struct {
 	Version int64 `json:"version"`
 	// BundleURI locates the model bundle.
 	BundleURI string `json:"bundle_uri"`
-	// Status is StatusRegistered or StatusRejected.
+	// Status is StatusReady or StatusRejected.
 	Status string `json:"status"`
+	// Report is the gate report (JSON text) explaining the status, or "".
+	Report string `json:"report,omitempty"`
 	// Metrics are evaluation metrics; NaN and ±Inf survive storage.
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	// Params are training parameters, stored as JSON: read back, numbers
@@ -72,8 +81,8 @@ type ModelSummary struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// Ref is a parsed model reference: "name" (the latest version), "name:3" or
-// "name@alias".
+// Ref is a parsed model reference: "name" or "name:latest" (the latest
+// version that is not rejected), "name:3" or "name@alias".
 type Ref struct {
 	// Model is the model name.
 	Model string
@@ -95,7 +104,8 @@ func (r Ref) String() string {
 	}
 }
 
-// ParseRef parses "name", "name:N" (N >= 1) or "name@alias".
+// ParseRef parses "name", "name:N" (N >= 1), "name:latest" (the same as
+// "name") or "name@alias".
 func ParseRef(ref string) (Ref, error) {
 	bad := func(why string) (Ref, error) {
 		return Ref{}, fmt.Errorf("%w: model reference %q: %s (want name, name:version or name@alias)", ErrInvalid, ref, why)
@@ -115,6 +125,9 @@ func ParseRef(ref string) (Ref, error) {
 		return bad("model name must match " + nameRE.String())
 	}
 	if ref[i] == ':' {
+		if rest == "latest" {
+			return Ref{Model: name}, nil
+		}
 		n, err := strconv.ParseInt(rest, 10, 64)
 		if err != nil || n < 1 || rest != strconv.FormatInt(n, 10) {
 			return bad("version must be a positive integer")
@@ -132,7 +145,8 @@ func ParseRef(ref string) (Ref, error) {
 // model's previous highest plus one, assigned in the registering transaction.
 // When v.RunID is not empty and a version with the same (Model, RunID, Step)
 // exists, Register returns that version and false instead. v.Version and
-// v.Aliases are ignored; an empty Status means StatusRegistered.
+// v.Aliases are ignored; an empty Status means StatusReady. v.Report, if not
+// empty, must be valid JSON.
 func (r *Registry) Register(ctx context.Context, v Version) (Version, bool, error) {
 	if err := validName("model", v.Model); err != nil {
 		return Version{}, false, fmt.Errorf("register: %w", err)
@@ -140,12 +154,15 @@ func (r *Registry) Register(ctx context.Context, v Version) (Version, bool, erro
 	if v.BundleURI == "" {
 		return Version{}, false, fmt.Errorf("register %s: %w: empty bundle URI", v.Model, ErrInvalid)
 	}
-	if v.Status == "" {
-		v.Status = StatusRegistered
+	if v.Status == "" || v.Status == StatusRegistered {
+		v.Status = StatusReady
 	}
-	if v.Status != StatusRegistered && v.Status != StatusRejected {
+	if v.Status != StatusReady && v.Status != StatusRejected {
 		return Version{}, false, fmt.Errorf("register %s: %w: status %q is neither %q nor %q",
-			v.Model, ErrInvalid, v.Status, StatusRegistered, StatusRejected)
+			v.Model, ErrInvalid, v.Status, StatusReady, StatusRejected)
+	}
+	if v.Report != "" && !json.Valid([]byte(v.Report)) {
+		return Version{}, false, fmt.Errorf("register %s: %w: report is not valid JSON", v.Model, ErrInvalid)
 	}
 	metrics, err := encodeMetrics(v.Metrics)
 	if err != nil {
@@ -196,11 +213,11 @@ func (r *Registry) Register(ctx context.Context, v Version) (Version, bool, erro
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO versions (model, version, bundle_uri, status, metrics, params,
-    dataset_hash, spec_hash, pipeline, run_id, step, runtime, image, created_by, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+    dataset_hash, spec_hash, pipeline, run_id, step, runtime, image, created_by, created_at, report)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		v.Model, v.Version, v.BundleURI, v.Status, metrics, params,
 		v.DatasetHash, v.SpecHash, v.Pipeline, v.RunID, v.Step, v.Runtime, v.Image, v.CreatedBy,
-		formatTime(v.CreatedAt)); err != nil {
+		formatTime(v.CreatedAt), v.Report); err != nil {
 		return Version{}, false, fmt.Errorf("register %s version %d: %w", v.Model, v.Version, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -223,10 +240,13 @@ func (r *Registry) Get(ctx context.Context, model string, version int64) (Versio
 	return getVersion(ctx, tx, model, version)
 }
 
-// Resolve returns the version a reference designates: "name:3" that version,
-// "name@production" the version the alias points to, "name" the highest
-// version. A malformed reference gives an ErrInvalid error; a missing model,
-// version or alias an ErrNotFound error.
+// Resolve returns the version a reference designates: "name:3" that version
+// (whatever its status), "name@production" the version the alias points to,
+// "name" and "name:latest" the highest version that is not rejected. A
+// malformed reference gives an ErrInvalid error; a missing model, version or
+// alias (or a model with only rejected versions, for "name") an ErrNotFound
+// error; an alias on a rejected version, which SetAlias prevents, an
+// ErrRejected error.
 func (r *Registry) Resolve(ctx context.Context, ref string) (Version, error) {
 	p, err := ParseRef(ref)
 	if err != nil {
@@ -253,18 +273,24 @@ func (r *Registry) Resolve(ctx context.Context, ref string) (Version, error) {
 		}
 	case n == 0:
 		var latest sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM versions WHERE model = $1`,
-			p.Model).Scan(&latest); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM versions WHERE model = $1 AND status <> $2`,
+			p.Model, StatusRejected).Scan(&latest); err != nil {
 			return Version{}, fmt.Errorf("resolve %s: latest version: %w", ref, err)
 		}
 		if !latest.Valid {
-			return Version{}, fmt.Errorf("resolve %s: model %s: %w", ref, p.Model, ErrNotFound)
+			if err := requireModel(ctx, tx, p.Model); err != nil {
+				return Version{}, fmt.Errorf("resolve %s: %w", ref, err)
+			}
+			return Version{}, fmt.Errorf("resolve %s: model %s has no version that is not rejected: %w", ref, p.Model, ErrNotFound)
 		}
 		n = latest.Int64
 	}
 	v, err := getVersion(ctx, tx, p.Model, n)
 	if err != nil {
 		return Version{}, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	if p.Alias != "" && v.Status == StatusRejected {
+		return Version{}, fmt.Errorf("resolve %s: %s version %d: %w", ref, p.Model, n, ErrRejected)
 	}
 	return v, nil
 }
@@ -370,7 +396,7 @@ ORDER BY m.name`)
 
 // versionColumns are the versions columns scanVersion reads, in order.
 const versionColumns = `model, version, bundle_uri, status, metrics, params, dataset_hash, spec_hash,
-    pipeline, run_id, step, runtime, image, created_by, created_at`
+    pipeline, run_id, step, runtime, image, created_by, created_at, report`
 
 // scanVersion scans a row of versionColumns.
 func scanVersion(row interface{ Scan(...any) error }) (Version, error) {
@@ -378,7 +404,7 @@ func scanVersion(row interface{ Scan(...any) error }) (Version, error) {
 	var metrics, params, created string
 	if err := row.Scan(&v.Model, &v.Version, &v.BundleURI, &v.Status, &metrics, &params,
 		&v.DatasetHash, &v.SpecHash, &v.Pipeline, &v.RunID, &v.Step, &v.Runtime, &v.Image,
-		&v.CreatedBy, &created); err != nil {
+		&v.CreatedBy, &created, &v.Report); err != nil {
 		return Version{}, err
 	}
 	var err error
