@@ -197,6 +197,9 @@ type ModelRef struct {
 	BundleURI string `json:"bundle_uri"`
 	// Created is false when a retried step found its version already registered.
 	Created bool `json:"created"`
+	// Rejected is true for a version registered with status rejected (it
+	// failed evaluation): it has no alias and nothing may deploy it.
+	Rejected bool `json:"rejected,omitempty"`
 }
 
 // ScoredRef is a batch-scored Parquet file.

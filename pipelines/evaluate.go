@@ -97,7 +97,7 @@ func (d *decoder) checkTasks(spec *Spec, infos []*stepInfo, edges [][]int, badNe
 			if expr, err := gate.Parse(s.str); err == nil {
 				for _, r := range expr.Refs() {
 					if !contains(names, r.Metric) {
-						d.exprError(*s, info.gatePath, r.Pos, "gate: "+wrongTask(r.Name))
+						d.exprError(*s, info.gatePath, r.Pos, "invalid gate: "+wrongTask(r.Name))
 					}
 				}
 			}
