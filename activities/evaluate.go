@@ -124,7 +124,8 @@ func (a *Activities) evaluate(ctx context.Context, cfg *pipelines.EvaluateConfig
 	summary := metricSummary(ev, len(labels))
 	switch {
 	case !ev.Passed:
-		summary += "; REJECTED: " + strings.ReplaceAll(ev.Report, "\n", "; ")
+		oneLine := strings.NewReplacer(":\n  ", ": ", "\n  ", "; ", "\n", "; ").Replace(ev.Report)
+		summary += "; REJECTED: " + oneLine
 	case cfg.Gate != "" || cfg.Significance != nil:
 		summary += "; gate passed"
 	}
