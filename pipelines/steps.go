@@ -77,10 +77,10 @@ type stepInfo struct {
 	// gate is an evaluate step's valid gate, checked against the task of its
 	// upstream preprocess step (see checkTasks); sigMetricAt locates its
 	// significance metric.
-	gate                    *scalar
-	gatePath                string
-	sigMetricAt             *yaml.Node
-	sigMetricPath           string
+	gate          *scalar
+	gatePath      string
+	sigMetricAt   *yaml.Node
+	sigMetricPath string
 }
 
 // decodeStep decodes one item of steps into st.
