@@ -288,3 +288,36 @@ func TestRejectedChallenger(t *testing.T) {
 		t.Errorf("aliasing the rejected version: %v, want ErrRejected", err)
 	}
 }
+
+// TestPreprocessRegression: a regression task accepts a numeric target (the
+// binary task rejects it) and records the task for train and evaluate.
+func TestPreprocessRegression(t *testing.T) {
+	spec := loadSpec(t, "breast_cancer.yaml")
+	e := newEnv(t)
+	c := e.chain(runInfo(spec, "regression"))
+	c.must(step(t, spec, "ingest"))
+	prep := step(t, spec, "prep")
+	cfg := *prep.Preprocess
+	cfg.Target, cfg.Task, cfg.Exclude = "mean_radius", "regression", []string{"malignant"}
+	prep.Preprocess = &cfg
+	out := c.must(prep)
+	p := out.Artifacts.Prepared
+	if p.Task != "regression" || p.Target != "mean_radius" || p.TestRows == 0 {
+		t.Fatalf("prepared %+v, want a regression on mean_radius", p)
+	}
+	labels := floats(t, readParquet(t, p.TestURI), "mean_radius")
+	nonBinary := false
+	for _, y := range labels {
+		nonBinary = nonBinary || (y != 0 && y != 1)
+	}
+	if !nonBinary {
+		t.Error("the holdout's regression target has only 0/1 values")
+	}
+
+	binary := step(t, spec, "prep")
+	bcfg := cfg
+	bcfg.Task = "binary"
+	binary.Preprocess = &bcfg
+	_, err := c.try(binary)
+	checkAppError(t, err, "InvalidInput", `target "mean_radius" has value`, "binary target must be 0/1")
+}
