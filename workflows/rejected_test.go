@@ -159,3 +159,37 @@ func TestRejectedModelWorkflow(t *testing.T) {
 		t.Errorf("demo@production = %d, want the champion %d", p, champ.Version)
 	}
 }
+
+// TestRejectedWithoutRegister: with no register step to keep the model, the
+// run still fails, at the end, with the evaluation's report.
+func TestRejectedWithoutRegister(t *testing.T) {
+	spec := strings.Replace(rejectedSpec, `  - name: register
+    uses: register
+    needs: [evaluate]
+    with: {model: demo, alias: staging}
+`, "", 1)
+	spec = strings.Replace(spec, "    uses: score\n    needs: [register]\n", "    uses: noop\n    needs: [after-eval]\n", 1)
+	env := newEnv(t, spec)
+	r := &recorder{}
+	env.OnActivity(a.Ingest, mock.Anything, mock.Anything).Return(r.step(activities.Artifacts{Dataset: &activities.DatasetRef{URI: "file:///d", SHA256: "abc"}}))
+	env.OnActivity(a.Preprocess, mock.Anything, mock.Anything).Return(r.step(activities.Artifacts{Prepared: &activities.PreparedRef{TrainURI: "file:///t"}}))
+	env.OnActivity(a.Train, mock.Anything, mock.Anything).Return(r.step(activities.Artifacts{Bundle: &activities.BundleRef{URI: "file:///b"}}))
+	env.OnActivity(a.Noop, mock.Anything, mock.Anything).Return(r.step(activities.Artifacts{}))
+	ev := &activities.EvaluationRef{Metrics: map[string]float64{"auc": 0.7}, Passed: false, Report: "gate \"auc >= 0.8\" failed (no champion yet):\n  auc 0.7 < 0.8: short by 0.1"}
+	env.OnActivity(a.Evaluate, mock.Anything, mock.Anything).Return(r.step(activities.Artifacts{Evaluation: ev}))
+	env.ExecuteWorkflow(PipelineWorkflow, PipelineInput{Spec: activities.ValidateInput{SpecText: spec}, CreatedBy: "test"})
+	err := env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "auc 0.7 < 0.8: short by 0.1") || !strings.Contains(err.Error(), "GateFailed") {
+		t.Fatalf("workflow error %v, want GateFailed with the report", err)
+	}
+	var status RunStatus
+	val, qerr := env.QueryWorkflow(QueryStatus)
+	if qerr != nil || val.Get(&status) != nil {
+		t.Fatalf("status query: %v", qerr)
+	}
+	for name, w := range map[string]string{"evaluate": StatusRejected, "after-eval": StatusSkipped, "score": StatusSkipped, "unrelated": StatusCompleted} {
+		if got := status.Step(name).Status; got != w {
+			t.Errorf("step %s: %s, want %s", name, got, w)
+		}
+	}
+}
