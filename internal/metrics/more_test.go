@@ -250,6 +250,42 @@ func TestPairedBootstrap(t *testing.T) {
 	}
 }
 
+// TestBootstrapAUCFastPath checks that the counting AUC of resamples gives
+// exactly what materialising each resample and calling AUC gives.
+func TestBootstrapAUCFastPath(t *testing.T) {
+	labels, ch, champ := correlatedScores(8, 300, 0.5, 0.4)
+	for i := range ch { // ties
+		ch[i] = math.Round(ch[i]*4) / 4
+	}
+	fast, err := Bootstrap(labels, ch, champ, BootstrapConfig{Metric: "auc", Task: TaskBinary, Resamples: 300, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same resamples through the general path: a metric Lookup does
+	// not special-case, computing the AUC.
+	rng := rand.New(rand.NewPCG(3, 0x6b696c6e))
+	n := len(labels)
+	y, a, b := make([]float64, n), make([]float64, n), make([]float64, n)
+	notBetter, valid := 0, 0
+	for range 300 {
+		for i := range n {
+			r := rng.IntN(n)
+			y[i], a[i], b[i] = labels[r], ch[r], champ[r]
+		}
+		d := AUC(y, a) - AUC(y, b)
+		if math.IsNaN(d) {
+			continue
+		}
+		valid++
+		if d <= 0 {
+			notBetter++
+		}
+	}
+	if want := float64(1+notBetter) / float64(1+valid); fast.PValue != want || fast.Resamples != valid {
+		t.Errorf("fast path p %v over %d resamples, general path %v over %d", fast.PValue, fast.Resamples, want, valid)
+	}
+}
+
 func BenchmarkDeLong(b *testing.B) {
 	labels, ch, champ := correlatedScores(1, 100_000, 1, 0.8)
 	b.ResetTimer()
