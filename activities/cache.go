@@ -64,7 +64,7 @@ const (
 	ingestImplVersion     = 1
 	preprocessImplVersion = 1
 	trainImplVersion      = 1
-	evaluateImplVersion   = 1
+	evaluateImplVersion   = 2
 	registerImplVersion   = 1
 	scoreImplVersion      = 1
 )

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"slices"
 	"strings"
-
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
@@ -19,12 +17,17 @@ import (
 )
 
 // Evaluate scores the raw holdout rows through the bundle (transforms and
-// estimator, exactly as serving will) and computes AUC, accuracy, F1, log loss
-// and more. When the model already has a champion (its production alias), the
-// champion is scored on the same holdout so the gate can compare the two. A
-// failed gate fails the step without retries and reports every check. The
-// step is cached (see cache.go) by its configuration, the holdout, the
-// bundle and the champion's version; a failed gate is not cached.
+// estimator, exactly as serving will) and computes the task's metrics: AUC,
+// PR-AUC, log loss, accuracy, precision, recall, F1 and ECE for a binary
+// task; RMSE, MAE and R² for regression. When the model already has a
+// champion (its production alias), the champion is scored on the same
+// holdout so the gate can compare the two and the significance test (DeLong
+// or a paired bootstrap) can tell whether the challenger is better by more
+// than chance. A failed gate or test does not fail the step: its output has
+// Evaluation.Passed false and a report of every check with its margin, and
+// the register step downstream keeps the model as a rejected version and
+// fails the run (see workflows). The step is cached (see cache.go) by its
+// configuration, the holdout, the bundle and the champion's version.
 func (a *Activities) Evaluate(ctx context.Context, in StepInput) (StepOutput, error) {
 	cfg, prep, bundle := in.Step.Evaluate, in.Inputs.Prepared, in.Inputs.Bundle
 	if cfg == nil || prep == nil || bundle == nil {
@@ -60,13 +63,23 @@ func (a *Activities) Evaluate(ctx context.Context, in StepInput) (StepOutput, er
 }
 
 // evaluate does the work of Evaluate; championVersion is nil when there is
-// no champion.
+// no champion. A model that fails the gate or the significance test is not an
+// error: the step succeeds with Evaluation.Passed false and the report, so
+// that the register step keeps the model as a rejected version (and then
+// fails the run).
 func (a *Activities) evaluate(ctx context.Context, cfg *pipelines.EvaluateConfig, prep *PreparedRef, bundle *BundleRef, championVersion *registry.Version) (StepOutput, error) {
 	pl := startPulse(ctx, Progress{Msg: "scoring the holdout"})
 	defer pl.stop()
 	m, err := loadBundle(bundle.URI)
 	if err != nil {
 		return StepOutput{}, err
+	}
+	task := prep.Task
+	if task == "" {
+		task = metrics.TaskBinary
+	}
+	if bt := m.Manifest.Task; bt != "" && bt != task {
+		return StepOutput{}, invalid("the bundle is a %s model but the preprocess step's task is %s", bt, task)
 	}
 	testPath, err := artifact.Path(prep.TestURI, "")
 	if err != nil {
@@ -84,65 +97,160 @@ func (a *Activities) evaluate(ctx context.Context, cfg *pipelines.EvaluateConfig
 	defer test.Release()
 	labels, err := dataset.Float64s(test, prep.Target)
 	if err != nil {
+		return StepOutput{}, fmt.Errorf("reading target %q of the holdout %s: %w", prep.Target, testPath, err)
+	}
+	preds, err := m.Predict(test)
+	if err != nil {
+		return StepOutput{}, fmt.Errorf("scoring the holdout: %w", err)
+	}
+	// The champion, scored on the same rows.
+	var champ *scoredChampion
+	if v := championVersion; v != nil {
+		cm, err := loadBundle(v.BundleURI)
+		if err != nil {
+			return StepOutput{}, fmt.Errorf("champion %s: %w", cfg.Champion, err)
+		}
+		cp, err := cm.Predict(test)
+		if err != nil {
+			return StepOutput{}, fmt.Errorf("champion %s cannot score this holdout (inputs changed?): %w", cfg.Champion, err)
+		}
+		champ = &scoredChampion{Ref: fmt.Sprintf("%s:%d", v.Model, v.Version), Version: v.Version, Preds: cp}
+	}
+	pl.set(Progress{Pct: 80, Msg: "checking the gate"})
+	ev, err := judge(cfg, task, labels, preds, champ)
+	if err != nil {
 		return StepOutput{}, err
 	}
+	summary := metricSummary(ev, len(labels))
+	switch {
+	case !ev.Passed:
+		oneLine := strings.NewReplacer(":\n  ", ": ", "\n  ", "; ", "\n", "; ").Replace(ev.Report)
+		summary += "; REJECTED: " + oneLine
+	case cfg.Gate != "" || cfg.Significance != nil:
+		summary += "; gate passed"
+	}
+	return StepOutput{Artifacts: Artifacts{Evaluation: ev}, Summary: summary}, nil
+}
+
+// scoredChampion is the champion's predictions for the holdout.
+type scoredChampion struct {
+	Ref     string
+	Version int64
+	Preds   []float64
+}
+
+// judge computes the task's metrics of the challenger (and champion), checks
+// the gate and the significance test, and writes the report. Configuration
+// problems (a gate naming a metric the task lacks, a NaN metric) are
+// non-retryable errors; a failed gate is a verdict (Passed false).
+func judge(cfg *pipelines.EvaluateConfig, task string, labels, preds []float64, champ *scoredChampion) (*EvaluationRef, error) {
 	threshold := cfg.Threshold
 	if threshold == 0 {
 		threshold = 0.5
 	}
-	probs, err := m.Predict(test)
-	if err != nil {
-		return StepOutput{}, fmt.Errorf("scoring the holdout: %w", err)
+	compute := func(p []float64) map[string]float64 {
+		if task == metrics.TaskRegression {
+			return metrics.Regression(labels, p)
+		}
+		return metrics.Binary(labels, p, threshold)
 	}
-	ev := &EvaluationRef{Metrics: metrics.Binary(labels, probs, threshold), Gate: cfg.Gate, Passed: true}
-
-	// The champion, scored on the same rows.
+	switch task {
+	case metrics.TaskBinary, metrics.TaskRegression:
+	default:
+		return nil, invalid("task %q is not supported by evaluate (want binary or regression)", task)
+	}
+	ev := &EvaluationRef{Metrics: compute(preds), Gate: cfg.Gate, Passed: true, Task: task}
 	var champion map[string]float64
-	if v := championVersion; v != nil {
-		name := cfg.Champion
-		cm, err := loadBundle(v.BundleURI)
-		if err != nil {
-			return StepOutput{}, fmt.Errorf("champion %s: %w", name, err)
-		}
-		cp, err := cm.Predict(test)
-		if err != nil {
-			return StepOutput{}, fmt.Errorf("champion %s cannot score this holdout (inputs changed?): %w", name, err)
-		}
-		champion = metrics.Binary(labels, cp, threshold)
-		ev.Champion, ev.ChampionMetrics = v.Version, champion
+	if champ != nil {
+		champion = compute(champ.Preds)
+		ev.Champion, ev.ChampionMetrics, ev.ChampionRef = champ.Version, champion, champ.Ref
 	}
-
-	summary := fmt.Sprintf("AUC %.4f, accuracy %.4f, F1 %.4f, log loss %.4f on %d holdout rows",
-		ev.Metrics["auc"], ev.Metrics["accuracy"], ev.Metrics["f1"], ev.Metrics["logloss"], len(labels))
+	var report []string
 	if cfg.Gate != "" {
 		expr, err := gate.Parse(cfg.Gate)
 		if err != nil {
-			return StepOutput{}, invalid("gate %q: %v", cfg.Gate, err)
+			return nil, invalid("gate %q: %v", cfg.Gate, err)
+		}
+		for _, r := range expr.Refs() {
+			if !slices.Contains(metrics.Names(task), r.Metric) {
+				return nil, invalid("gate %q: metric %s is not computed for task %s (metrics: %s)", cfg.Gate, r.Name, task, strings.Join(metrics.Names(task), ", "))
+			}
 		}
 		pass, checks, err := expr.Eval(ev.Metrics, champion)
 		if err != nil {
-			return StepOutput{}, invalid("%v", err) // Eval's error names the gate
+			return nil, invalid("%v", err) // Eval's error names the gate
 		}
-		ev.Passed = pass
-		var report []string
-		for _, c := range checks {
-			ev.Checks = append(ev.Checks, c)
-			mark := "ok"
-			switch {
-			case c.Skipped:
-				mark = "skipped (no champion)"
-			case !c.Pass:
-				mark = fmt.Sprintf("FAILED by %.4g", math.Abs(c.Right-c.Left))
-			}
-			report = append(report, fmt.Sprintf("%s: %.4f %s %.4f %s", c.Expr, c.Left, c.Op, c.Right, mark))
-		}
+		ev.Passed, ev.Checks = pass, checks
+		verdict := "passed"
 		if !pass {
-			msg := fmt.Sprintf("gate %q failed: %s", cfg.Gate, strings.Join(report, "; "))
-			return StepOutput{}, temporal.NewNonRetryableApplicationError(msg, errGateFailed, nil, ev)
+			verdict = "failed"
 		}
-		summary += "; gate passed"
+		against := "no champion yet"
+		if champ != nil {
+			against = "champion " + champ.Ref
+		}
+		report = append(report, fmt.Sprintf("gate %q %s (%s):", cfg.Gate, verdict, against))
+		for _, c := range checks {
+			report = append(report, "  "+c.Report())
+		}
 	}
-	return StepOutput{Artifacts: Artifacts{Evaluation: ev}, Summary: summary}, nil
+	if sig := cfg.Significance; sig != nil {
+		res, err := significance(sig, task, threshold, labels, preds, champ)
+		if err != nil {
+			return nil, err
+		}
+		ev.Significance = res
+		ev.Passed = ev.Passed && res.Passed
+		switch {
+		case res.Skipped != "":
+			report = append(report, fmt.Sprintf("significance (%s on %s): skipped, %s", sig.Test, sig.Metric, res.Skipped))
+		case res.Passed:
+			report = append(report, fmt.Sprintf("significance: %s < alpha %g: significantly better than %s", res.Comparison, res.Alpha, champ.Ref))
+		default:
+			report = append(report, fmt.Sprintf("significance: %s >= alpha %g: not significantly better than %s", res.Comparison, res.Alpha, champ.Ref))
+		}
+	}
+	ev.Report = strings.Join(report, "\n")
+	return ev, nil
+}
+
+// significance runs the configured test of the challenger against the
+// champion; without a champion it is skipped (and passes).
+func significance(sig *pipelines.Significance, task string, threshold float64, labels, preds []float64, champ *scoredChampion) (*SignificanceResult, error) {
+	res := &SignificanceResult{Alpha: sig.Alpha, Passed: true}
+	if champ == nil {
+		res.Test, res.Metric, res.Skipped = sig.Test, sig.Metric, "no champion yet"
+		return res, nil
+	}
+	var err error
+	switch sig.Test {
+	case metrics.TestDeLong:
+		if task != metrics.TaskBinary {
+			return nil, invalid("significance: DeLong's test compares AUCs and needs a binary task, not %s", task)
+		}
+		res.Comparison, err = metrics.DeLong(labels, preds, champ.Preds)
+	case metrics.TestBootstrap:
+		res.Comparison, err = metrics.Bootstrap(labels, preds, champ.Preds, metrics.BootstrapConfig{
+			Metric: sig.Metric, Task: task, Threshold: threshold, Resamples: sig.Resamples, Seed: uint64(sig.Seed),
+		})
+	default:
+		return nil, invalid("significance: unknown test %q", sig.Test)
+	}
+	if err != nil {
+		return nil, invalid("significance test against %s: %v", champ.Ref, err)
+	}
+	res.Passed = res.PValue < sig.Alpha
+	return res, nil
+}
+
+// metricSummary is the one-line summary of an evaluation's metrics.
+func metricSummary(ev *EvaluationRef, rows int) string {
+	m := ev.Metrics
+	if ev.Task == metrics.TaskRegression {
+		return fmt.Sprintf("RMSE %.4g, MAE %.4g, R² %.4f on %d holdout rows", m["rmse"], m["mae"], m["r2"], rows)
+	}
+	return fmt.Sprintf("AUC %.4f, PR-AUC %.4f, accuracy %.4f, F1 %.4f, log loss %.4f, ECE %.4f on %d holdout rows",
+		m["auc"], m["pr_auc"], m["accuracy"], m["f1"], m["logloss"], m["ece"], rows)
 }
 
 // loadBundle loads a model bundle by URI.

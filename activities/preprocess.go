@@ -74,7 +74,7 @@ func (a *Activities) preprocess(ctx context.Context, cfg *pipelines.PreprocessCo
 		return StepOutput{}, err
 	}
 
-	labels, err := binaryLabels(all, cfg.Target)
+	labels, err := targetLabels(all, cfg.Target, cfg.Task)
 	if err != nil {
 		return StepOutput{}, err
 	}
@@ -184,6 +184,25 @@ func (a *Activities) preprocess(ctx context.Context, cfg *pipelines.PreprocessCo
 		summary += fmt.Sprintf(", %d rows without a label dropped", dropped)
 	}
 	return StepOutput{Artifacts: Artifacts{Prepared: ref}, Summary: summary}, nil
+}
+
+// targetLabels reads the target of a task: 0/1 for binary (see
+// binaryLabels), any finite number for regression; NaN marks a missing label
+// (the row is dropped).
+func targetLabels(rec arrow.Record, target, task string) ([]float64, error) {
+	if task != "regression" {
+		return binaryLabels(rec, target)
+	}
+	y, err := dataset.Float64s(rec, target)
+	if err != nil {
+		return nil, invalid("target %q of a regression must be numeric: %v", target, err)
+	}
+	for i, v := range y {
+		if math.IsInf(v, 0) {
+			return nil, invalid("target %q has an infinite value in row %d", target, i+1)
+		}
+	}
+	return y, nil
 }
 
 // binaryLabels reads the target as 0/1 with NaN for missing labels.

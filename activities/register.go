@@ -2,10 +2,12 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/pipelines"
@@ -77,8 +79,14 @@ func (a *Activities) register(ctx context.Context, in StepInput, cfg *pipelines.
 	if p := in.Inputs.Prepared; p != nil {
 		datasetHash = p.DatasetSHA256
 	}
+	ev := in.Inputs.Evaluation
+	rejected := ev != nil && !ev.Passed
+	status, report := registry.StatusReady, ""
+	if rejected {
+		status, report = registry.StatusRejected, rejectionReport(ev)
+	}
 	ver := registry.Version{
-		Model: name, BundleURI: bundle.URI, Status: registry.StatusReady,
+		Model: name, BundleURI: bundle.URI, Status: status, Report: report,
 		Metrics: metrics, Params: bundle.Params,
 		DatasetHash: datasetHash, SpecHash: in.Run.SpecHash, Pipeline: in.Run.Pipeline,
 		RunID: in.Run.WorkflowID, Step: in.Step.Name,
@@ -99,6 +107,14 @@ func (a *Activities) register(ctx context.Context, in StepInput, cfg *pipelines.
 	summary := fmt.Sprintf("%s:%d", name, v.Version)
 	if !created {
 		summary += " (already registered by an earlier attempt)"
+	}
+	if rejected {
+		// Kept for the record, never aliased; the run fails here with the
+		// report, so nothing downstream uses the model.
+		ref := &ModelRef{Name: name, Version: v.Version, BundleURI: v.BundleURI, Created: created, Rejected: true}
+		msg := fmt.Sprintf("model rejected by evaluation; kept as %s:%d with status rejected and no alias\n%s", name, v.Version, ev.Report)
+		out := StepOutput{Artifacts: Artifacts{Model: ref}, Summary: summary + " (rejected)"}
+		return StepOutput{}, temporal.NewNonRetryableApplicationError(msg, errGateFailed, nil, out)
 	}
 	if cfg.Alias != "" {
 		moved, err := a.aliasOnce(ctx, name, cfg.Alias, v.Version, created, in)
@@ -167,4 +183,23 @@ func lineageDatasets(in Artifacts) []registry.DatasetRef {
 		}
 	}
 	return out
+}
+
+// rejectionReport is the JSON report a rejected version keeps in the
+// registry: the gate, its checks, the significance test and the text report.
+// Metric maps are left out (they may hold NaN, which JSON cannot).
+func rejectionReport(ev *EvaluationRef) string {
+	doc := struct {
+		Gate         string              `json:"gate,omitempty"`
+		Passed       bool                `json:"passed"`
+		Champion     string              `json:"champion,omitempty"`
+		Checks       []GateCheck         `json:"checks,omitempty"`
+		Significance *SignificanceResult `json:"significance,omitempty"`
+		Report       string              `json:"report"`
+	}{ev.Gate, ev.Passed, ev.ChampionRef, ev.Checks, ev.Significance, ev.Report}
+	b, err := json.Marshal(doc)
+	if err != nil { // a NaN or Inf statistic: keep the text
+		b, _ = json.Marshal(map[string]any{"passed": false, "report": ev.Report})
+	}
+	return string(b)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/drift"
 	"github.com/kiln-ml/kiln/internal/gate"
+	"github.com/kiln-ml/kiln/internal/metrics"
 	"github.com/kiln-ml/kiln/internal/serving"
 	"github.com/kiln-ml/kiln/pipelines"
 )
@@ -181,6 +182,28 @@ type EvaluationRef struct {
 	// Champion is the version the gate compared against (0 = none).
 	Champion        int64              `json:"champion,omitempty"`
 	ChampionMetrics map[string]float64 `json:"champion_metrics,omitempty"`
+	// Task is the evaluated task: "binary" or "regression".
+	Task string `json:"task,omitempty"`
+	// ChampionRef names the champion, e.g. "churn:3" (empty without one).
+	ChampionRef string `json:"champion_ref,omitempty"`
+	// Significance is the significance test's result, when the step has one.
+	Significance *SignificanceResult `json:"significance,omitempty"`
+	// Report explains the verdict for people, one line per check (see
+	// gate.Check.Report) plus the significance test; it is what a rejected
+	// version keeps in the registry.
+	Report string `json:"report,omitempty"`
+}
+
+// SignificanceResult is an evaluate step's significance test: the
+// comparison with the champion and whether it is significant at Alpha.
+type SignificanceResult struct {
+	metrics.Comparison
+	Alpha float64 `json:"alpha"`
+	// Passed is true when the challenger is significantly better (PValue <
+	// Alpha) or the test was skipped.
+	Passed bool `json:"passed"`
+	// Skipped says why the test did not run (no champion yet).
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // ModelRef is a registered model version.
@@ -190,6 +213,9 @@ type ModelRef struct {
 	BundleURI string `json:"bundle_uri"`
 	// Created is false when a retried step found its version already registered.
 	Created bool `json:"created"`
+	// Rejected is true for a version registered with status rejected (it
+	// failed evaluation): it has no alias and nothing may deploy it.
+	Rejected bool `json:"rejected,omitempty"`
 }
 
 // ScoredRef is a batch-scored Parquet file.

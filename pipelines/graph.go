@@ -238,6 +238,7 @@ func (d *decoder) validateGraph(spec *Spec, infos []*stepInfo) {
 	d.checkRowGroupsSource(spec, infos, plain, badNeeds)
 	d.checkOutputRefs(spec, infos, index, names, plain, badNeeds)
 	d.checkAliases(spec, infos, plain)
+	d.checkTasks(spec, infos, plain, badNeeds)
 }
 
 // checkRowGroupsSource checks that each foreach step over row groups has an

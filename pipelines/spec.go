@@ -210,7 +210,10 @@ type Range struct {
 type PreprocessConfig struct {
 	// Target is the label column. Required.
 	Target string `json:"target" yaml:"target"`
-	// Task is "binary" (the only task of the skeleton). Default "binary".
+	// Task is "binary" (a 0/1 or true/false target; the model outputs a
+	// probability) or "regression" (a numeric target; the model outputs a
+	// value). It decides the metrics evaluate computes and a gate may use.
+	// Default "binary".
 	Task string `json:"task" yaml:"task"`
 	// Exclude lists columns that are neither features nor target (IDs).
 	Exclude []string `json:"exclude,omitempty" yaml:"exclude"`
@@ -296,6 +299,28 @@ type EvaluateConfig struct {
 	// from, scored on the same holdout. Default: "<model>@production", where
 	// <model> is the downstream register step's model (or the pipeline name).
 	Champion string `json:"champion,omitempty" yaml:"champion"`
+	// Significance, if set, also requires the challenger to be significantly
+	// better than the champion on the holdout (when there is a champion).
+	Significance *Significance `json:"significance,omitempty" yaml:"significance"`
+}
+
+// Significance tests: the challenger must beat the champion with a one-sided
+// p-value below Alpha. YAML:
+// significance: {test: delong, metric: auc, alpha: 0.05} or
+// significance: {test: bootstrap, metric: rmse, resamples: 2000, seed: 7}.
+type Significance struct {
+	// Test is "delong" (DeLong's test for correlated AUCs; binary task, metric
+	// auc) or "bootstrap" (paired bootstrap, any metric). Required.
+	Test string `json:"test" yaml:"test"`
+	// Metric is compared; for lower-is-better metrics (logloss, ece, rmse,
+	// mae) better means lower. Default "auc" for delong; required for bootstrap.
+	Metric string `json:"metric" yaml:"metric"`
+	// Alpha is the significance level, in (0, 0.5]. Default 0.05.
+	Alpha float64 `json:"alpha" yaml:"alpha"`
+	// Resamples is the bootstrap's number of resamples, 100 to 100000. Default 1000.
+	Resamples int `json:"resamples,omitempty" yaml:"resamples"`
+	// Seed seeds the bootstrap's resampling. Default 42.
+	Seed int64 `json:"seed,omitempty" yaml:"seed"`
 }
 
 // RegisterConfig: add the bundle to the registry as a new model version.

@@ -37,7 +37,7 @@ var (
 	containerKeys = []string{"image", "cpus", "memory", "timeout", "runtime"}
 	runtimes      = []string{"auto", "docker", "process"}
 	formats       = []string{"csv", "jsonl", "parquet"}
-	tasks         = []string{"binary"}
+	tasks         = []string{"binary", "regression"}
 	algorithms    = []string{"logistic"}
 	transformKeys = []string{"impute", "standardize", "minmax", "onehot", "ordinal", "bucketize", "log1p", "clip"}
 	strategies    = []string{"mean", "median", "most_frequent", "mode", "constant"}
@@ -73,6 +73,13 @@ type stepInfo struct {
 	rowGroupsPath string
 	// refs are the references to other steps' outputs in when and with.
 	refs []outputRef
+	// gate is an evaluate step's valid gate, checked against the task of its
+	// upstream preprocess step (see checkTasks); sigMetricAt locates its
+	// significance metric.
+	gate          *scalar
+	gatePath      string
+	sigMetricAt   *yaml.Node
+	sigMetricPath string
 }
 
 // decodeStep decodes one item of steps into st.
@@ -179,7 +186,7 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	case StepTrain:
 		st.Train = d.decodeTrain(w("algorithm", "params"))
 	case StepEvaluate:
-		st.Evaluate = d.decodeEvaluate(w("gate", "threshold", "champion"))
+		st.Evaluate = d.decodeEvaluate(w("gate", "threshold", "champion", "significance"), info)
 	case StepRegister:
 		st.Register = d.decodeRegister(w("model", "alias", "require_approval"), spec.Name)
 	case StepScore:
@@ -433,15 +440,20 @@ func (d *decoder) checkLogisticParams(n *yaml.Node, path string) {
 	}
 }
 
-func (d *decoder) decodeEvaluate(o *object) *EvaluateConfig {
+func (d *decoder) decodeEvaluate(o *object, info *stepInfo) *EvaluateConfig {
 	c := &EvaluateConfig{Threshold: 0.5}
 	if n, p, ok := o.get("gate"); ok {
 		if s, ok := d.scalar(n, p, "a gate expression (a string)"); ok {
 			if v, ok := d.asString(s, p); ok && v != "" {
 				c.Gate = v
-				d.checkGate(s, p)
+				if d.checkGate(s, p) {
+					info.gate, info.gatePath = &s, p
+				}
 			}
 		}
+	}
+	if _, ok := o.keys["significance"]; ok {
+		c.Significance = d.decodeSignificance(d.object(o.vals["significance"], o.keys["significance"], joinPath(o.path, "significance"), significanceKeys), info)
 	}
 	if o.float("threshold", &c.Threshold) && (c.Threshold <= 0 || c.Threshold >= 1) {
 		n, p := o.where("threshold")
@@ -480,21 +492,24 @@ func defaultChampions(spec *Spec) {
 
 // checkGate parses a gate expression and checks its metric names, reporting
 // problems at their column inside the expression when the scalar allows it.
-func (d *decoder) checkGate(s scalar, path string) {
+// It reports whether the gate is valid.
+func (d *decoder) checkGate(s scalar, path string) bool {
 	expr, err := gate.Parse(s.str)
 	if err != nil {
 		var se *gate.SyntaxError
 		if !errors.As(err, &se) {
 			d.errorf(s.node, path, "invalid gate: %v", err)
-			return
+			return false
 		}
 		d.exprError(s, path, se.Pos, "invalid gate: "+se.Msg)
-		return
+		return false
 	}
+	ok := true
 	for _, r := range expr.Refs() {
 		if contains(gate.KnownMetrics, r.Metric) {
 			continue
 		}
+		ok = false
 		hint := ""
 		if m := suggest(r.Metric, gate.KnownMetrics); m != "" {
 			if r.Champion {
@@ -505,6 +520,7 @@ func (d *decoder) checkGate(s scalar, path string) {
 		d.exprError(s, path, r.Pos, fmt.Sprintf("unknown metric %q in gate%s (known metrics: %s)",
 			r.Name, hint, quoteList(gate.KnownMetrics)))
 	}
+	return ok
 }
 
 // exprError reports msg at column pos (1-based, in characters) of the gate

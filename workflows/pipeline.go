@@ -48,6 +48,11 @@ const (
 	StatusCanceled  = "canceled"
 	// StatusWaiting: an approval step waiting for a decision.
 	StatusWaiting = "waiting"
+	// StatusRejected: an evaluate step whose model failed the gate or the
+	// significance test. Only register steps downstream run (they keep the
+	// model as a rejected version and fail the run); other dependents are
+	// skipped.
+	StatusRejected = "rejected"
 )
 
 // StepStatus is one step's state in a run.
@@ -186,7 +191,14 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 		if firstErr == nil && ctx.Err() == nil {
 			for _, name := range order {
 				st := run.Step(name)
-				if st.Status != StatusPending || !needsDone(run, spec.Step(name)) {
+				if st.Status != StatusPending {
+					continue
+				}
+				if by := rejectedAncestor(run, &spec, name); by != "" && spec.Step(name).Uses != pipelines.StepRegister {
+					st.Status, st.SkipReason = StatusSkipped, fmt.Sprintf("the model was rejected by step %q", by)
+					continue
+				}
+				if !needsDone(run, spec.Step(name)) {
 					continue
 				}
 				step := *spec.Step(name)
@@ -234,9 +246,20 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 						st.Status, st.SkipReason = StatusSkipped, skip.reason
 					case err != nil:
 						fail(st, err)
+						// A rejected model's register step reports the
+						// version it kept in its error's details.
+						var appErr *temporal.ApplicationError
+						if errors.As(err, &appErr) && appErr.Type() == ErrTypeGateFailed && appErr.HasDetails() {
+							if appErr.Details(&out) == nil {
+								st.Summary, st.Artifacts = out.Summary, out.Artifacts
+							}
+						}
 					default:
 						st.Status, st.Summary, st.Artifacts = StatusCompleted, out.Summary, out.Artifacts
 						st.CacheKey, st.Cached, st.Reused = out.CacheKey, out.Cached, out.Reused
+						if ev := out.Artifacts.Evaluation; ev != nil && !ev.Passed && step.Uses == pipelines.StepEvaluate {
+							st.Status = StatusRejected // the summary and the evaluation carry the report
+						}
 						recordAttributes(ctx, out.Artifacts)
 					}
 				})
@@ -258,7 +281,28 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = temporal.NewCanceledError()
 	}
+	if firstErr == nil {
+		// A rejected model with no register step to keep it still fails the run.
+		for _, st := range run.Steps {
+			if st.Status == StatusRejected {
+				firstErr = temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %q (%s): model rejected by evaluation\n%s",
+					st.Name, st.Uses, st.Artifacts.Evaluation.Report), ErrTypeGateFailed, nil)
+				break
+			}
+		}
+	}
 	return finish(ctx, run, firstErr)
+}
+
+// rejectedAncestor returns the name of a rejected evaluate step among the
+// ancestors of step name, or "".
+func rejectedAncestor(run *RunStatus, spec *pipelines.Spec, name string) string {
+	for _, anc := range spec.Ancestors(name) {
+		if run.Step(anc).Status == StatusRejected {
+			return anc
+		}
+	}
+	return ""
 }
 
 // step returns the resumed run's output of a step, if it has one.
@@ -288,7 +332,7 @@ func finish(ctx workflow.Context, run *RunStatus, err error) (RunStatus, error) 
 // skipped step's dependents run, as in Argo).
 func needsDone(run *RunStatus, step *pipelines.Step) bool {
 	for _, n := range step.Needs {
-		if s := run.Step(n).Status; s != StatusCompleted && s != StatusSkipped {
+		if s := run.Step(n).Status; s != StatusCompleted && s != StatusSkipped && s != StatusRejected {
 			return false
 		}
 	}

@@ -380,7 +380,7 @@ func progressLine(wid string, s workflows.StepStatus) string {
 			d = label
 		}
 		return fmt.Sprintf("  ✓ %-12s %-7s %s", s.Name, d, stepOutput(wid, s))
-	case workflows.StatusFailed, workflows.StatusCanceled:
+	case workflows.StatusFailed, workflows.StatusCanceled, workflows.StatusRejected:
 		return fmt.Sprintf("  ✗ %-12s %s: %s", s.Name, s.Status, stepOutput(wid, s))
 	case workflows.StatusSkipped:
 		if s.SkipReason != "" {

@@ -315,7 +315,21 @@ func printRun(cfg *Config, st workflows.RunStatus, link string) {
 	a := st.Artifacts()
 	fmt.Fprintln(out)
 	if a.Model != nil {
-		fmt.Fprintf(out, "Model    %s:%d\n", a.Model.Name, a.Model.Version)
+		if a.Model.Rejected {
+			fmt.Fprintf(out, "Model    %s:%d (rejected: kept for the record, no alias)\n", a.Model.Name, a.Model.Version)
+		} else {
+			fmt.Fprintf(out, "Model    %s:%d\n", a.Model.Name, a.Model.Version)
+		}
+	}
+	if ev := a.Evaluation; ev != nil && ev.Report != "" {
+		verdict := "passed"
+		if !ev.Passed {
+			verdict = "REJECTED"
+		}
+		fmt.Fprintf(out, "Evaluation %s\n", verdict)
+		for _, line := range strings.Split(ev.Report, "\n") {
+			fmt.Fprintf(out, "  %s\n", line)
+		}
 	}
 	if a.Scored != nil {
 		fmt.Fprintf(out, "Scored   %s (%d rows)\n", a.Scored.URI, a.Scored.Rows)

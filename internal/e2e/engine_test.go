@@ -33,8 +33,14 @@ func TestResumeAfterAFix(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &failed); err != nil {
 		t.Fatalf("decoding %q: %v", out, err)
 	}
-	if failed.Status != workflows.StatusFailed || failed.Step("evaluate").Status != workflows.StatusFailed {
-		t.Fatalf("first run: %s, evaluate %s; want a failed gate", failed.Status, failed.Step("evaluate").Status)
+	// A failed gate: evaluate rejects the model, register keeps it as a
+	// rejected version and fails the run.
+	if failed.Status != workflows.StatusFailed || failed.Step("evaluate").Status != workflows.StatusRejected ||
+		failed.Step("register").Status != workflows.StatusFailed {
+		t.Fatalf("first run: %s, evaluate %s, register %s; want a rejected model", failed.Status, failed.Step("evaluate").Status, failed.Step("register").Status)
+	}
+	if m := failed.Step("register").Artifacts.Model; m == nil || !m.Rejected {
+		t.Errorf("first run: register kept %+v, want a rejected version", m)
 	}
 
 	resumed := runFlags(t, st, spec, "--resume", failed.WorkflowID)

@@ -20,14 +20,19 @@ package gate
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/kiln-ml/kiln/internal/metrics"
 )
 
-// KnownMetrics are the metric names the evaluate step computes. The pipeline
-// validator rejects gates that use any other name.
-var KnownMetrics = []string{"auc", "accuracy", "precision", "recall", "f1", "logloss", "positive_rate"}
+// KnownMetrics are the metric names the evaluate step computes, for any task
+// (metrics.BinaryNames, then metrics.RegressionNames). The pipeline validator
+// rejects gates that use any other name, or a name of another task.
+var KnownMetrics = append(slices.Clone(metrics.BinaryNames), metrics.RegressionNames...)
 
 // ChampionPrefix marks an identifier as a metric of the current champion model.
 const ChampionPrefix = "champion."
@@ -72,6 +77,10 @@ type Check struct {
 	Right float64 `json:"right"`
 	// Op is the comparison operator.
 	Op string `json:"op"`
+	// LeftExpr and RightExpr are the source text of the two sides, e.g. "auc"
+	// and "champion.auc + 0.002".
+	LeftExpr  string `json:"left_expr,omitempty"`
+	RightExpr string `json:"right_expr,omitempty"`
 	// Pass is the comparison's own truth value (a check under ! may fail while
 	// the gate passes). Skipped checks pass.
 	Pass bool `json:"pass"`
@@ -91,6 +100,80 @@ func (c Check) String() string {
 	}
 	return fmt.Sprintf("%s (%g %s %g): %s", c.Expr, c.Left, c.Op, c.Right, verdict)
 }
+
+// Margin is how far the comparison is from flipping: for >= and > it is
+// Left - Right, for <= and < Right - Left, for != |Left - Right| and for ==
+// -|Left - Right|. A failed check's margin is negative or zero: it fell short
+// by -Margin.
+func (c Check) Margin() float64 {
+	switch c.Op {
+	case ">=", ">":
+		return c.Left - c.Right
+	case "<=", "<":
+		return c.Right - c.Left
+	case "!=":
+		return math.Abs(c.Left - c.Right)
+	}
+	return -math.Abs(c.Left - c.Right)
+}
+
+// negated maps each comparison to the one that holds when it fails.
+var negated = map[string]string{">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!=", "!=": "=="}
+
+// Report formats c for people, with the relation that actually holds, the
+// values of non-literal sides and the margin, e.g.
+//
+//	auc 0.912 < champion.auc + 0.002 = 0.931: short by 0.019
+//	auc 0.95 >= 0.8: passes by 0.15
+//	auc >= champion.auc: skipped (no champion)
+func (c Check) Report() string {
+	if c.Skipped {
+		return c.Expr + ": skipped (no champion)"
+	}
+	if c.LeftExpr == "" && c.RightExpr == "" { // a check from before sides were recorded
+		return c.String()
+	}
+	op, verdict := c.Op, ""
+	switch m := c.Margin(); {
+	case c.Pass && c.Op == "==":
+		verdict = "holds exactly"
+	case c.Pass:
+		verdict = "passes by " + fmtValue(m)
+	case c.Op == "!=":
+		op, verdict = negated[c.Op], "fails: the values are equal"
+	default:
+		op, verdict = negated[c.Op], "short by "+fmtValue(-m)
+	}
+	return fmt.Sprintf("%s %s %s: %s", side(c.LeftExpr, c.Left), op, side(c.RightExpr, c.Right), verdict)
+}
+
+// side formats one side of a comparison: a literal as written, a metric as
+// "auc 0.912", anything else as "champion.auc + 0.002 = 0.931".
+func side(expr string, v float64) string {
+	if _, err := strconv.ParseFloat(expr, 64); err == nil {
+		return expr
+	}
+	if isIdent(expr) {
+		return expr + " " + fmtValue(v)
+	}
+	return expr + " = " + fmtValue(v)
+}
+
+// isIdent reports whether s is a single identifier such as auc or champion.auc.
+func isIdent(s string) bool {
+	if s == "" || !isLetter(s[0]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isLetter(c) && !isDigit(c) && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// fmtValue formats a metric value or margin with 4 significant digits.
+func fmtValue(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
 
 // Parse parses a gate expression. Errors are *SyntaxError. An expression whose
 // top level is not boolean (e.g. "auc + 1") is an error.
@@ -206,7 +289,8 @@ func (ev *evaluator) boolean(n *node, positive bool) (bool, error) {
 }
 
 func (ev *evaluator) compare(n *node, positive bool) (bool, error) {
-	c := Check{Expr: strings.TrimSpace(ev.src[n.start:n.end]), Op: n.op}
+	c := Check{Expr: strings.TrimSpace(ev.src[n.start:n.end]), Op: n.op,
+		LeftExpr: strings.TrimSpace(ev.src[n.x.ostart:n.x.oend]), RightExpr: strings.TrimSpace(ev.src[n.y.ostart:n.y.oend])}
 	if ev.champion == nil && (n.x.usesChampion() || n.y.usesChampion()) {
 		var err error
 		if !n.x.usesChampion() {

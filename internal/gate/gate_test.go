@@ -212,6 +212,10 @@ func TestEval(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("Eval = %v, want %v", got, tt.want)
 			}
+			// The sides' texts are checked by TestReport.
+			for i := range checks {
+				checks[i].LeftExpr, checks[i].RightExpr = "", ""
+			}
 			if !reflect.DeepEqual(checks, tt.checks) {
 				t.Errorf("checks:\n got %+v\nwant %+v", checks, tt.checks)
 			}
@@ -271,6 +275,57 @@ func TestCheckString(t *testing.T) {
 		if got := tt.c.String(); got != tt.want {
 			t.Errorf("String() = %q, want %q", got, tt.want)
 		}
+	}
+}
+
+func TestReport(t *testing.T) {
+	metrics := map[string]float64{"auc": 0.912, "logloss": 0.41, "f1": 0.6, "r2": 0.8, "rmse": 1.5}
+	champion := map[string]float64{"auc": 0.929, "logloss": 0.4, "r2": 0.8, "rmse": 1.2}
+	tests := []struct {
+		expr     string
+		champion map[string]float64
+		want     []string
+		margins  []float64
+	}{
+		{"auc >= 0.8 && auc >= champion.auc + 0.002", champion,
+			[]string{"auc 0.912 >= 0.8: passes by 0.112", "auc 0.912 < champion.auc + 0.002 = 0.931: short by 0.019"},
+			[]float64{0.112, -0.019}},
+		{"logloss <= champion.logloss", champion,
+			[]string{"logloss 0.41 > champion.logloss 0.4: short by 0.01"}, []float64{-0.01}},
+		{"(f1 * 2) > 1", nil, []string{"(f1 * 2) = 1.2 > 1: passes by 0.2"}, []float64{0.2}},
+		{"r2 == champion.r2 || r2 != champion.r2", champion,
+			[]string{"r2 0.8 == champion.r2 0.8: holds exactly", "r2 0.8 == champion.r2 0.8: fails: the values are equal"},
+			[]float64{0, 0}},
+		{"rmse < champion.rmse", champion, []string{"rmse 1.5 >= champion.rmse 1.2: short by 0.3"}, []float64{-0.3}},
+		{"rmse < champion.rmse", nil, []string{"rmse < champion.rmse: skipped (no champion)"}, []float64{0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			e, err := Parse(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, checks, err := e.Eval(metrics, tt.champion)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(checks) != len(tt.want) {
+				t.Fatalf("%d checks, want %d", len(checks), len(tt.want))
+			}
+			for i, c := range checks {
+				if got := c.Report(); got != tt.want[i] {
+					t.Errorf("Report() = %q, want %q", got, tt.want[i])
+				}
+				if !c.Skipped && math.Abs(c.Margin()-tt.margins[i]) > 1e-12 {
+					t.Errorf("Margin() = %v, want %v", c.Margin(), tt.margins[i])
+				}
+			}
+		})
+	}
+	// A check without sides (stored before they were recorded) falls back to String.
+	old := Check{Expr: "auc >= 0.8", Left: 0.7, Right: 0.8, Op: ">="}
+	if got := old.Report(); got != old.String() {
+		t.Errorf("Report() = %q, want %q", got, old.String())
 	}
 }
 

@@ -133,6 +133,11 @@ func TestBinary(t *testing.T) {
 	got := Binary([]float64{1, 1, 0, 0, 1}, []float64{0.9, 0.6, 0.4, 0.2, 0.3}, 0.5)
 	want := map[string]float64{
 		"auc": 5.0 / 6, "logloss": 0.5108256237659907,
+		// Thresholds 0.9, 0.6 (precision 1, recall +1/3 each), 0.4 (no new
+		// positive), 0.3 (precision 3/4, recall +1/3): 1/3 + 1/3 + 1/4.
+		"pr_auc": 11.0 / 12,
+		// Every row alone in its bin: (0.1 + 0.4 + 0.4 + 0.2 + 0.7) / 5.
+		"ece":      0.36,
 		"accuracy": 0.8, "precision": 1, "recall": 2.0 / 3, "f1": 0.8,
 		"positive_rate": 0.6, "rows": 5,
 	}
