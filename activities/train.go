@@ -225,7 +225,7 @@ const ErrTypeOutOfMemory = "OutOfMemory"
 // of the algorithm's name.
 func estimatorType(algorithm string) string {
 	if algorithm == "gbdt" {
-		return "xgboost"
+		return model.EstimatorXGBoost
 	}
 	return algorithm
 }
