@@ -1,6 +1,8 @@
 package containers
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 )
 
@@ -581,5 +584,80 @@ func BenchmarkDockerRunOverhead(b *testing.B) {
 		if _, err := d.Run(context.Background(), spec); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestImportImage imports a root file system holding only the probe, with
+// configuration changes, runs it in the sandbox and reads its labels; a
+// missing tarball and a missing tag are errors.
+func TestImportImage(t *testing.T) {
+	d := needDocker(t)
+	ctx := context.Background()
+	data, err := os.ReadFile(probeBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarball := filepath.Join(t.TempDir(), "rootfs.tar")
+	f, err := os.Create(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(f)
+	if err := tw.WriteHeader(&tar.Header{Name: "probe", Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ref := "kiln-test/imported:" + testRunID
+	var log bytes.Buffer
+	id, err := ImportImage(ctx, d.Client(), ImportOptions{
+		Tarball: tarball, Ref: ref, Log: &log,
+		Changes: []string{`ENTRYPOINT ["/probe"]`, `LABEL ` + LabelInputs + `=csv`},
+	})
+	if err != nil {
+		t.Fatalf("ImportImage: %v\n%s", err, log.String())
+	}
+	t.Cleanup(func() {
+		_, _ = d.Client().ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true})
+	})
+	if got, err := d.Identify(ctx, ref); err != nil || got != id {
+		t.Errorf("Identify(%s) = %q, %v; want %q", ref, got, err, id)
+	}
+	labels, err := d.Labels(ctx, ref)
+	if err != nil || labels[LabelInputs] != "csv" {
+		t.Errorf("Labels(%s) = %v, %v; want %s=csv", ref, labels, err, LabelInputs)
+	}
+	in, out := newDirs(t, "")
+	var rec recorder
+	spec := RunSpec{Image: ref, Command: []string{"whoami"}, InputDir: in, OutputDir: out, Labels: testLabels(t)}
+	rec.attach(&spec)
+	if _, err := d.Run(ctx, spec); err != nil {
+		t.Fatalf("running the imported image: %v", err)
+	}
+	if !slices.Contains(lines(rec.log.String()), "uid=65534 gid=65534") {
+		t.Errorf("imported image's log:\n%s", rec.log.String())
+	}
+
+	for _, tt := range []struct {
+		name string
+		opts ImportOptions
+		want string
+	}{
+		{name: "missing tarball", opts: ImportOptions{Tarball: filepath.Join(t.TempDir(), "none.tar"), Ref: ref + "-x"}, want: "none.tar: no such file"},
+		{name: "missing tag", opts: ImportOptions{Tarball: tarball}, want: "a reference (tag) is required"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ImportImage(ctx, d.Client(), tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ImportImage = %v, want an error containing %q", err, tt.want)
+			}
+		})
 	}
 }
