@@ -6,11 +6,14 @@ GO            ?= go
 BIN           := bin
 KILN          := $(BIN)/kiln
 TRAINER_IMAGE := kiln/trainer:dev
+XGBOOST_IMAGE := kiln/xgboost:dev
+XGBOOST_BASE  := kiln/xgboost-base:dev
+XGBOOST_TAR   := build/xgboost-rootfs.tar
 WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short lint bench clean
+.PHONY: help build images data demo stop test test-short lint bench clean image-xgboost test-python-image
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +31,20 @@ images: build ## Build the kiln/trainer:dev image (FROM scratch, no registry nee
 	else \
 		echo "No Docker engine reachable: skipping $(TRAINER_IMAGE); training will run as a local process."; \
 	fi
+
+$(XGBOOST_TAR): containers/xgboost/build-rootfs.sh
+	@# Cached: delete $(XGBOOST_TAR) to debootstrap again.
+	@if [ -f $@ ]; then touch $@; else containers/xgboost/build-rootfs.sh $@; fi
+
+image-xgboost: build $(XGBOOST_TAR) ## Build kiln/xgboost:dev offline: debootstrap bookworm + python3-xgboost, import, add train.py (root)
+	$(KILN) images import $(XGBOOST_TAR) -t $(XGBOOST_BASE) -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+	rm -rf build/xgboost && mkdir -p build/xgboost
+	cp containers/xgboost/train.py build/xgboost/train.py
+	cp containers/xgboost/Dockerfile.offline build/xgboost/Dockerfile
+	$(KILN) images build build/xgboost -t $(XGBOOST_IMAGE)
+
+test-python-image: image-xgboost ## Train and score a GBDT with kiln/xgboost:dev through Kiln's train path (opt-in)
+	KILN_TEST_PYTHON_IMAGE=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run 'TestPythonImage' -v ./activities/
 
 data: build ## Write the synthetic churn data sets under data/
 	$(KILN) demo-data -o data/churn.csv --rows 5000 --seed 1

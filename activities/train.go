@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ml/kiln/containers"
 	"github.com/kiln-ml/kiln/internal/artifact"
@@ -105,6 +107,9 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 			return StepOutput{}, fmt.Errorf("staging %s: %w", name, err)
 		}
 	}
+	if err := a.stageCSV(ctx, rt, ctr.Image, prep, inDir); err != nil {
+		return StepOutput{}, err
+	}
 	seed := int64(42)
 	params := map[string]any{"algorithm": cfg.Algorithm, "seed": seed, "params": cfg.Params}
 	if err := writeJSON(filepath.Join(inDir, "params.json"), params); err != nil {
@@ -130,7 +135,7 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 	runLabels := map[string]string{labelWorkflow: in.Run.WorkflowID, labelStep: in.Step.Name, labelAttempt: strconv.Itoa(int(attempt))}
 	res, err := rt.Run(ctx, containers.RunSpec{
 		Image: ctr.Image, InputDir: inDir, OutputDir: outDir,
-		CPUs: ctr.CPUs, MemoryBytes: int64(ctr.Memory), Timeout: ctr.Timeout.D(),
+		CPUs: ctr.CPUs, MemoryBytes: int64(ctr.Memory), Timeout: ctr.Timeout.D(), GPUs: ctr.GPUs,
 		Labels:   runLabels,
 		Progress: func(p containers.Progress) { pl.set(Progress{Pct: p.Pct, Msg: p.Msg}) },
 		Log:      logFile,
@@ -143,7 +148,12 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 		if ctx.Err() != nil {
 			return StepOutput{}, ctx.Err()
 		}
-		return StepOutput{}, fmt.Errorf("training in %s (%s runtime; log %s): %w", ctr.Image, rt.Name(), logURI, err)
+		err = fmt.Errorf("training in %s (%s runtime; log %s): %w", ctr.Image, rt.Name(), logURI, err)
+		if errors.Is(err, containers.ErrOutOfMemory) {
+			// The same limit would kill a retry again.
+			return StepOutput{}, temporal.NewNonRetryableApplicationError(err.Error()+" (raise container.memory)", ErrTypeOutOfMemory, err)
+		}
+		return StepOutput{}, err
 	}
 
 	var tm trainerMetrics
@@ -168,7 +178,7 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 		Target:        prep.Target,
 		Inputs:        fitted.Inputs,
 		Transforms:    &fitted,
-		Estimator:     model.Estimator{Type: cfg.Algorithm, File: "model.json"},
+		Estimator:     model.Estimator{Type: estimatorType(cfg.Algorithm), File: "model.json"},
 		Output:        "probability",
 		Profile:       &profile,
 		Metrics:       prefixed(tm.Valid, "valid_", prefixed(tm.Train, "train_", nil)),
@@ -203,6 +213,39 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 		summary += fmt.Sprintf(", valid AUC %.4f", v)
 	}
 	return StepOutput{Artifacts: Artifacts{Bundle: ref}, Summary: summary}, nil
+}
+
+// ErrTypeOutOfMemory is the Temporal application error type of a train
+// step whose trainer was killed for exceeding its memory limit; such an
+// error is not retried.
+const ErrTypeOutOfMemory = "OutOfMemory"
+
+// estimatorType is the bundle estimator type of a trainer's model.json for
+// algorithm: tree ensembles come as XGBoost JSON, linear models as Kiln JSON
+// of the algorithm's name.
+func estimatorType(algorithm string) string {
+	if algorithm == "gbdt" {
+		return model.EstimatorXGBoost
+	}
+	return algorithm
+}
+
+// stageCSV writes train.csv and valid.csv next to the Parquet inputs in
+// inDir when the trainer image asks for them (label io.kiln.inputs=csv).
+func (a *Activities) stageCSV(ctx context.Context, rt containers.Runtime, image string, prep *PreparedRef, inDir string) error {
+	labels, err := rt.Labels(ctx, image)
+	if err != nil {
+		return fmt.Errorf("reading the labels of the trainer image %s: %w", image, err)
+	}
+	if !wantsCSV(labels) {
+		return nil
+	}
+	for _, name := range []string{"train", "valid"} {
+		if err := writeInputCSV(ctx, filepath.Join(inDir, name+".parquet"), filepath.Join(inDir, name+".csv"), csvColumns(prep)); err != nil {
+			return fmt.Errorf("staging %s.csv for %s: %w", name, image, err)
+		}
+	}
+	return nil
 }
 
 // runtime picks the container runtime a step asked for.

@@ -24,9 +24,12 @@
 // # Runtimes
 //
 // [Docker] runs the image on a Docker engine inside a sandbox: no network,
-// user 65534:65534, read-only root filesystem, all capabilities dropped,
-// no-new-privileges, memory (without swap), CPU and pids limits and a small
-// tmpfs at /tmp. The container is always removed when Run returns, including
+// user 65534:65534, read-only root filesystem (no tmpfs: /tmp is read-only
+// too; HOME and TMPDIR point at [ScratchDir] under /kiln/out), all
+// capabilities dropped, no-new-privileges, memory (without swap), CPU and
+// pids limits, and GPUs only when asked ([RunSpec.GPUs]). An out-of-memory
+// kill or a timeout is a [*RunError] matching [ErrOutOfMemory] or
+// [ErrTimedOut]. The container is always removed when Run returns, including
 // after cancellation, timeout or a failure; [Docker.Cleanup] removes
 // containers left behind by a worker that was killed mid-run.
 //
@@ -44,4 +47,8 @@
 // [ImageID] resolves a local reference to its image ID; [Runtime.Identify]
 // gives the same identity through either runtime (the image ID, or the hash
 // of the process runtime's binary), so results can be cached per trainer.
+// [ImportImage] creates an image from a root file system tarball (how the
+// Python/XGBoost trainer's Debian base is made offline), and
+// [Runtime.Labels] reads an image's labels, such as [LabelInputs], through
+// which an image asks for CSV copies of its Parquet inputs.
 package containers

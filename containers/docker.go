@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -16,8 +20,6 @@ import (
 )
 
 const (
-	// tmpfsOptions mounts a small scratch filesystem at /tmp.
-	tmpfsOptions = "rw,noexec,nosuid,nodev,size=64m"
 	// outputGrace bounds how long Run waits for the rest of the output once
 	// the container has exited (or been killed).
 	outputGrace = 5 * time.Second
@@ -90,12 +92,27 @@ func (d *Docker) Identify(ctx context.Context, image string) (string, error) {
 	return ImageID(ctx, d.cli, image)
 }
 
+// Labels returns the labels of the local image (its LABEL instructions).
+func (d *Docker) Labels(ctx context.Context, image string) (map[string]string, error) {
+	img, err := d.cli.ImageInspect(ctx, image)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("image %s not found: run `make images`", image)
+		}
+		return nil, fmt.Errorf("inspect image %s: %w", image, err)
+	}
+	if img.Config == nil {
+		return nil, nil
+	}
+	return img.Config.Labels, nil
+}
+
 // containerConfig builds the sandboxed container configuration for a
 // normalized spec.
 func containerConfig(spec RunSpec, imageID string) (*container.Config, *container.HostConfig) {
 	cfg := &container.Config{
 		Image:        imageID,
-		Env:          spec.Env,
+		Env:          sandboxEnv(spec.Env),
 		User:         SandboxUser,
 		Labels:       runLabels(spec),
 		AttachStdout: true,
@@ -116,13 +133,35 @@ func containerConfig(spec RunSpec, imageID string) (*container.Config, *containe
 			NanoCPUs:   int64(spec.CPUs * 1e9),
 			PidsLimit:  &pids,
 		},
-		Tmpfs: map[string]string{"/tmp": tmpfsOptions},
 		Mounts: []mount.Mount{
 			{Type: mount.TypeBind, Source: spec.InputDir, Target: InDir, ReadOnly: true},
 			{Type: mount.TypeBind, Source: spec.OutputDir, Target: OutDir},
 		},
 	}
+	host.DeviceRequests = gpuRequests(spec.GPUs)
 	return cfg, host
+}
+
+// sandboxEnv returns env plus HOME and TMPDIR pointing at [ScratchDir]
+// unless env sets them: the root file system, /tmp included, is read-only.
+func sandboxEnv(env []string) []string {
+	out := slices.Clone(env)
+	for _, key := range []string{"HOME", "TMPDIR"} {
+		if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, key+"=") }) {
+			out = append(out, key+"="+ScratchDir)
+		}
+	}
+	return out
+}
+
+// gpuRequests returns the device requests for gpus GPUs (GPUsAll for all of
+// them), as `docker run --gpus` makes them: any driver that provides the
+// "gpu" capability, which with the NVIDIA Container Toolkit is nvidia.
+func gpuRequests(gpus int) []container.DeviceRequest {
+	if gpus == 0 {
+		return nil
+	}
+	return []container.DeviceRequest{{Count: gpus, Capabilities: [][]string{{"gpu"}}}}
 }
 
 // Run runs spec in a sandboxed container, streaming its output, and removes
@@ -142,6 +181,9 @@ func (d *Docker) Run(ctx context.Context, spec RunSpec) (res Result, err error) 
 		return res, err
 	}
 	if err := prepareDirs(spec); err != nil {
+		return res, fmt.Errorf("run %s: %w", spec.Image, err)
+	}
+	if err := prepareScratch(spec.OutputDir); err != nil {
 		return res, fmt.Errorf("run %s: %w", spec.Image, err)
 	}
 
@@ -254,6 +296,19 @@ func (d *Docker) Run(ctx context.Context, spec RunSpec) (res Result, err error) 
 		}
 	}
 	return res, nil
+}
+
+// prepareScratch creates the scratch directory (ScratchDir in the
+// container) inside outDir, writable for the sandbox user.
+func prepareScratch(outDir string) error {
+	dir := filepath.Join(outDir, filepath.Base(ScratchDir))
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return fmt.Errorf("create scratch dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		return fmt.Errorf("make scratch dir writable: %w", err)
+	}
+	return nil
 }
 
 // interrupted kills the container (unless id is empty: not started) after

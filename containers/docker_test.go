@@ -1,6 +1,8 @@
 package containers
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 )
 
@@ -100,6 +103,7 @@ func TestDockerRun(t *testing.T) {
 		name    string
 		command []string
 		memory  int64
+		pids    int64
 		network string
 		env     []string
 		check   check
@@ -149,15 +153,18 @@ func TestDockerRun(t *testing.T) {
 			},
 		},
 		{
-			name:    "only /kiln/out and /tmp are writable",
+			name:    "only /kiln/out is writable",
 			command: []string{"write-root"},
 			check: func(t *testing.T, res Result, err error, rec *recorder, in, out string) {
 				wantSuccess(t, res, err)
-				wantLines(t, rec.log.String(), "write /kiln/out/x: ok", "write /tmp/x: ok")
-				for _, path := range []string{"/etc/x", "/kiln/in/x"} {
+				wantLines(t, rec.log.String(), "write /kiln/out/x: ok", "write "+ScratchDir+"/tmpdir-x: ok")
+				for _, path := range []string{"/x", "/etc/x", "/kiln/in/x", "/tmp/x"} {
 					if !strings.Contains(rec.log.String(), "write "+path+": error: ") {
 						t.Errorf("writing %s succeeded; log:\n%s", path, rec.log.String())
 					}
+				}
+				if !strings.Contains(rec.log.String(), "write /x: error: open /x: read-only file system") {
+					t.Errorf("writing / did not fail with a read-only file system; log:\n%s", rec.log.String())
 				}
 				if _, err := os.Stat(filepath.Join(out, "x")); err != nil {
 					t.Errorf("file written to /kiln/out missing on the host: %v", err)
@@ -165,6 +172,42 @@ func TestDockerRun(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(in, "x")); err == nil {
 					t.Errorf("file written to the input dir")
 				}
+			},
+		},
+		{
+			name:    "no capabilities, no new privileges, not root",
+			command: []string{"status"},
+			check: func(t *testing.T, res Result, err error, rec *recorder, in, out string) {
+				wantSuccess(t, res, err)
+				const none = "0000000000000000"
+				wantLines(t, rec.log.String(),
+					"Uid: 65534 65534 65534 65534", "Gid: 65534 65534 65534 65534",
+					"CapInh: "+none, "CapPrm: "+none, "CapEff: "+none, "CapBnd: "+none, "CapAmb: "+none,
+					"NoNewPrivs: 1")
+			},
+		},
+		{
+			name:    "pids limit bounds a fork bomb",
+			command: []string{"forkbomb", "100"},
+			pids:    16,
+			check: func(t *testing.T, res Result, err error, rec *recorder, in, out string) {
+				// The probe stops at its first failed fork, or the Go
+				// runtime dies when it cannot make a thread: either way
+				// far fewer than 100 children start.
+				log := rec.log.String()
+				spawned := 0
+				for _, l := range lines(log) {
+					if strings.HasPrefix(l, "spawned ") {
+						spawned++
+					}
+				}
+				if spawned >= 16 || strings.Contains(log, "spawned 100") {
+					t.Errorf("%d children started under a pids limit of 16; log:\n%s", spawned, log)
+				}
+				if err == nil && !strings.Contains(log, "spawn error: ") {
+					t.Errorf("no fork failed under a pids limit of 16; log:\n%s", log)
+				}
+				t.Logf("fork bomb: %d children before the limit (err %v)", spawned, err)
 			},
 		},
 		{
@@ -217,8 +260,8 @@ func TestDockerRun(t *testing.T) {
 				if !errors.As(err, &runErr) {
 					t.Fatalf("err = %v, want *RunError; log:\n%s", err, rec.log.String())
 				}
-				if !runErr.OOMKilled || !res.OOMKilled {
-					t.Fatalf("RunError = %+v, want OOMKilled", runErr)
+				if !runErr.OOMKilled || !res.OOMKilled || !errors.Is(err, ErrOutOfMemory) {
+					t.Fatalf("RunError = %+v, want OOMKilled matching ErrOutOfMemory", runErr)
 				}
 				if msg := err.Error(); !strings.HasPrefix(msg, "killed: out of memory, limit 64 MiB") {
 					t.Errorf("message = %q, want it to start with %q", msg, "killed: out of memory, limit 64 MiB")
@@ -237,6 +280,7 @@ func TestDockerRun(t *testing.T) {
 				InputDir:    in,
 				OutputDir:   out,
 				MemoryBytes: tt.memory,
+				PidsLimit:   tt.pids,
 				Network:     tt.network,
 				Env:         tt.env,
 				Labels:      labels,
@@ -266,18 +310,25 @@ func TestDockerInterrupt(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in, out := newDirs(t, "")
 			labels := testLabels(t)
-			if n := countContainers(t, d, labels); n != 0 {
-				t.Fatalf("%d containers before the run", n)
-			}
+			before := countContainers(t, d, labels)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var canceledAt time.Time
+			during, duringErr := -1, error(nil)
 			spec := RunSpec{
 				Image: probeImage, Command: []string{"sleep", "60"},
 				InputDir: in, OutputDir: out, Labels: labels, Timeout: tt.timeout,
 			}
-			if tt.cancel {
-				spec.Progress = cancelOnProgress(cancel, &canceledAt)
+			// Count while the trainer runs (it has reported progress), so
+			// that the count after the run is known to see the container.
+			cancelNow := cancelOnProgress(cancel, &canceledAt)
+			spec.Progress = func(p Progress) {
+				if during < 0 {
+					during, duringErr = listContainers(d, labels)
+				}
+				if tt.cancel {
+					cancelNow(p)
+				}
 			}
 			start := time.Now()
 			_, err := d.Run(ctx, spec)
@@ -295,7 +346,7 @@ func TestDockerInterrupt(t *testing.T) {
 				}
 			} else {
 				var runErr *RunError
-				if !errors.As(err, &runErr) || !runErr.TimedOut {
+				if !errors.As(err, &runErr) || !runErr.TimedOut || !errors.Is(err, ErrTimedOut) {
 					t.Fatalf("err = %v, want a timed-out *RunError", err)
 				}
 				if want := "timed out after 2s"; err.Error() != want {
@@ -305,8 +356,14 @@ func TestDockerInterrupt(t *testing.T) {
 					t.Errorf("Run took %v with a %v timeout, want < timeout+5s", elapsed, tt.timeout)
 				}
 			}
-			if n := countContainers(t, d, labels); n != 0 {
-				t.Errorf("%d containers left behind", n)
+			if duringErr != nil {
+				t.Fatal(duringErr)
+			}
+			if during != before+1 {
+				t.Errorf("%d Kiln containers while running, want %d (before) + 1", during, before)
+			}
+			if after := countContainers(t, d, labels); after != before {
+				t.Errorf("%d Kiln containers after the run, want %d as before it", after, before)
 			}
 		})
 	}
@@ -527,5 +584,80 @@ func BenchmarkDockerRunOverhead(b *testing.B) {
 		if _, err := d.Run(context.Background(), spec); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestImportImage imports a root file system holding only the probe, with
+// configuration changes, runs it in the sandbox and reads its labels; a
+// missing tarball and a missing tag are errors.
+func TestImportImage(t *testing.T) {
+	d := needDocker(t)
+	ctx := context.Background()
+	data, err := os.ReadFile(probeBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarball := filepath.Join(t.TempDir(), "rootfs.tar")
+	f, err := os.Create(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(f)
+	if err := tw.WriteHeader(&tar.Header{Name: "probe", Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ref := "kiln-test/imported:" + testRunID
+	var log bytes.Buffer
+	id, err := ImportImage(ctx, d.Client(), ImportOptions{
+		Tarball: tarball, Ref: ref, Log: &log,
+		Changes: []string{`ENTRYPOINT ["/probe"]`, `LABEL ` + LabelInputs + `=csv`},
+	})
+	if err != nil {
+		t.Fatalf("ImportImage: %v\n%s", err, log.String())
+	}
+	t.Cleanup(func() {
+		_, _ = d.Client().ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true})
+	})
+	if got, err := d.Identify(ctx, ref); err != nil || got != id {
+		t.Errorf("Identify(%s) = %q, %v; want %q", ref, got, err, id)
+	}
+	labels, err := d.Labels(ctx, ref)
+	if err != nil || labels[LabelInputs] != "csv" {
+		t.Errorf("Labels(%s) = %v, %v; want %s=csv", ref, labels, err, LabelInputs)
+	}
+	in, out := newDirs(t, "")
+	var rec recorder
+	spec := RunSpec{Image: ref, Command: []string{"whoami"}, InputDir: in, OutputDir: out, Labels: testLabels(t)}
+	rec.attach(&spec)
+	if _, err := d.Run(ctx, spec); err != nil {
+		t.Fatalf("running the imported image: %v", err)
+	}
+	if !slices.Contains(lines(rec.log.String()), "uid=65534 gid=65534") {
+		t.Errorf("imported image's log:\n%s", rec.log.String())
+	}
+
+	for _, tt := range []struct {
+		name string
+		opts ImportOptions
+		want string
+	}{
+		{name: "missing tarball", opts: ImportOptions{Tarball: filepath.Join(t.TempDir(), "none.tar"), Ref: ref + "-x"}, want: "none.tar: no such file"},
+		{name: "missing tag", opts: ImportOptions{Tarball: tarball}, want: "a reference (tag) is required"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ImportImage(ctx, d.Client(), tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ImportImage = %v, want an error containing %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -138,18 +138,28 @@ func testLabels(t testing.TB) map[string]string {
 	return map[string]string{labelTest: testRunID + "." + strings.ReplaceAll(t.Name(), "/", ".")}
 }
 
-// countContainers counts containers (stopped ones too) carrying labels.
+// countContainers counts Kiln's containers (kiln.managed=true, stopped ones
+// too) carrying labels.
 func countContainers(t testing.TB, d *Docker, labels map[string]string) int {
 	t.Helper()
-	args := filters.NewArgs()
+	n, err := listContainers(d, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// listContainers is countContainers for goroutines other than the test's.
+func listContainers(d *Docker, labels map[string]string) (int, error) {
+	args := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
 	for k, v := range labels {
 		args.Add("label", k+"="+v)
 	}
 	list, err := d.Client().ContainerList(context.Background(), container.ListOptions{All: true, Filters: args})
 	if err != nil {
-		t.Fatalf("list containers: %v", err)
+		return 0, fmt.Errorf("list containers: %w", err)
 	}
-	return len(list)
+	return len(list), nil
 }
 
 // newDirs returns an input directory holding input.txt (mode 0700, as

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,9 @@ type ProcessOptions struct {
 	// executables built from the same source, e.g.
 	// "kiln/trainer:dev" → "bin/trainer".
 	Binaries map[string]string
+	// Labels gives the image labels (see Runtime.Labels) of the images in
+	// Binaries, e.g. {"kiln/xgboost:dev": {"io.kiln.inputs": "csv"}}.
+	Labels map[string]map[string]string
 }
 
 // Process is the fallback Runtime used when no Docker engine is available:
@@ -40,6 +44,7 @@ type ProcessOptions struct {
 // It is safe for concurrent use.
 type Process struct {
 	binaries map[string]string
+	labels   map[string]map[string]string
 
 	mu     sync.Mutex
 	hashes map[string]binaryHash // by absolute path
@@ -60,7 +65,20 @@ func NewProcess(opts ProcessOptions) *Process {
 	for ref, path := range opts.Binaries {
 		binaries[ref] = path
 	}
-	return &Process{binaries: binaries, hashes: make(map[string]binaryHash)}
+	labels := make(map[string]map[string]string, len(opts.Labels))
+	for ref, l := range opts.Labels {
+		labels[ref] = maps.Clone(l)
+	}
+	return &Process{binaries: binaries, labels: labels, hashes: make(map[string]binaryHash)}
+}
+
+// Labels returns the labels ProcessOptions.Labels gave image (none when it
+// gave none), after checking that a binary is registered for image.
+func (p *Process) Labels(ctx context.Context, image string) (map[string]string, error) {
+	if _, err := p.binary(image); err != nil {
+		return nil, err
+	}
+	return maps.Clone(p.labels[image]), nil
 }
 
 // Name returns RuntimeProcess.

@@ -30,6 +30,15 @@ const (
 	ProgressPrefix = "KILN_PROGRESS"
 	// SandboxUser is the uid:gid trainers run as inside Docker.
 	SandboxUser = "65534:65534"
+	// ScratchDir is the sandbox's scratch directory, a subdirectory of
+	// OutDir: the Docker runtime sets HOME and TMPDIR to it (unless
+	// RunSpec.Env does), since the root file system, /tmp included, is
+	// read-only. It is created empty and writable before the trainer starts.
+	ScratchDir = OutDir + "/.tmp"
+	// LabelInputs is the image label through which a trainer asks for
+	// extra input formats: "csv" means it wants train.csv and valid.csv
+	// next to the Parquet files (for images without a Parquet reader).
+	LabelInputs = "io.kiln.inputs"
 	// LabelManaged is the label set on every container Kiln creates, with
 	// the value "true".
 	LabelManaged = "kiln.managed"
@@ -40,6 +49,9 @@ const (
 	RuntimeDocker  = "docker"
 	RuntimeProcess = "process"
 )
+
+// GPUsAll in RunSpec.GPUs requests every GPU, like `docker run --gpus all`.
+const GPUsAll = -1
 
 // Resource defaults applied when the corresponding [RunSpec] field is 0.
 const (
@@ -72,6 +84,10 @@ type RunSpec struct {
 	// PidsLimit limits the number of processes and threads
 	// (0 = DefaultPidsLimit).
 	PidsLimit int64
+	// GPUs requests GPUs from the Docker engine: 0 none, n > 0 that many,
+	// GPUsAll every GPU. The engine needs a GPU runtime (the NVIDIA
+	// Container Toolkit). The process runtime ignores it.
+	GPUs int
 	// Timeout bounds the run (0 = no limit beyond ctx).
 	Timeout time.Duration
 	// Env holds KEY=VALUE pairs added to the trainer's environment.
@@ -139,6 +155,10 @@ type Runtime interface {
 	// hex SHA-256 of the binary registered for image. It changes whenever
 	// the trainer does, so it can key caches of training results.
 	Identify(ctx context.Context, image string) (string, error)
+	// Labels returns the labels of image, such as LabelInputs: the Docker
+	// image's labels, or for the process runtime those configured with its
+	// binary. The result may be nil.
+	Labels(ctx context.Context, image string) (map[string]string, error)
 }
 
 // RunError reports a trainer that failed: non-zero exit, OOM kill or timeout.
@@ -157,6 +177,26 @@ type RunError struct {
 	Timeout time.Duration
 	// LogTail holds the last stderr lines, newline-separated.
 	LogTail string
+}
+
+// Sentinel errors matched by errors.Is on a *RunError.
+var (
+	// ErrOutOfMemory matches a trainer killed for exceeding its memory limit.
+	ErrOutOfMemory = errors.New("trainer killed: out of memory")
+	// ErrTimedOut matches a trainer killed for exceeding RunSpec.Timeout.
+	ErrTimedOut = errors.New("trainer timed out")
+)
+
+// Is reports whether e is an out-of-memory kill (ErrOutOfMemory) or a
+// timeout (ErrTimedOut).
+func (e *RunError) Is(target error) bool {
+	switch target {
+	case ErrOutOfMemory:
+		return e.OOMKilled
+	case ErrTimedOut:
+		return e.TimedOut
+	}
+	return false
 }
 
 // Error returns a message such as "trainer exited with code 2: <last stderr
@@ -196,6 +236,9 @@ func (spec RunSpec) normalize() (RunSpec, error) {
 	}
 	if spec.InputDir == "" || spec.OutputDir == "" {
 		return spec, errors.New("run spec: input and output directories are required")
+	}
+	if spec.GPUs < GPUsAll {
+		return spec, fmt.Errorf("run spec: gpus must be a count >= 0 or GPUsAll (-1), got %d", spec.GPUs)
 	}
 	if spec.CPUs < 0 || spec.MemoryBytes < 0 || spec.PidsLimit < 0 || spec.Timeout < 0 {
 		return spec, fmt.Errorf("run spec: negative limit (cpus %v, memory %d, pids %d, timeout %v)",

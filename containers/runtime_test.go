@@ -4,10 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -215,7 +217,7 @@ func TestContainerConfig(t *testing.T) {
 	}{
 		{"image pinned by ID", cfg.Image, "sha256:abc"},
 		{"command", []string(cfg.Cmd), []string{"train", "--trees=10"}},
-		{"env", cfg.Env, []string{"A=1"}},
+		{"env with scratch HOME and TMPDIR", cfg.Env, []string{"A=1", "HOME=/kiln/out/.tmp", "TMPDIR=/kiln/out/.tmp"}},
 		{"user", cfg.User, "65534:65534"},
 		{"labels", cfg.Labels, map[string]string{"kiln.run": "r1", LabelManaged: "true"}},
 		{"network", host.NetworkMode, container.NetworkMode("none")},
@@ -226,7 +228,8 @@ func TestContainerConfig(t *testing.T) {
 		{"no swap", host.MemorySwap, int64(512 << 20)},
 		{"cpus", host.NanoCPUs, int64(1_500_000_000)},
 		{"pids", *host.PidsLimit, int64(256)},
-		{"tmpfs", host.Tmpfs, map[string]string{"/tmp": "rw,noexec,nosuid,nodev,size=64m"}},
+		{"no tmpfs (/tmp is read-only)", len(host.Tmpfs), 0},
+		{"no GPUs unless asked", len(host.DeviceRequests), 0},
 		{"mounts", host.Mounts, []mount.Mount{
 			{Type: mount.TypeBind, Source: "/data/in", Target: "/kiln/in", ReadOnly: true},
 			{Type: mount.TypeBind, Source: "/data/out", Target: "/kiln/out"},
@@ -241,9 +244,76 @@ func TestContainerConfig(t *testing.T) {
 			}
 		})
 	}
+	spec.Env = []string{"HOME=/kiln/out/home"}
+	if cfg, _ := containerConfig(spec, "sha256:abc"); !slices.Equal(cfg.Env, []string{"HOME=/kiln/out/home", "TMPDIR=/kiln/out/.tmp"}) {
+		t.Errorf("Env = %v, want the spec's HOME kept", cfg.Env)
+	}
 	spec.Command = nil
 	if cfg, _ := containerConfig(spec, "sha256:abc"); cfg.Cmd != nil {
 		t.Errorf("Cmd = %v without a command, want nil (the image's CMD)", cfg.Cmd)
+	}
+}
+
+// TestContainerConfigGPUs checks the device requests that RunSpec.GPUs
+// produces; they match `docker run --gpus all` and `--gpus 2`. No GPU is
+// available here, so only the configuration is tested.
+func TestContainerConfigGPUs(t *testing.T) {
+	tests := []struct {
+		name    string
+		gpus    int
+		want    []container.DeviceRequest
+		wantErr string
+	}{
+		{name: "none", gpus: 0},
+		{name: "all", gpus: GPUsAll, want: []container.DeviceRequest{{Count: -1, Capabilities: [][]string{{"gpu"}}}}},
+		{name: "two", gpus: 2, want: []container.DeviceRequest{{Count: 2, Capabilities: [][]string{{"gpu"}}}}},
+		{name: "invalid", gpus: -2, wantErr: "gpus must be a count >= 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec, err := RunSpec{Image: "img", InputDir: "/in", OutputDir: "/out", GPUs: tt.gpus}.normalize()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("normalize: err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, host := containerConfig(spec, "sha256:abc")
+			if !reflect.DeepEqual(host.DeviceRequests, tt.want) {
+				t.Errorf("DeviceRequests = %+v, want %+v", host.DeviceRequests, tt.want)
+			}
+		})
+	}
+}
+
+// TestRunErrorIs checks the sentinels a *RunError matches and its messages.
+func TestRunErrorIs(t *testing.T) {
+	tests := []struct {
+		name         string
+		err          *RunError
+		oom, timeout bool
+		want         string
+	}{
+		{name: "oom", err: &RunError{OOMKilled: true, MemoryLimit: 64 << 20, ExitCode: 137}, oom: true, want: "killed: out of memory, limit 64 MiB"},
+		{name: "timeout", err: &RunError{TimedOut: true, Timeout: time.Minute, ExitCode: -1}, timeout: true, want: "timed out after 1m0s"},
+		{name: "exit", err: &RunError{ExitCode: 2, LogTail: "bad"}, want: "trainer exited with code 2: bad"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wrapped := fmt.Errorf("training: %w", tt.err)
+			if got := errors.Is(wrapped, ErrOutOfMemory); got != tt.oom {
+				t.Errorf("errors.Is(ErrOutOfMemory) = %v, want %v", got, tt.oom)
+			}
+			if got := errors.Is(wrapped, ErrTimedOut); got != tt.timeout {
+				t.Errorf("errors.Is(ErrTimedOut) = %v, want %v", got, tt.timeout)
+			}
+			if tt.err.Error() != tt.want {
+				t.Errorf("Error() = %q, want %q", tt.err.Error(), tt.want)
+			}
+		})
 	}
 }
 

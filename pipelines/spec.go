@@ -160,7 +160,14 @@ type Container struct {
 	// Runtime is "auto" (Docker when reachable, else a local process),
 	// "docker" or "process". Default "auto".
 	Runtime string `json:"runtime" yaml:"runtime"`
+	// GPUs asks the Docker engine for GPUs: YAML "all" (GPUsAll here) or a
+	// count. Default 0 (none). The engine needs a GPU runtime such as the
+	// NVIDIA Container Toolkit; the process runtime ignores it.
+	GPUs int `json:"gpus,omitempty" yaml:"gpus"`
 }
+
+// GPUsAll in Container.GPUs requests every GPU (YAML gpus: all).
+const GPUsAll = -1
 
 // IngestConfig: read a CSV, JSON Lines or Parquet file into a
 // content-addressed dataset. YAML:

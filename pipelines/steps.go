@@ -34,7 +34,7 @@ var (
 	foreachKeys   = []string{"items", "files", "row_groups", "parallelism", "continue_on_error"}
 	onTimeouts    = []string{"fail", "skip"}
 	retryKeys     = []string{"max_attempts", "backoff"}
-	containerKeys = []string{"image", "cpus", "memory", "timeout", "runtime"}
+	containerKeys = []string{"image", "cpus", "memory", "timeout", "runtime", "gpus"}
 	runtimes      = []string{"auto", "docker", "process"}
 	formats       = []string{"csv", "jsonl", "parquet"}
 	tasks         = []string{"binary", "regression"}
@@ -313,7 +313,38 @@ func (d *decoder) decodeContainer(o *object) *Container {
 	if o.str("runtime", &c.Runtime) {
 		o.oneOf("runtime", c.Runtime, "runtime", runtimes)
 	}
+	d.decodeGPUs(o, &c.GPUs)
 	return &c
+}
+
+// decodeGPUs reads container.gpus: "all" or a count of GPUs.
+func (d *decoder) decodeGPUs(o *object, dst *int) {
+	n, path, ok := o.get("gpus")
+	if !ok {
+		return
+	}
+	s, ok := d.scalar(n, path, "`all` or a number of GPUs")
+	if !ok {
+		return
+	}
+	count := int64(-1)
+	switch s.tag {
+	case "!!int":
+		count = s.i
+	case "!!str":
+		if strings.EqualFold(strings.TrimSpace(s.str), "all") {
+			*dst = GPUsAll
+			return
+		}
+		if v, err := strconv.ParseInt(strings.TrimSpace(s.str), 10, 64); err == nil {
+			count = v
+		}
+	}
+	if count < 0 || count > 1024 {
+		d.errorf(n, path, "gpus must be `all` or a number of GPUs (0 to 1024), found %q%s", s.str, s.origin())
+		return
+	}
+	*dst = int(count)
 }
 
 func (d *decoder) decodePreprocess(o *object) *PreprocessConfig {

@@ -9,7 +9,12 @@
 //	                then sleep P seconds and exit 0
 //	net ADDR...     try to reach 1.1.1.1:53 and each TCP ADDR; list interfaces
 //	whoami          print uid and gid
-//	write-root      try to create files in /etc, $IN, $OUT and /tmp
+//	write-root      try to create files in /, /etc, $IN, $OUT, /tmp and $TMPDIR
+//	status          print the credential, capability, no-new-privileges and
+//	                seccomp lines of /proc/self/status
+//	forkbomb N      start up to N children ("nap 30") as fast as possible,
+//	                printing "spawned I" after each, and stop at the first
+//	                failure ("spawn error: …"), exiting 0
 //	oom             allocate and touch memory until killed (gives up at 1 GiB)
 //	env             print the environment
 package main
@@ -22,12 +27,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fatal("usage: probe ok|exit N|sleep N|spawn C P|net ADDR...|whoami|write-root|oom|env")
+		fatal("usage: probe ok|exit N|sleep N|spawn C P|net ADDR...|whoami|write-root|status|forkbomb N|oom|env")
 	}
 	in, out := dir("KILN_IN", "/kiln/in"), dir("KILN_OUT", "/kiln/out")
 	switch args := os.Args[2:]; os.Args[1] {
@@ -83,8 +89,37 @@ func main() {
 	case "whoami":
 		fmt.Printf("uid=%d gid=%d\n", os.Getuid(), os.Getgid())
 	case "write-root":
-		for _, path := range []string{"/etc/x", filepath.Join(in, "x"), filepath.Join(out, "x"), "/tmp/x"} {
+		paths := []string{"/x", "/etc/x", filepath.Join(in, "x"), filepath.Join(out, "x"), "/tmp/x"}
+		if tmp := os.Getenv("TMPDIR"); tmp != "" {
+			paths = append(paths, filepath.Join(tmp, "tmpdir-x"))
+		}
+		for _, path := range paths {
 			report("write "+path, os.WriteFile(path, []byte("x"), 0o644))
+		}
+	case "status":
+		data, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			fatal(err.Error())
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			for _, key := range []string{"Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:", "NoNewPrivs:", "Seccomp:"} {
+				if strings.HasPrefix(line, key) {
+					fmt.Println(strings.Join(strings.Fields(line), " "))
+				}
+			}
+		}
+	case "forkbomb":
+		n, err := strconv.Atoi(arg(args))
+		if err != nil {
+			fatal(err.Error())
+		}
+		for i := 1; i <= n; i++ {
+			child := exec.Command(os.Args[0], "nap", "30")
+			if err := child.Start(); err != nil {
+				fmt.Printf("spawn error: %v\n", err)
+				return
+			}
+			fmt.Printf("spawned %d\n", i)
 		}
 	case "oom":
 		var chunks [][]byte
