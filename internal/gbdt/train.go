@@ -120,6 +120,9 @@ func Train(ctx context.Context, train, valid *Data, p Params, onRound func(Round
 			break
 		}
 	}
+	if testHookMargins != nil {
+		testHookMargins(margin)
+	}
 	m.BestRound = m.Rounds - 1
 	if p.EarlyStoppingRounds > 0 {
 		m.BestRound = bestRound
@@ -127,6 +130,9 @@ func Train(ctx context.Context, train, valid *Data, p Params, onRound func(Round
 	}
 	return m, nil
 }
+
+// testHookMargins, when set by a test, receives the final training margins.
+var testHookMargins func([]float64)
 
 // checkData checks shapes, infinities and labels.
 func checkData(name string, d *Data, objective string) error {
