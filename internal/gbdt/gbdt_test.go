@@ -151,7 +151,7 @@ func TestRegressionKnownFunction(t *testing.T) {
 	p := DefaultParams(SquaredError)
 	p.NumRound, p.Eta = 200, 0.1
 	m := train(t, d, nil, p)
-	if m.BaseScore != mean(d.Y) {
+	if m.BaseScore != float64(float32(mean(d.Y))) {
 		t.Errorf("base score %v, want the label mean %v", m.BaseScore, mean(d.Y))
 	}
 	pred := m.PredictColumns(test.X)

@@ -41,7 +41,8 @@ type Params struct {
 	MaxBin int
 	// BaseScore is the initial prediction: a probability in (0, 1) for
 	// BinaryLogistic, a value for SquaredError. NaN means the default: 0.5
-	// for BinaryLogistic, the mean label for SquaredError.
+	// for BinaryLogistic, the mean label for SquaredError. It is rounded to
+	// float32, as XGBoost stores it.
 	BaseScore float64
 	// EarlyStoppingRounds stops training when the validation metric has not
 	// improved for this many rounds; 0 disables early stopping. It needs

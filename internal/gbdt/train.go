@@ -77,6 +77,8 @@ func Train(ctx context.Context, train, valid *Data, p Params, onRound func(Round
 			m.BaseScore = mean(train.Y)
 		}
 	}
+	// XGBoost stores base_score as a float32; so does the model file.
+	m.BaseScore = float64(float32(m.BaseScore))
 	g := &grower{p: p, threads: threads, bins: binData(train.X, p.MaxBin, threads), n: n}
 	g.rng = rand.New(rand.NewPCG(p.Seed, 0x6b696c6e67626474)) // "kilngbdt"
 	g.rows = make([]int32, n)
