@@ -144,7 +144,7 @@ func TestMarshalLoadsInXGBoost(t *testing.T) {
 	dir := t.TempDir()
 	synthetic := &Booster{Objective: ObjectiveBinaryLogistic, BaseScore: 0.7, NumFeature: 6,
 		FeatureNames: []string{"a", "b", "c", "d", "e", "f"},
-		Trees:        []Tree{stump(3, 0, -0.5, 0.25, true), stump(5, 1e-3, 1, -1, false), stump(0, -7, 0.125, 3, true)}}
+		Trees:        []Tree{stump(3, 0, -0.5, 0.25, true), stump(5, 1e-3, 1, -1, false), stump(0, -7, 0.125, 3, true), dfsTree()}}
 	for name, b := range map[string]*Booster{
 		"binary":     parseFile(t, "testdata/binary.json"),
 		"regression": parseFile(t, "testdata/regression.json"),

@@ -279,6 +279,60 @@ func (t *Tree) validate(numFeature int) error {
 	return nil
 }
 
+// firstApart returns the first split node whose right child is not at its
+// left child's index + 1, or -1. XGBoost allocates children in pairs and
+// its predictor relies on it (right = left + 1), so files XGBoost reads
+// correctly have none.
+func (t *Tree) firstApart() int {
+	for n, l := range t.LeftChildren {
+		if l >= 0 && t.RightChildren[n] != l+1 {
+			return n
+		}
+	}
+	return -1
+}
+
+// adjacent returns t itself when every split node's children are adjacent
+// (right = left+1), and otherwise a copy renumbered breadth first from the
+// root, which has that layout and drops unreachable nodes. t must be valid.
+func (t *Tree) adjacent() *Tree {
+	if t.firstApart() < 0 {
+		return t
+	}
+	n := t.NumNodes()
+	var c Tree
+	order := make([]int32, 0, n) // order[new] = old
+	order = append(order, 0)
+	for k := 0; k < len(order); k++ {
+		if l := t.LeftChildren[order[k]]; l >= 0 {
+			order = append(order, l, t.RightChildren[order[k]])
+		}
+	}
+	// Children are appended in pairs as their parents are visited, so the
+	// k-th pair appended (at 1+2k) belongs to the k-th split node visited.
+	pair := int32(1)
+	for _, old := range order {
+		l, r := int32(-1), int32(-1)
+		if t.LeftChildren[old] >= 0 {
+			l, r = pair, pair+1
+			pair += 2
+		}
+		c.LeftChildren = append(c.LeftChildren, l)
+		c.RightChildren = append(c.RightChildren, r)
+		c.SplitIndices = append(c.SplitIndices, t.SplitIndices[old])
+		c.SplitConditions = append(c.SplitConditions, t.SplitConditions[old])
+		c.DefaultLeft = append(c.DefaultLeft, t.DefaultLeft[old])
+		c.BaseWeights = append(c.BaseWeights, t.BaseWeights[old])
+		if t.SumHessian != nil {
+			c.SumHessian = append(c.SumHessian, t.SumHessian[old])
+		}
+		if t.LossChanges != nil {
+			c.LossChanges = append(c.LossChanges, t.LossChanges[old])
+		}
+	}
+	return &c
+}
+
 // Depth returns the number of edges on the longest path from the root of t
 // to a leaf. t must be valid.
 func (t *Tree) Depth() int {
@@ -381,6 +435,12 @@ func Parse(data []byte) (*Booster, error) {
 	}
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("xgboost model: %w", err)
+	}
+	for i := range b.Trees {
+		if n := b.Trees[i].firstApart(); n >= 0 {
+			t := &b.Trees[i]
+			return nil, fmt.Errorf("xgboost model: tree %d: node %d: right child %d does not follow left child %d (XGBoost's predictor reads the right child at left+1)", i, n, t.RightChildren[n], t.LeftChildren[n])
+		}
 	}
 	return b, nil
 }
@@ -572,7 +632,10 @@ func paramFloat32(p map[string]string, key, where string) (float32, error) {
 // learner_model_param, the gbtree model with its params, tree_info and
 // every tree's arrays and tree_param, attributes, the objective with its
 // parameters, and feature names and types when known. b must be valid;
-// non-finite node values are an error.
+// non-finite node values are an error. XGBoost's predictor reads a split
+// node's right child at left+1: trees laid out otherwise are written
+// renumbered breadth first (same predictions, unreachable nodes dropped),
+// so callers may number nodes as they like.
 func (b *Booster) MarshalJSON() ([]byte, error) {
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("xgboost model: %w", err)
@@ -598,7 +661,7 @@ func (b *Booster) MarshalJSON() ([]byte, error) {
 	w.s(`],"trees":[`)
 	for i := range b.Trees {
 		w.comma(i)
-		if err := w.tree(&b.Trees[i], i, b.NumFeature); err != nil {
+		if err := w.tree(b.Trees[i].adjacent(), i, b.NumFeature); err != nil {
 			return nil, fmt.Errorf("xgboost model: tree %d: %w", i, err)
 		}
 	}

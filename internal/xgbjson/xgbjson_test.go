@@ -20,6 +20,53 @@ func stump(f int32, cond, lv, rv float32, defLeft bool) Tree {
 	}
 }
 
+// dfsTree is a depth-2 tree numbered depth first, as a recursive trainer
+// would: its root's children (1 and 4) are not adjacent.
+func dfsTree() Tree {
+	return Tree{
+		LeftChildren:    []int32{1, 2, -1, -1, 5, -1, -1},
+		RightChildren:   []int32{4, 3, -1, -1, 6, -1, -1},
+		SplitIndices:    []int32{0, 1, 0, 0, 1, 0, 0},
+		SplitConditions: []float32{0, -0.5, 1, 2, 0.5, 3, 4},
+		DefaultLeft:     []bool{false, true, false, false, false, false, false},
+		BaseWeights:     []float32{0, 0, 1, 2, 0, 3, 4},
+		SumHessian:      []float32{7, 3, 1, 2, 4, 2, 2},
+	}
+}
+
+// TestMarshalRenumbers checks trees whose children are not adjacent are
+// written breadth first with the same predictions, and that Parse rejects
+// such a layout (XGBoost would mispredict it).
+func TestMarshalRenumbers(t *testing.T) {
+	b := &Booster{Objective: ObjectiveSquaredError, BaseScore: 0, NumFeature: 2, Trees: []Tree{dfsTree()}}
+	data, err := b.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(data)
+	if err != nil {
+		t.Fatalf("Parse(MarshalJSON()): %v", err)
+	}
+	want := []int32{1, 3, 5, -1, -1, -1, -1}
+	if !reflect.DeepEqual(got.Trees[0].LeftChildren, want) {
+		t.Errorf("left children %v, want %v", got.Trees[0].LeftChildren, want)
+	}
+	if h := got.Trees[0].SumHessian; !reflect.DeepEqual(h, []float32{7, 3, 4, 1, 2, 2, 2}) {
+		t.Errorf("sum_hessian %v not carried along", h)
+	}
+	nan := math.NaN()
+	for _, x := range [][]float64{{-1, -1}, {-1, 0}, {-1, nan}, {1, 0}, {1, 1}, {nan, nan}, {0, 0.5}} {
+		if m, m2 := b.Margin(x), got.Margin(x); m != m2 {
+			t.Errorf("Margin(%v) = %v before writing, %v after", x, m, m2)
+		}
+	}
+	bad := strings.Replace(string(data), `"left_children":[1,3,5,`, `"left_children":[2,3,5,`, 1)
+	bad = strings.Replace(bad, `"right_children":[2,4,6,`, `"right_children":[1,4,6,`, 1)
+	if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "does not follow left child") {
+		t.Errorf("Parse of swapped children: error %v", err)
+	}
+}
+
 func TestRoundTrip(t *testing.T) {
 	b := &Booster{
 		Objective:    ObjectiveBinaryLogistic,
