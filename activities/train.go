@@ -168,8 +168,8 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 		Target:        prep.Target,
 		Inputs:        fitted.Inputs,
 		Transforms:    &fitted,
-		Estimator:     model.Estimator{Type: cfg.Algorithm, File: "model.json"},
-		Output:        "probability",
+		Estimator:     model.Estimator{Type: estimatorType(cfg.Algorithm), File: "model.json"},
+		Output:        outputOf(prep.Task),
 		Profile:       &profile,
 		Metrics:       prefixed(tm.Valid, "valid_", prefixed(tm.Train, "train_", nil)),
 		Lineage: model.Lineage{
@@ -317,4 +317,26 @@ func hashDir(dir string) (string, error) {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// estimatorType maps a train algorithm to the estimator type of the model
+// file the reference trainer writes: gbdt writes XGBoost JSON, ridge Kiln's
+// linear JSON, logistic Kiln's logistic JSON.
+func estimatorType(algorithm string) string {
+	switch algorithm {
+	case "gbdt":
+		return model.EstimatorXGBoost
+	case "ridge":
+		return model.EstimatorLinear
+	}
+	return algorithm
+}
+
+// outputOf is the bundle output of a task: a value for regression, a
+// probability for binary classification.
+func outputOf(task string) string {
+	if task == model.TaskRegression {
+		return model.OutputValue
+	}
+	return model.OutputProbability
 }

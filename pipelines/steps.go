@@ -39,7 +39,7 @@ var (
 	runtimes      = []string{"auto", "docker", "process"}
 	formats       = []string{"csv", "parquet"}
 	tasks         = []string{"binary"}
-	algorithms    = []string{"logistic"}
+	algorithms    = []string{"logistic", "gbdt", "ridge"}
 	transformKeys = []string{"impute", "standardize", "onehot"}
 	strategies    = []string{"mean", "median", "most_frequent", "constant"}
 )
@@ -483,8 +483,13 @@ func (d *decoder) decodeTrain(o *object) *TrainConfig {
 			d.errorf(n, p, "expected a mapping of trainer parameters, found %s", describeNode(n))
 		} else if v, ok := d.value(n, p); ok {
 			c.Params = v.(map[string]any)
-			if c.Algorithm == "logistic" {
+			switch c.Algorithm {
+			case "logistic":
 				d.checkLogisticParams(n, p)
+			case "gbdt":
+				d.checkTrainParams("gbdt", gbdtParams, n, p)
+			case "ridge":
+				d.checkTrainParams("ridge", ridgeParams, n, p)
 			}
 		}
 	}
