@@ -62,7 +62,7 @@ PYTHON3        ?= /usr/bin/python3
 
 bench-gbdt: ## GBDT training parity: Kiln vs XGBoost hist, same data, same threads (see BENCHMARKS.md)
 	$(MAKE) --no-print-directory gbdt-xgboost
-	KILN_GBDT_BENCH_DIR=$(GBDT_BENCH_DIR) GOMAXPROCS=$(GBDT_THREADS) $(GO) test -run '^$$' -bench GBDTTrain -benchtime 3x -count 1 ./internal/gbdt/
+	KILN_GBDT_BENCH_DIR=$(abspath $(GBDT_BENCH_DIR)) GOMAXPROCS=$(GBDT_THREADS) $(GO) test -run '^$$' -bench GBDTTrain -benchtime 3x -count 1 ./internal/gbdt/
 
 gbdt-xgboost: # the XGBoost side of bench-gbdt
 	$(GO) run ./scripts/bench/gbdt_data -out $(GBDT_BENCH_DIR)
