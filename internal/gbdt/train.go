@@ -412,6 +412,27 @@ func (g *grower) build(nodes []tnode, lvs []level, feats []int) {
 		}
 		h0, h1, h2, h3 := hs[0], hs[1], hs[2], hs[3]
 		c0, c1, c2, c3 := g.bins.cols[fs[0]], g.bins.cols[fs[1]], g.bins.cols[fs[2]], g.bins.cols[fs[3]]
+		if len(rows) == g.n {
+			// Every row, in order (the root without subsampling): read the
+			// bins sequentially instead of through the row index.
+			c0, c1, c2, c3 = c0[:len(gps)], c1[:len(gps)], c2[:len(gps)], c3[:len(gps)]
+			for j, gp32 := range gps {
+				gp := gpair{float64(gp32.g), float64(gp32.h)}
+				e0 := &h0[c0[j]]
+				e1 := &h1[c1[j]]
+				e2 := &h2[c2[j]]
+				e3 := &h3[c3[j]]
+				e0.g += gp.g
+				e0.h += gp.h
+				e1.g += gp.g
+				e1.h += gp.h
+				e2.g += gp.g
+				e2.h += gp.h
+				e3.g += gp.g
+				e3.h += gp.h
+			}
+			return
+		}
 		for j, r := range rows {
 			gp := gpair{float64(gps[j].g), float64(gps[j].h)}
 			e0 := &h0[c0[r]]
