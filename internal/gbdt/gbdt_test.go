@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -287,6 +288,35 @@ func TestCuts(t *testing.T) {
 			b := searchCut(got, float32(v))
 			if !(float32(v) < got[b]) || (b > 0 && float32(v) < got[b-1]) {
 				t.Errorf("value %v (row %d) in bin %d of %v", v, i, b, got)
+			}
+		}
+	}
+}
+
+func TestSortFloat32s(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 12))
+	for _, n := range []int{0, 5, 1023, 1024, 5000} {
+		vals := make([]float32, n)
+		for i := range vals {
+			switch i % 5 {
+			case 0:
+				vals[i] = float32(r.NormFloat64() * 1e6)
+			case 1:
+				vals[i] = float32(r.IntN(3)) // ties, zeros
+			case 2:
+				vals[i] = -float32(r.ExpFloat64())
+			case 3:
+				vals[i] = float32(math.Copysign(0, -1))
+			default:
+				vals[i] = float32(r.Float64())
+			}
+		}
+		want := append([]float32(nil), vals...)
+		slices.Sort(want)
+		sortFloat32s(vals)
+		for i := range vals {
+			if vals[i] != want[i] {
+				t.Fatalf("n=%d: position %d is %v, want %v", n, i, vals[i], want[i])
 			}
 		}
 	}
