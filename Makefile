@@ -13,7 +13,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short lint bench clean image-xgboost test-python-image
+.PHONY: help build images data demo stop test test-short lint bench clean image-xgboost test-python-image bench-gbdt gbdt-xgboost
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,6 +69,25 @@ lint: ## go vet, gofmt and Temporal's workflowcheck
 
 bench: images ## Run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/... ./containers/...
+	$(MAKE) --no-print-directory gbdt-xgboost
+
+# GBDT parity benchmark: the same data (written once by scripts/bench/gbdt_data) and the same
+# thread count for Kiln (GOMAXPROCS) and XGBoost hist (nthread).
+GBDT_BENCH_DIR ?= build/gbdt-bench
+GBDT_THREADS   ?= $(shell nproc)
+PYTHON3        ?= /usr/bin/python3
+
+bench-gbdt: ## GBDT training parity: Kiln vs XGBoost hist, same data, same threads (see BENCHMARKS.md)
+	$(MAKE) --no-print-directory gbdt-xgboost
+	KILN_GBDT_BENCH_DIR=$(abspath $(GBDT_BENCH_DIR)) GOMAXPROCS=$(GBDT_THREADS) $(GO) test -run '^$$' -bench GBDTTrain -benchtime 3x -count 1 ./internal/gbdt/
+
+gbdt-xgboost: # the XGBoost side of bench-gbdt
+	$(GO) run ./scripts/bench/gbdt_data -out $(GBDT_BENCH_DIR)
+	@if $(PYTHON3) -c 'import xgboost, sklearn' 2>/dev/null; then \
+		$(PYTHON3) scripts/bench/gbdt_parity.py $(GBDT_BENCH_DIR) --nthread $(GBDT_THREADS); \
+	else \
+		echo "$(PYTHON3) has no xgboost/sklearn (apt install python3-xgboost python3-sklearn): skipping the XGBoost peer"; \
+	fi
 
 clean: ## Remove build outputs (keeps .kiln state)
 	rm -rf $(BIN) build

@@ -179,7 +179,7 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 		Inputs:        fitted.Inputs,
 		Transforms:    &fitted,
 		Estimator:     model.Estimator{Type: estimatorType(cfg.Algorithm), File: "model.json"},
-		Output:        "probability",
+		Output:        outputOf(prep.Task),
 		Profile:       &profile,
 		Metrics:       prefixed(tm.Valid, "valid_", prefixed(tm.Train, "train_", nil)),
 		Lineage: model.Lineage{
@@ -219,16 +219,6 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 // step whose trainer was killed for exceeding its memory limit; such an
 // error is not retried.
 const ErrTypeOutOfMemory = "OutOfMemory"
-
-// estimatorType is the bundle estimator type of a trainer's model.json for
-// algorithm: tree ensembles come as XGBoost JSON, linear models as Kiln JSON
-// of the algorithm's name.
-func estimatorType(algorithm string) string {
-	if algorithm == "gbdt" {
-		return model.EstimatorXGBoost
-	}
-	return algorithm
-}
 
 // stageCSV writes train.csv and valid.csv next to the Parquet inputs in
 // inDir when the trainer image asks for them (label io.kiln.inputs=csv).
@@ -360,4 +350,26 @@ func hashDir(dir string) (string, error) {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// estimatorType maps a train algorithm to the estimator type of the model
+// file the reference trainer writes: gbdt writes XGBoost JSON, ridge Kiln's
+// linear JSON, logistic Kiln's logistic JSON.
+func estimatorType(algorithm string) string {
+	switch algorithm {
+	case "gbdt":
+		return model.EstimatorXGBoost
+	case "ridge":
+		return model.EstimatorLinear
+	}
+	return algorithm
+}
+
+// outputOf is the bundle output of a task: a value for regression, a
+// probability for binary classification.
+func outputOf(task string) string {
+	if task == model.TaskRegression {
+		return model.OutputValue
+	}
+	return model.OutputProbability
 }

@@ -286,12 +286,33 @@ type Transform struct {
 
 // TrainConfig: train an estimator in a container.
 type TrainConfig struct {
-	// Algorithm is "logistic" (the skeleton's only algorithm). Required.
+	// Algorithm is "logistic" (binary task; Kiln logistic JSON), "gbdt"
+	// (histogram gradient-boosted trees, binary or regression task; XGBoost
+	// JSON model) or "ridge" (regression task; Kiln linear JSON). Required.
 	Algorithm string `json:"algorithm" yaml:"algorithm"`
-	// Params are passed to the trainer in params.json. For "logistic" the
-	// reference trainer accepts l2 (>= 0, default 1e-4), max_iter (a whole
-	// number from 1 to 1000000, default 100) and tol (>= 0, default 1e-8),
-	// e.g. {l2: 0.001, max_iter: 200}; the decoder rejects anything else.
+	// Params are passed to the trainer in params.json; the decoder rejects
+	// unknown names and out-of-range values as the reference trainer would.
+	//
+	// "logistic": l2 (>= 0, default 1e-4), max_iter (a whole number from 1
+	// to 1000000, default 100) and tol (>= 0, default 1e-8), e.g.
+	// {l2: 0.001, max_iter: 200}.
+	//
+	// "gbdt" (XGBoost's names and defaults): objective ("binary:logistic" or
+	// "reg:squarederror"; default from the task), n_estimators (alias
+	// num_round or trees; 1 to 100000, default 100), learning_rate (alias
+	// eta; in (0, 1], default 0.3), max_depth (1 to 31, default 6), lambda
+	// (alias reg_lambda; >= 0, default 1), gamma (alias min_split_loss; >= 0,
+	// default 0), min_child_weight (>= 0, default 1), subsample and
+	// colsample_bytree (in (0, 1], default 1; sampling follows the seed),
+	// max_bin (2 to 65535, default 256), base_score (default 0.5 for binary,
+	// the mean target for regression) and early_stopping_rounds (default 0,
+	// off; stops when the validation logloss or rmse has not improved for
+	// that many rounds and keeps the best round's trees). Missing feature
+	// values are allowed: each split learns where they go.
+	//
+	// "ridge": l2 (>= 0, default 1), the penalty on the coefficients of the
+	// standardized features (scikit-learn's Ridge(alpha=l2) after a
+	// StandardScaler).
 	Params map[string]any `json:"params,omitempty" yaml:"params"`
 }
 

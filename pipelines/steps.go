@@ -38,7 +38,7 @@ var (
 	runtimes      = []string{"auto", "docker", "process"}
 	formats       = []string{"csv", "jsonl", "parquet"}
 	tasks         = []string{"binary", "regression"}
-	algorithms    = []string{"logistic"}
+	algorithms    = []string{"logistic", "gbdt", "ridge"}
 	transformKeys = []string{"impute", "standardize", "minmax", "onehot", "ordinal", "bucketize", "log1p", "clip"}
 	strategies    = []string{"mean", "median", "most_frequent", "mode", "constant"}
 )
@@ -409,8 +409,13 @@ func (d *decoder) decodeTrain(o *object) *TrainConfig {
 			d.errorf(n, p, "expected a mapping of trainer parameters, found %s", describeNode(n))
 		} else if v, ok := d.value(n, p); ok {
 			c.Params = v.(map[string]any)
-			if c.Algorithm == "logistic" {
+			switch c.Algorithm {
+			case "logistic":
 				d.checkLogisticParams(n, p)
+			case "gbdt":
+				d.checkTrainParams("gbdt", gbdtParams, n, p)
+			case "ridge":
+				d.checkTrainParams("ridge", ridgeParams, n, p)
 			}
 		}
 	}

@@ -4,28 +4,41 @@
 // Contract. Inputs are read from $KILN_IN (default /kiln/in):
 //
 //   - train.parquet, valid.parquet: float64 columns, the transformed features
-//     plus the target; valid may have zero rows.
+//     plus the target; valid may have zero rows. Features may be missing
+//     (null or NaN) only for algorithm gbdt.
 //   - schema.json: {"features": [...], "target": "malignant", "task": "binary"}
+//     (task "binary" or "regression").
 //   - params.json: {"algorithm": "logistic", "seed": 42, "params": {...}}
 //
 // Outputs are written to $KILN_OUT (default /kiln/out), each to a temporary
 // name and renamed into place, model.json last:
 //
 //   - metrics.json: {"train": {"logloss": ..., "auc": ...}, "valid": {...},
-//     "iterations": n, "trainer_version": "..."}; a metric that is undefined
-//     (no rows, or one class for AUC) is left out.
+//     "iterations": n, "best_iteration": k, "trainer_version": "..."};
+//     regression tasks get rmse, mae and r2 instead of logloss and auc; a
+//     metric that is undefined (no rows, or one class for AUC) is left out.
 //   - model.json: {"type":"logistic","features":[...],"weights":[...],"intercept":...}
+//     for logistic, {"type":"linear",...} for ridge, and XGBoost's JSON
+//     model format for gbdt.
 //
 // Progress goes to stdout as lines `KILN_PROGRESS {"pct": 40, "msg": "iteration 4/10"}`;
 // everything else goes to stderr. Exit status 0 is success, 2 bad input
 // (invalid files, parameters or data: retrying cannot help) and 1 any other
 // failure. `trainer --version` prints the version.
 //
-// The logistic algorithm minimises mean log-loss + l2/2·‖w‖² (the intercept is
-// not penalised) by Newton's method with a Cholesky solve and a backtracking
-// line search: exact and deterministic. Params: l2 (default 1e-4), max_iter
-// (default 100), tol (default 1e-8, on the gradient's largest component).
-// The seed is accepted and unused, since nothing in the fit is random.
+// Algorithms (docs/containers.md lists their parameters):
+//
+//   - logistic (binary): minimises mean log-loss + l2/2·‖w‖² (the intercept
+//     is not penalised) by Newton's method with a Cholesky solve and a
+//     backtracking line search: exact and deterministic. Params: l2 (default
+//     1e-4), max_iter (default 100), tol (default 1e-8, on the gradient's
+//     largest component). The seed is unused.
+//   - gbdt (binary or regression): histogram gradient-boosted trees as
+//     XGBoost's hist method (internal/gbdt), with XGBoost's parameter names
+//     and defaults, missing values and early stopping on the validation
+//     rows; the seed drives subsample and colsample_bytree.
+//   - ridge (regression): least squares with an L2 penalty l2 (default 1)
+//     on the standardized coefficients, in closed form.
 package main
 
 import (

@@ -220,12 +220,13 @@ func TestKnownSolution(t *testing.T) {
 	if r.metrics.TrainerVersion != version {
 		t.Errorf("trainer_version = %q", r.metrics.TrainerVersion)
 	}
-	checkProgress(t, r.stdout)
+	checkProgress(t, r.stdout, "iteration 1/")
 }
 
 // checkProgress checks that stdout holds only KILN_PROGRESS lines with
-// non-decreasing percentages ending at 100.
-func checkProgress(t *testing.T, stdout string) {
+// non-decreasing percentages ending at 100, one of them with the message
+// prefix want.
+func checkProgress(t *testing.T, stdout, want string) {
 	t.Helper()
 	re := regexp.MustCompile(`^KILN_PROGRESS \{"pct": (\d+), "msg": "[^"]*"\}$`)
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
@@ -251,8 +252,8 @@ func checkProgress(t *testing.T, stdout string) {
 	if last != 100 {
 		t.Errorf("last progress %d, want 100", last)
 	}
-	if !strings.Contains(stdout, `"msg": "iteration 1/`) {
-		t.Errorf("no iteration progress in %q", stdout)
+	if !strings.Contains(stdout, `"msg": "`+want) {
+		t.Errorf("no progress %q in %q", want, stdout)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -64,16 +65,22 @@ type metricsOut struct {
 	Train          splitMetrics `json:"train"`
 	Valid          splitMetrics `json:"valid"`
 	Iterations     int          `json:"iterations"`
+	BestIteration  *int         `json:"best_iteration,omitempty"`
 	TrainerVersion string       `json:"trainer_version"`
 }
 
 // splitMetrics holds one split's metrics; undefined ones are left out.
+// Binary tasks get logloss and auc, regression rmse, mae and r2.
 type splitMetrics struct {
 	LogLoss *float64 `json:"logloss,omitempty"`
 	AUC     *float64 `json:"auc,omitempty"`
+	RMSE    *float64 `json:"rmse,omitempty"`
+	MAE     *float64 `json:"mae,omitempty"`
+	R2      *float64 `json:"r2,omitempty"`
 }
 
-// data is a loaded split: column-major features and 0/1 labels.
+// data is a loaded split: column-major features (NaN where missing, for
+// algorithms that allow it) and labels (0/1 for binary tasks).
 type data struct {
 	rows int
 	x    [][]float64 // x[j][i]
@@ -96,50 +103,68 @@ func run(ctx context.Context, inDir, outDir string, stdout, stderr io.Writer) er
 	if err := readJSON(filepath.Join(inDir, paramsFile), &spec); err != nil {
 		return err
 	}
-	if spec.Algorithm != "logistic" {
-		return badInput("%s: unknown algorithm %q (this trainer knows \"logistic\")", paramsFile, spec.Algorithm)
+	var algo algorithm
+	switch spec.Algorithm {
+	case "logistic":
+		lp, err := parseLogisticParams(spec.Params)
+		if err != nil {
+			return err
+		}
+		algo = &logisticAlgo{params: lp}
+	case "gbdt":
+		gp, err := parseGBDTParams(spec.Params, spec.Seed, schema.Task)
+		if err != nil {
+			return err
+		}
+		algo = &gbdtAlgo{params: gp}
+	case "ridge":
+		rp, err := parseRidgeParams(spec.Params)
+		if err != nil {
+			return err
+		}
+		algo = &ridgeAlgo{params: rp}
+	default:
+		return badInput("%s: unknown algorithm %q (this trainer knows \"logistic\", \"gbdt\" and \"ridge\")", paramsFile, spec.Algorithm)
 	}
-	params, err := parseLogisticParams(spec.Params)
-	if err != nil {
-		return err
+	if !slices.Contains(algo.tasks(), schema.Task) {
+		return badInput("%s: task %q is not supported by algorithm %s (want %s)", schemaFile, schema.Task, spec.Algorithm, quoteList(algo.tasks()))
 	}
-	train, err := readSplit(ctx, filepath.Join(inDir, trainFile), schema)
+	train, err := readSplit(ctx, filepath.Join(inDir, trainFile), schema, algo.missingOK())
 	if err != nil {
 		return err
 	}
 	if train.rows == 0 {
 		return badInput("%s: no rows", trainFile)
 	}
-	if pos := sum(train.y); pos == 0 || pos == float64(train.rows) {
-		return badInput("%s: target %q has only class %v; training needs both classes", trainFile, schema.Target, train.y[0])
+	if schema.Task == taskBinary {
+		if pos := sum(train.y); pos == 0 || pos == float64(train.rows) {
+			return badInput("%s: target %q has only class %v; training needs both classes", trainFile, schema.Target, train.y[0])
+		}
 	}
-	valid, err := readSplit(ctx, filepath.Join(inDir, validFile), schema)
+	valid, err := readSplit(ctx, filepath.Join(inDir, validFile), schema, algo.missingOK())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "trainer %s: logistic regression, %d train rows, %d valid rows, %d features, l2=%g max_iter=%d tol=%g\n",
-		version, train.rows, valid.rows, len(schema.Features), params.L2, params.MaxIter, params.Tol)
+	fmt.Fprintf(stderr, "trainer %s: %s, task %s, %d train rows, %d valid rows, %d features\n",
+		version, algo.describe(), schema.Task, train.rows, valid.rows, len(schema.Features))
 	p.report(10, fmt.Sprintf("training on %d rows × %d features", train.rows, len(schema.Features)))
 
-	fit, err := fitLogistic(ctx, train, params, func(it int, obj, grad float64) {
-		fmt.Fprintf(stderr, "iteration %d: objective %.12g, max |gradient| %.3g\n", it, obj, grad)
-		p.report(10+80*it/params.MaxIter, fmt.Sprintf("iteration %d/%d", it, params.MaxIter))
-	})
+	res, err := algo.fit(ctx, schema, train, valid, p, stderr)
 	if err != nil {
 		return err
 	}
-	if !fit.converged {
-		fmt.Fprintf(stderr, "warning: not converged after %d iterations (max |gradient| %.3g > tol %g)\n", fit.iterations, fit.grad, params.Tol)
-	}
-
 	p.report(90, "computing metrics")
 	m := metricsOut{
-		Train:          splitMetricsOf(train, fit),
-		Valid:          splitMetricsOf(valid, fit),
-		Iterations:     fit.iterations,
+		Train:          metricsFor(schema.Task, train.y, res.predict(train)),
+		Valid:          metricsFor(schema.Task, valid.y, res.predict(valid)),
+		Iterations:     res.iterations,
+		BestIteration:  res.bestIteration,
 		TrainerVersion: version,
 	}
-	model := logisticModel{Type: "logistic", Features: schema.Features, Weights: fit.w, Intercept: fit.b}
+	model, err := res.model()
+	if err != nil {
+		return err
+	}
 	if err := writeOutputs(outDir, model, m); err != nil {
 		return err
 	}
@@ -147,10 +172,87 @@ func run(ctx context.Context, inDir, outDir string, stdout, stderr io.Writer) er
 	return nil
 }
 
+// Tasks (schema.json "task").
+const (
+	taskBinary     = "binary"
+	taskRegression = "regression"
+)
+
+// algorithm is one training algorithm of the trainer.
+type algorithm interface {
+	// tasks lists the tasks it can train.
+	tasks() []string
+	// missingOK says whether features may be missing (null or NaN).
+	missingOK() bool
+	// describe names the algorithm and its parameters for the log.
+	describe() string
+	// fit trains on train (valid may have no rows).
+	fit(ctx context.Context, schema schemaSpec, train, valid *data, p *progress, log io.Writer) (*fitResult, error)
+}
+
+// fitResult is a trained model, ready to predict and to write.
+type fitResult struct {
+	// predict returns predictions (probabilities or values) for d.
+	predict func(d *data) []float64
+	// model encodes model.json.
+	model func() ([]byte, error)
+	// iterations are the iterations (Newton steps, boosting rounds) run;
+	// bestIteration, when set, the 0-based round whose model was kept.
+	iterations    int
+	bestIteration *int
+}
+
+// logisticAlgo is logistic regression.
+type logisticAlgo struct{ params logisticParams }
+
+func (a *logisticAlgo) tasks() []string { return []string{taskBinary} }
+func (a *logisticAlgo) missingOK() bool { return false }
+func (a *logisticAlgo) describe() string {
+	return fmt.Sprintf("logistic regression (l2=%g max_iter=%d tol=%g)", a.params.L2, a.params.MaxIter, a.params.Tol)
+}
+
+func (a *logisticAlgo) fit(ctx context.Context, schema schemaSpec, train, _ *data, p *progress, log io.Writer) (*fitResult, error) {
+	params := a.params
+	fit, err := fitLogistic(ctx, train, params, func(it int, obj, grad float64) {
+		fmt.Fprintf(log, "iteration %d: objective %.12g, max |gradient| %.3g\n", it, obj, grad)
+		p.report(10+80*it/params.MaxIter, fmt.Sprintf("iteration %d/%d", it, params.MaxIter))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !fit.converged {
+		fmt.Fprintf(log, "warning: not converged after %d iterations (max |gradient| %.3g > tol %g)\n", fit.iterations, fit.grad, params.Tol)
+	}
+	return &fitResult{
+		predict: func(d *data) []float64 {
+			if d.rows == 0 {
+				return nil
+			}
+			return fit.predict(d)
+		},
+		model: func() ([]byte, error) {
+			return json.MarshalIndent(logisticModel{Type: "logistic", Features: schema.Features, Weights: fit.w, Intercept: fit.b}, "", "  ")
+		},
+		iterations: fit.iterations,
+	}, nil
+}
+
+// quoteList formats names as "a", "b" or "c".
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+}
+
 // check validates schema.json.
 func (s *schemaSpec) check() error {
-	if s.Task != "binary" {
-		return badInput("%s: task %q is not supported (want \"binary\")", schemaFile, s.Task)
+	if s.Task != taskBinary && s.Task != taskRegression {
+		return badInput("%s: task %q is not supported (want \"binary\" or \"regression\")", schemaFile, s.Task)
 	}
 	if s.Target == "" {
 		return badInput("%s: no target", schemaFile)
@@ -233,8 +335,10 @@ func parseLogisticParams(raw map[string]any) (logisticParams, error) {
 }
 
 // readSplit reads the feature and target columns of a Parquet file,
-// refusing nulls, NaN, infinities and labels other than 0 and 1.
-func readSplit(ctx context.Context, path string, schema schemaSpec) (*data, error) {
+// refusing infinities, missing targets, binary labels other than 0 and 1,
+// and missing (null or NaN) features unless missingOK, in which case they
+// are read as NaN.
+func readSplit(ctx context.Context, path string, schema schemaSpec, missingOK bool) (*data, error) {
 	name := filepath.Base(path)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, badInput("missing input %s", path)
@@ -270,19 +374,30 @@ func readSplit(ctx context.Context, path string, schema schemaSpec) (*data, erro
 			return nil, fmt.Errorf("%s: column %q was read as %s", name, cols[j], rec.Column(j).DataType())
 		}
 		vals := slices.Clone(arr.Float64Values())
+		isFeature := j < len(schema.Features)
 		for i, v := range vals {
 			if arr.IsNull(i) || math.IsNaN(v) {
-				return nil, badInput("%s: column %q is missing (null or NaN) in row %d; impute it in preprocess", name, cols[j], i)
+				if missingOK && isFeature {
+					vals[i] = math.NaN()
+					continue
+				}
+				if isFeature {
+					return nil, badInput("%s: column %q is missing (null or NaN) in row %d; impute it in preprocess", name, cols[j], i)
+				}
+				return nil, badInput("%s: target %q is missing (null or NaN) in row %d", name, cols[j], i)
 			}
 			if math.IsInf(v, 0) {
 				return nil, badInput("%s: column %q is infinite in row %d", name, cols[j], i)
 			}
 		}
-		if j < len(schema.Features) {
+		if isFeature {
 			d.x[j] = vals
 			continue
 		}
 		for i, v := range vals {
+			if schema.Task != taskBinary {
+				break
+			}
 			if v != 0 && v != 1 {
 				return nil, badInput("%s: target %q is %v in row %d; a binary target must be 0 or 1", name, cols[j], v, i)
 			}
@@ -292,12 +407,38 @@ func readSplit(ctx context.Context, path string, schema schemaSpec) (*data, erro
 	return d, nil
 }
 
-// splitMetricsOf computes log-loss and AUC of the fitted model on d.
-func splitMetricsOf(d *data, fit *logisticFit) splitMetrics {
-	if d.rows == 0 {
-		return splitMetrics{}
+// metricsFor computes the metrics of a task from labels y and predictions
+// p: logloss and auc for binary, rmse, mae and r2 for regression.
+func metricsFor(task string, y, p []float64) splitMetrics {
+	if task == taskRegression {
+		return regressionMetrics(y, p)
 	}
-	return metricsOf(d.y, fit.predict(d))
+	return metricsOf(y, p)
+}
+
+// regressionMetrics computes RMSE, MAE and R² (left out when y is constant)
+// of predictions p for values y; nothing when y is empty.
+func regressionMetrics(y, p []float64) splitMetrics {
+	var m splitMetrics
+	if len(y) == 0 {
+		return m
+	}
+	n := float64(len(y))
+	my := sum(y) / n
+	var se, ae, st float64
+	for i, v := range y {
+		d := p[i] - v
+		se += d * d
+		ae += math.Abs(d)
+		st += (v - my) * (v - my)
+	}
+	rmse, mae := math.Sqrt(se/n), ae/n
+	m.RMSE, m.MAE = &rmse, &mae
+	if st > 0 {
+		r2 := 1 - se/st
+		m.R2 = &r2
+	}
+	return m
 }
 
 // metricsOf computes the log-loss and AUC of probabilities p for 0/1 labels
@@ -318,13 +459,9 @@ func metricsOf(y, p []float64) splitMetrics {
 
 // writeOutputs writes metrics.json then model.json, each to a temporary
 // name in outDir renamed into place; model.json appearing marks success.
-func writeOutputs(outDir string, model logisticModel, m metricsOut) error {
+func writeOutputs(outDir string, mb []byte, m metricsOut) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return fmt.Errorf("creating output dir: %w", err)
-	}
-	mb, err := json.MarshalIndent(model, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding model: %w", err)
 	}
 	xb, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
