@@ -46,7 +46,7 @@ Press Ctrl-C to stop; starting again keeps the history, the registry and the art
 			st, err := devstack.Start(ctx, devstack.Options{
 				Home: cfg.Home, TemporalPort: port, UIPort: uiPort, ServePort: servePort, AdminToken: token,
 				UI: !noUI, NoServer: noServer, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue,
-				Worker: worker.Config{TrainerBinary: trainer, NoDocker: noDocker},
+				Worker: worker.Config{TrainerBinary: trainer, NoDocker: noDocker, Registry: cfg.Registry},
 			})
 			if err != nil {
 				return err

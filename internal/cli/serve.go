@@ -48,8 +48,10 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 			srv := serving.New(serving.Options{AdminToken: token, RequestLogDir: cfg.path("requests")})
 			defer srv.Close()
 			if restore != "" {
-				if _, err := os.Stat(cfg.path("registry.db")); err == nil {
-					reg, err := registry.Open(ctx, cfg.path("registry.db"))
+				// A missing default SQLite file means nothing was registered
+				// yet; a --registry target is always opened.
+				if _, err := os.Stat(cfg.path("registry.db")); err == nil || cfg.Registry != "" {
+					reg, err := registry.Open(ctx, cfg.registryTarget())
 					if err != nil {
 						return err
 					}
