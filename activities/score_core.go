@@ -156,7 +156,7 @@ func (s *scorer) scoreRowGroup(ctx context.Context, r *dataset.Reader, g int, fi
 	})
 	var de *dataError
 	if errors.As(err, &de) {
-		return done, fmt.Errorf("%s, row group %d: %w", r.Path(), g, de.err)
+		return done, &dataError{fmt.Errorf("%s, row group %d: %w", r.Path(), g, de.err)}
 	}
 	return done, err
 }

@@ -598,3 +598,115 @@ func partsIn(dir string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// ScoreLocalOptions configure ScoreLocal.
+type ScoreLocalOptions struct {
+	ScorePlanOptions
+	// Progress, when set, is called after every part (a directory output)
+	// or row group (a file output) with the rows scored so far and in all.
+	Progress func(done, total int64)
+}
+
+// ScoreLocalResult describes what ScoreLocal wrote.
+type ScoreLocalResult struct {
+	Output string `json:"output"`
+	// Single is true for one Parquet file, false for a directory of parts
+	// with a _SUCCESS manifest.
+	Single bool  `json:"single_file"`
+	Files  int   `json:"input_files"`
+	Parts  int   `json:"parts"`
+	Rows   int64 `json:"rows"`
+	// Skipped parts were already scored by an interrupted earlier run.
+	Skipped int `json:"skipped_parts,omitempty"`
+}
+
+// ScoreLocal scores files with m in this process, without Temporal (`kiln
+// score`). An output ending in .parquet is written as one file (atomically);
+// any other output is a directory of parts published with _SUCCESS, planned,
+// scored shard by shard and committed like the score step (an interrupted
+// run resumes from its staging directory). On failure nothing is published
+// and a directory job's staging directory is removed, unless the context
+// was cancelled (it is kept for a resume).
+func ScoreLocal(ctx context.Context, m *model.Model, files []string, out string, opts ScoreLocalOptions) (ScoreLocalResult, error) {
+	if strings.HasSuffix(out, ".parquet") {
+		return scoreSingle(ctx, m, files, out, opts)
+	}
+	p, err := PlanScore(m, files, out, opts.ScorePlanOptions)
+	if err != nil {
+		return ScoreLocalResult{}, err
+	}
+	res := ScoreLocalResult{Output: p.Output, Files: len(p.Files), Parts: p.Parts, Rows: p.Rows}
+	var before int64
+	for i := range p.Shards {
+		r, err := p.RunShard(ctx, m, i, func(sp ShardProgress) {
+			if opts.Progress != nil {
+				opts.Progress(before+sp.RowsDone, p.Rows)
+			}
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				p.Abandon()
+			}
+			return res, err
+		}
+		res.Skipped += r.Skipped
+		before += p.Shards[i].Rows
+	}
+	if _, err := p.Commit(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// scoreSingle scores files into one Parquet file.
+func scoreSingle(ctx context.Context, m *model.Model, files []string, out string, opts ScoreLocalOptions) (ScoreLocalResult, error) {
+	res := ScoreLocalResult{Output: out, Single: true, Files: len(files), Parts: 1}
+	sc, err := newScorer(m, opts.Model, opts.Version, opts.Passthrough, scoreBatchRows)
+	if err != nil {
+		return res, &dataError{err}
+	}
+	readers := make([]*dataset.Reader, 0, len(files))
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
+	var total int64
+	for _, f := range files {
+		r, err := dataset.OpenParquet(f)
+		if err != nil {
+			return res, &dataError{err}
+		}
+		readers = append(readers, r)
+		if err := sc.check(f, r); err != nil {
+			return res, &dataError{err}
+		}
+		total += r.NumRows()
+	}
+	w, err := dataset.CreateParquet(out, sc.out, dataset.WriterOptions{})
+	if err != nil {
+		return res, err
+	}
+	defer w.Abort()
+	var done int64
+	for _, r := range readers {
+		var first int64
+		for g := range r.NumRowGroups() {
+			n, err := sc.scoreRowGroup(ctx, r, g, first, w)
+			if err != nil {
+				return res, err
+			}
+			first += n
+			done += n
+			if opts.Progress != nil {
+				opts.Progress(done, total)
+			}
+		}
+	}
+	info, err := w.Commit()
+	if err != nil {
+		return res, err
+	}
+	res.Rows = info.Rows
+	return res, nil
+}
