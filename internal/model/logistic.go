@@ -10,8 +10,7 @@ import (
 )
 
 // Predictor is a fitted estimator: it turns a feature matrix into one score
-// per row. Logistic is the only implementation so far; tree ensembles fit
-// behind the same interface.
+// per row. Implementations: Logistic, Linear and XGBoost.
 type Predictor interface {
 	// FeatureNames names the features the predictor reads, in order.
 	FeatureNames() []string

@@ -3,8 +3,11 @@
 // A bundle is a directory holding manifest.json (Manifest: the raw input
 // schema, the fitted preprocessing, the estimator's type and file, the
 // training profile, metrics and lineage) and the estimator file it names
-// (model.json for logistic regression). Batch scoring and serving load the
-// same bundle and run the same transforms and estimator code on it.
+// (model.json). Estimators: "logistic" (Kiln JSON, binary probability),
+// "linear" (Kiln JSON, regression value) and "xgboost" (a tree ensemble in
+// XGBoost's JSON model format, binary:logistic or reg:squarederror). Batch
+// scoring and serving load the same bundle and run the same transforms and
+// estimator code on it.
 package model
 
 import (
@@ -23,6 +26,7 @@ import (
 
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/transform"
+	"github.com/kiln-ml/kiln/internal/xgbjson"
 )
 
 // FormatVersion is the bundle format this package reads and writes.
@@ -31,12 +35,17 @@ const FormatVersion = 1
 // ManifestFile is the name of the manifest inside a bundle directory.
 const ManifestFile = "manifest.json"
 
-// Manifest values of the walking skeleton.
+// Manifest values.
 const (
-	// TaskBinary is binary classification.
+	// TaskBinary is binary classification; its output is
+	// OutputProbability.
 	TaskBinary = "binary"
+	// TaskRegression is regression; its output is OutputValue.
+	TaskRegression = "regression"
 	// OutputProbability means predictions are P(target = 1).
 	OutputProbability = "probability"
+	// OutputValue means predictions are the predicted target value.
+	OutputValue = "value"
 	// DefaultEstimatorFile is the conventional estimator file name.
 	DefaultEstimatorFile = "model.json"
 )
@@ -50,7 +59,7 @@ type Manifest struct {
 	FormatVersion int `json:"format_version"`
 	// Name is the registered model name; empty until registered.
 	Name string `json:"name"`
-	// Task is TaskBinary.
+	// Task is TaskBinary or TaskRegression.
 	Task string `json:"task"`
 	// Target is the label column the model predicts.
 	Target string `json:"target"`
@@ -61,7 +70,8 @@ type Manifest struct {
 	Transforms *transform.Fitted `json:"transforms"`
 	// Estimator names the estimator's type and file.
 	Estimator Estimator `json:"estimator"`
-	// Output is OutputProbability.
+	// Output is OutputProbability for TaskBinary, OutputValue for
+	// TaskRegression.
 	Output string `json:"output"`
 	// Profile is the training profile of the raw inputs, the reference for
 	// drift monitoring.
@@ -74,7 +84,9 @@ type Manifest struct {
 
 // Estimator names the estimator of a bundle.
 type Estimator struct {
-	// Type is the estimator format, e.g. EstimatorLogistic.
+	// Type is the estimator format: EstimatorLogistic (task binary),
+	// EstimatorLinear (task regression) or EstimatorXGBoost (task binary
+	// for objective binary:logistic, regression for reg:squarederror).
 	Type string `json:"type"`
 	// File is the estimator file's name inside the bundle, e.g. "model.json".
 	File string `json:"file"`
@@ -130,9 +142,12 @@ func New(m Manifest, files map[string][]byte) (*Model, error) {
 // build parses the estimator file (named path in errors) of a validated
 // manifest and checks it reads the features the transforms produce.
 func build(m Manifest, path string, data []byte) (*Model, error) {
-	p, err := parseEstimator(m.Estimator.Type, data)
+	p, task, err := parseEstimator(m.Estimator.Type, data, m.Transforms.Features)
 	if err != nil {
 		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	if task != m.Task {
+		return nil, fmt.Errorf("model: %s: a %s estimator is for task %q but the manifest's task is %q", path, m.Estimator.Type, task, m.Task)
 	}
 	if err := checkFeatures(m.Transforms.Features, p.FeatureNames()); err != nil {
 		return nil, fmt.Errorf("model: %s: %w", path, err)
@@ -140,13 +155,34 @@ func build(m Manifest, path string, data []byte) (*Model, error) {
 	return &Model{Manifest: m, predictor: p}, nil
 }
 
-// parseEstimator decodes an estimator file of the given type.
-func parseEstimator(typ string, data []byte) (Predictor, error) {
+// parseEstimator decodes an estimator file of the given type and returns
+// it with the task it performs. features are the transforms' outputs,
+// which XGBoost files without feature names read in order.
+func parseEstimator(typ string, data []byte, features []string) (Predictor, string, error) {
 	switch typ {
 	case EstimatorLogistic:
-		return ParseLogistic(data)
+		p, err := ParseLogistic(data)
+		if err != nil {
+			return nil, "", err
+		}
+		return p, TaskBinary, nil
+	case EstimatorLinear:
+		p, err := ParseLinear(data)
+		if err != nil {
+			return nil, "", err
+		}
+		return p, TaskRegression, nil
+	case EstimatorXGBoost:
+		p, err := ParseXGBoost(data, features)
+		if err != nil {
+			return nil, "", err
+		}
+		if p.Objective() == xgbjson.ObjectiveBinaryLogistic {
+			return p, TaskBinary, nil
+		}
+		return p, TaskRegression, nil
 	}
-	return nil, fmt.Errorf("unknown estimator type %q (want %q)", typ, EstimatorLogistic)
+	return nil, "", fmt.Errorf("unknown estimator type %q (want %q, %q or %q)", typ, EstimatorLogistic, EstimatorLinear, EstimatorXGBoost)
 }
 
 // checkFeatures checks that the estimator reads exactly the features the
@@ -168,11 +204,13 @@ func (m *Manifest) validate() error {
 	if m.FormatVersion != FormatVersion {
 		return fmt.Errorf("format_version %d is not supported (this Kiln reads %d)", m.FormatVersion, FormatVersion)
 	}
-	if m.Task != TaskBinary {
-		return fmt.Errorf("task %q is not supported (want %q)", m.Task, TaskBinary)
-	}
-	if m.Output != OutputProbability {
-		return fmt.Errorf("output %q is not supported (want %q)", m.Output, OutputProbability)
+	switch {
+	case m.Task == TaskBinary && m.Output != OutputProbability:
+		return fmt.Errorf("output %q is not supported for task %q (want %q)", m.Output, m.Task, OutputProbability)
+	case m.Task == TaskRegression && m.Output != OutputValue:
+		return fmt.Errorf("output %q is not supported for task %q (want %q)", m.Output, m.Task, OutputValue)
+	case m.Task != TaskBinary && m.Task != TaskRegression:
+		return fmt.Errorf("task %q is not supported (want %q or %q)", m.Task, TaskBinary, TaskRegression)
 	}
 	if m.Target == "" {
 		return fmt.Errorf("no target")
@@ -221,7 +259,7 @@ func (m *Model) Predictor() Predictor { return m.predictor }
 
 // Predict scores a batch: it applies the fitted transforms to rec (which must
 // hold every input column; other columns are ignored) and returns one
-// probability per row.
+// prediction per row: a probability or a value, as Manifest.Output says.
 func (m *Model) Predict(rec arrow.Record) ([]float64, error) {
 	x, err := m.Manifest.Transforms.Apply(rec)
 	if err != nil {
@@ -231,7 +269,7 @@ func (m *Model) Predict(rec arrow.Record) ([]float64, error) {
 }
 
 // PredictRows scores decoded JSON rows (see transform.Fitted.ApplyRows) and
-// returns one probability per row, bit-identical to Predict on the same
+// returns one prediction per row, bit-identical to Predict on the same
 // values.
 func (m *Model) PredictRows(rows []map[string]any) ([]float64, error) {
 	x, err := m.Manifest.Transforms.ApplyRows(rows)
@@ -250,7 +288,7 @@ func (m *Model) predictAll(x *Matrix) ([]float64, error) {
 	return out, nil
 }
 
-// PredictMatrix writes the probability of row i of x into out[i]. x must hold
+// PredictMatrix writes the prediction of row i of x into out[i]. x must hold
 // the model's features in order and len(out) must be x.Rows.
 func (m *Model) PredictMatrix(x *Matrix, out []float64) error {
 	return m.predictor.PredictMatrix(x, out)

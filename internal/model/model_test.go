@@ -475,9 +475,12 @@ func TestLoadErrors(t *testing.T) {
 		want     string
 	}{
 		{name: "format version", manifest: edit("format_version", 2), file: "manifest.json", want: "format_version 2 is not supported (this Kiln reads 1)"},
-		{name: "task", manifest: edit("task", "regression"), file: "manifest.json", want: `task "regression" is not supported`},
-		{name: "output", manifest: edit("output", "label"), file: "manifest.json", want: `output "label" is not supported`},
-		{name: "estimator type", manifest: edit("estimator", map[string]any{"type": "xgboost", "file": "model.json"}), file: "model.json", want: `unknown estimator type "xgboost"`},
+		{name: "task", manifest: edit("task", "ranking"), file: "manifest.json", want: `task "ranking" is not supported`},
+		{name: "output", manifest: edit("output", "label"), file: "manifest.json", want: `output "label" is not supported for task "binary"`},
+		{name: "task and output", manifest: edit("task", "regression"), file: "manifest.json", want: `output "probability" is not supported for task "regression" (want "value")`},
+		{name: "estimator type", manifest: edit("estimator", map[string]any{"type": "forest", "file": "model.json"}), file: "model.json", want: `unknown estimator type "forest"`},
+		{name: "estimator task", manifest: edit("estimator", map[string]any{"type": "linear", "file": "model.json"}), model: `{"type":"linear","features":["plan=basic","plan=pro","plan=enterprise","tenure","charges","active"],"weights":[1,2,3,4,5,6],"intercept":0}`, file: "model.json", want: `a linear estimator is for task "regression" but the manifest's task is "binary"`},
+		{name: "xgboost for logistic", manifest: edit("estimator", map[string]any{"type": "xgboost", "file": "model.json"}), file: "model.json", want: `no "learner" object`},
 		{name: "estimator path", manifest: edit("estimator", map[string]any{"type": "logistic", "file": "../model.json"}), file: "manifest.json", want: `"../model.json" is not a plain file name`},
 		{name: "no transforms", manifest: edit("transforms", nil), file: "manifest.json", want: "no transforms"},
 		{name: "inputs differ", manifest: edit("inputs", []any{map[string]any{"name": "plan", "type": "string"}}), file: "manifest.json", want: "inputs differ from transforms.inputs"},
@@ -497,6 +500,11 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			mpath := filepath.Join(dir, ManifestFile)
+			if tc.model != "" {
+				if err := os.WriteFile(filepath.Join(dir, "model.json"), []byte(tc.model), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			switch {
 			case tc.manifest != nil:
 				raw, err := os.ReadFile(mpath)
@@ -513,9 +521,6 @@ func TestLoadErrors(t *testing.T) {
 					t.Fatal(err)
 				}
 			case tc.model != "":
-				if err := os.WriteFile(filepath.Join(dir, "model.json"), []byte(tc.model), 0o644); err != nil {
-					t.Fatal(err)
-				}
 			case tc.remove != "":
 				if err := os.Remove(filepath.Join(dir, tc.remove)); err != nil {
 					t.Fatal(err)

@@ -1,0 +1,268 @@
+package model
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kiln-ml/kiln/internal/transform"
+	"github.com/kiln-ml/kiln/internal/xgbjson"
+)
+
+// xgbFixtures is where internal/xgbjson keeps the XGBoost-made models and
+// XGBoost's predictions (made by its testdata/gen.py).
+const xgbFixtures = "../xgbjson/testdata"
+
+// xgbData is xgbFixtures/data.json.
+type xgbData struct {
+	Features [][]*float64 `json:"features"`
+	Binary   struct {
+		Prediction []float64 `json:"prediction"`
+	} `json:"binary"`
+	Regression struct {
+		Prediction []float64 `json:"prediction"`
+	} `json:"regression"`
+}
+
+func readXGBData(t testing.TB, path string) *xgbData {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d xgbData
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return &d
+}
+
+// matrix returns the rows as a column-major matrix (NaN for null) with the
+// given feature names.
+func (d *xgbData) matrix(names []string) *transform.Matrix {
+	x := &transform.Matrix{Rows: len(d.Features), Features: names, Cols: make([][]float64, len(names))}
+	for j := range names {
+		x.Cols[j] = make([]float64, x.Rows)
+		for i, row := range d.Features {
+			x.Cols[j][i] = math.NaN()
+			if row[j] != nil {
+				x.Cols[j][i] = *row[j]
+			}
+		}
+	}
+	return x
+}
+
+// within reports the first index where got and want differ by more than tol.
+func firstDiff(got, want []float64, tol float64) int {
+	for i := range want {
+		if !(math.Abs(got[i]-want[i]) <= tol) {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestXGBoostPredictorFixtures scores XGBoost's own models on the fixture
+// rows (missing values, values on split thresholds) with the columnar
+// predictor and compares with XGBoost's predictions.
+func TestXGBoostPredictorFixtures(t *testing.T) {
+	d := readXGBData(t, filepath.Join(xgbFixtures, "data.json"))
+	names := []string{"f_a", "f_b", "f_c", "f_d", "f_e", "f_f"}
+	for _, tt := range []struct {
+		file string
+		want []float64
+	}{
+		{"binary.json", d.Binary.Prediction},
+		{"regression.json", d.Regression.Prediction},
+	} {
+		raw, err := os.ReadFile(filepath.Join(xgbFixtures, tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := ParseXGBoost(raw, names)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.file, err)
+		}
+		// Every prefix length exercises the partial blocks and the rows
+		// left over after the interleaved groups.
+		for _, rows := range []int{len(d.Features), 1, 7, 9, 128, 129} {
+			x := d.matrix(names)
+			x.Rows = rows
+			for j := range x.Cols {
+				x.Cols[j] = x.Cols[j][:rows]
+			}
+			out := make([]float64, rows)
+			if err := p.PredictMatrix(x, out); err != nil {
+				t.Fatal(err)
+			}
+			if i := firstDiff(out, tt.want[:rows], 1e-6); i >= 0 {
+				t.Errorf("%s, %d rows: row %d: Kiln %v, XGBoost %v", tt.file, rows, i, out[i], tt.want[i])
+			}
+		}
+	}
+}
+
+// randomBooster makes a reproducible ensemble of trees with random splits
+// over nf features. Trees are complete to depth when full, else random
+// shapes up to depth (unbalanced, some leaves shallow).
+func randomBooster(seed uint64, trees, depth, nf int, full bool, objective string) *xgbjson.Booster {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	b := &xgbjson.Booster{Objective: objective, BaseScore: 0.5, NumFeature: nf}
+	for range trees {
+		var t xgbjson.Tree
+		var grow func(d int) int32
+		grow = func(d int) int32 {
+			n := int32(len(t.LeftChildren))
+			t.LeftChildren = append(t.LeftChildren, -1)
+			t.RightChildren = append(t.RightChildren, -1)
+			t.SplitIndices = append(t.SplitIndices, 0)
+			t.DefaultLeft = append(t.DefaultLeft, false)
+			t.BaseWeights = append(t.BaseWeights, 0)
+			if d == depth || (!full && d > 0 && rng.IntN(4) == 0) {
+				v := float32(rng.NormFloat64() * 0.1)
+				t.SplitConditions = append(t.SplitConditions, v)
+				t.BaseWeights[n] = v
+				return n
+			}
+			t.SplitConditions = append(t.SplitConditions, float32(rng.NormFloat64()))
+			t.SplitIndices[n] = int32(rng.IntN(nf))
+			t.DefaultLeft[n] = rng.IntN(2) == 0
+			l := grow(d + 1)
+			r := grow(d + 1)
+			t.LeftChildren[n], t.RightChildren[n] = l, r
+			return n
+		}
+		grow(0)
+		b.Trees = append(b.Trees, t)
+	}
+	return b
+}
+
+// randomMatrix is rows×nf standard normal values with a fraction nan
+// missing.
+func randomMatrix(seed uint64, rows, nf int, nan float64) *transform.Matrix {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	x := &transform.Matrix{Rows: rows, Features: make([]string, nf), Cols: make([][]float64, nf)}
+	for j := range nf {
+		x.Features[j] = fmt.Sprintf("x%d", j)
+		c := make([]float64, rows)
+		for i := range c {
+			c[i] = rng.NormFloat64()
+			if rng.Float64() < nan {
+				c[i] = math.NaN()
+			}
+		}
+		x.Cols[j] = c
+	}
+	return x
+}
+
+// TestXGBoostPredictorMatchesReference compares the columnar predictor with
+// xgbjson's row-at-a-time reference, bit for bit, on complete, ragged and
+// deep (> xgbMaxLockstepDepth, walked row by row) trees.
+func TestXGBoostPredictorMatchesReference(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		trees, depth int
+		full         bool
+		objective    string
+	}{
+		{"complete", 20, 6, true, xgbjson.ObjectiveBinaryLogistic},
+		{"ragged", 30, 8, false, xgbjson.ObjectiveSquaredError},
+		{"deep", 3, xgbMaxLockstepDepth + 4, false, xgbjson.ObjectiveBinaryLogistic},
+		{"stumps", 5, 0, true, xgbjson.ObjectiveSquaredError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const nf, rows = 7, 1000
+			b := randomBooster(11, tt.trees, tt.depth, nf, tt.full, tt.objective)
+			x := randomMatrix(12, rows, nf, 0.1)
+			x.Cols[2][5] = math.Inf(1)
+			x.Cols[3][6] = math.Inf(-1)
+			p, err := NewXGBoost(b, x.Features)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := make([]float64, rows)
+			if err := p.PredictMatrix(x, out); err != nil {
+				t.Fatal(err)
+			}
+			row := make([]float64, nf)
+			for i := range rows {
+				for j := range row {
+					row[j] = x.Cols[j][i]
+				}
+				if want := b.Predict(row); out[i] != want {
+					t.Fatalf("row %d: %v, reference %v", i, out[i], want)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPredictXGBoost scores 1M rows × 30 features (1% missing) with
+// 100 complete trees of depth 6, single-threaded. With
+// KILN_XGB_BENCH_DIR=dir it also writes the model (model.json) and the data
+// (x.f64: row-major little-endian float64, 1M×30) for
+// scripts/bench/xgb_predict.py, XGBoost's side of the comparison.
+func BenchmarkPredictXGBoost(b *testing.B) {
+	const trees, depth, nf, rows = 100, 6, 30, 1_000_000
+	bst := randomBooster(1, trees, depth, nf, true, xgbjson.ObjectiveBinaryLogistic)
+	x := randomMatrix(2, rows, nf, 0.01)
+	if dir := os.Getenv("KILN_XGB_BENCH_DIR"); dir != "" {
+		writeBenchData(b, dir, bst, x)
+	}
+	p, err := NewXGBoost(bst, x.Features)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make([]float64, rows)
+	b.ResetTimer()
+	for b.Loop() {
+		if err := p.PredictMatrix(x, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perOp := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(rows/perOp, "rows/s")
+	b.ReportMetric(perOp*1e9/(rows*trees), "ns/tree/row")
+}
+
+// writeBenchData writes the benchmark's model and data for the Python peer.
+func writeBenchData(b *testing.B, dir string, bst *xgbjson.Booster, x *transform.Matrix) {
+	model, err := bst.MarshalJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "model.json"), model, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	nf := len(x.Cols)
+	buf := make([]byte, 8*x.Rows*nf)
+	for i := range x.Rows {
+		for j := range nf {
+			binary.LittleEndian.PutUint64(buf[8*(i*nf+j):], math.Float64bits(x.Cols[j][i]))
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "x.f64"), buf, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	// Kiln's predictions of the first 1000 rows, for the peer to check.
+	p, err := NewXGBoost(bst, x.Features)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make([]float64, x.Rows)
+	if err := p.PredictMatrix(x, out); err != nil {
+		b.Fatal(err)
+	}
+	pred, _ := json.Marshal(out[:1000])
+	if err := os.WriteFile(filepath.Join(dir, "kiln_pred.json"), pred, 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
