@@ -13,6 +13,7 @@ import (
 
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/internal/transform"
 )
 
 // The scoring pipeline, shared by the score step (one activity, or a
@@ -50,6 +51,8 @@ type scorer struct {
 	batch   int
 
 	preds    []float64
+	identity bool // the transforms pass Float64 inputs through unchanged
+	matrix   transform.Matrix
 	names    arrow.Array // batch copies of the model name, sliced per batch
 	versions arrow.Array
 }
@@ -81,6 +84,7 @@ func newScorer(m *model.Model, name string, version int64, passthrough []string,
 		}
 	}
 	s.preds = make([]float64, batch)
+	s.identity = identityTransforms(m.Manifest.Transforms)
 	names := make([]string, batch)
 	versions := make([]int64, batch)
 	for i := range names {
@@ -201,7 +205,7 @@ func (s *scorer) checkFinite(rec arrow.Record, row0 int64) error {
 // shares the scorer's buffers: write it before scoring the next batch.
 func (s *scorer) scoreBatch(rec arrow.Record) (arrow.Record, error) {
 	n := int(rec.NumRows())
-	x, err := s.m.Manifest.Transforms.Apply(rec)
+	x, err := s.features(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -228,4 +232,44 @@ func (s *scorer) scoreBatch(rec arrow.Record) (arrow.Record, error) {
 	na.Release()
 	va.Release()
 	return out, nil
+}
+
+// identityTransforms reports whether f has no steps and its features are
+// its inputs, all Float64, in order: the feature matrix is then the input
+// columns themselves.
+func identityTransforms(f *transform.Fitted) bool {
+	if f == nil || len(f.Steps) > 0 || len(f.Features) != len(f.Inputs) {
+		return false
+	}
+	for i, in := range f.Inputs {
+		if in.Type != dataset.Float64 || f.Features[i] != in.Name {
+			return false
+		}
+	}
+	return true
+}
+
+// features builds the feature matrix of a batch: with identity transforms
+// and no nulls, the input columns' values themselves (no copy; the columns
+// are the first len(Inputs) of rec, see newScorer); otherwise the bundle's
+// transforms. Both give the same values: transforms copy a Float64 column
+// as it is, with NaN for nulls.
+func (s *scorer) features(rec arrow.Record) (*transform.Matrix, error) {
+	if s.identity {
+		ins := s.m.Manifest.Transforms.Inputs
+		cols := s.matrix.Cols[:0]
+		for j := range ins {
+			a, ok := rec.Column(j).(*array.Float64)
+			if !ok || a.NullN() > 0 {
+				cols = nil
+				break
+			}
+			cols = append(cols, a.Float64Values())
+		}
+		if cols != nil {
+			s.matrix = transform.Matrix{Rows: int(rec.NumRows()), Features: s.m.Manifest.Transforms.Features, Cols: cols}
+			return &s.matrix, nil
+		}
+	}
+	return s.m.Manifest.Transforms.Apply(rec)
 }
