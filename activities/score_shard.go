@@ -56,7 +56,8 @@ const (
 	// DefaultMaxShards bounds the shards of one job (ScoreConfig.MaxShards);
 	// with more, shards grow.
 	DefaultMaxShards = 10000
-	// DefaultPartRows is the target rows per part file: the unit of resume.
+	// DefaultPartRows is the largest target rows per part file (the unit of
+	// resume); parts are at most a quarter of ShardRows.
 	DefaultPartRows = 1 << 20
 )
 
@@ -224,7 +225,8 @@ func StagingDir(out string) string {
 func PlanScore(m *model.Model, files []string, out string, opts ScorePlanOptions) (*ScorePlan, error) {
 	opts.ShardRows = cmpOr(opts.ShardRows, DefaultShardRows)
 	opts.MaxShards = cmpOr(opts.MaxShards, DefaultMaxShards)
-	opts.PartRows = cmpOr(opts.PartRows, DefaultPartRows)
+	// A shard gets at least about four resume points.
+	opts.PartRows = cmpOr(opts.PartRows, min(DefaultPartRows, max(opts.ShardRows/4, 1)))
 	if opts.ShardRows < 0 || opts.MaxShards < 0 || opts.PartRows < 0 {
 		return nil, &dataError{errors.New("shard_rows, max_shards and part rows must be positive")}
 	}
