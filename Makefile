@@ -10,7 +10,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short lint bench clean
+.PHONY: help build images data demo stop test test-short lint bench bench-score clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,10 @@ lint: ## go vet, gofmt and Temporal's workflowcheck
 
 bench: images ## Run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/... ./containers/...
+	$(MAKE) bench-score
+
+bench-score: ## Batch scoring, 10M rows Parquet -> Parquet on 1 core, vs XGBoost and scikit-learn
+	scripts/bench/score_bench.sh
 
 clean: ## Remove build outputs (keeps .kiln state)
 	rm -rf $(BIN) build
