@@ -182,14 +182,7 @@ func (s *scorer) checkFinite(rec arrow.Record, row0 int64) error {
 			continue // an Int64 column feeding a float input
 		}
 		vals := a.Float64Values()
-		bad := false
-		for _, v := range vals {
-			if v-v != 0 { // NaN or ±Inf
-				bad = true
-				break
-			}
-		}
-		if !bad {
+		if allFinite(vals) {
 			continue
 		}
 		for i, v := range vals {
@@ -272,4 +265,23 @@ func (s *scorer) features(rec arrow.Record) (*transform.Matrix, error) {
 		}
 	}
 	return s.m.Manifest.Transforms.Apply(rec)
+}
+
+// allFinite reports whether no value of vals is NaN or ±Inf: v*0 is 0 for a
+// finite v and NaN otherwise, and NaN survives the sums. Four independent
+// accumulators and no branch per value keep it near memory speed.
+func allFinite(vals []float64) bool {
+	var a0, a1, a2, a3 float64
+	i := 0
+	for ; i+4 <= len(vals); i += 4 {
+		v := vals[i : i+4 : i+4]
+		a0 += v[0] * 0
+		a1 += v[1] * 0
+		a2 += v[2] * 0
+		a3 += v[3] * 0
+	}
+	for ; i < len(vals); i++ {
+		a0 += vals[i] * 0
+	}
+	return a0+a1+a2+a3 == 0
 }
