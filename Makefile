@@ -55,6 +55,7 @@ bench: images ## Run the benchmarks (see BENCHMARKS.md)
 	$(MAKE) bench-score
 
 bench-score: ## Batch scoring, 10M rows Parquet -> Parquet on 1 core, vs XGBoost and scikit-learn
+	$(GO) test -run '^$$' -bench ScoreLogistic -benchmem -cpu 1 -count 1 ./activities/
 	scripts/bench/score_bench.sh
 
 clean: ## Remove build outputs (keeps .kiln state)
