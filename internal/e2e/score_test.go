@@ -209,3 +209,21 @@ func writeScoreFile(t *testing.T, path string, firstID int64, rows, group int) {
 		t.Fatal(err)
 	}
 }
+
+// onePart returns the scored file at p: p itself, or the only part of a
+// fanned-out score step's output directory (small inputs make one part).
+func onePart(t *testing.T, p string) string {
+	t.Helper()
+	st, err := os.Stat(p)
+	if err != nil || !st.IsDir() {
+		return p
+	}
+	man, err := activities.ReadSuccess(p)
+	if err != nil {
+		t.Fatalf("scored output %s: %v", p, err)
+	}
+	if len(man.Parts) != 1 {
+		t.Fatalf("scored output %s has %d parts, want 1", p, len(man.Parts))
+	}
+	return filepath.Join(p, man.Parts[0].File)
+}
