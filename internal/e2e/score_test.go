@@ -130,6 +130,8 @@ func TestWorkerKilledDuringScoring(t *testing.T) {
 	if _, err := os.Stat(staging); !os.IsNotExist(err) {
 		t.Errorf("staging directory left behind: %v", err)
 	}
+	recordHistory(t, st.Client, "score/e2e-kill", "", "score_worker_killed")
+	recordHistory(t, st.Client, "score/e2e-kill/shards-0", "", "score_shards_worker_killed")
 	if n := maxShardAttempt(t, st.Client, "score/e2e-kill/shards-0"); n < 2 {
 		t.Errorf("no shard needed a second attempt (max attempt %d); the kill should have forced one", n)
 	}
