@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -586,19 +585,6 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
-}
-
-// partsIn lists the part files of a staging or output directory.
-func partsIn(dir string) []string {
-	ents, _ := os.ReadDir(dir)
-	var out []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "part-") && strings.HasSuffix(e.Name(), ".parquet") {
-			out = append(out, e.Name())
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // ScoreLocalOptions configure ScoreLocal.

@@ -14,9 +14,11 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 
 	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/transform"
+	"github.com/kiln-ml/kiln/pipelines"
 )
 
 // scoreFeatures are the inputs of the synthetic test model.
@@ -407,5 +409,60 @@ func corruptPages(t *testing.T, path string) {
 	}
 	if _, err := dataset.OpenParquet(path); err != nil {
 		t.Fatalf("the damaged file no longer opens: %v", err)
+	}
+}
+
+// TestScoreStepActivities runs the fanned-out score step's activities in
+// order — plan, every shard, commit — then plans the same step again: the
+// step cache answers, and a changed output (its _SUCCESS) is not reused.
+func TestScoreStepActivities(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	testScoreModel(t, dir)
+	in := filepath.Join(dir, "in")
+	os.Mkdir(in, 0o755)
+	writeScoreInput(t, filepath.Join(in, "a.parquet"), 0, 5000, 1000, nil)
+	writeScoreInput(t, filepath.Join(in, "b.parquet"), 5000, 3000, 1000, nil)
+	step := pipelines.Step{Name: "score", Uses: pipelines.StepScore, Score: &pipelines.ScoreConfig{Input: "in", Passthrough: []string{"id"}, ShardRows: 2000}}
+	si := activities.StepInput{
+		Run:    activities.RunInfo{Pipeline: "p", WorkflowID: "pipeline/p/1", SpecDir: dir},
+		Step:   step,
+		Inputs: activities.Artifacts{Model: &activities.ModelRef{Name: "churn", Version: 7, BundleURI: artifact.FileURI(filepath.Join(dir, "bundle"))}},
+	}
+	plan, err := e.acts.ScorePlan(e.ctx, si)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Cached != nil || plan.Shards != 5 || plan.Rows != 8000 || plan.Files != 2 {
+		t.Fatalf("plan %+v; want 5 shards (3 + 2), 8000 rows, 2 files", plan)
+	}
+	for i := range plan.Shards {
+		if _, err := e.acts.ScoreShard(e.ctx, activities.ScoreShardInput{Step: "score", Staging: plan.Staging, Shard: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := e.acts.ScoreCommit(e.ctx, activities.ScoreCommitInput{Step: si, Staging: plan.Staging, Key: plan.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outDir := mustPath(t, out.Artifacts.Scored.URI)
+	if out.Artifacts.Scored.Rows != 8000 || len(scoredIDs(t, outDir)) != 8000 {
+		t.Fatalf("committed %+v", out.Artifacts.Scored)
+	}
+	// A retried commit returns the same output.
+	again, err := e.acts.ScoreCommit(e.ctx, activities.ScoreCommitInput{Step: si, Staging: plan.Staging, Key: plan.Key})
+	if err != nil || again.Artifacts.Scored.SHA256 != out.Artifacts.Scored.SHA256 {
+		t.Fatalf("retried commit: %+v, %v", again.Artifacts.Scored, err)
+	}
+	si.Run.WorkflowID = "pipeline/p/2"
+	cached, err := e.acts.ScorePlan(e.ctx, si)
+	if err != nil || cached.Cached == nil || cached.Cached.Artifacts.Scored.URI != out.Artifacts.Scored.URI {
+		t.Fatalf("second plan: %+v, %v; want the cached output", cached, err)
+	}
+	if err := os.WriteFile(filepath.Join(outDir, activities.SuccessFile), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := e.acts.ScorePlan(e.ctx, si); err != nil || p.Cached != nil {
+		t.Fatalf("plan after the output changed: cached %v, %v; want a new plan", p.Cached != nil, err)
 	}
 }
