@@ -13,7 +13,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short lint bench clean image-xgboost test-python-image bench-gbdt gbdt-xgboost
+.PHONY: help build images data demo stop test test-short lint bench bench-score clean image-xgboost test-python-image bench-gbdt gbdt-xgboost
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,7 +69,8 @@ lint: ## go vet, gofmt and Temporal's workflowcheck
 
 bench: images ## Run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/... ./containers/...
-	$(MAKE) --no-print-directory gbdt-xgboost
+	$(MAKE) --no-print-directory bench-gbdt
+	$(MAKE) --no-print-directory bench-score
 
 # GBDT parity benchmark: the same data (written once by scripts/bench/gbdt_data) and the same
 # thread count for Kiln (GOMAXPROCS) and XGBoost hist (nthread).
@@ -88,6 +89,10 @@ gbdt-xgboost: # the XGBoost side of bench-gbdt
 	else \
 		echo "$(PYTHON3) has no xgboost/sklearn (apt install python3-xgboost python3-sklearn): skipping the XGBoost peer"; \
 	fi
+
+bench-score: ## Batch scoring, 10M rows Parquet -> Parquet on 1 core, vs XGBoost and scikit-learn
+	$(GO) test -run '^$$' -bench ScoreLogistic -benchmem -cpu 1 -count 1 ./activities/
+	scripts/bench/score_bench.sh
 
 clean: ## Remove build outputs (keeps .kiln state)
 	rm -rf $(BIN) build

@@ -243,6 +243,9 @@ func checkOutputs(art Artifacts) error {
 		if err != nil {
 			return err
 		}
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			p = filepath.Join(p, SuccessFile) // a fanned-out output: its manifest
+		}
 		sum, err := dataset.HashFile(p)
 		if err != nil {
 			return err

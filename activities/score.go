@@ -2,14 +2,13 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/apache/arrow/go/v17/arrow"
 
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
@@ -40,9 +39,13 @@ func ScoreFile(ctx context.Context, m *model.Model, name string, version int64, 
 	if err != nil {
 		return dataset.Info{}, invalid("%s: %v", inPath, err)
 	}
+	sc, err := newScorer(m, name, version, opts.Passthrough, scoreBatchRows)
+	if err != nil {
+		return dataset.Info{}, invalid("%s: %v", inPath, err)
+	}
 	r, err := dataset.OpenParquet(inPath)
 	if err != nil {
-		return dataset.Info{}, err
+		return dataset.Info{}, badInput(ctx, err)
 	}
 	defer r.Close()
 	n := r.NumRowGroups()
@@ -51,65 +54,51 @@ func ScoreFile(ctx context.Context, m *model.Model, name string, version int64, 
 	} else if hi >= n {
 		return dataset.Info{}, invalid("%s: row_groups %q is out of range: the file has %d row groups%s", inPath, opts.RowGroups, n, groupRange(n))
 	}
-	schema := r.Schema()
-	var fields []dataset.Field
-	for _, c := range opts.Passthrough {
-		i := schema.Index(c)
-		if i < 0 {
-			return dataset.Info{}, invalid("%s: passthrough column %q not found (columns: %v)", inPath, c, schema.Names())
-		}
-		fields = append(fields, schema.Fields[i])
+	if err := sc.check(inPath, r); err != nil {
+		return dataset.Info{}, invalid("%v", err)
 	}
-	needed := map[string]bool{}
-	var cols []string
-	for _, f := range append(append([]dataset.Field{}, m.Manifest.Inputs...), fields...) {
-		if !needed[f.Name] {
-			needed[f.Name] = true
-			cols = append(cols, f.Name)
+	var total, first int64
+	for g := 0; g <= hi; g++ {
+		if g < lo {
+			first += r.RowGroupRows(g)
+		} else {
+			total += r.RowGroupRows(g)
 		}
 	}
-	for _, f := range m.Manifest.Inputs {
-		if schema.Index(f.Name) < 0 {
-			return dataset.Info{}, invalid("%s: the model needs column %q, which the file lacks", inPath, f.Name)
-		}
-	}
-	outSchema := dataset.Schema{Fields: append(fields,
-		dataset.Field{Name: "prediction", Type: dataset.Float64},
-		dataset.Field{Name: "model", Type: dataset.String},
-		dataset.Field{Name: "model_version", Type: dataset.Int64},
-	)}
-	var total int64
-	for g := lo; g <= hi; g++ {
-		total += r.RowGroupRows(g)
-	}
-	w, err := dataset.CreateParquet(outPath, outSchema, dataset.WriterOptions{})
+	w, err := dataset.CreateParquet(outPath, sc.out, dataset.WriterOptions{})
 	if err != nil {
 		return dataset.Info{}, err
 	}
 	defer w.Abort()
 	var done int64
 	for g := lo; g <= hi; g++ {
-		rec, err := r.ReadRowGroup(ctx, g, cols)
+		rows, err := sc.scoreRowGroup(ctx, r, g, first, w)
 		if err != nil {
-			return dataset.Info{}, err
+			return dataset.Info{}, scoreError(ctx, err)
 		}
-		out, err := scoreRecord(m, name, version, rec, fields, outSchema)
-		rec.Release()
-		if err != nil {
-			return dataset.Info{}, invalid("%s, row group %d: %v", inPath, g, err)
-		}
-		err = w.Write(out)
-		out.Release()
-		if err != nil {
-			return dataset.Info{}, fmt.Errorf("writing %s: %w", outPath, err)
-		}
-		done += r.RowGroupRows(g)
+		first += rows
+		done += rows
 		if opts.Progress != nil {
 			opts.Progress(done, total)
 		}
 	}
 	return w.Commit()
 }
+
+// scoreError classifies an error of scoreRowGroup: bad data (a value, a
+// corrupt page) is InvalidInput and not retried; a write failure or a
+// cancellation is returned as it is.
+func scoreError(ctx context.Context, err error) error {
+	var de *dataError
+	if ctx.Err() != nil || !errors.As(err, &de) && !isReadError(err) {
+		return err
+	}
+	return invalid("%v", err)
+}
+
+// isReadError reports whether err came from decoding the input (its
+// message starts with "reading "): a corrupt file is not fixed by a retry.
+func isReadError(err error) bool { return strings.HasPrefix(err.Error(), "reading ") }
 
 // parseRowGroups reads a row group selection: "" selects all (hi < 0), "N"
 // row group N, "N-M" row groups N to M inclusive.
@@ -138,31 +127,6 @@ func groupRange(n int) string {
 		return " (0)"
 	}
 	return fmt.Sprintf(" (0-%d)", n-1)
-}
-
-func scoreRecord(m *model.Model, name string, version int64, rec arrow.Record, pass []dataset.Field, outSchema dataset.Schema) (arrow.Record, error) {
-	preds, err := m.Predict(rec)
-	if err != nil {
-		return nil, err
-	}
-	n := int(rec.NumRows())
-	cols := make([]arrow.Array, 0, len(outSchema.Fields))
-	for _, f := range pass {
-		c := rec.Column(rec.Schema().FieldIndices(f.Name)[0])
-		c.Retain()
-		cols = append(cols, c)
-	}
-	names := make([]string, n)
-	versions := make([]int64, n)
-	for i := range names {
-		names[i], versions[i] = name, version
-	}
-	cols = append(cols, dataset.Float64Array(preds), dataset.StringArray(names, nil), dataset.Int64Array(versions, nil))
-	out, err := dataset.NewRecord(outSchema, cols)
-	for _, c := range cols {
-		c.Release()
-	}
-	return out, err
 }
 
 // Score batch-scores a Parquet file (the spec's input, or the ingested

@@ -425,6 +425,10 @@ const (
 	WorkflowMonitor  = "MonitorWorkflow"
 	WorkflowRetrain  = "RetrainWorkflow"
 	WorkflowForeach  = "ForeachWorkflow"
+	// WorkflowScore runs a fanned-out score step; WorkflowScoreShards one
+	// chunk of its shards.
+	WorkflowScore       = "ScoreWorkflow"
+	WorkflowScoreShards = "ScoreShardsWorkflow"
 	// SignalMonitorConfig replaces a running monitor's request.
 	SignalMonitorConfig = "config"
 	// SignalDrift tells retrain/<model> that drift was seen.

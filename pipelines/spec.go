@@ -365,9 +365,13 @@ type RegisterConfig struct {
 
 // ScoreConfig: batch-score a Parquet file with the registered model.
 type ScoreConfig struct {
-	// Input is a Parquet path (relative to the spec) or file:// URL. Default: the ingested dataset.
+	// Input is a Parquet file, a directory of .parquet files, a glob or a
+	// path prefix (relative to the spec), or a file:// URL. Default: the
+	// ingested dataset.
 	Input string `json:"input,omitempty" yaml:"input"`
-	// Output is where the scored Parquet goes. Default: under the artifact store.
+	// Output is the directory the scored parts and their _SUCCESS manifest
+	// go to (a file for the single-activity path: row_groups or foreach).
+	// Default: under the artifact store.
 	Output string `json:"output,omitempty" yaml:"output"`
 	// Passthrough columns are copied from input to output. Default: none.
 	Passthrough []string `json:"passthrough,omitempty" yaml:"passthrough"`
@@ -375,6 +379,14 @@ type ScoreConfig struct {
 	// "3" or "2-5" (inclusive). A string, so that foreach can set it to
 	// ${item}.
 	RowGroups string `json:"row_groups,omitempty" yaml:"row_groups"`
+	// ShardRows is the target rows per shard when the input is fanned out
+	// (one activity per shard: a file, or consecutive row groups of one).
+	// Default 4194304. Ignored with row_groups and in a foreach.
+	ShardRows int64 `json:"shard_rows,omitempty" yaml:"shard_rows"`
+	// MaxShards caps the shards; past it shards grow. Default 10000.
+	MaxShards int `json:"max_shards,omitempty" yaml:"max_shards"`
+	// Parallelism is how many shards are scored at once. Default 4.
+	Parallelism int `json:"parallelism,omitempty" yaml:"parallelism"`
 }
 
 // DeployConfig: roll the registered version out to a model server as a canary.

@@ -190,7 +190,7 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	case StepRegister:
 		st.Register = d.decodeRegister(w("model", "alias", "require_approval"), spec.Name)
 	case StepScore:
-		st.Score = d.decodeScore(w("input", "output", "passthrough", "row_groups"))
+		st.Score = d.decodeScore(w("input", "output", "passthrough", "row_groups", "shard_rows", "max_shards", "parallelism"))
 	case StepDeploy:
 		st.Deploy = d.decodeDeploy(w("server", "alias", "steps", "interval", "min_requests", "max_error_rate_increase", "max_waits"))
 	case StepMonitor:
@@ -687,6 +687,18 @@ func (d *decoder) decodeScore(o *object) *ScoreConfig {
 		if msg := checkRowGroups(c.RowGroups); msg != "" {
 			d.errorf(n, p, "%s", msg)
 		}
+	}
+	if o.int64("shard_rows", &c.ShardRows) && c.ShardRows < 1 {
+		n, p := o.where("shard_rows")
+		d.errorf(n, p, "shard_rows must be at least 1, found %d", c.ShardRows)
+	}
+	if o.int("max_shards", &c.MaxShards) && c.MaxShards < 1 {
+		n, p := o.where("max_shards")
+		d.errorf(n, p, "max_shards must be at least 1, found %d", c.MaxShards)
+	}
+	if o.int("parallelism", &c.Parallelism) && c.Parallelism < 1 {
+		n, p := o.where("parallelism")
+		d.errorf(n, p, "parallelism must be at least 1, found %d", c.Parallelism)
 	}
 	return c
 }

@@ -61,5 +61,7 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.RetrainWorkflow, workflow.RegisterOptions{Name: activities.WorkflowRetrain})
 	r.RegisterWorkflowWithOptions(workflows.ForeachWorkflow, workflow.RegisterOptions{Name: activities.WorkflowForeach})
 	r.RegisterWorkflowWithOptions(workflows.PromoteWorkflow, workflow.RegisterOptions{Name: activities.WorkflowPromote})
+	r.RegisterWorkflowWithOptions(workflows.ScoreWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScore})
+	r.RegisterWorkflowWithOptions(workflows.ScoreShardsWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScoreShards})
 	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{SkipInvalidStructFunctions: true})
 }

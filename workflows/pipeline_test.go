@@ -60,6 +60,7 @@ func newEnv(t *testing.T, spec string) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(PipelineWorkflow, workflow.RegisterOptions{Name: activities.WorkflowPipeline})
+	env.RegisterWorkflowWithOptions(ScoreWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScore})
 	env.RegisterWorkflowWithOptions(CanaryWorkflow, workflow.RegisterOptions{Name: activities.WorkflowCanary})
 	env.RegisterActivityWithOptions(&activities.Activities{}, activity.RegisterOptions{SkipInvalidStructFunctions: true})
 	parsed, err := pipelines.Parse("test.yaml", []byte(spec), nil)
@@ -103,6 +104,10 @@ func mockSteps(env *testsuite.TestWorkflowEnvironment, r *recorder, trainErr err
 	env.OnActivity(a.Evaluate, mock.Anything, mock.Anything).Return(r.step(activities.Artifacts{Evaluation: &activities.EvaluationRef{Passed: true}}))
 	env.OnActivity(a.Register, mock.Anything, mock.Anything).Return(r.step(activities.Artifacts{Model: &activities.ModelRef{Name: "demo", Version: 1, BundleURI: "file:///b"}}))
 	env.OnActivity(a.Score, mock.Anything, mock.Anything).Return(r.step(activities.Artifacts{Scored: &activities.ScoredRef{URI: "file:///s", Rows: 10}}))
+	scored := r.step(activities.Artifacts{Scored: &activities.ScoredRef{URI: "file:///s", Rows: 10}})
+	env.OnWorkflow(ScoreWorkflow, mock.Anything, mock.Anything).Return(func(_ workflow.Context, in activities.StepInput) (activities.StepOutput, error) {
+		return scored(context.Background(), in)
+	})
 	// Canary: no stable version yet, so the rollout is a first deployment.
 	env.OnActivity(a.ResolveAlias, mock.Anything, mock.Anything).Return(activities.ResolveAliasOutput{}, nil)
 	env.OnActivity(a.SetTraffic, mock.Anything, mock.Anything).Return(activities.TrafficOutput{Applied: true}, nil)

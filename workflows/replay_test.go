@@ -33,6 +33,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflowWithOptions(MonitorWorkflow, workflow.RegisterOptions{Name: activities.WorkflowMonitor})
 			r.RegisterWorkflowWithOptions(RetrainWorkflow, workflow.RegisterOptions{Name: activities.WorkflowRetrain})
 			r.RegisterWorkflowWithOptions(ForeachWorkflow, workflow.RegisterOptions{Name: activities.WorkflowForeach})
+			r.RegisterWorkflowWithOptions(ScoreWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScore})
+			r.RegisterWorkflowWithOptions(ScoreShardsWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScoreShards})
 			h, err := os.Open(f)
 			if err != nil {
 				t.Fatal(err)

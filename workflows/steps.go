@@ -21,6 +21,11 @@ func startStep(ctx workflow.Context, in PipelineInput, step pipelines.Step, inpu
 		return ap.wait(ctx, step)
 	case step.Foreach != nil:
 		return foreachStep(ctx, step, input)
+	case step.Uses == pipelines.StepScore && step.Score != nil && step.Score.RowGroups == "" &&
+		workflow.GetVersion(ctx, fanoutVersion, workflow.DefaultVersion, 1) == 1:
+		// Whole inputs fan out into shards; a row_groups selection (a
+		// file output) and runs recorded before stay one activity.
+		return scoreStep(ctx, step, input)
 	case step.Uses == pipelines.StepMonitor:
 		return monitorStep(activityContext(ctx, step, step.Name, summary), in, input)
 	}

@@ -120,7 +120,7 @@ func scoredPredictions(t *testing.T, rs workflows.RunStatus) []float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := dataset.OpenParquet(p)
+	r, err := dataset.OpenParquet(onePart(t, p))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func checkScored(t *testing.T, art activities.Artifacts, rows int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := dataset.OpenParquet(p)
+	r, err := dataset.OpenParquet(onePart(t, p))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +199,15 @@ func checkStepsVisible(t *testing.T, st *devstack.Stack, run workflows.RunStatus
 				t.Errorf("activity %s has no summary for the UI", a.GetActivityId())
 			}
 			named[a.GetActivityId()] = true
+		}
+		// Score steps run as a child workflow <run>/<step>.
+		if c := ev.GetStartChildWorkflowExecutionInitiatedEventAttributes(); c != nil {
+			if ev.GetUserMetadata().GetSummary() == nil {
+				t.Errorf("child workflow %s has no summary for the UI", c.GetWorkflowId())
+			}
+			if step, ok := strings.CutPrefix(c.GetWorkflowId(), run.WorkflowID+"/"); ok {
+				named[step] = true
+			}
 		}
 	}
 	for _, s := range run.Steps {

@@ -1,0 +1,256 @@
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/pipelines"
+)
+
+// The fanned-out score step: ScorePlan → ScoreShard (one activity per shard,
+// run by workflows.ScoreWorkflow in chunks of child workflows) →
+// ScoreCommit, or ScoreAbort when a shard fails. See score_shard.go for the
+// exactly-once design.
+
+// scoreFanoutImplVersion is the score step's implementation version on the
+// fan-out path (a directory output, not a file): part of its cache key.
+const scoreFanoutImplVersion = 2
+
+// ScorePlanOutput is the plan of a score step, or its cached result.
+type ScorePlanOutput struct {
+	// Cached is the step's result when the cache (or the resumed run) has
+	// it; nothing else is set then.
+	Cached *StepOutput `json:"cached,omitempty"`
+	// Staging is the plan's staging directory; Key the step's cache key.
+	Staging string `json:"staging,omitempty"`
+	Key     string `json:"key,omitempty"`
+	Shards  int    `json:"shards,omitempty"`
+	Parts   int    `json:"parts,omitempty"`
+	Files   int    `json:"files,omitempty"`
+	Rows    int64  `json:"rows,omitempty"`
+}
+
+// ScorePlan plans a score step: it resolves the input (the spec's input — a
+// file, a directory, a glob or a prefix — or the ingested dataset), computes
+// the cache key (returning the cached result when there is one), checks
+// every file against the model and writes the plan of shards into the
+// staging directory of the output.
+func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutput, error) {
+	cfg, mref := in.Step.Score, in.Inputs.Model
+	if cfg == nil || mref == nil {
+		return ScorePlanOutput{}, invalid("step %q needs a score config and a registered model upstream", in.Step.Name)
+	}
+	inputs := map[string]string{"model": fmt.Sprintf("%s:%d", mref.Name, mref.Version)}
+	var files []string
+	if cfg.Input == "" {
+		if in.Inputs.Dataset == nil {
+			return ScorePlanOutput{}, invalid("step %q: no input given and no ingested dataset upstream", in.Step.Name)
+		}
+		p, err := artifact.Path(in.Inputs.Dataset.URI, "")
+		if err != nil {
+			return ScorePlanOutput{}, invalid("score input: %v", err)
+		}
+		files = []string{p}
+		inputs["input_sha256"] = in.Inputs.Dataset.SHA256
+	} else {
+		input := cfg.Input
+		if strings.HasPrefix(input, "file://") {
+			p, err := artifact.Path(input, in.Run.SpecDir)
+			if err != nil {
+				return ScorePlanOutput{}, invalid("score input: %v", err)
+			}
+			input = p
+		}
+		var err error
+		if files, err = ResolveScoreInputs(input, in.Run.SpecDir); err != nil {
+			return ScorePlanOutput{}, invalid("step %q: input: %v", in.Step.Name, err)
+		}
+	}
+	pl := startPulse(ctx, Progress{Msg: fmt.Sprintf("hashing %d input file(s)", len(files))})
+	defer pl.stop()
+	if inputs["input_sha256"] == "" {
+		h := sha256.New()
+		for _, f := range files {
+			sum, err := dataset.HashFile(f)
+			if err != nil {
+				return ScorePlanOutput{}, badInput(ctx, err)
+			}
+			fmt.Fprintf(h, "%s %s\n", sum, filepath.Base(f))
+		}
+		inputs["input_sha256"] = hex.EncodeToString(h.Sum(nil))
+	}
+	key, err := stepKey(pipelines.StepScore, scoreFanoutImplVersion, cfg, inputs, in)
+	if err != nil {
+		return ScorePlanOutput{}, err
+	}
+	if out, ok := a.reuse(ctx, in, key); ok {
+		return ScorePlanOutput{Cached: &out}, nil
+	}
+	if !in.NoCache {
+		if out, err := a.lookup(key); err == nil {
+			a.logger(ctx).Info("step cache hit", "step", in.Step.Name, "key", key)
+			out.CacheKey, out.Cached, out.Reused = key, true, false
+			return ScorePlanOutput{Cached: &out}, nil
+		}
+	}
+	m, err := loadBundle(mref.BundleURI)
+	if err != nil {
+		return ScorePlanOutput{}, err
+	}
+	out, err := a.scoreOutputDir(in)
+	if err != nil {
+		return ScorePlanOutput{}, err
+	}
+	bundle, err := artifact.Path(mref.BundleURI, "")
+	if err != nil {
+		return ScorePlanOutput{}, invalid("model bundle: %v", err)
+	}
+	pl.set(Progress{Msg: fmt.Sprintf("planning %d input file(s)", len(files))})
+	p, err := PlanScore(m, files, out, ScorePlanOptions{
+		Model: mref.Name, Version: mref.Version, BundleDir: bundle, Passthrough: cfg.Passthrough,
+		ShardRows: cfg.ShardRows, MaxShards: cfg.MaxShards, KeyExtra: key,
+	})
+	if err != nil {
+		return ScorePlanOutput{}, scoreError(ctx, err)
+	}
+	return ScorePlanOutput{Staging: p.Staging, Key: key, Shards: len(p.Shards), Parts: p.Parts, Files: len(p.Files), Rows: p.Rows}, nil
+}
+
+// scoreOutputDir is the output directory of a fanned-out score step: the
+// configured output, or scores/<run>/<step> in the artifact store.
+func (a *Activities) scoreOutputDir(in StepInput) (string, error) {
+	if o := in.Step.Score.Output; o != "" {
+		p, err := artifact.Path(o, in.Run.SpecDir)
+		if err != nil {
+			return "", invalid("score output: %v", err)
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", err
+		}
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			return "", fmt.Errorf("creating the parent of %s: %w", abs, err)
+		}
+		return abs, nil
+	}
+	p := a.Store.LocalPath(fmt.Sprintf("scores/%s/%s", sanitize(in.Run.WorkflowID), sanitize(in.Step.Name)))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", fmt.Errorf("creating the parent of %s: %w", p, err)
+	}
+	return p, nil
+}
+
+// ScoreShardInput names one shard of a planned score step.
+type ScoreShardInput struct {
+	// Step names the step (for logs and errors).
+	Step    string `json:"step"`
+	Staging string `json:"staging"`
+	Shard   int    `json:"shard"`
+}
+
+// ScoreShard scores one shard of a plan (see ScorePlan.RunShard): parts
+// already complete are skipped, so a retry after a killed worker resumes
+// from the last completed part. It heartbeats the parts and rows done.
+func (a *Activities) ScoreShard(ctx context.Context, in ScoreShardInput) (ScoreShardResult, error) {
+	p, err := LoadScorePlan(in.Staging)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return ScoreShardResult{}, invalid("step %q: no score plan in %s (was the job committed or abandoned?)", in.Step, in.Staging)
+		}
+		return ScoreShardResult{}, err
+	}
+	m, err := loadBundle(artifact.FileURI(p.BundleDir))
+	if err != nil {
+		return ScoreShardResult{}, err
+	}
+	pl := startPulse(ctx, Progress{Msg: fmt.Sprintf("shard %d: starting", in.Shard)})
+	defer pl.stop()
+	if activity.IsActivity(ctx) {
+		if info := activity.GetInfo(ctx); info.Attempt > 1 {
+			a.logger(ctx).Info("score shard retried: resuming from its completed parts", "step", in.Step, "shard", in.Shard, "attempt", info.Attempt)
+		}
+	}
+	res, err := p.RunShard(ctx, m, in.Shard, func(sp ShardProgress) {
+		pl.set(Progress{
+			Pct: 100 * float64(sp.RowsDone) / float64(max(sp.Rows, 1)),
+			Msg: fmt.Sprintf("shard %d: %d/%d parts, %d/%d rows (%d parts already done)", in.Shard, sp.PartsDone, sp.Parts, sp.RowsDone, sp.Rows, sp.Skipped),
+		})
+	})
+	if err != nil {
+		return res, scoreError(ctx, err)
+	}
+	return res, nil
+}
+
+// ScoreCommitInput commits a planned score step.
+type ScoreCommitInput struct {
+	Step    StepInput `json:"step"`
+	Staging string    `json:"staging"`
+	Key     string    `json:"key"`
+}
+
+// ScoreCommit publishes a score step's output (ScorePlan.Commit), stores
+// the result in the step cache and returns it. A retried commit returns the
+// committed output.
+func (a *Activities) ScoreCommit(ctx context.Context, in ScoreCommitInput) (StepOutput, error) {
+	p, err := LoadScorePlan(in.Staging)
+	var man SuccessManifest
+	var outDir string
+	switch {
+	case err == nil:
+		outDir = p.Output
+		if man, err = p.Commit(); err != nil {
+			return StepOutput{}, err
+		}
+	case errors.Is(err, os.ErrNotExist):
+		// Committed by an earlier attempt: the staging directory is now
+		// the output.
+		outDir = filepath.Join(filepath.Dir(in.Staging), strings.TrimSuffix(strings.TrimPrefix(filepath.Base(in.Staging), "."), ".staging"))
+		if man, err = ReadSuccess(outDir); err != nil {
+			return StepOutput{}, fmt.Errorf("committing step %q: no plan in %s and no committed output: %w", in.Step.Step.Name, in.Staging, err)
+		}
+	default:
+		return StepOutput{}, err
+	}
+	sum, err := dataset.HashFile(filepath.Join(outDir, SuccessFile))
+	if err != nil {
+		return StepOutput{}, err
+	}
+	mref := in.Step.Inputs.Model
+	out := StepOutput{
+		Artifacts: Artifacts{Scored: &ScoredRef{URI: artifact.FileURI(outDir), Rows: man.Rows, SHA256: sum}},
+		Summary:   fmt.Sprintf("%d rows scored with %s:%d into %d part(s) from %d file(s) → %s", man.Rows, mref.Name, mref.Version, len(man.Parts), len(man.Inputs), outDir),
+		CacheKey:  in.Key,
+	}
+	if err := a.storeEntry(in.Step, in.Key, out); err != nil {
+		a.logger(ctx).Warn("storing the step's result in the step cache", "step", in.Step.Step.Name, "key", in.Key, "error", err)
+	}
+	return out, nil
+}
+
+// ScoreAbortInput names a failed score step's staging directory.
+type ScoreAbortInput struct {
+	Staging string `json:"staging"`
+}
+
+// ScoreAbort removes a failed score step's staging directory, so that no
+// partial output is left behind.
+func (a *Activities) ScoreAbort(ctx context.Context, in ScoreAbortInput) error {
+	if in.Staging == "" || !strings.HasSuffix(in.Staging, ".staging") {
+		return invalid("not a staging directory: %q", in.Staging)
+	}
+	if err := os.RemoveAll(in.Staging); err != nil {
+		return fmt.Errorf("removing %s: %w", in.Staging, err)
+	}
+	return nil
+}
