@@ -35,6 +35,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflowWithOptions(ForeachWorkflow, workflow.RegisterOptions{Name: activities.WorkflowForeach})
 			r.RegisterWorkflowWithOptions(ScoreWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScore})
 			r.RegisterWorkflowWithOptions(ScoreShardsWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScoreShards})
+			r.RegisterWorkflowWithOptions(PromoteWorkflow, workflow.RegisterOptions{Name: activities.WorkflowPromote})
 			h, err := os.Open(f)
 			if err != nil {
 				t.Fatal(err)

@@ -37,6 +37,7 @@ func TestGBDTPipelineEndToEnd(t *testing.T) {
 	if ev == nil || ev.Metrics["auc"] < 0.95 {
 		t.Fatalf("first run: evaluation %+v, want holdout AUC >= 0.95", ev)
 	}
+	recordHistory(t, st.Client, first.WorkflowID, "", "pipeline_gbdt")
 	bundle := first.Step("train").Artifacts.Bundle
 	dir, err := artifact.Path(bundle.URI, "")
 	if err != nil {
@@ -65,6 +66,7 @@ func TestGBDTPipelineEndToEnd(t *testing.T) {
 	if out, err := kiln(t, st, st.Home, "models", "promote", "breast-cancer-gbdt", "1", "--to", "production", "--reason", "first model"); err != nil {
 		t.Fatalf("promote: %v\n%s", err, out)
 	}
+	recordHistory(t, st.Client, workflows.PromoteID("breast-cancer-gbdt", "production"), "", "promote")
 
 	// A much weaker challenger: two shallow trees with a small step.
 	out, _ = kiln(t, st, st.Home, "run", spec, "--wait", "--json", "-p", "trees=2", "-p", "eta=0.05", "-p", "depth=1")
@@ -75,6 +77,7 @@ func TestGBDTPipelineEndToEnd(t *testing.T) {
 	if weak.Status != workflows.StatusFailed || weak.Step("evaluate").Status != workflows.StatusRejected {
 		t.Fatalf("weak run: %s, evaluate %s; want a rejected model", weak.Status, weak.Step("evaluate").Status)
 	}
+	recordHistory(t, st.Client, weak.WorkflowID, "", "pipeline_rejected")
 	report := weak.Step("evaluate").Artifacts.Evaluation.Report
 	if !strings.Contains(report, "champion.auc") || !strings.Contains(report, "short by") {
 		t.Errorf("gate report does not say by how much the challenger fell short:\n%s", report)
