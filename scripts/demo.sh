@@ -94,7 +94,7 @@ cat <<MSG
 
   Temporal web UI   $UI  (every run, step and heartbeat)
   In production     $("$KILN" models show churn@production | sed -n 's/^Model *//p')
-  Scored file       ${scored:-see kiln runs show pipeline/churn/$RUN2}
+  Scored output     ${scored:-see kiln runs show pipeline/churn/$RUN2}
   Model server      $SERVER/v1/models/churn:predict
 
 The dev stack keeps running so you can explore; stop it with: make stop
