@@ -60,6 +60,10 @@ type XGBoost struct {
 	depths   []int32
 	base     float32
 	prob     bool
+	// perfect is the same ensemble as complete trees over NaN-free
+	// blocks; nil when a tree is deeper than xgbMaxPerfectDepth or a split
+	// rules it out (see newPerfectForest), and then nodes/leaf are walked.
+	perfect *perfectForest
 }
 
 // ParseXGBoost decodes an XGBoost JSON model and builds its predictor.
@@ -134,6 +138,7 @@ func NewXGBoost(b *xgbjson.Booster, features []string) (*XGBoost, error) {
 			queue = append(queue, item{l, k, it.depth + 1}, item{t.RightChildren[it.old], k + 1, it.depth + 1})
 		}
 	}
+	p.perfect = newPerfectForest(b, p.depths)
 	return p, nil
 }
 
@@ -154,6 +159,10 @@ func (p *XGBoost) Objective() string { return p.booster.Objective }
 func (p *XGBoost) PredictMatrix(x *transform.Matrix, out []float64) error {
 	if err := checkMatrix(p.features, x, out); err != nil {
 		return err
+	}
+	if p.perfect != nil {
+		p.perfect.predict(x, out, p.base, p.prob)
+		return nil
 	}
 	nf := len(p.features)
 	// Column j of the block holds feature j's values as float32; column nf
@@ -251,6 +260,237 @@ func (p *XGBoost) addTrees(block []float32, acc []float32) {
 				i = step(nodes, blk, i, r)
 			}
 			acc[r] += leaf[i]
+		}
+	}
+}
+
+// xgbMaxPerfectDepth bounds the depth of trees stored as complete binary
+// trees (2^depth-1 split nodes and 2^depth leaves each, shallow leaves
+// padded). XGBoost's default max_depth is 6.
+const xgbMaxPerfectDepth = 8
+
+// xgbGroup is how many rows walk a complete tree together (interleaved
+// walks, see perfectForest.add); a block stores its rows in groups of
+// xgbGroup, each group's column c at byte offset c·xgbGroup·4.
+const xgbGroup = 8
+
+// perfectForest is an ensemble of complete binary trees in heap order: the
+// children of split node i (the root is 1) are 2i and 2i+1, so a walk is
+// i = 2i+right with no child pointers, and every row reaches the leaf
+// level after exactly depth steps. A shallow leaf of the original tree
+// becomes the 2^(depth-d) leaves below it, all with its value, so the
+// padding splits under it may go either way.
+//
+// Missing values need no test in the walk: a split goes right when
+// !(x < thr), so +Inf always goes right and -Inf goes left (for thresholds
+// above -Inf). The block holds one column per (feature, default direction)
+// used by the splits, with NaN replaced by +Inf in the default-right column
+// and by -Inf in the default-left one, and each split reads the column of
+// its direction. Real ±Inf values compare as they are, as in XGBoost.
+type perfectForest struct {
+	nodes  []perfectNode // split nodes of all trees, tree by tree
+	leaves []float32     // leaf values of all trees, tree by tree
+	trees  []perfectTree
+	cols   []perfectCol // the block's columns
+}
+
+// perfectNode is a split of a complete tree: go right when
+// !(x < thr), x read at byte offset off of the row group.
+type perfectNode struct {
+	thr float32
+	off uint32
+}
+
+// perfectTree locates a tree's nodes and leaves in perfectForest.
+type perfectTree struct {
+	node, leaf int
+	depth      int
+}
+
+// perfectCol is a block column: feature's values as float32, NaN replaced
+// by nan.
+type perfectCol struct {
+	feature int
+	nan     float32
+}
+
+// newPerfectForest builds the complete-tree form of b, whose trees have
+// the given depths, or returns nil when a tree is deeper than
+// xgbMaxPerfectDepth or a default-left split has the threshold -Inf (where
+// -Inf would not go left).
+func newPerfectForest(b *xgbjson.Booster, depths []int32) *perfectForest {
+	// Which (feature, direction) columns the splits read.
+	colOf := make([][2]int, b.NumFeature) // [feature][0: left, 1: right] → column+1
+	for ti := range b.Trees {
+		if depths[ti] > xgbMaxPerfectDepth {
+			return nil
+		}
+		t := &b.Trees[ti]
+		for n := range t.NumNodes() {
+			if t.IsLeaf(n) {
+				continue
+			}
+			dir := 1
+			if t.DefaultLeft[n] {
+				dir = 0
+				if math.IsInf(float64(t.SplitConditions[n]), -1) {
+					return nil
+				}
+			}
+			colOf[t.SplitIndices[n]][dir] = 1
+		}
+	}
+	f := &perfectForest{trees: make([]perfectTree, len(b.Trees))}
+	for j := range colOf {
+		for dir, nan := range [2]float32{float32(math.Inf(-1)), float32(math.Inf(1))} {
+			if colOf[j][dir] != 0 {
+				f.cols = append(f.cols, perfectCol{feature: j, nan: nan})
+				colOf[j][dir] = len(f.cols)
+			}
+		}
+	}
+	for ti := range b.Trees {
+		t := &b.Trees[ti]
+		depth := int(depths[ti])
+		pt := perfectTree{node: len(f.nodes), leaf: len(f.leaves), depth: depth}
+		f.trees[ti] = pt
+		// Padding splits (under shallow leaves) keep the zero value:
+		// threshold 0 on column 0, which exists whenever depth > 0.
+		f.nodes = append(f.nodes, make([]perfectNode, 1<<depth)...) // index 0 unused
+		f.leaves = append(f.leaves, make([]float32, 1<<depth)...)
+		nodes := f.nodes[pt.node:]
+		leaves := f.leaves[pt.leaf:]
+		var fill func(old int32, h, d int)
+		fill = func(old int32, h, d int) {
+			if t.IsLeaf(int(old)) {
+				// Heap node h at level d covers 2^(depth-d) leaves.
+				w := 1 << (depth - d)
+				lo := (h - 1<<d) * w
+				for k := lo; k < lo+w; k++ {
+					leaves[k] = t.SplitConditions[old]
+				}
+				return
+			}
+			dir := 1
+			if t.DefaultLeft[old] {
+				dir = 0
+			}
+			col := colOf[t.SplitIndices[old]][dir] - 1
+			nodes[h] = perfectNode{thr: t.SplitConditions[old], off: uint32(col * xgbGroup * 4)}
+			fill(t.LeftChildren[old], 2*h, d+1)
+			fill(t.RightChildren[old], 2*h+1, d+1)
+		}
+		fill(0, 1, 0)
+	}
+	return f
+}
+
+// predict writes the predictions of x's rows into out (as
+// XGBoost.PredictMatrix, which checked the shapes).
+func (f *perfectForest) predict(x *transform.Matrix, out []float64, base float32, prob bool) {
+	nc := max(len(f.cols), 1)
+	blk := make([]float32, nc*xgbBlock)
+	var acc [xgbBlock]float32
+	for lo := 0; lo < x.Rows; lo += xgbBlock {
+		n := min(xgbBlock, x.Rows-lo)
+		groups := (n + xgbGroup - 1) / xgbGroup
+		for c, col := range f.cols {
+			src := x.Cols[col.feature][lo : lo+n]
+			for i, v := range src {
+				v := float32(v)
+				if v != v {
+					v = col.nan
+				}
+				blk[(i/xgbGroup)*nc*xgbGroup+c*xgbGroup+i%xgbGroup] = v
+			}
+			// The rows past n in the last group are walked and ignored.
+			for i := n; i < groups*xgbGroup; i++ {
+				blk[(i/xgbGroup)*nc*xgbGroup+c*xgbGroup+i%xgbGroup] = 0
+			}
+		}
+		a := acc[:groups*xgbGroup]
+		for i := range a {
+			a[i] = base
+		}
+		f.add(blk, a)
+		for i, m := range acc[:n] {
+			if prob {
+				out[lo+i] = sigmoid(float64(m))
+			} else {
+				out[lo+i] = float64(m)
+			}
+		}
+	}
+}
+
+// perfectStep moves from split i of the tree at nodes one level down for
+// row k of the row group at grp and returns the next heap index. Heap
+// indices start at 1 (the root), so the children of i are 2i and 2i+1. The
+// offsets are in range by construction: 1 <= i < 2^depth, node offsets name
+// columns of the block and k < xgbGroup. Block values and thresholds are
+// never NaN, so x >= thr is !(x < thr).
+func perfectStep(nodes, grp unsafe.Pointer, i, k uintptr) uintptr {
+	nd := (*perfectNode)(unsafe.Add(nodes, i*unsafe.Sizeof(perfectNode{})))
+	v := *(*float32)(unsafe.Add(grp, uintptr(nd.off)+k*4))
+	right := uintptr(0)
+	if v >= nd.thr {
+		right = 1
+	}
+	return 2*i + right
+}
+
+// perfectWalk walks the xgbGroup rows of the group at grp down depth levels
+// of the tree at nodes and returns their heap indices, in [2^depth,
+// 2^(depth+1)).
+//
+//go:noinline
+func perfectWalk(nodes, grp unsafe.Pointer, depth int) (i0, i1, i2, i3, i4, i5, i6, i7 uintptr) {
+	i0, i1, i2, i3, i4, i5, i6, i7 = 1, 1, 1, 1, 1, 1, 1, 1
+	for d := depth; d > 0; d-- {
+		i0 = perfectStep(nodes, grp, i0, 0)
+		i1 = perfectStep(nodes, grp, i1, 1)
+		i2 = perfectStep(nodes, grp, i2, 2)
+		i3 = perfectStep(nodes, grp, i3, 3)
+		i4 = perfectStep(nodes, grp, i4, 4)
+		i5 = perfectStep(nodes, grp, i5, 5)
+		i6 = perfectStep(nodes, grp, i6, 6)
+		i7 = perfectStep(nodes, grp, i7, 7)
+	}
+	return
+}
+
+// add adds every tree's leaf values to acc, one entry per block row; len(acc)
+// is a multiple of xgbGroup and the block holds len(acc) rows.
+func (f *perfectForest) add(block []float32, acc []float32) {
+	nc := max(len(f.cols), 1)
+	groupBytes := uintptr(nc * xgbGroup * 4)
+	if len(acc)%xgbGroup != 0 || len(acc)*nc > len(block) {
+		panic("model: perfectForest.add: bad block") // Unreachable: predict sizes both.
+	}
+	blk := unsafe.Pointer(&block[0])
+	for _, t := range f.trees {
+		if t.depth == 0 {
+			v := f.leaves[t.leaf]
+			for r := range acc {
+				acc[r] += v
+			}
+			continue
+		}
+		nodes := unsafe.Pointer(&f.nodes[t.node])
+		leaf := f.leaves[t.leaf : t.leaf+1<<t.depth]
+		first := uintptr(1) << t.depth
+		for g := 0; g+xgbGroup <= len(acc); g += xgbGroup {
+			grp := unsafe.Add(blk, uintptr(g/xgbGroup)*groupBytes)
+			i0, i1, i2, i3, i4, i5, i6, i7 := perfectWalk(nodes, grp, t.depth)
+			a := acc[g : g+xgbGroup : g+xgbGroup]
+			a[0] += leaf[i0-first]
+			a[1] += leaf[i1-first]
+			a[2] += leaf[i2-first]
+			a[3] += leaf[i3-first]
+			a[4] += leaf[i4-first]
+			a[5] += leaf[i5-first]
+			a[6] += leaf[i6-first]
+			a[7] += leaf[i7-first]
 		}
 	}
 }
