@@ -288,17 +288,14 @@ const xgbGroup = 8
 // and by -Inf in the default-left one, and each split reads the column of
 // its direction. Real ±Inf values compare as they are, as in XGBoost.
 type perfectForest struct {
-	nodes  []perfectNode // split nodes of all trees, tree by tree
+	// thr and off are the split nodes of all trees, tree by tree: split
+	// i goes right when !(x < thr[i]), x read at byte offset off[i] of
+	// the row group.
+	thr    []float32
+	off    []uint32
 	leaves []float32     // leaf values of all trees, tree by tree
 	trees  []perfectTree
 	cols   []perfectCol // the block's columns
-}
-
-// perfectNode is a split of a complete tree: go right when
-// !(x < thr), x read at byte offset off of the row group.
-type perfectNode struct {
-	thr float32
-	off uint32
 }
 
 // perfectTree locates a tree's nodes and leaves in perfectForest.
@@ -352,13 +349,14 @@ func newPerfectForest(b *xgbjson.Booster, depths []int32) *perfectForest {
 	for ti := range b.Trees {
 		t := &b.Trees[ti]
 		depth := int(depths[ti])
-		pt := perfectTree{node: len(f.nodes), leaf: len(f.leaves), depth: depth}
+		pt := perfectTree{node: len(f.thr), leaf: len(f.leaves), depth: depth}
 		f.trees[ti] = pt
 		// Padding splits (under shallow leaves) keep the zero value:
 		// threshold 0 on column 0, which exists whenever depth > 0.
-		f.nodes = append(f.nodes, make([]perfectNode, 1<<depth)...) // index 0 unused
+		f.thr = append(f.thr, make([]float32, 1<<depth)...) // index 0 unused
+		f.off = append(f.off, make([]uint32, 1<<depth)...)
 		f.leaves = append(f.leaves, make([]float32, 1<<depth)...)
-		nodes := f.nodes[pt.node:]
+		thr, off := f.thr[pt.node:], f.off[pt.node:]
 		leaves := f.leaves[pt.leaf:]
 		var fill func(old int32, h, d int)
 		fill = func(old int32, h, d int) {
@@ -376,7 +374,7 @@ func newPerfectForest(b *xgbjson.Booster, depths []int32) *perfectForest {
 				dir = 0
 			}
 			col := colOf[t.SplitIndices[old]][dir] - 1
-			nodes[h] = perfectNode{thr: t.SplitConditions[old], off: uint32(col * xgbGroup * 4)}
+			thr[h], off[h] = t.SplitConditions[old], uint32(col*xgbGroup*4)
 			fill(t.LeftChildren[old], 2*h, d+1)
 			fill(t.RightChildren[old], 2*h+1, d+1)
 		}
@@ -429,11 +427,14 @@ func (f *perfectForest) predict(x *transform.Matrix, out []float64, base float32
 // offsets are in range by construction: 1 <= i < 2^depth, node offsets name
 // columns of the block and k < xgbGroup. Block values and thresholds are
 // never NaN, so x >= thr is !(x < thr).
-func perfectStep(nodes, grp unsafe.Pointer, i, k uintptr) uintptr {
-	nd := (*perfectNode)(unsafe.Add(nodes, i*unsafe.Sizeof(perfectNode{})))
-	v := *(*float32)(unsafe.Add(grp, uintptr(nd.off)+k*4))
+func perfectStep(nodes, offs, grp unsafe.Pointer, i, k uintptr) uintptr {
+	// The thresholds, then the offsets: 4-byte elements, which the
+	// compiler loads with scaled-index addressing.
+	thr := *(*float32)(unsafe.Add(nodes, i*4))
+	off := *(*uint32)(unsafe.Add(offs, i*4))
+	v := *(*float32)(unsafe.Add(grp, uintptr(off)+k*4))
 	right := uintptr(0)
-	if v >= nd.thr {
+	if v >= thr {
 		right = 1
 	}
 	return 2*i + right
@@ -444,17 +445,17 @@ func perfectStep(nodes, grp unsafe.Pointer, i, k uintptr) uintptr {
 // 2^(depth+1)).
 //
 //go:noinline
-func perfectWalk(nodes, grp unsafe.Pointer, depth int) (i0, i1, i2, i3, i4, i5, i6, i7 uintptr) {
+func perfectWalk(nodes, offs, grp unsafe.Pointer, depth int) (i0, i1, i2, i3, i4, i5, i6, i7 uintptr) {
 	i0, i1, i2, i3, i4, i5, i6, i7 = 1, 1, 1, 1, 1, 1, 1, 1
 	for d := depth; d > 0; d-- {
-		i0 = perfectStep(nodes, grp, i0, 0)
-		i1 = perfectStep(nodes, grp, i1, 1)
-		i2 = perfectStep(nodes, grp, i2, 2)
-		i3 = perfectStep(nodes, grp, i3, 3)
-		i4 = perfectStep(nodes, grp, i4, 4)
-		i5 = perfectStep(nodes, grp, i5, 5)
-		i6 = perfectStep(nodes, grp, i6, 6)
-		i7 = perfectStep(nodes, grp, i7, 7)
+		i0 = perfectStep(nodes, offs, grp, i0, 0)
+		i1 = perfectStep(nodes, offs, grp, i1, 1)
+		i2 = perfectStep(nodes, offs, grp, i2, 2)
+		i3 = perfectStep(nodes, offs, grp, i3, 3)
+		i4 = perfectStep(nodes, offs, grp, i4, 4)
+		i5 = perfectStep(nodes, offs, grp, i5, 5)
+		i6 = perfectStep(nodes, offs, grp, i6, 6)
+		i7 = perfectStep(nodes, offs, grp, i7, 7)
 	}
 	return
 }
@@ -476,12 +477,13 @@ func (f *perfectForest) add(block []float32, acc []float32) {
 			}
 			continue
 		}
-		nodes := unsafe.Pointer(&f.nodes[t.node])
+		nodes := unsafe.Pointer(&f.thr[t.node])
+		offs := unsafe.Pointer(&f.off[t.node])
 		leaf := f.leaves[t.leaf : t.leaf+1<<t.depth]
 		first := uintptr(1) << t.depth
 		for g := 0; g+xgbGroup <= len(acc); g += xgbGroup {
 			grp := unsafe.Add(blk, uintptr(g/xgbGroup)*groupBytes)
-			i0, i1, i2, i3, i4, i5, i6, i7 := perfectWalk(nodes, grp, t.depth)
+			i0, i1, i2, i3, i4, i5, i6, i7 := perfectWalk(nodes, offs, grp, t.depth)
 			a := acc[g : g+xgbGroup : g+xgbGroup]
 			a[0] += leaf[i0-first]
 			a[1] += leaf[i1-first]
