@@ -293,7 +293,7 @@ type perfectForest struct {
 	// the row group.
 	thr    []float32
 	off    []uint32
-	leaves []float32     // leaf values of all trees, tree by tree
+	leaves []float32 // leaf values of all trees, tree by tree
 	trees  []perfectTree
 	cols   []perfectCol // the block's columns
 }
