@@ -394,16 +394,31 @@ func (f *perfectForest) predict(x *transform.Matrix, out []float64, base float32
 		groups := (n + xgbGroup - 1) / xgbGroup
 		for c, col := range f.cols {
 			src := x.Cols[col.feature][lo : lo+n]
-			for i, v := range src {
-				v := float32(v)
-				if v != v {
-					v = col.nan
+			g := 0
+			for ; (g+1)*xgbGroup <= n; g++ {
+				s := (*[xgbGroup]float64)(src[g*xgbGroup:])
+				d := (*[xgbGroup]float32)(blk[(g*nc+c)*xgbGroup:])
+				for k, v := range s {
+					v := float32(v)
+					if v != v {
+						v = col.nan
+					}
+					d[k] = v
 				}
-				blk[(i/xgbGroup)*nc*xgbGroup+c*xgbGroup+i%xgbGroup] = v
 			}
-			// The rows past n in the last group are walked and ignored.
-			for i := n; i < groups*xgbGroup; i++ {
-				blk[(i/xgbGroup)*nc*xgbGroup+c*xgbGroup+i%xgbGroup] = 0
+			if g < groups {
+				// The last group's rows past n are walked and ignored.
+				d := (*[xgbGroup]float32)(blk[(g*nc+c)*xgbGroup:])
+				for k := range d {
+					v := float32(0)
+					if g*xgbGroup+k < n {
+						v = float32(src[g*xgbGroup+k])
+					}
+					if v != v {
+						v = col.nan
+					}
+					d[k] = v
+				}
 			}
 		}
 		a := acc[:groups*xgbGroup]
