@@ -455,14 +455,29 @@ func perfectStep(nodes, offs, grp unsafe.Pointer, i, k uintptr) uintptr {
 	return 2*i + right
 }
 
+// rootStep is perfectStep from the root (heap index 1) for value v.
+// (Written as perfectStep is, which the compiler makes branch free.)
+func rootStep(v, thr float32) uintptr {
+	right := uintptr(0)
+	if v >= thr {
+		right = 1
+	}
+	return 2 + right
+}
+
 // perfectWalk walks the xgbGroup rows of the group at grp down depth levels
 // of the tree at nodes and returns their heap indices, in [2^depth,
-// 2^(depth+1)).
+// 2^(depth+1)). depth is at least 1; the root's split is index 1 of nodes
+// (thresholds) and offs (column offsets).
 //
 //go:noinline
 func perfectWalk(nodes, offs, grp unsafe.Pointer, depth int) (i0, i1, i2, i3, i4, i5, i6, i7 uintptr) {
-	i0, i1, i2, i3, i4, i5, i6, i7 = 1, 1, 1, 1, 1, 1, 1, 1
-	for d := depth; d > 0; d-- {
+	// The root is the same split for every row: read it once.
+	thr := *(*float32)(unsafe.Add(nodes, 4))
+	x := (*[xgbGroup]float32)(unsafe.Add(grp, uintptr(*(*uint32)(unsafe.Add(offs, 4)))))
+	i0, i1, i2, i3, i4, i5, i6, i7 = rootStep(x[0], thr), rootStep(x[1], thr), rootStep(x[2], thr), rootStep(x[3], thr),
+		rootStep(x[4], thr), rootStep(x[5], thr), rootStep(x[6], thr), rootStep(x[7], thr)
+	for d := depth - 1; d > 0; d-- {
 		i0 = perfectStep(nodes, offs, grp, i0, 0)
 		i1 = perfectStep(nodes, offs, grp, i1, 1)
 		i2 = perfectStep(nodes, offs, grp, i2, 2)
