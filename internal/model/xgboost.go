@@ -266,7 +266,7 @@ func (p *XGBoost) addTrees(block []float32, acc []float32) {
 
 // xgbMaxPerfectDepth bounds the depth of trees stored as complete binary
 // trees (2^depth-1 split nodes and 2^depth leaves each, shallow leaves
-// padded). XGBoost's default max_depth is 6.
+// padded: 12·2^depth bytes a tree). XGBoost's default max_depth is 6.
 const xgbMaxPerfectDepth = 8
 
 // xgbGroup is how many rows walk a complete tree together (interleaved
@@ -277,7 +277,8 @@ const xgbGroup = 8
 // perfectForest is an ensemble of complete binary trees in heap order: the
 // children of split node i (the root is 1) are 2i and 2i+1, so a walk is
 // i = 2i+right with no child pointers, and every row reaches the leaf
-// level after exactly depth steps. A shallow leaf of the original tree
+// level after exactly depth steps, at a heap index in [2^depth,
+// 2^(depth+1)). A shallow leaf of the original tree
 // becomes the 2^(depth-d) leaves below it, all with its value, so the
 // padding splits under it may go either way.
 //
@@ -288,20 +289,23 @@ const xgbGroup = 8
 // and by -Inf in the default-left one, and each split reads the column of
 // its direction. Real ±Inf values compare as they are, as in XGBoost.
 type perfectForest struct {
-	// thr and off are the split nodes of all trees, tree by tree: split
-	// i goes right when !(x < thr[i]), x read at byte offset off[i] of
+	// thr holds the trees one after the other, each by heap index
+	// (2^(depth+1) entries, the first unused): the thresholds of its
+	// splits, then the values of its leaves. Split i goes right when
+	// !(x < thr[i]).
+	thr []float32
+	// off holds the splits' column offsets, each tree by heap index (2^depth
+	// entries, the first unused): split i reads x at byte offset off[i] of
 	// the row group.
-	thr    []float32
-	off    []uint32
-	leaves []float32 // leaf values of all trees, tree by tree
-	trees  []perfectTree
-	cols   []perfectCol // the block's columns
+	off   []uint32
+	trees []perfectTree
+	cols  []perfectCol // the block's columns
 }
 
-// perfectTree locates a tree's nodes and leaves in perfectForest.
+// perfectTree locates a tree in perfectForest.thr and .off.
 type perfectTree struct {
-	node, leaf int
-	depth      int
+	thr, off int
+	depth    int
 }
 
 // perfectCol is a block column: feature's values as float32, NaN replaced
@@ -349,15 +353,14 @@ func newPerfectForest(b *xgbjson.Booster, depths []int32) *perfectForest {
 	for ti := range b.Trees {
 		t := &b.Trees[ti]
 		depth := int(depths[ti])
-		pt := perfectTree{node: len(f.thr), leaf: len(f.leaves), depth: depth}
+		pt := perfectTree{thr: len(f.thr), off: len(f.off), depth: depth}
 		f.trees[ti] = pt
 		// Padding splits (under shallow leaves) keep the zero value:
 		// threshold 0 on column 0, which exists whenever depth > 0.
-		f.thr = append(f.thr, make([]float32, 1<<depth)...) // index 0 unused
+		f.thr = append(f.thr, make([]float32, 2<<depth)...)
 		f.off = append(f.off, make([]uint32, 1<<depth)...)
-		f.leaves = append(f.leaves, make([]float32, 1<<depth)...)
-		thr, off := f.thr[pt.node:], f.off[pt.node:]
-		leaves := f.leaves[pt.leaf:]
+		thr, off := f.thr[pt.thr:], f.off[pt.off:]
+		leaves := thr[1<<depth:]
 		var fill func(old int32, h, d int)
 		fill = func(old int32, h, d int) {
 			if t.IsLeaf(int(old)) {
@@ -465,17 +468,16 @@ func rootStep(v, thr float32) uintptr {
 	return 2 + right
 }
 
-// perfectWalk walks the xgbGroup rows of the group at grp down depth levels
-// of the tree at nodes and returns their heap indices, in [2^depth,
-// 2^(depth+1)). depth is at least 1; the root's split is index 1 of nodes
-// (thresholds) and offs (column offsets).
+// perfectWalk walks the xgbGroup rows of the group at grp down the depth
+// levels of the tree whose thresholds and leaves are at nodes and column
+// offsets at offs, and adds the leaves' values to acc. depth is at least 1.
 //
 //go:noinline
-func perfectWalk(nodes, offs, grp unsafe.Pointer, depth int) (i0, i1, i2, i3, i4, i5, i6, i7 uintptr) {
+func perfectWalk(nodes, offs, grp unsafe.Pointer, acc *[xgbGroup]float32, depth int) {
 	// The root is the same split for every row: read it once.
 	thr := *(*float32)(unsafe.Add(nodes, 4))
 	x := (*[xgbGroup]float32)(unsafe.Add(grp, uintptr(*(*uint32)(unsafe.Add(offs, 4)))))
-	i0, i1, i2, i3, i4, i5, i6, i7 = rootStep(x[0], thr), rootStep(x[1], thr), rootStep(x[2], thr), rootStep(x[3], thr),
+	i0, i1, i2, i3, i4, i5, i6, i7 := rootStep(x[0], thr), rootStep(x[1], thr), rootStep(x[2], thr), rootStep(x[3], thr),
 		rootStep(x[4], thr), rootStep(x[5], thr), rootStep(x[6], thr), rootStep(x[7], thr)
 	for d := depth - 1; d > 0; d-- {
 		i0 = perfectStep(nodes, offs, grp, i0, 0)
@@ -487,7 +489,14 @@ func perfectWalk(nodes, offs, grp unsafe.Pointer, depth int) (i0, i1, i2, i3, i4
 		i6 = perfectStep(nodes, offs, grp, i6, 6)
 		i7 = perfectStep(nodes, offs, grp, i7, 7)
 	}
-	return
+	acc[0] += *(*float32)(unsafe.Add(nodes, i0*4))
+	acc[1] += *(*float32)(unsafe.Add(nodes, i1*4))
+	acc[2] += *(*float32)(unsafe.Add(nodes, i2*4))
+	acc[3] += *(*float32)(unsafe.Add(nodes, i3*4))
+	acc[4] += *(*float32)(unsafe.Add(nodes, i4*4))
+	acc[5] += *(*float32)(unsafe.Add(nodes, i5*4))
+	acc[6] += *(*float32)(unsafe.Add(nodes, i6*4))
+	acc[7] += *(*float32)(unsafe.Add(nodes, i7*4))
 }
 
 // add adds every tree's leaf values to acc, one entry per block row; len(acc)
@@ -501,28 +510,18 @@ func (f *perfectForest) add(block []float32, acc []float32) {
 	blk := unsafe.Pointer(&block[0])
 	for _, t := range f.trees {
 		if t.depth == 0 {
-			v := f.leaves[t.leaf]
+			v := f.thr[t.thr+1]
 			for r := range acc {
 				acc[r] += v
 			}
 			continue
 		}
-		nodes := unsafe.Pointer(&f.thr[t.node])
-		offs := unsafe.Pointer(&f.off[t.node])
-		leaf := f.leaves[t.leaf : t.leaf+1<<t.depth]
-		first := uintptr(1) << t.depth
+		// In range: the tree's thr has 2^(depth+1) entries and off 2^depth.
+		nodes := unsafe.Pointer(&f.thr[t.thr])
+		offs := unsafe.Pointer(&f.off[t.off])
 		for g := 0; g+xgbGroup <= len(acc); g += xgbGroup {
 			grp := unsafe.Add(blk, uintptr(g/xgbGroup)*groupBytes)
-			i0, i1, i2, i3, i4, i5, i6, i7 := perfectWalk(nodes, offs, grp, t.depth)
-			a := acc[g : g+xgbGroup : g+xgbGroup]
-			a[0] += leaf[i0-first]
-			a[1] += leaf[i1-first]
-			a[2] += leaf[i2-first]
-			a[3] += leaf[i3-first]
-			a[4] += leaf[i4-first]
-			a[5] += leaf[i5-first]
-			a[6] += leaf[i6-first]
-			a[7] += leaf[i7-first]
+			perfectWalk(nodes, offs, grp, (*[xgbGroup]float32)(acc[g:]), t.depth)
 		}
 	}
 }
