@@ -15,9 +15,10 @@ import (
 const EstimatorXGBoost = "xgboost"
 
 // xgbBlock is how many rows XGBoost.PredictMatrix scores at a time: the
-// block's features, converted to float32 (column-major, one extra all-zero
-// column for leaves), take (features+1)·xgbBlock·4 bytes and stay in L1/L2
-// cache while every tree walks every row of the block.
+// block's features, converted to float32 (for the node walk column-major,
+// one extra all-zero column for leaves: (features+1)·xgbBlock·4 bytes; for
+// complete trees see perfectForest), stay in L1/L2 cache while every tree
+// walks every row of the block.
 const xgbBlock = 128
 
 // xgbInterleave is how many rows walk a tree together; their walks are
@@ -51,6 +52,11 @@ const defaultRight = 1 << 31
 // each split's default direction, and the margin is the base margin plus
 // the trees' leaf values, summed in float32 in tree order. Predictions are
 // sigmoid(margin) for binary:logistic and the margin for reg:squarederror.
+//
+// Ensembles of trees up to xgbMaxPerfectDepth deep (XGBoost's usual ones)
+// are scored as complete trees, 8 rows per walk with no branches and no
+// missing-value tests (see perfectForest); others by walking the flattened
+// nodes.
 type XGBoost struct {
 	booster  *xgbjson.Booster
 	features []string
@@ -278,9 +284,9 @@ const xgbGroup = 8
 // children of split node i (the root is 1) are 2i and 2i+1, so a walk is
 // i = 2i+right with no child pointers, and every row reaches the leaf
 // level after exactly depth steps, at a heap index in [2^depth,
-// 2^(depth+1)). A shallow leaf of the original tree
-// becomes the 2^(depth-d) leaves below it, all with its value, so the
-// padding splits under it may go either way.
+// 2^(depth+1)). A shallow leaf of the original tree becomes the
+// 2^(depth-d) leaves below it, all with its value, so the padding splits
+// under it may go either way.
 //
 // Missing values need no test in the walk: a split goes right when
 // !(x < thr), so +Inf always goes right and -Inf goes left (for thresholds

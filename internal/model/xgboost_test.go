@@ -91,6 +91,9 @@ func TestXGBoostPredictorFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tt.file, err)
 		}
+		if p.perfect == nil {
+			t.Errorf("%s: not scored as complete trees", tt.file)
+		}
 		// Every prefix length exercises the partial blocks and the rows
 		// left over after the interleaved groups.
 		for _, rows := range []int{len(d.Features), 1, 7, 9, 128, 129} {
