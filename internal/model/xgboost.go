@@ -15,9 +15,10 @@ import (
 const EstimatorXGBoost = "xgboost"
 
 // xgbBlock is how many rows XGBoost.PredictMatrix scores at a time: the
-// block's features, converted to float32 (column-major, one extra all-zero
-// column for leaves), take (features+1)·xgbBlock·4 bytes and stay in L1/L2
-// cache while every tree walks every row of the block.
+// block's features, converted to float32 (for the node walk column-major,
+// one extra all-zero column for leaves: (features+1)·xgbBlock·4 bytes; for
+// complete trees see perfectForest), stay in L1/L2 cache while every tree
+// walks every row of the block.
 const xgbBlock = 128
 
 // xgbInterleave is how many rows walk a tree together; their walks are
@@ -51,6 +52,11 @@ const defaultRight = 1 << 31
 // each split's default direction, and the margin is the base margin plus
 // the trees' leaf values, summed in float32 in tree order. Predictions are
 // sigmoid(margin) for binary:logistic and the margin for reg:squarederror.
+//
+// Ensembles of trees up to xgbMaxPerfectDepth deep (XGBoost's usual ones)
+// are scored as complete trees, 8 rows per walk with no branches and no
+// missing-value tests (see perfectForest); others by walking the flattened
+// nodes.
 type XGBoost struct {
 	booster  *xgbjson.Booster
 	features []string
@@ -60,6 +66,10 @@ type XGBoost struct {
 	depths   []int32
 	base     float32
 	prob     bool
+	// perfect is the same ensemble as complete trees over NaN-free
+	// blocks; nil when a tree is deeper than xgbMaxPerfectDepth or a split
+	// rules it out (see newPerfectForest), and then nodes/leaf are walked.
+	perfect *perfectForest
 }
 
 // ParseXGBoost decodes an XGBoost JSON model and builds its predictor.
@@ -134,6 +144,7 @@ func NewXGBoost(b *xgbjson.Booster, features []string) (*XGBoost, error) {
 			queue = append(queue, item{l, k, it.depth + 1}, item{t.RightChildren[it.old], k + 1, it.depth + 1})
 		}
 	}
+	p.perfect = newPerfectForest(b, p.depths)
 	return p, nil
 }
 
@@ -154,6 +165,10 @@ func (p *XGBoost) Objective() string { return p.booster.Objective }
 func (p *XGBoost) PredictMatrix(x *transform.Matrix, out []float64) error {
 	if err := checkMatrix(p.features, x, out); err != nil {
 		return err
+	}
+	if p.perfect != nil {
+		p.perfect.predict(x, out, p.base, p.prob)
+		return nil
 	}
 	nf := len(p.features)
 	// Column j of the block holds feature j's values as float32; column nf
@@ -251,6 +266,268 @@ func (p *XGBoost) addTrees(block []float32, acc []float32) {
 				i = step(nodes, blk, i, r)
 			}
 			acc[r] += leaf[i]
+		}
+	}
+}
+
+// xgbMaxPerfectDepth bounds the depth of trees stored as complete binary
+// trees (2^depth-1 split nodes and 2^depth leaves each, shallow leaves
+// padded: 12·2^depth bytes a tree). XGBoost's default max_depth is 6.
+const xgbMaxPerfectDepth = 8
+
+// xgbGroup is how many rows walk a complete tree together (interleaved
+// walks, see perfectForest.add); a block stores its rows in groups of
+// xgbGroup, each group's column c at byte offset c·xgbGroup·4.
+const xgbGroup = 8
+
+// perfectForest is an ensemble of complete binary trees in heap order: the
+// children of split node i (the root is 1) are 2i and 2i+1, so a walk is
+// i = 2i+right with no child pointers, and every row reaches the leaf
+// level after exactly depth steps, at a heap index in [2^depth,
+// 2^(depth+1)). A shallow leaf of the original tree becomes the
+// 2^(depth-d) leaves below it, all with its value, so the padding splits
+// under it may go either way.
+//
+// Missing values need no test in the walk: a split goes right when
+// !(x < thr), so +Inf always goes right and -Inf goes left (for thresholds
+// above -Inf). The block holds one column per (feature, default direction)
+// used by the splits, with NaN replaced by +Inf in the default-right column
+// and by -Inf in the default-left one, and each split reads the column of
+// its direction. Real ±Inf values compare as they are, as in XGBoost.
+type perfectForest struct {
+	// thr holds the trees one after the other, each by heap index
+	// (2^(depth+1) entries, the first unused): the thresholds of its
+	// splits, then the values of its leaves. Split i goes right when
+	// !(x < thr[i]).
+	thr []float32
+	// off holds the splits' column offsets, each tree by heap index (2^depth
+	// entries, the first unused): split i reads x at byte offset off[i] of
+	// the row group.
+	off   []uint32
+	trees []perfectTree
+	cols  []perfectCol // the block's columns
+}
+
+// perfectTree locates a tree in perfectForest.thr and .off.
+type perfectTree struct {
+	thr, off int
+	depth    int
+}
+
+// perfectCol is a block column: feature's values as float32, NaN replaced
+// by nan.
+type perfectCol struct {
+	feature int
+	nan     float32
+}
+
+// newPerfectForest builds the complete-tree form of b, whose trees have
+// the given depths, or returns nil when a tree is deeper than
+// xgbMaxPerfectDepth or a default-left split has the threshold -Inf (where
+// -Inf would not go left).
+func newPerfectForest(b *xgbjson.Booster, depths []int32) *perfectForest {
+	// Which (feature, direction) columns the splits read.
+	colOf := make([][2]int, b.NumFeature) // [feature][0: left, 1: right] → column+1
+	for ti := range b.Trees {
+		if depths[ti] > xgbMaxPerfectDepth {
+			return nil
+		}
+		t := &b.Trees[ti]
+		for n := range t.NumNodes() {
+			if t.IsLeaf(n) {
+				continue
+			}
+			dir := 1
+			if t.DefaultLeft[n] {
+				dir = 0
+				if math.IsInf(float64(t.SplitConditions[n]), -1) {
+					return nil
+				}
+			}
+			colOf[t.SplitIndices[n]][dir] = 1
+		}
+	}
+	f := &perfectForest{trees: make([]perfectTree, len(b.Trees))}
+	for j := range colOf {
+		for dir, nan := range [2]float32{float32(math.Inf(-1)), float32(math.Inf(1))} {
+			if colOf[j][dir] != 0 {
+				f.cols = append(f.cols, perfectCol{feature: j, nan: nan})
+				colOf[j][dir] = len(f.cols)
+			}
+		}
+	}
+	for ti := range b.Trees {
+		t := &b.Trees[ti]
+		depth := int(depths[ti])
+		pt := perfectTree{thr: len(f.thr), off: len(f.off), depth: depth}
+		f.trees[ti] = pt
+		// Padding splits (under shallow leaves) keep the zero value:
+		// threshold 0 on column 0, which exists whenever depth > 0.
+		f.thr = append(f.thr, make([]float32, 2<<depth)...)
+		f.off = append(f.off, make([]uint32, 1<<depth)...)
+		thr, off := f.thr[pt.thr:], f.off[pt.off:]
+		leaves := thr[1<<depth:]
+		var fill func(old int32, h, d int)
+		fill = func(old int32, h, d int) {
+			if t.IsLeaf(int(old)) {
+				// Heap node h at level d covers 2^(depth-d) leaves.
+				w := 1 << (depth - d)
+				lo := (h - 1<<d) * w
+				for k := lo; k < lo+w; k++ {
+					leaves[k] = t.SplitConditions[old]
+				}
+				return
+			}
+			dir := 1
+			if t.DefaultLeft[old] {
+				dir = 0
+			}
+			col := colOf[t.SplitIndices[old]][dir] - 1
+			thr[h], off[h] = t.SplitConditions[old], uint32(col*xgbGroup*4)
+			fill(t.LeftChildren[old], 2*h, d+1)
+			fill(t.RightChildren[old], 2*h+1, d+1)
+		}
+		fill(0, 1, 0)
+	}
+	return f
+}
+
+// predict writes the predictions of x's rows into out (as
+// XGBoost.PredictMatrix, which checked the shapes).
+func (f *perfectForest) predict(x *transform.Matrix, out []float64, base float32, prob bool) {
+	nc := max(len(f.cols), 1)
+	blk := make([]float32, nc*xgbBlock)
+	var acc [xgbBlock]float32
+	for lo := 0; lo < x.Rows; lo += xgbBlock {
+		n := min(xgbBlock, x.Rows-lo)
+		groups := (n + xgbGroup - 1) / xgbGroup
+		for c, col := range f.cols {
+			src := x.Cols[col.feature][lo : lo+n]
+			g := 0
+			for ; (g+1)*xgbGroup <= n; g++ {
+				s := (*[xgbGroup]float64)(src[g*xgbGroup:])
+				d := (*[xgbGroup]float32)(blk[(g*nc+c)*xgbGroup:])
+				for k, v := range s {
+					v := float32(v)
+					if v != v {
+						v = col.nan
+					}
+					d[k] = v
+				}
+			}
+			if g < groups {
+				// The last group's rows past n are walked and ignored.
+				d := (*[xgbGroup]float32)(blk[(g*nc+c)*xgbGroup:])
+				for k := range d {
+					v := float32(0)
+					if g*xgbGroup+k < n {
+						v = float32(src[g*xgbGroup+k])
+					}
+					if v != v {
+						v = col.nan
+					}
+					d[k] = v
+				}
+			}
+		}
+		a := acc[:groups*xgbGroup]
+		for i := range a {
+			a[i] = base
+		}
+		f.add(blk, a)
+		for i, m := range acc[:n] {
+			if prob {
+				out[lo+i] = sigmoid(float64(m))
+			} else {
+				out[lo+i] = float64(m)
+			}
+		}
+	}
+}
+
+// perfectStep moves from split i of the tree at nodes one level down for
+// row k of the row group at grp and returns the next heap index. Heap
+// indices start at 1 (the root), so the children of i are 2i and 2i+1. The
+// offsets are in range by construction: 1 <= i < 2^depth, node offsets name
+// columns of the block and k < xgbGroup. Block values and thresholds are
+// never NaN, so x >= thr is !(x < thr).
+func perfectStep(nodes, offs, grp unsafe.Pointer, i, k uintptr) uintptr {
+	// The thresholds, then the offsets: 4-byte elements, which the
+	// compiler loads with scaled-index addressing.
+	thr := *(*float32)(unsafe.Add(nodes, i*4))
+	off := *(*uint32)(unsafe.Add(offs, i*4))
+	v := *(*float32)(unsafe.Add(grp, uintptr(off)+k*4))
+	right := uintptr(0)
+	if v >= thr {
+		right = 1
+	}
+	return 2*i + right
+}
+
+// rootStep is perfectStep from the root (heap index 1) for value v.
+// (Written as perfectStep is, which the compiler makes branch free.)
+func rootStep(v, thr float32) uintptr {
+	right := uintptr(0)
+	if v >= thr {
+		right = 1
+	}
+	return 2 + right
+}
+
+// perfectWalk walks the xgbGroup rows of the group at grp down the depth
+// levels of the tree whose thresholds and leaves are at nodes and column
+// offsets at offs, and adds the leaves' values to acc. depth is at least 1.
+//
+//go:noinline
+func perfectWalk(nodes, offs, grp unsafe.Pointer, acc *[xgbGroup]float32, depth int) {
+	// The root is the same split for every row: read it once.
+	thr := *(*float32)(unsafe.Add(nodes, 4))
+	x := (*[xgbGroup]float32)(unsafe.Add(grp, uintptr(*(*uint32)(unsafe.Add(offs, 4)))))
+	i0, i1, i2, i3, i4, i5, i6, i7 := rootStep(x[0], thr), rootStep(x[1], thr), rootStep(x[2], thr), rootStep(x[3], thr),
+		rootStep(x[4], thr), rootStep(x[5], thr), rootStep(x[6], thr), rootStep(x[7], thr)
+	for d := depth - 1; d > 0; d-- {
+		i0 = perfectStep(nodes, offs, grp, i0, 0)
+		i1 = perfectStep(nodes, offs, grp, i1, 1)
+		i2 = perfectStep(nodes, offs, grp, i2, 2)
+		i3 = perfectStep(nodes, offs, grp, i3, 3)
+		i4 = perfectStep(nodes, offs, grp, i4, 4)
+		i5 = perfectStep(nodes, offs, grp, i5, 5)
+		i6 = perfectStep(nodes, offs, grp, i6, 6)
+		i7 = perfectStep(nodes, offs, grp, i7, 7)
+	}
+	acc[0] += *(*float32)(unsafe.Add(nodes, i0*4))
+	acc[1] += *(*float32)(unsafe.Add(nodes, i1*4))
+	acc[2] += *(*float32)(unsafe.Add(nodes, i2*4))
+	acc[3] += *(*float32)(unsafe.Add(nodes, i3*4))
+	acc[4] += *(*float32)(unsafe.Add(nodes, i4*4))
+	acc[5] += *(*float32)(unsafe.Add(nodes, i5*4))
+	acc[6] += *(*float32)(unsafe.Add(nodes, i6*4))
+	acc[7] += *(*float32)(unsafe.Add(nodes, i7*4))
+}
+
+// add adds every tree's leaf values to acc, one entry per block row; len(acc)
+// is a multiple of xgbGroup and the block holds len(acc) rows.
+func (f *perfectForest) add(block []float32, acc []float32) {
+	nc := max(len(f.cols), 1)
+	groupBytes := uintptr(nc * xgbGroup * 4)
+	if len(acc)%xgbGroup != 0 || len(acc)*nc > len(block) {
+		panic("model: perfectForest.add: bad block") // Unreachable: predict sizes both.
+	}
+	blk := unsafe.Pointer(&block[0])
+	for _, t := range f.trees {
+		if t.depth == 0 {
+			v := f.thr[t.thr+1]
+			for r := range acc {
+				acc[r] += v
+			}
+			continue
+		}
+		// In range: the tree's thr has 2^(depth+1) entries and off 2^depth.
+		nodes := unsafe.Pointer(&f.thr[t.thr])
+		offs := unsafe.Pointer(&f.off[t.off])
+		for g := 0; g+xgbGroup <= len(acc); g += xgbGroup {
+			grp := unsafe.Add(blk, uintptr(g/xgbGroup)*groupBytes)
+			perfectWalk(nodes, offs, grp, (*[xgbGroup]float32)(acc[g:]), t.depth)
 		}
 	}
 }

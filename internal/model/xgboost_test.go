@@ -91,6 +91,9 @@ func TestXGBoostPredictorFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tt.file, err)
 		}
+		if p.perfect == nil {
+			t.Errorf("%s: not scored as complete trees", tt.file)
+		}
 		// Every prefix length exercises the partial blocks and the rows
 		// left over after the interleaved groups.
 		for _, rows := range []int{len(d.Features), 1, 7, 9, 128, 129} {
@@ -278,5 +281,115 @@ func writeBenchData(b *testing.B, dir string, bst *xgbjson.Booster, x *transform
 	pred, _ := json.Marshal(out[:1000])
 	if err := os.WriteFile(filepath.Join(dir, "kiln_pred.json"), pred, 0o644); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// TestXGBoostPerfectMatchesWalk compares the complete-tree predictor
+// (perfectForest) with the node walk it replaces and with xgbjson's
+// reference, bit for bit, on random data with missing values, ±Inf, ±0
+// and values equal to split thresholds, for complete and ragged trees,
+// stumps, and thresholds of ±Inf and 0.
+func TestXGBoostPerfectMatchesWalk(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		trees, depth int
+		full         bool
+		objective    string
+		// edit changes the booster before the predictor is built.
+		edit func(b *xgbjson.Booster)
+		// perfect says whether the complete-tree form is used.
+		perfect bool
+	}{
+		{"complete", 40, 6, true, xgbjson.ObjectiveBinaryLogistic, nil, true},
+		{"ragged", 40, xgbMaxPerfectDepth, false, xgbjson.ObjectiveSquaredError, nil, true},
+		{"shallow", 10, 1, false, xgbjson.ObjectiveSquaredError, nil, true},
+		{"stumps", 5, 0, true, xgbjson.ObjectiveBinaryLogistic, nil, true},
+		{"too deep", 10, xgbMaxPerfectDepth + 1, false, xgbjson.ObjectiveBinaryLogistic, nil, false},
+		{"inf and zero thresholds", 30, 5, false, xgbjson.ObjectiveSquaredError, func(b *xgbjson.Booster) {
+			for ti := range b.Trees {
+				tr := &b.Trees[ti]
+				for n := range tr.NumNodes() {
+					if tr.IsLeaf(n) {
+						continue
+					}
+					switch n % 5 {
+					case 0:
+						tr.SplitConditions[n] = float32(math.Inf(1))
+					case 1:
+						tr.SplitConditions[n] = 0
+					case 2:
+						tr.SplitConditions[n] = float32(math.Inf(-1))
+						tr.DefaultLeft[n] = false
+					}
+				}
+			}
+		}, true},
+		{"default left at -Inf", 10, 4, true, xgbjson.ObjectiveSquaredError, func(b *xgbjson.Booster) {
+			b.Trees[3].SplitConditions[0] = float32(math.Inf(-1))
+			b.Trees[3].DefaultLeft[0] = true
+		}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const nf, rows = 9, 1003 // not a multiple of xgbGroup
+			b := randomBooster(21, tt.trees, tt.depth, nf, tt.full, tt.objective)
+			if tt.edit != nil {
+				tt.edit(b)
+			}
+			x := randomMatrix(22, rows, nf, 0.15)
+			// Values on thresholds, ±Inf and ±0 in every column.
+			var thr []float32
+			for _, tr := range b.Trees {
+				for n := range tr.NumNodes() {
+					if !tr.IsLeaf(n) {
+						thr = append(thr, tr.SplitConditions[n])
+					}
+				}
+			}
+			rng := rand.New(rand.NewPCG(23, 3))
+			special := []float64{math.Inf(1), math.Inf(-1), 0, math.Copysign(0, -1)}
+			for j := range x.Cols {
+				for i := range x.Cols[j] {
+					switch k := rng.IntN(10); {
+					case k < 2 && len(thr) > 0:
+						x.Cols[j][i] = float64(thr[rng.IntN(len(thr))])
+					case k == 2:
+						x.Cols[j][i] = special[rng.IntN(len(special))]
+					}
+				}
+			}
+			p, err := NewXGBoost(b, x.Features)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.perfect != nil; got != tt.perfect {
+				t.Fatalf("complete-tree form used: %v, want %v", got, tt.perfect)
+			}
+			walk := *p
+			walk.perfect = nil
+			for _, n := range []int{rows, 1, 8, 9, 127, 128, 129} {
+				xn := &transform.Matrix{Rows: n, Features: x.Features, Cols: make([][]float64, nf)}
+				for j := range x.Cols {
+					xn.Cols[j] = x.Cols[j][rows-n:]
+				}
+				got := make([]float64, n)
+				want := make([]float64, n)
+				if err := p.PredictMatrix(xn, got); err != nil {
+					t.Fatal(err)
+				}
+				if err := walk.PredictMatrix(xn, want); err != nil {
+					t.Fatal(err)
+				}
+				row := make([]float64, nf)
+				for i := range n {
+					for j := range row {
+						row[j] = xn.Cols[j][i]
+					}
+					ref := b.Predict(row)
+					if math.Float64bits(got[i]) != math.Float64bits(want[i]) || math.Float64bits(got[i]) != math.Float64bits(ref) {
+						t.Fatalf("%d rows: row %d %v: complete trees %v, node walk %v, reference %v", n, i, row, got[i], want[i], ref)
+					}
+				}
+			}
+		})
 	}
 }
