@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,8 +47,10 @@ type readColumn struct {
 	maxDef   int
 }
 
-// readBufferSize is the buffered read size for column chunk pages.
-const readBufferSize = 1 << 20
+// readBufferSize is the buffered read size for column chunk pages. It is
+// small on purpose: a page larger than the buffer is read straight into the
+// page's own memory instead of being copied through the buffer.
+const readBufferSize = 32 << 10
 
 // OpenParquet opens the Parquet file at path and reads its footer. A file that
 // is not valid Parquet (corrupt, truncated, or with an unreadable schema)
@@ -377,13 +380,7 @@ func (d *columnDecoder) page(page parquet.Page) error {
 		if len(defs) != n {
 			return fmt.Errorf("page has %d definition levels for %d values", len(defs), n)
 		}
-		nonNull = 0
-		md := byte(d.col.maxDef)
-		for _, l := range defs {
-			if l == md {
-				nonNull++
-			}
-		}
+		nonNull = bytes.Count(defs, []byte{byte(d.col.maxDef)}) // vectorized
 	} else if d.col.maxDef > 0 && n > 0 {
 		return errors.New("optional column page without definition levels")
 	}

@@ -18,9 +18,11 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/klauspost/compress/s2"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // WriterOptions configures CreateParquet.
@@ -116,6 +118,9 @@ func CreateParquet(path string, schema Schema, opts WriterOptions) (*Writer, err
 			parquet.Compression(codec),
 			&parquet.WriterConfig{CreatedBy: createdBy},
 			parquet.DictionaryMaxBytes(dictionaryMaxBytes),
+			// Min/max stay in the column index and chunk statistics; the
+			// deprecated copy in every page header costs a second pass.
+			parquet.DataPageStatistics(false),
 		)
 		return nil
 	}(); err != nil {
@@ -130,7 +135,7 @@ func CreateParquet(path string, schema Schema, opts WriterOptions) (*Writer, err
 func codecOf(name string) (compress.Codec, error) {
 	switch strings.ToLower(name) {
 	case "", "snappy":
-		return &parquet.Snappy, nil
+		return fastSnappy{}, nil
 	case "zstd":
 		return &parquet.Zstd, nil
 	case "none", "uncompressed":
@@ -497,3 +502,20 @@ func (f *orderedField) Value(base reflect.Value) reflect.Value {
 	}
 	return base.MapIndex(reflect.ValueOf(f.name))
 }
+
+// fastSnappy is the SNAPPY page codec compressing with the fast block encoder
+// (parquet.Snappy uses the slower "better" mode, which gains little on
+// numeric pages). Its output is standard Snappy, readable by any reader.
+type fastSnappy struct{}
+
+// String implements compress.Codec.
+func (fastSnappy) String() string { return "SNAPPY" }
+
+// CompressionCodec implements compress.Codec.
+func (fastSnappy) CompressionCodec() format.CompressionCodec { return format.Snappy }
+
+// Encode implements compress.Codec.
+func (fastSnappy) Encode(dst, src []byte) ([]byte, error) { return s2.EncodeSnappy(dst[:0], src), nil }
+
+// Decode implements compress.Codec.
+func (fastSnappy) Decode(dst, src []byte) ([]byte, error) { return parquet.Snappy.Decode(dst, src) }
