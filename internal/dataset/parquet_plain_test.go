@@ -63,7 +63,8 @@ func plainRows(n int) []plainRow {
 }
 
 // TestScanPlainMatchesGeneral checks that the direct PLAIN path decodes
-// exactly what the general page path does, for v1 and v2 data pages, every
+// exactly what the general page path does (through ScanRowGroup and
+// ReadRowGroup), for v1 and v2 data pages, every
 // codec, with and without nulls, in batches that straddle pages.
 func TestScanPlainMatchesGeneral(t *testing.T) {
 	rows := plainRows(7000)
@@ -91,10 +92,18 @@ func TestScanPlainMatchesGeneral(t *testing.T) {
 					}
 				}
 				for g := range r.NumRowGroups() {
-					whole, err := r.ReadRowGroup(context.Background(), g, nil)
+					whole, err := readGeneral(r, g)
 					if err != nil {
 						t.Fatal(err)
 					}
+					direct, err := r.ReadRowGroup(context.Background(), g, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !array.RecordEqual(direct, whole) {
+						t.Fatalf("row group %d: ReadRowGroup differs from the general path", g)
+					}
+					direct.Release()
 					for _, batch := range []int{1000, 4096} {
 						var got []arrow.Record
 						err := r.ScanRowGroup(context.Background(), g, nil, batch, func(rec arrow.Record) error {
@@ -128,6 +137,13 @@ func TestScanPlainMatchesGeneral(t *testing.T) {
 			})
 		}
 	}
+}
+
+// readGeneral reads row group g without the direct PLAIN path.
+func readGeneral(r *Reader, g int) (arrow.Record, error) {
+	plainChunkReads = false
+	defer func() { plainChunkReads = true }()
+	return r.ReadRowGroup(context.Background(), g, nil)
 }
 
 // copyArray deep-copies a Float64 or Int64 array (with its nulls).

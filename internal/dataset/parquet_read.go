@@ -314,7 +314,13 @@ func (r *Reader) readColumn(groups []int, col readColumn, rows int) (arr arrow.A
 	d.b.reset(col.typ, rows)
 	for _, g := range groups {
 		rg := r.pf.RowGroups()[g]
-		if err := d.readChunk(rg.ColumnChunks()[col.leaf], rg.NumRows()); err != nil {
+		var err error
+		if pc := r.plainChunkOf(g, col); pc != nil {
+			err = d.readPlainChunk(pc, rg.NumRows())
+		} else {
+			err = d.readChunk(rg.ColumnChunks()[col.leaf], rg.NumRows())
+		}
+		if err != nil {
 			return nil, fmt.Errorf("column %q: %w", col.name, err)
 		}
 	}
@@ -367,6 +373,28 @@ func (d *columnDecoder) readChunk(chunk parquet.ColumnChunk, rows int64) error {
 	}
 	if d.col.typ == String && d.b.stringOverflow() {
 		return errors.New("string data exceeds 2 GiB; read fewer row groups at a time")
+	}
+	return nil
+}
+
+// readPlainChunk decodes every page of a column chunk read directly (see
+// plainChunk) holding rows rows.
+func (d *columnDecoder) readPlainChunk(pc *plainChunk, rows int64) error {
+	start := d.b.n
+	for {
+		more, err := pc.next(d)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		if int64(d.b.n-start) > rows {
+			return fmt.Errorf("column chunk holds more than the row group's %d rows", rows)
+		}
+	}
+	if got := int64(d.b.n - start); got != rows {
+		return fmt.Errorf("column chunk holds %d values, row group has %d rows", got, rows)
 	}
 	return nil
 }
