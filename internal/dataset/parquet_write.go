@@ -30,6 +30,10 @@ type WriterOptions struct {
 	// Compression is the page codec: "snappy" (the default when empty),
 	// "zstd" or "none".
 	Compression string
+	// Required names columns declared REQUIRED (never null) instead of
+	// OPTIONAL: they carry no definition levels, which makes them cheaper to
+	// write and read. Write fails on a null in one of them.
+	Required []string
 }
 
 // Info describes a written Parquet file.
@@ -57,6 +61,8 @@ type Writer struct {
 	pw     *parquet.GenericWriter[any]
 	schema Schema
 	arrow  *arrow.Schema
+	// required is parallel to schema.Fields: the column is REQUIRED.
+	required []bool
 
 	rows      int64
 	rowGroups int
@@ -77,8 +83,8 @@ const createdBy = "kiln dataset writer 1"
 const dictionaryMaxBytes = 1 << 20
 
 // CreateParquet starts writing a Parquet file at path with the given schema.
-// Every column is OPTIONAL (nulls are stored as definition levels); String
-// columns are dictionary encoded. Call Commit to finish the file or Abort to
+// Every column is OPTIONAL (nulls are stored as definition levels) unless
+// opts.Required lists it; String columns are dictionary encoded. Call Commit to finish the file or Abort to
 // discard it.
 func CreateParquet(path string, schema Schema, opts WriterOptions) (*Writer, error) {
 	if err := schema.Validate(); err != nil {
@@ -91,6 +97,14 @@ func CreateParquet(path string, schema Schema, opts WriterOptions) (*Writer, err
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}
+	required := make([]bool, len(schema.Fields))
+	for _, name := range opts.Required {
+		i := schema.Index(name)
+		if i < 0 {
+			return nil, fmt.Errorf("creating %s: required column %q is not in the schema", path, name)
+		}
+		required[i] = true
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -100,12 +114,13 @@ func CreateParquet(path string, schema Schema, opts WriterOptions) (*Writer, err
 		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}
 	w := &Writer{
-		path:   path,
-		tmp:    f.Name(),
-		file:   f,
-		out:    newHashingWriter(f),
-		schema: Schema{Fields: append([]Field(nil), schema.Fields...)},
-		arrow:  schema.Arrow(),
+		path:     path,
+		tmp:      f.Name(),
+		file:     f,
+		out:      newHashingWriter(f),
+		schema:   Schema{Fields: append([]Field(nil), schema.Fields...)},
+		arrow:    schema.Arrow(),
+		required: required,
 	}
 	if err := func() (err error) {
 		defer func() {
@@ -114,7 +129,7 @@ func CreateParquet(path string, schema Schema, opts WriterOptions) (*Writer, err
 			}
 		}()
 		w.pw = parquet.NewGenericWriter[any](w.out,
-			parquet.NewSchema("kiln", parquetRoot(schema)),
+			parquet.NewSchema("kiln", parquetRoot(schema, required)),
 			parquet.Compression(codec),
 			&parquet.WriterConfig{CreatedBy: createdBy},
 			parquet.DictionaryMaxBytes(dictionaryMaxBytes),
@@ -220,7 +235,7 @@ func (w *Writer) writeRecord(rec arrow.Record) error {
 			for i := range next {
 				// A panic here would kill the process: nothing up the
 				// goroutine's stack can recover it.
-				if err := catchPanic(func() error { return writeColumn(cws[i], i, rec.Column(i), vals) }); err != nil {
+				if err := catchPanic(func() error { return writeColumn(cws[i], i, rec.Column(i), w.required[i], vals) }); err != nil {
 					errs[i] = fmt.Errorf("column %q: %w", w.schema.Fields[i].Name, err)
 				}
 			}
@@ -249,10 +264,18 @@ func catchPanic(f func() error) (err error) {
 }
 
 // writeColumn converts col to parquet values (definition level 1 for a value,
-// 0 for a null) in chunks of len(scratch) and writes them to cw.
-func writeColumn(cw *parquet.ColumnWriter, idx int, col arrow.Array, scratch []parquet.Value) error {
+// 0 for a null; always 0 in a required column, which rejects nulls) in
+// chunks of len(scratch) and writes them to cw.
+func writeColumn(cw *parquet.ColumnWriter, idx int, col arrow.Array, required bool, scratch []parquet.Value) error {
 	n := col.Len()
 	hasNulls := col.NullN() > 0
+	if required && hasNulls {
+		return fmt.Errorf("column is required but holds %d nulls", col.NullN())
+	}
+	def := 1
+	if required {
+		def = 0
+	}
 	null := parquet.NullValue().Level(0, 0, idx)
 	for start := 0; start < n; start += len(scratch) {
 		end := min(start+len(scratch), n)
@@ -279,7 +302,7 @@ func writeColumn(cw *parquet.ColumnWriter, idx int, col arrow.Array, scratch []p
 			return fmt.Errorf("unsupported arrow type %s", col.DataType())
 		}
 		for j := range vals {
-			vals[j].SetDefinitionLevel(1)
+			vals[j].SetDefinitionLevel(def)
 			vals[j].SetColumnIndex(idx)
 		}
 		if hasNulls {
@@ -415,8 +438,9 @@ func HashFile(path string) (string, error) {
 }
 
 // parquetRoot builds the file's root group with the fields in schema order
-// (parquet.Group would sort them by name).
-func parquetRoot(schema Schema) parquet.Node {
+// (parquet.Group would sort them by name); required[i] makes field i
+// REQUIRED rather than OPTIONAL.
+func parquetRoot(schema Schema, required []bool) parquet.Node {
 	g := make(orderedGroup, len(schema.Fields))
 	for i, f := range schema.Fields {
 		var leaf parquet.Node
@@ -430,7 +454,10 @@ func parquetRoot(schema Schema) parquet.Node {
 		case String:
 			leaf = parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
 		}
-		g[i] = &orderedField{Node: parquet.Optional(leaf), name: f.Name}
+		if !required[i] {
+			leaf = parquet.Optional(leaf)
+		}
+		g[i] = &orderedField{Node: leaf, name: f.Name}
 	}
 	return g
 }
