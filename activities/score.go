@@ -65,7 +65,7 @@ func ScoreFile(ctx context.Context, m *model.Model, name string, version int64, 
 			total += r.RowGroupRows(g)
 		}
 	}
-	w, err := dataset.CreateParquet(outPath, sc.out, dataset.WriterOptions{})
+	w, err := dataset.CreateParquet(outPath, sc.out, sc.writerOptions())
 	if err != nil {
 		return dataset.Info{}, err
 	}

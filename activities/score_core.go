@@ -130,6 +130,13 @@ func (s *scorer) check(path string, r *dataset.Reader) error {
 	return nil
 }
 
+// writerOptions configures the writer of a scored output: the columns the
+// scorer adds are never null, so they are declared REQUIRED (no definition
+// levels to write or read).
+func (s *scorer) writerOptions() dataset.WriterOptions {
+	return dataset.WriterOptions{Required: []string{colPrediction, colModel, colModelVersion}}
+}
+
 // compatible reports whether a file column of type got can feed a model
 // input of type want (the transforms read integers as numbers).
 func compatible(want, got dataset.Type) bool {

@@ -437,7 +437,7 @@ func (p *ScorePlan) RunShard(ctx context.Context, m *model.Model, i int, progres
 			return res, err
 		}
 		out := filepath.Join(p.Staging, PartFile(part.ID))
-		w, err := dataset.CreateParquet(out, sc.out, dataset.WriterOptions{})
+		w, err := dataset.CreateParquet(out, sc.out, sc.writerOptions())
 		if err != nil {
 			return res, err
 		}
@@ -671,7 +671,7 @@ func scoreSingle(ctx context.Context, m *model.Model, files []string, out string
 		}
 		total += r.NumRows()
 	}
-	w, err := dataset.CreateParquet(out, sc.out, dataset.WriterOptions{})
+	w, err := dataset.CreateParquet(out, sc.out, sc.writerOptions())
 	if err != nil {
 		return res, err
 	}

@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,8 +47,10 @@ type readColumn struct {
 	maxDef   int
 }
 
-// readBufferSize is the buffered read size for column chunk pages.
-const readBufferSize = 1 << 20
+// readBufferSize is the buffered read size for column chunk pages. It is
+// small on purpose: a page larger than the buffer is read straight into the
+// page's own memory instead of being copied through the buffer.
+const readBufferSize = 32 << 10
 
 // OpenParquet opens the Parquet file at path and reads its footer. A file that
 // is not valid Parquet (corrupt, truncated, or with an unreadable schema)
@@ -311,7 +314,13 @@ func (r *Reader) readColumn(groups []int, col readColumn, rows int) (arr arrow.A
 	d.b.reset(col.typ, rows)
 	for _, g := range groups {
 		rg := r.pf.RowGroups()[g]
-		if err := d.readChunk(rg.ColumnChunks()[col.leaf], rg.NumRows()); err != nil {
+		var err error
+		if pc := r.plainChunkOf(g, col); pc != nil {
+			err = d.readPlainChunk(pc, rg.NumRows())
+		} else {
+			err = d.readChunk(rg.ColumnChunks()[col.leaf], rg.NumRows())
+		}
+		if err != nil {
 			return nil, fmt.Errorf("column %q: %w", col.name, err)
 		}
 	}
@@ -368,6 +377,28 @@ func (d *columnDecoder) readChunk(chunk parquet.ColumnChunk, rows int64) error {
 	return nil
 }
 
+// readPlainChunk decodes every page of a column chunk read directly (see
+// plainChunk) holding rows rows.
+func (d *columnDecoder) readPlainChunk(pc *plainChunk, rows int64) error {
+	start := d.b.n
+	for {
+		more, err := pc.next(d)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		if int64(d.b.n-start) > rows {
+			return fmt.Errorf("column chunk holds more than the row group's %d rows", rows)
+		}
+	}
+	if got := int64(d.b.n - start); got != rows {
+		return fmt.Errorf("column chunk holds %d values, row group has %d rows", got, rows)
+	}
+	return nil
+}
+
 // page appends the values of one data page.
 func (d *columnDecoder) page(page parquet.Page) error {
 	n := int(page.NumValues())
@@ -377,13 +408,7 @@ func (d *columnDecoder) page(page parquet.Page) error {
 		if len(defs) != n {
 			return fmt.Errorf("page has %d definition levels for %d values", len(defs), n)
 		}
-		nonNull = 0
-		md := byte(d.col.maxDef)
-		for _, l := range defs {
-			if l == md {
-				nonNull++
-			}
-		}
+		nonNull = bytes.Count(defs, []byte{byte(d.col.maxDef)}) // vectorized
 	} else if d.col.maxDef > 0 && n > 0 {
 		return errors.New("optional column page without definition levels")
 	}

@@ -40,13 +40,16 @@ func (r *Reader) ScanRowGroup(ctx context.Context, i int, columns []string, batc
 	scanners := make([]*columnScanner, len(cols))
 	defer func() {
 		for _, s := range scanners {
-			if s != nil {
+			if s != nil && s.pages != nil {
 				s.pages.Close()
 			}
 		}
 	}()
 	for c, col := range cols {
-		s := &columnScanner{columnDecoder: columnDecoder{col: col}, pages: rg.ColumnChunks()[col.leaf].Pages()}
+		s := &columnScanner{columnDecoder: columnDecoder{col: col}}
+		if s.plain = r.plainChunkOf(i, col); s.plain == nil {
+			s.pages = rg.ColumnChunks()[col.leaf].Pages()
+		}
 		s.b.reset(col.typ, batchRows)
 		scanners[c] = s
 	}
@@ -90,9 +93,11 @@ func (r *Reader) ScanRowGroup(ctx context.Context, i int, columns []string, batc
 	return nil
 }
 
-// columnScanner decodes one column chunk page by page into its builder.
+// columnScanner decodes one column chunk page by page into its builder,
+// through plain when the chunk allows it, else through pages.
 type columnScanner struct {
 	columnDecoder
+	plain *plainChunk
 	pages parquet.Pages
 	eof   bool
 }
@@ -106,6 +111,14 @@ func (s *columnScanner) fill(n int) (err error) {
 		}
 	}()
 	for s.b.n < n && !s.eof {
+		if s.plain != nil {
+			more, err := s.plain.next(&s.columnDecoder)
+			if err != nil {
+				return err
+			}
+			s.eof = !more
+			continue
+		}
 		page, err := s.pages.ReadPage()
 		if err == io.EOF {
 			s.eof = true

@@ -18,9 +18,11 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/klauspost/compress/s2"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // WriterOptions configures CreateParquet.
@@ -28,6 +30,10 @@ type WriterOptions struct {
 	// Compression is the page codec: "snappy" (the default when empty),
 	// "zstd" or "none".
 	Compression string
+	// Required names columns declared REQUIRED (never null) instead of
+	// OPTIONAL: they carry no definition levels, which makes them cheaper to
+	// write and read. Write fails on a null in one of them.
+	Required []string
 }
 
 // Info describes a written Parquet file.
@@ -55,6 +61,8 @@ type Writer struct {
 	pw     *parquet.GenericWriter[any]
 	schema Schema
 	arrow  *arrow.Schema
+	// required is parallel to schema.Fields: the column is REQUIRED.
+	required []bool
 
 	rows      int64
 	rowGroups int
@@ -75,8 +83,8 @@ const createdBy = "kiln dataset writer 1"
 const dictionaryMaxBytes = 1 << 20
 
 // CreateParquet starts writing a Parquet file at path with the given schema.
-// Every column is OPTIONAL (nulls are stored as definition levels); String
-// columns are dictionary encoded. Call Commit to finish the file or Abort to
+// Every column is OPTIONAL (nulls are stored as definition levels) unless
+// opts.Required lists it; String columns are dictionary encoded. Call Commit to finish the file or Abort to
 // discard it.
 func CreateParquet(path string, schema Schema, opts WriterOptions) (*Writer, error) {
 	if err := schema.Validate(); err != nil {
@@ -89,6 +97,14 @@ func CreateParquet(path string, schema Schema, opts WriterOptions) (*Writer, err
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}
+	required := make([]bool, len(schema.Fields))
+	for _, name := range opts.Required {
+		i := schema.Index(name)
+		if i < 0 {
+			return nil, fmt.Errorf("creating %s: required column %q is not in the schema", path, name)
+		}
+		required[i] = true
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -98,12 +114,13 @@ func CreateParquet(path string, schema Schema, opts WriterOptions) (*Writer, err
 		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}
 	w := &Writer{
-		path:   path,
-		tmp:    f.Name(),
-		file:   f,
-		out:    newHashingWriter(f),
-		schema: Schema{Fields: append([]Field(nil), schema.Fields...)},
-		arrow:  schema.Arrow(),
+		path:     path,
+		tmp:      f.Name(),
+		file:     f,
+		out:      newHashingWriter(f),
+		schema:   Schema{Fields: append([]Field(nil), schema.Fields...)},
+		arrow:    schema.Arrow(),
+		required: required,
 	}
 	if err := func() (err error) {
 		defer func() {
@@ -112,10 +129,13 @@ func CreateParquet(path string, schema Schema, opts WriterOptions) (*Writer, err
 			}
 		}()
 		w.pw = parquet.NewGenericWriter[any](w.out,
-			parquet.NewSchema("kiln", parquetRoot(schema)),
+			parquet.NewSchema("kiln", parquetRoot(schema, required)),
 			parquet.Compression(codec),
 			&parquet.WriterConfig{CreatedBy: createdBy},
 			parquet.DictionaryMaxBytes(dictionaryMaxBytes),
+			// Min/max stay in the column index and chunk statistics; the
+			// deprecated copy in every page header costs a second pass.
+			parquet.DataPageStatistics(false),
 		)
 		return nil
 	}(); err != nil {
@@ -130,7 +150,7 @@ func CreateParquet(path string, schema Schema, opts WriterOptions) (*Writer, err
 func codecOf(name string) (compress.Codec, error) {
 	switch strings.ToLower(name) {
 	case "", "snappy":
-		return &parquet.Snappy, nil
+		return fastSnappy{}, nil
 	case "zstd":
 		return &parquet.Zstd, nil
 	case "none", "uncompressed":
@@ -215,7 +235,7 @@ func (w *Writer) writeRecord(rec arrow.Record) error {
 			for i := range next {
 				// A panic here would kill the process: nothing up the
 				// goroutine's stack can recover it.
-				if err := catchPanic(func() error { return writeColumn(cws[i], i, rec.Column(i), vals) }); err != nil {
+				if err := catchPanic(func() error { return writeColumn(cws[i], i, rec.Column(i), w.required[i], vals) }); err != nil {
 					errs[i] = fmt.Errorf("column %q: %w", w.schema.Fields[i].Name, err)
 				}
 			}
@@ -244,10 +264,18 @@ func catchPanic(f func() error) (err error) {
 }
 
 // writeColumn converts col to parquet values (definition level 1 for a value,
-// 0 for a null) in chunks of len(scratch) and writes them to cw.
-func writeColumn(cw *parquet.ColumnWriter, idx int, col arrow.Array, scratch []parquet.Value) error {
+// 0 for a null; always 0 in a required column, which rejects nulls) in
+// chunks of len(scratch) and writes them to cw.
+func writeColumn(cw *parquet.ColumnWriter, idx int, col arrow.Array, required bool, scratch []parquet.Value) error {
 	n := col.Len()
 	hasNulls := col.NullN() > 0
+	if required && hasNulls {
+		return fmt.Errorf("column is required but holds %d nulls", col.NullN())
+	}
+	def := 1
+	if required {
+		def = 0
+	}
 	null := parquet.NullValue().Level(0, 0, idx)
 	for start := 0; start < n; start += len(scratch) {
 		end := min(start+len(scratch), n)
@@ -274,7 +302,7 @@ func writeColumn(cw *parquet.ColumnWriter, idx int, col arrow.Array, scratch []p
 			return fmt.Errorf("unsupported arrow type %s", col.DataType())
 		}
 		for j := range vals {
-			vals[j].SetDefinitionLevel(1)
+			vals[j].SetDefinitionLevel(def)
 			vals[j].SetColumnIndex(idx)
 		}
 		if hasNulls {
@@ -410,8 +438,9 @@ func HashFile(path string) (string, error) {
 }
 
 // parquetRoot builds the file's root group with the fields in schema order
-// (parquet.Group would sort them by name).
-func parquetRoot(schema Schema) parquet.Node {
+// (parquet.Group would sort them by name); required[i] makes field i
+// REQUIRED rather than OPTIONAL.
+func parquetRoot(schema Schema, required []bool) parquet.Node {
 	g := make(orderedGroup, len(schema.Fields))
 	for i, f := range schema.Fields {
 		var leaf parquet.Node
@@ -425,7 +454,10 @@ func parquetRoot(schema Schema) parquet.Node {
 		case String:
 			leaf = parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
 		}
-		g[i] = &orderedField{Node: parquet.Optional(leaf), name: f.Name}
+		if !required[i] {
+			leaf = parquet.Optional(leaf)
+		}
+		g[i] = &orderedField{Node: leaf, name: f.Name}
 	}
 	return g
 }
@@ -497,3 +529,20 @@ func (f *orderedField) Value(base reflect.Value) reflect.Value {
 	}
 	return base.MapIndex(reflect.ValueOf(f.name))
 }
+
+// fastSnappy is the SNAPPY page codec compressing with the fast block encoder
+// (parquet.Snappy uses the slower "better" mode, which gains little on
+// numeric pages). Its output is standard Snappy, readable by any reader.
+type fastSnappy struct{}
+
+// String implements compress.Codec.
+func (fastSnappy) String() string { return "SNAPPY" }
+
+// CompressionCodec implements compress.Codec.
+func (fastSnappy) CompressionCodec() format.CompressionCodec { return format.Snappy }
+
+// Encode implements compress.Codec.
+func (fastSnappy) Encode(dst, src []byte) ([]byte, error) { return s2.EncodeSnappy(dst[:0], src), nil }
+
+// Decode implements compress.Codec.
+func (fastSnappy) Decode(dst, src []byte) ([]byte, error) { return parquet.Snappy.Decode(dst, src) }
