@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os/user"
+	"strings"
 	"sync"
 	"time"
 
@@ -126,11 +127,36 @@ func startPulse(ctx context.Context, first Progress) *pulse {
 // set records new progress and heartbeats it.
 func (p *pulse) set(pr Progress) {
 	p.mu.Lock()
+	if pr.Log == nil {
+		pr.Log = p.last.Log
+	}
 	p.last = pr
 	p.mu.Unlock()
 	if activity.IsActivity(p.ctx) {
 		activity.RecordHeartbeat(p.ctx, pr)
 	}
+}
+
+// logTail is how many of a step's latest log lines its heartbeats carry.
+const logTail = 5
+
+// Write implements io.Writer for a step's log: each line (one Write per
+// line, as containers.RunSpec.Log promises) joins the tail of log lines the
+// next heartbeat carries, so the Temporal UI and `kiln run --wait` show what
+// a long step is printing. It never fails.
+func (p *pulse) Write(b []byte) (int, error) {
+	line := strings.TrimRight(string(b), "\r\n")
+	if len(line) > 300 {
+		line = line[:300] + "…"
+	}
+	p.mu.Lock()
+	tail := append(make([]string, 0, logTail), p.last.Log...)
+	if len(tail) == logTail {
+		tail = tail[1:]
+	}
+	p.last.Log = append(tail, line)
+	p.mu.Unlock()
+	return len(b), nil
 }
 
 // stop ends the heartbeats.
@@ -150,6 +176,8 @@ func badInput(ctx context.Context, err error) error {
 type Progress struct {
 	Pct float64 `json:"pct"`
 	Msg string  `json:"msg"`
+	// Log holds the step's latest log lines (at most five), when it logs.
+	Log []string `json:"log,omitempty"`
 }
 
 // CurrentUser names the local user for created_by fields.

@@ -138,7 +138,7 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 		CPUs: ctr.CPUs, MemoryBytes: int64(ctr.Memory), Timeout: ctr.Timeout.D(), GPUs: ctr.GPUs,
 		Labels:   runLabels,
 		Progress: func(p containers.Progress) { pl.set(Progress{Pct: p.Pct, Msg: p.Msg}) },
-		Log:      logFile,
+		Log:      io.MultiWriter(logFile, pl),
 	})
 	logURI, logErr := a.publishLog(logPath, in)
 	if logErr != nil {

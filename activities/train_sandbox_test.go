@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -234,10 +235,15 @@ exit 3
 	got := append([]activities.Progress(nil), hb.list...)
 	hb.mu.Unlock()
 	want := map[string]bool{"half way": false, "all done": false}
+	logged := false
 	for _, p := range got {
 		if _, ok := want[p.Msg]; ok {
 			want[p.Msg] = true
 		}
+		logged = logged || slices.Contains(p.Log, "slow-trainer: working")
+	}
+	if !logged {
+		t.Errorf("heartbeats %+v, want one carrying the trainer's log line %q", got, "slow-trainer: working")
 	}
 	if !want["half way"] || !want["all done"] {
 		t.Errorf("heartbeats %+v, want the trainer's reports %q and %q", got, "half way", "all done")
