@@ -109,9 +109,24 @@ func (l *Logistic) PredictMatrix(x *transform.Matrix, out []float64) error {
 		for i := range o {
 			o[i] = l.Intercept
 		}
-		for j, w := range l.Weights {
+		// Two features per pass halve the loads and stores of the partial
+		// sums; each row still adds the terms one at a time, in order.
+		j := 0
+		for ; j+2 <= len(l.Weights); j += 2 {
+			w0, w1 := l.Weights[j], l.Weights[j+1]
+			c0 := x.Cols[j][lo:hi]
+			c1 := x.Cols[j+1][lo:hi]
+			c1 = c1[:len(c0)] // lets the compiler drop the bounds checks
+			oc := o[:len(c0)]
+			for i, v := range c0 {
+				z := oc[i] + w0*v
+				oc[i] = z + w1*c1[i]
+			}
+		}
+		if j < len(l.Weights) {
+			w := l.Weights[j]
 			c := x.Cols[j][lo:hi]
-			oc := o[:len(c)] // lets the compiler drop the bounds checks
+			oc := o[:len(c)]
 			for i, v := range c {
 				oc[i] += w * v
 			}
