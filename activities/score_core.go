@@ -150,11 +150,19 @@ func compatible(want, got dataset.Type) bool {
 func (s *scorer) scoreRowGroup(ctx context.Context, r *dataset.Reader, g int, first int64, w *dataset.Writer) (int64, error) {
 	var done int64
 	err := r.ScanRowGroup(ctx, g, s.cols, s.batch, func(rec arrow.Record) error {
-		if err := s.checkFinite(rec, first+done); err != nil {
-			return &dataError{err}
+		fused := s.predictChecksFinite(rec)
+		if !fused {
+			if err := s.checkFinite(rec, first+done); err != nil {
+				return &dataError{err}
+			}
 		}
 		out, err := s.scoreBatch(rec)
 		if err != nil {
+			if fused { // name the column and file row as checkFinite does
+				if ferr := s.checkFinite(rec, first+done); ferr != nil {
+					return &dataError{ferr}
+				}
+			}
 			return &dataError{fmt.Errorf("rows %d-%d: %w", first+done, first+done+rec.NumRows()-1, err)}
 		}
 		err = w.Write(out)
@@ -199,6 +207,22 @@ func (s *scorer) checkFinite(rec arrow.Record, row0 int64) error {
 		}
 	}
 	return nil
+}
+
+// predictChecksFinite reports whether predicting rec rejects every NaN or
+// ±Inf raw float input by itself, so checkFinite need only run when the
+// prediction fails: the estimator checks (model.ChecksFinite) and the
+// feature matrix is the raw inputs themselves (see features).
+func (s *scorer) predictChecksFinite(rec arrow.Record) bool {
+	if !s.identity || !s.m.ChecksFinite() {
+		return false
+	}
+	for j := range s.m.Manifest.Transforms.Inputs {
+		if a, ok := rec.Column(j).(*array.Float64); !ok || a.NullN() > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // scoreBatch predicts one batch and builds its output record. The record

@@ -95,7 +95,10 @@ const logisticBlock = 4096
 // PredictMatrix writes sigmoid(Intercept + Σ_j Weights[j]·x.Cols[j][i]) into
 // out[i]. The sum is accumulated feature by feature in feature order, so
 // every row gets the same arithmetic whatever the batch. A NaN feature
-// (a missing value no step imputed) is an error naming the feature and row.
+// (a missing value no step imputed) or an infinite one is an error naming
+// the feature and row: any non-finite feature makes the sum non-finite, so
+// the check costs one compare per row and the features of a row are only
+// looked at when its sum is not finite.
 func (l *Logistic) PredictMatrix(x *transform.Matrix, out []float64) error {
 	if err := checkMatrix(l.Features, x, out); err != nil {
 		return err
@@ -106,16 +109,33 @@ func (l *Logistic) PredictMatrix(x *transform.Matrix, out []float64) error {
 		for i := range o {
 			o[i] = l.Intercept
 		}
-		for j, w := range l.Weights {
+		// Two features per pass halve the loads and stores of the partial
+		// sums; each row still adds the terms one at a time, in order.
+		j := 0
+		for ; j+2 <= len(l.Weights); j += 2 {
+			w0, w1 := l.Weights[j], l.Weights[j+1]
+			c0 := x.Cols[j][lo:hi]
+			c1 := x.Cols[j+1][lo:hi]
+			c1 = c1[:len(c0)] // lets the compiler drop the bounds checks
+			oc := o[:len(c0)]
+			for i, v := range c0 {
+				z := oc[i] + w0*v
+				oc[i] = z + w1*c1[i]
+			}
+		}
+		if j < len(l.Weights) {
+			w := l.Weights[j]
 			c := x.Cols[j][lo:hi]
-			oc := o[:len(c)] // lets the compiler drop the bounds checks
+			oc := o[:len(c)]
 			for i, v := range c {
 				oc[i] += w * v
 			}
 		}
 		for i, z := range o {
-			if z != z {
-				return nanError(x, lo+i)
+			if z-z != 0 { // NaN or ±Inf: a non-finite feature, or an overflow
+				if err := nonFiniteError(x, lo+i, z); err != nil {
+					return err
+				}
 			}
 			o[i] = sigmoid(z)
 		}
@@ -153,6 +173,20 @@ func checkMatrix(want []string, x *transform.Matrix, out []float64) error {
 		}
 		if len(x.Cols[j]) != x.Rows {
 			return fmt.Errorf("model: feature %q has %d values for %d rows", name, len(x.Cols[j]), x.Rows)
+		}
+	}
+	return nil
+}
+
+// nonFiniteError explains a non-finite sum z in row i: nil when every
+// feature of the row is finite (a large but finite sum that overflowed).
+func nonFiniteError(x *transform.Matrix, i int, z float64) error {
+	if z != z {
+		return nanError(x, i)
+	}
+	for j, c := range x.Cols {
+		if math.IsInf(c[i], 0) {
+			return fmt.Errorf("model: feature %q is infinite (%v) in row %d", x.Features[j], c[i], i)
 		}
 	}
 	return nil

@@ -294,6 +294,14 @@ func (m *Model) PredictMatrix(x *Matrix, out []float64) error {
 	return m.predictor.PredictMatrix(x, out)
 }
 
+// ChecksFinite reports whether PredictMatrix itself rejects every NaN or
+// ±Inf feature value (the logistic estimator does, at no extra pass), so a
+// caller need not check the features first.
+func (m *Model) ChecksFinite() bool {
+	_, ok := m.predictor.(*Logistic)
+	return ok
+}
+
 // Load reads and validates the bundle in dir.
 func Load(dir string) (*Model, error) {
 	path := filepath.Join(dir, ManifestFile)
