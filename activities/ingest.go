@@ -16,13 +16,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow"
+
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
 // Ingest reads the step's source (CSV, JSON Lines or Parquet; a local path,
-// file:// or http(s):// URL) into a content-addressed Parquet dataset
+// a file://, http(s):// or object-store (s3://, gs://) URL) into a content-addressed Parquet dataset
 // datasets/<sha256>.parquet and checks the expectations in one streaming
 // pass, publishing their report under reports/expectations/. It is cached
 // (see cache.go) by its configuration and the source's SHA-256 and format.
@@ -158,8 +160,8 @@ var (
 )
 
 // fetchSource returns the local path of source: a path relative to specDir,
-// a file:// URL, or an http(s):// URL downloaded to a temporary file under
-// the artifact store (removed by cleanup). Object-store URLs are rejected.
+// a file:// URL, or an http(s):// or object-store URL fetched to a
+// temporary file under the artifact store (removed by cleanup).
 func (a *Activities) fetchSource(ctx context.Context, pl *pulse, source, specDir string) (string, func(), error) {
 	none := func() {}
 	scheme, _, hasScheme := strings.Cut(source, "://")
@@ -171,30 +173,68 @@ func (a *Activities) fetchSource(ctx context.Context, pl *pulse, source, specDir
 		}
 		return src, none, nil
 	}
-	if scheme != "http" && scheme != "https" {
-		return "", none, invalid("ingest source %s: %s:// sources are not supported yet (the artifact store is file:// only); use a local path, a file:// or an http(s):// URL", source, scheme)
+	remote := artifact.Remote(source)
+	if scheme != "http" && scheme != "https" && !remote {
+		return "", none, invalid("ingest source %s: unsupported scheme %s:// (use a local path, a file://, http(s)://, %s:// URL)", source, scheme, strings.Join(artifact.RemoteSchemes, "://, "))
+	}
+	u, err := url.Parse(source)
+	if err != nil {
+		return "", none, invalid("ingest source %s: %v", source, err)
 	}
 	dir, err := a.Store.TempDir("download")
 	if err != nil {
 		return "", none, err
 	}
 	cleanup := func() { os.RemoveAll(dir) }
-	u, err := url.Parse(source)
-	if err != nil {
-		cleanup()
-		return "", none, invalid("ingest source %s: %v", source, err)
-	}
 	// Keep the name (and so the extension) for format detection.
 	base := path.Base(u.Path)
 	if base == "/" || base == "." || base == "" {
 		base = "download"
 	}
 	dst := filepath.Join(dir, base)
-	if err := download(ctx, pl, source, dst); err != nil {
+	if remote {
+		err = fetchObject(ctx, pl, source, dst)
+	} else {
+		err = download(ctx, pl, source, dst)
+	}
+	if err != nil {
 		cleanup()
 		return "", none, err
 	}
 	return dst, cleanup, nil
+}
+
+// fetchObject copies an object-store source to dst, heartbeating its
+// progress at most once a second. A missing object or a malformed URL is
+// invalid input; other failures (network, credentials) may pass on retry.
+func fetchObject(ctx context.Context, pl *pulse, src, dst string) error {
+	ctx, cancel := context.WithTimeout(ctx, DownloadTimeout)
+	defer cancel()
+	if _, err := artifact.ParseObjectURL(src); err != nil {
+		return invalid("ingest source: %v", err)
+	}
+	last := time.Now()
+	_, err := artifact.Fetch(ctx, src, dst, artifact.FetchOptions{
+		MaxBytes: MaxDownloadBytes,
+		Progress: func(done, total int64) {
+			if time.Since(last) < time.Second {
+				return
+			}
+			last = time.Now()
+			pct := 0.0
+			if total > 0 {
+				pct = 100 * float64(done) / float64(total)
+			}
+			pl.set(Progress{Pct: pct, Msg: fmt.Sprintf("fetched %d of %d MiB of %s", done>>20, total>>20, artifact.ObjectBase(src))})
+		},
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, artifact.ErrNotFound), errors.Is(err, artifact.ErrTooLarge):
+		return invalid("ingest source %v", err)
+	}
+	return err
 }
 
 // download fetches url into dst with a context-aware client, heartbeating
@@ -278,8 +318,10 @@ func download(ctx context.Context, pl *pulse, src, dst string) error {
 	return os.Rename(dst+".part", dst)
 }
 
-// copyParquet rewrites a Parquet file through Kiln's reader and writer, one
-// row group at a time, so its types are normalised and its hash is Kiln's.
+// copyParquet rewrites a Parquet file through Kiln's reader and writer, so
+// its types are normalised and its hash is Kiln's. It streams batches of at
+// most dataset.DefaultBatchRows rows (one output row group each), so memory
+// does not grow with the input's row groups.
 func copyParquet(ctx context.Context, src, dst string) (dataset.Info, error) {
 	r, err := dataset.OpenParquet(src)
 	if err != nil {
@@ -292,14 +334,14 @@ func copyParquet(ctx context.Context, src, dst string) (dataset.Info, error) {
 	}
 	defer w.Abort()
 	for i := 0; i < r.NumRowGroups(); i++ {
-		rec, err := r.ReadRowGroup(ctx, i, nil)
+		err := r.ScanRowGroup(ctx, i, nil, dataset.DefaultBatchRows, func(rec arrow.Record) error {
+			if err := w.Write(rec); err != nil {
+				return fmt.Errorf("writing %s: %w", dst, err)
+			}
+			return nil
+		})
 		if err != nil {
 			return dataset.Info{}, err
-		}
-		err = w.Write(rec)
-		rec.Release()
-		if err != nil {
-			return dataset.Info{}, fmt.Errorf("writing %s: %w", dst, err)
 		}
 	}
 	return w.Commit()

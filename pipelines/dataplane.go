@@ -16,9 +16,11 @@ var (
 	expectKeys     = []string{"min_rows", "columns", "not_null", "ranges", "allowed", "unique"}
 	handleUnknowns = []string{"ignore", "error", "as_category"}
 	onInvalids     = []string{"error", "clip"}
-	// objectStores are URL schemes of object stores, which ingest cannot
-	// read yet (the artifact store is file:// only).
-	objectStores = []string{"s3", "gs", "gcs", "az", "azblob", "abfs", "abfss"}
+	// objectStores are the URL schemes of the object stores ingest reads
+	// (as internal/artifact.RemoteSchemes); otherStores are object stores
+	// it does not.
+	objectStores = []string{"s3", "gs"}
+	otherStores  = []string{"gcs", "az", "azblob", "abfs", "abfss", "wasb", "wasbs"}
 )
 
 // FormatOf returns the ingest format a source's extension implies ("csv",
@@ -103,8 +105,9 @@ func (d *decoder) decodeIngest(o *object, fe *Foreach) *IngestConfig {
 	return c
 }
 
-// checkSource reports sources ingest cannot read: object-store URLs (not
-// supported yet) and unknown URL schemes.
+// checkSource reports sources ingest cannot read: unknown URL schemes,
+// object stores other than S3 and GCS, and object URLs without a bucket
+// or key.
 func (d *decoder) checkSource(o *object, source string) {
 	i := strings.Index(source, "://")
 	if i <= 0 {
@@ -115,9 +118,19 @@ func (d *decoder) checkSource(o *object, source string) {
 	switch {
 	case scheme == "file" || scheme == "http" || scheme == "https":
 	case contains(objectStores, scheme):
-		d.errorf(n, p, "%s:// sources are not supported yet (the artifact store is file:// only); use a local path, a file:// or an http(s):// URL", scheme)
+		u, err := url.Parse(source)
+		switch {
+		case err != nil:
+			d.errorf(n, p, "invalid %s:// URL: %v", scheme, err)
+		case u.Host == "" || strings.TrimPrefix(u.Path, "/") == "" || strings.HasSuffix(u.Path, "/"):
+			d.errorf(n, p, "%s:// sources name one object: %s://bucket/key, found %q", scheme, scheme, source)
+		}
+	case scheme == "gcs":
+		d.errorf(n, p, "Google Cloud Storage objects are gs://bucket/key, found %q", source)
+	case contains(otherStores, scheme):
+		d.errorf(n, p, "%s:// sources are not supported (object stores: s3://, gs://); use a local path, a file://, http(s)://, s3:// or gs:// URL", scheme)
 	default:
-		d.errorf(n, p, "unsupported source scheme %q (use a local path, a file:// or an http(s):// URL)", scheme)
+		d.errorf(n, p, "unsupported source scheme %q (use a local path, a file://, http(s)://, s3:// or gs:// URL)", scheme)
 	}
 }
 

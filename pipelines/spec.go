@@ -173,9 +173,10 @@ const GPUsAll = -1
 // content-addressed dataset. YAML:
 // with: {source: data/churn.csv, format: csv, schema: {tenure: int64}, expect: {min_rows: 1000}}.
 type IngestConfig struct {
-	// Source is a path (relative to the spec's directory), a file:// URL or
-	// an http(s):// URL (downloaded by the worker). Object-store URLs
-	// (s3://, gs://) are not supported yet. Required.
+	// Source is a path (relative to the spec's directory), a file:// URL,
+	// an http(s):// URL, or an object URL s3://bucket/key or gs://bucket/key
+	// (with the driver's options as a query, e.g. ?region=eu-west-1);
+	// remote sources are fetched by the worker. Required.
 	Source string `json:"source" yaml:"source"`
 	// Format is "csv", "jsonl" or "parquet"; default from Source's
 	// extension: .csv, .jsonl, .ndjson (each optionally followed by .gz),

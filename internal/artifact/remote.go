@@ -1,0 +1,182 @@
+package artifact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	// Object-store drivers for the schemes in RemoteSchemes.
+	_ "gocloud.dev/blob/gcsblob"
+	_ "gocloud.dev/blob/s3blob"
+)
+
+// RemoteSchemes are the URL schemes of the object stores Kiln reads through
+// gocloud.dev/blob: s3:// (Amazon S3 and S3-compatible stores such as MinIO
+// or Ceph) and gs:// (Google Cloud Storage).
+//
+// An object URL is scheme://bucket/key?options, where the options are the
+// driver's bucket URL parameters, for example
+//
+//	s3://data/churn/2026-12.csv?region=eu-west-1
+//	s3://data/churn.csv?endpoint=http://127.0.0.1:9000&use_path_style=true&disable_https=true
+//	gs://data/churn.parquet
+//
+// Credentials come from the usual places of each cloud's SDK (for S3:
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ~/.aws, instance roles; for
+// GCS: application default credentials), never from the URL or the spec.
+var RemoteSchemes = []string{"s3", "gs"}
+
+// Errors of Fetch that retrying will not cure.
+var (
+	// ErrNotFound marks a remote object that does not exist.
+	ErrNotFound = errors.New("object not found")
+	// ErrTooLarge marks an object larger than FetchOptions.MaxBytes.
+	ErrTooLarge = errors.New("object too large")
+)
+
+// Remote reports whether uri names an object in a remote object store (its
+// scheme is one of RemoteSchemes).
+func Remote(uri string) bool {
+	scheme, _, ok := strings.Cut(uri, "://")
+	return ok && slices.Contains(RemoteSchemes, strings.ToLower(scheme))
+}
+
+// ObjectURL is a parsed object URL.
+type ObjectURL struct {
+	// Bucket is the bucket's URL for blob.OpenBucket: scheme://bucket?options.
+	Bucket string
+	// Key is the object's key within the bucket.
+	Key string
+}
+
+// ParseObjectURL splits an object URL (see RemoteSchemes) into its bucket
+// URL and key. The key must not be empty.
+func ParseObjectURL(uri string) (ObjectURL, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return ObjectURL{}, fmt.Errorf("object URL %q: %w", uri, err)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if !slices.Contains(RemoteSchemes, scheme) {
+		return ObjectURL{}, fmt.Errorf("object URL %q: scheme %q is not an object store (use %s)", uri, u.Scheme, strings.Join(RemoteSchemes, "://, ")+"://")
+	}
+	if u.Host == "" {
+		return ObjectURL{}, fmt.Errorf("object URL %q names no bucket (want %s://bucket/key)", uri, scheme)
+	}
+	key := strings.TrimPrefix(u.Path, "/")
+	if key == "" || strings.HasSuffix(key, "/") {
+		return ObjectURL{}, fmt.Errorf("object URL %q names no object (want %s://bucket/key)", uri, scheme)
+	}
+	b := url.URL{Scheme: scheme, Host: u.Host, RawQuery: u.RawQuery}
+	return ObjectURL{Bucket: b.String(), Key: key}, nil
+}
+
+// FetchOptions configures Fetch.
+type FetchOptions struct {
+	// MaxBytes bounds the object's size; 0 means no bound.
+	MaxBytes int64
+	// Progress, when set, is called after every chunk copied with the
+	// bytes done and the object's size.
+	Progress func(done, total int64)
+}
+
+// Fetch copies the object at uri to the local file dst, streaming it in
+// chunks of 1 MiB (memory does not grow with the object). The copy goes to
+// dst+".part" and is renamed to dst when complete, so dst is either absent
+// or whole. It returns the bytes copied. A missing object is an error
+// wrapping ErrNotFound.
+func Fetch(ctx context.Context, uri, dst string, opts FetchOptions) (int64, error) {
+	ou, err := ParseObjectURL(uri)
+	if err != nil {
+		return 0, err
+	}
+	shown := uri
+	bucket, err := blob.OpenBucket(ctx, ou.Bucket)
+	if err != nil {
+		return 0, fmt.Errorf("opening bucket of %s: %w", shown, err)
+	}
+	defer bucket.Close()
+	r, err := bucket.NewReader(ctx, ou.Key, nil)
+	if err != nil {
+		return 0, remoteError(shown, err)
+	}
+	defer r.Close()
+	total := r.Size()
+	if opts.MaxBytes > 0 && total > opts.MaxBytes {
+		return 0, fmt.Errorf("fetching %s: %d bytes is more than the limit of %d: %w", shown, total, opts.MaxBytes, ErrTooLarge)
+	}
+	part := dst + ".part"
+	f, err := os.Create(part)
+	if err != nil {
+		return 0, fmt.Errorf("fetching %s: %w", shown, err)
+	}
+	defer os.Remove(part)
+	defer f.Close()
+	var done int64
+	buf := make([]byte, 1<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return done, fmt.Errorf("fetching %s: %w", shown, err)
+		}
+		k, rerr := io.ReadFull(r, buf)
+		if k > 0 {
+			done += int64(k)
+			if opts.MaxBytes > 0 && done > opts.MaxBytes {
+				return done, fmt.Errorf("fetching %s: more than the limit of %d bytes: %w", shown, opts.MaxBytes, ErrTooLarge)
+			}
+			if _, err := f.Write(buf[:k]); err != nil {
+				return done, fmt.Errorf("fetching %s: writing %s: %w", shown, part, err)
+			}
+			if opts.Progress != nil {
+				opts.Progress(done, total)
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			if ctx.Err() != nil {
+				return done, fmt.Errorf("fetching %s: %w", shown, ctx.Err())
+			}
+			return done, fmt.Errorf("fetching %s after %d bytes: %w", shown, done, rerr)
+		}
+	}
+	if done != total {
+		return done, fmt.Errorf("fetching %s: got %d of %d bytes", shown, done, total)
+	}
+	if err := f.Close(); err != nil {
+		return done, fmt.Errorf("fetching %s: %w", shown, err)
+	}
+	if err := os.Rename(part, dst); err != nil {
+		return done, fmt.Errorf("fetching %s: %w", shown, err)
+	}
+	return done, nil
+}
+
+// remoteError names the object in err and marks a missing one with
+// ErrNotFound.
+func remoteError(shown string, err error) error {
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return fmt.Errorf("%s: %w", shown, ErrNotFound)
+	}
+	return fmt.Errorf("reading %s: %w", shown, err)
+}
+
+// ObjectBase is the last path element of an object URL's key ("data.csv"
+// for s3://bucket/dir/data.csv?region=x), or "" when it has none.
+func ObjectBase(uri string) string {
+	ou, err := ParseObjectURL(uri)
+	if err != nil {
+		return ""
+	}
+	return path.Base(ou.Key)
+}
