@@ -27,13 +27,25 @@ bin/scoregen bundle -estimator xgboost -file "$DIR/xgb.json" -dir "$DIR/bundle-x
 
 PIN=""
 command -v taskset >/dev/null && PIN="taskset -c 0"
-declare -A RPS RSS
+# Each model is scored RUNS times (default 3) after a sync, so that writeback of
+# earlier files does not land in a timed run; the best run is reported (as the
+# peers report their best), with the median and the largest peak RSS beside it.
+RUNS=${KILN_BENCH_SCORE_RUNS:-3}
+declare -A RPS RSS MED
 for m in logistic xgboost; do
+  runs=()
+  for _ in $(seq "$RUNS"); do
+    rm -rf "$DIR/out-$m.parquet"
+    sync
+    runs+=("$(GOMAXPROCS=1 $PIN bin/kiln score "$DIR/bundle-$m" "$DIR/data.parquet" "$DIR/out-$m.parquet" --passthrough id --json 2>/dev/null | tr -d '\n')")
+  done
   rm -rf "$DIR/out-$m.parquet"
-  json=$(GOMAXPROCS=1 $PIN bin/kiln score "$DIR/bundle-$m" "$DIR/data.parquet" "$DIR/out-$m.parquet" --passthrough id --json 2>/dev/null)
-  RPS[$m]=$(echo "$json" | $PY -c 'import json,sys; print(json.load(sys.stdin)["rows_per_second"])')
-  RSS[$m]=$(echo "$json" | $PY -c 'import json,sys; print(json.load(sys.stdin)["peak_rss_mib"])')
-  rm -f "$DIR/out-$m.parquet"
+  read -r RPS[$m] MED[$m] RSS[$m] < <(printf '%s\n' "${runs[@]}" | $PY -c '
+import json, statistics, sys
+r = [json.loads(l) for l in sys.stdin if l.strip()]
+rps = [x["rows_per_second"] for x in r]
+print(max(rps), statistics.median(rps), max(x["peak_rss_mib"] for x in r))')
+  echo "kiln score $m: best $(printf '%.0f' "${RPS[$m]}") rows/s, median $(printf '%.0f' "${MED[$m]}") rows/s over $RUNS runs" >&2
 done
 peers=$($PIN $PY scripts/bench/score_peers.py time "$DIR")
 $PY - "$ROWS" "${RPS[logistic]}" "${RSS[logistic]}" "${RPS[xgboost]}" "${RSS[xgboost]}" "$peers" <<'PYEOF'
@@ -43,5 +55,6 @@ print(f"batch scoring, {rows:,} rows x 30 float64 features, Parquet -> Parquet, 
 print(f"{'model':<22}{'Kiln rows/s':>14}{'peak RSS':>12}{'peer (in memory)':>30}{'peer rows/s':>14}{'ratio':>8}")
 print(f"{'GBDT 100x depth 6':<22}{xg:>14,.0f}{xg_rss:>9.0f} MiB{'XGBoost ' + peers['xgboost_version'] + ' inplace_predict':>30}{peers['xgboost_rows_per_s']:>14,.0f}{xg / peers['xgboost_rows_per_s']:>7.2f}x")
 print(f"{'logistic':<22}{lr:>14,.0f}{lr_rss:>9.0f} MiB{'scikit-learn predict_proba':>30}{peers['sklearn_rows_per_s']:>14,.0f}{lr / peers['sklearn_rows_per_s']:>7.2f}x")
+print(f"Kiln: best of the runs (medians above); peak RSS: largest of the runs")
 print(f"targets: GBDT >= 1.0x XGBoost; logistic >= 4,000,000 rows/s; peak RSS <= 512 MiB (peers on {peers['rows']:,} rows)")
 PYEOF
