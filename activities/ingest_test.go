@@ -27,6 +27,21 @@ func ingestWith(t *testing.T, e *env, cfg pipelines.IngestConfig) (activities.St
 	return e.acts.Ingest(e.ctx, activities.StepInput{Run: activities.RunInfo{Pipeline: "t", WorkflowID: "pipeline/t/1", SpecDir: t.TempDir()}, Step: st, NoCache: true})
 }
 
+// ingestLocalCopy writes text to a local file called name and ingests it:
+// the dataset that a remote copy of the same bytes must give.
+func ingestLocalCopy(t *testing.T, e *env, name, text string) activities.StepOutput {
+	t.Helper()
+	local := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(local, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ingestWith(t, e, pipelines.IngestConfig{Source: local})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestIngestHTTP downloads sources from a local HTTP server: the dataset is
 // the one a local copy gives; failures name the status code; the size limit
 // holds.
@@ -45,14 +60,7 @@ func TestIngestHTTP(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	local := filepath.Join(t.TempDir(), "small.csv")
-	if err := os.WriteFile(local, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want, err := ingestWith(t, e, pipelines.IngestConfig{Source: local})
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := ingestLocalCopy(t, e, "small.csv", text)
 	got, err := ingestWith(t, e, pipelines.IngestConfig{Source: srv.URL + "/data/small.csv"})
 	if err != nil {
 		t.Fatal(err)
@@ -97,14 +105,7 @@ func TestIngestS3(t *testing.T) {
 	text := smallCSV()
 	srv.Put(t, "lake", "raw/2026/small.csv", []byte(text))
 
-	local := filepath.Join(t.TempDir(), "small.csv")
-	if err := os.WriteFile(local, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want, err := ingestWith(t, e, pipelines.IngestConfig{Source: local})
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := ingestLocalCopy(t, e, "small.csv", text)
 	uri := srv.URL("lake", "raw/2026/small.csv")
 	got, err := ingestWith(t, e, pipelines.IngestConfig{Source: uri})
 	if err != nil {
