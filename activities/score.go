@@ -152,12 +152,25 @@ func (a *Activities) Score(ctx context.Context, in StepInput) (StepOutput, error
 		input = in.Inputs.Dataset.URI
 		inputs["input_sha256"] = in.Inputs.Dataset.SHA256
 	}
-	inPath, err := artifact.Path(input, in.Run.SpecDir)
-	if err != nil {
-		return StepOutput{}, invalid("score input: %v", err)
-	}
-	pl := startPulse(ctx, Progress{Msg: "hashing " + filepath.Base(inPath)})
+	pl := startPulse(ctx, Progress{Msg: "resolving " + input})
 	defer pl.stop()
+	var inPath string
+	if artifact.Remote(input) {
+		files, err := a.stageRemoteInput(ctx, pl, input)
+		if err != nil {
+			return StepOutput{}, err
+		}
+		if len(files) != 1 {
+			return StepOutput{}, invalid("score input %s: %d objects; the single-file score path (row_groups, foreach items) reads one", input, len(files))
+		}
+		inPath = files[0]
+	} else {
+		var err error
+		if inPath, err = artifact.Path(input, in.Run.SpecDir); err != nil {
+			return StepOutput{}, invalid("score input: %v", err)
+		}
+	}
+	pl.set(Progress{Msg: "hashing " + filepath.Base(inPath)})
 	if inputs["input_sha256"] == "" {
 		sum, err := dataset.HashFile(inPath)
 		if err != nil {

@@ -436,15 +436,7 @@ func TestScoreStepActivities(t *testing.T) {
 	if plan.Cached != nil || plan.Shards != 5 || plan.Rows != 8000 || plan.Files != 2 {
 		t.Fatalf("plan %+v; want 5 shards (3 + 2), 8000 rows, 2 files", plan)
 	}
-	for i := range plan.Shards {
-		if _, err := e.acts.ScoreShard(e.ctx, activities.ScoreShardInput{Step: "score", Staging: plan.Staging, Shard: i}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out, err := e.acts.ScoreCommit(e.ctx, activities.ScoreCommitInput{Step: si, Staging: plan.Staging, Key: plan.Key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := scoreShardsAndCommit(t, e, si, plan)
 	outDir := mustPath(t, out.Artifacts.Scored.URI)
 	if out.Artifacts.Scored.Rows != 8000 || len(scoredIDs(t, outDir)) != 8000 {
 		t.Fatalf("committed %+v", out.Artifacts.Scored)
@@ -465,4 +457,20 @@ func TestScoreStepActivities(t *testing.T) {
 	if p, err := e.acts.ScorePlan(e.ctx, si); err != nil || p.Cached != nil {
 		t.Fatalf("plan after the output changed: cached %v, %v; want a new plan", p.Cached != nil, err)
 	}
+}
+
+// scoreShardsAndCommit runs every shard of a planned score step, as the
+// workflow would, and commits the output.
+func scoreShardsAndCommit(t *testing.T, e *env, si activities.StepInput, plan activities.ScorePlanOutput) activities.StepOutput {
+	t.Helper()
+	for i := range plan.Shards {
+		if _, err := e.acts.ScoreShard(e.ctx, activities.ScoreShardInput{Step: si.Step.Name, Staging: plan.Staging, Shard: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := e.acts.ScoreCommit(e.ctx, activities.ScoreCommitInput{Step: si, Staging: plan.Staging, Key: plan.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -51,8 +51,11 @@ func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutp
 		return ScorePlanOutput{}, invalid("step %q needs a score config and a registered model upstream", in.Step.Name)
 	}
 	inputs := map[string]string{"model": fmt.Sprintf("%s:%d", mref.Name, mref.Version)}
+	pl := startPulse(ctx, Progress{Msg: "resolving the input"})
+	defer pl.stop()
 	var files []string
-	if cfg.Input == "" {
+	switch {
+	case cfg.Input == "":
 		if in.Inputs.Dataset == nil {
 			return ScorePlanOutput{}, invalid("step %q: no input given and no ingested dataset upstream", in.Step.Name)
 		}
@@ -62,7 +65,12 @@ func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutp
 		}
 		files = []string{p}
 		inputs["input_sha256"] = in.Inputs.Dataset.SHA256
-	} else {
+	case artifact.Remote(cfg.Input):
+		var err error
+		if files, err = a.stageRemoteInput(ctx, pl, cfg.Input); err != nil {
+			return ScorePlanOutput{}, err
+		}
+	default:
 		input := cfg.Input
 		if strings.HasPrefix(input, "file://") {
 			p, err := artifact.Path(input, in.Run.SpecDir)
@@ -76,8 +84,7 @@ func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutp
 			return ScorePlanOutput{}, invalid("step %q: input: %v", in.Step.Name, err)
 		}
 	}
-	pl := startPulse(ctx, Progress{Msg: fmt.Sprintf("hashing %d input file(s)", len(files))})
-	defer pl.stop()
+	pl.set(Progress{Msg: fmt.Sprintf("hashing %d input file(s)", len(files))})
 	if inputs["input_sha256"] == "" {
 		h := sha256.New()
 		for _, f := range files {

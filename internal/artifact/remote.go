@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -61,6 +62,21 @@ type ObjectURL struct {
 // ParseObjectURL splits an object URL (see RemoteSchemes) into its bucket
 // URL and key. The key must not be empty.
 func ParseObjectURL(uri string) (ObjectURL, error) {
+	ou, err := parseRemote(uri)
+	if err == nil && (ou.Key == "" || strings.HasSuffix(ou.Key, "/")) {
+		err = fmt.Errorf("object URL %q names no object (want %s://bucket/key)", uri, schemeOf(uri))
+	}
+	return ou, err
+}
+
+// schemeOf is uri's scheme in lower case.
+func schemeOf(uri string) string {
+	scheme, _, _ := strings.Cut(uri, "://")
+	return strings.ToLower(scheme)
+}
+
+// parseRemote splits a remote URL into bucket URL and key (maybe empty).
+func parseRemote(uri string) (ObjectURL, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return ObjectURL{}, fmt.Errorf("object URL %q: %w", uri, err)
@@ -73,9 +89,6 @@ func ParseObjectURL(uri string) (ObjectURL, error) {
 		return ObjectURL{}, fmt.Errorf("object URL %q names no bucket (want %s://bucket/key)", uri, scheme)
 	}
 	key := strings.TrimPrefix(u.Path, "/")
-	if key == "" || strings.HasSuffix(key, "/") {
-		return ObjectURL{}, fmt.Errorf("object URL %q names no object (want %s://bucket/key)", uri, scheme)
-	}
 	b := url.URL{Scheme: scheme, Host: u.Host, RawQuery: u.RawQuery}
 	return ObjectURL{Bucket: b.String(), Key: key}, nil
 }
@@ -179,4 +192,63 @@ func ObjectBase(uri string) string {
 		return ""
 	}
 	return path.Base(ou.Key)
+}
+
+// Object is one object of a listing.
+type Object struct {
+	// URI is the object's URL, with the listed URL's query.
+	URI string
+	// Key is the object's key in its bucket.
+	Key string
+	// Size is the object's size in bytes.
+	Size int64
+	// ModTime is when the object was last modified.
+	ModTime time.Time
+	// MD5 is the hex MD5 of the content as the store reports it, or ""
+	// when it reports none (S3 multipart uploads, for one).
+	MD5 string
+}
+
+// List returns the objects whose key starts with the key of uri (a prefix:
+// s3://bucket/scores/2026-12/ or s3://bucket/scores/part-) and has no "/"
+// after it, in key order: like the files of a directory, or the files a
+// local path prefix matches, not descending into "subdirectories".
+func List(ctx context.Context, uri string) ([]Object, error) {
+	ou, err := parseRemote(uri)
+	if err != nil {
+		return nil, err
+	}
+	bucket, err := blob.OpenBucket(ctx, ou.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("opening bucket of %s: %w", uri, err)
+	}
+	defer bucket.Close()
+	_, query, _ := strings.Cut(uri, "?")
+	bu, _ := url.Parse(ou.Bucket)
+	var objs []Object
+	it := bucket.List(&blob.ListOptions{Prefix: ou.Key, Delimiter: "/"})
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, remoteError(uri, err)
+		}
+		if o.IsDir {
+			continue
+		}
+		ob := url.URL{Scheme: bu.Scheme, Host: bu.Host, Path: "/" + o.Key, RawQuery: query}
+		objs = append(objs, Object{URI: ob.String(), Key: o.Key, Size: o.Size, ModTime: o.ModTime, MD5: md5Of(o)})
+	}
+	slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
+	return objs, nil
+}
+
+// md5Of returns the hex MD5 of a listed object, or "".
+func md5Of(o *blob.ListObject) string {
+	if len(o.MD5) > 0 {
+		return fmt.Sprintf("%x", o.MD5)
+	}
+	return ""
 }

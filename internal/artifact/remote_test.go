@@ -145,3 +145,49 @@ func assertAbsent(t *testing.T, path string) {
 		}
 	}
 }
+
+// TestListS3 lists prefixes like directories and path prefixes: direct
+// objects only, in key order, with the listed URL's query kept.
+func TestListS3(t *testing.T) {
+	srv := s3test.Start(t, "lake")
+	for _, k := range []string{"scores/b.parquet", "scores/a.parquet", "scores/sub/c.parquet", "scores-old/x.parquet", "top.csv"} {
+		srv.Put(t, "lake", k, []byte(k))
+	}
+	ctx := context.Background()
+	tests := []struct {
+		prefix string
+		want   []string
+	}{
+		{"scores/", []string{"scores/a.parquet", "scores/b.parquet"}},
+		{"scores", nil}, // only "directories" (scores/, scores-old/) start so
+		{"scores/a", []string{"scores/a.parquet"}},
+		{"", []string{"top.csv"}},
+		{"nothing/", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.prefix, func(t *testing.T) {
+			uri := srv.URL("lake", tt.prefix)
+			objs, err := artifact.List(ctx, uri)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, o := range objs {
+				keys = append(keys, o.Key)
+				if o.Size != int64(len(o.Key)) {
+					t.Errorf("%s: size %d, want %d", o.Key, o.Size, len(o.Key))
+				}
+				want := srv.URL("lake", o.Key)
+				if o.URI != want {
+					t.Errorf("URI %s, want %s", o.URI, want)
+				}
+			}
+			if strings.Join(keys, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("List(%s) = %v, want %v", tt.prefix, keys, tt.want)
+			}
+		})
+	}
+	if _, err := artifact.List(ctx, srv.URL("nobucket", "x/")); err == nil {
+		t.Error("no error listing a missing bucket")
+	}
+}

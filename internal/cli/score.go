@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,7 +50,10 @@ pipeline's score step runs on workers.
 MODEL is a bundle directory, or a registry reference (name, name:VERSION or
 name@ALIAS) resolved in $KILN_HOME/registry.db.
 INPUT is a Parquet file, a directory of .parquet files, a glob ('data/*.parquet')
-or a path prefix.
+or a path prefix; or an object or prefix in an object store (s3://bucket/key,
+gs://bucket/key, with the driver's options as a query), whose .parquet objects
+are fetched first into $KILN_HOME/artifacts/cache/objects (reused while they
+do not change). Credentials come from the cloud SDK's environment.
 OUTPUT ending in .parquet is written as one file; any other OUTPUT is a
 directory of part files with a _SUCCESS manifest (parts and row counts). Both
 appear atomically: nothing is published unless every row was scored. An
@@ -60,7 +65,8 @@ NaN or Inf in a feature) fails with the file, row group, column and row.
 Progress goes to stderr: a bar on a terminal, plain lines otherwise.`,
 		Example: `  kiln score churn@production data/customers.parquet scored.parquet --passthrough customer_id
   kiln score churn:3 'landing/2026-11-*.parquet' scores/2026-11 --json
-  kiln score ./bundle data/ scored/ --passthrough id,segment`,
+  kiln score ./bundle data/ scored/ --passthrough id,segment
+  kiln score churn@production 's3://lake/landing/2026-12/?region=eu-west-1' scores/2026-12`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -68,9 +74,9 @@ Progress goes to stderr: a bar on a terminal, plain lines otherwise.`,
 			if err != nil {
 				return err
 			}
-			files, err := activities.ResolveScoreInputs(args[1], "")
+			files, err := scoreInputs(ctx, cmd.ErrOrStderr(), cfg, args[1])
 			if err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("input: %w", err)}
+				return err
 			}
 			out, err := filepath.Abs(args[2])
 			if err != nil {
@@ -235,4 +241,32 @@ func peakRSSMiB() float64 {
 		}
 	}
 	return 0
+}
+
+// scoreInputs resolves kiln score's input to local Parquet files: a file, a
+// directory, a glob or a path prefix; or an object or prefix in an object
+// store, fetched into the object cache under the Kiln home
+// (artifacts/cache/objects) unless already there.
+func scoreInputs(ctx context.Context, stderr io.Writer, cfg *Config, input string) ([]string, error) {
+	if !artifact.Remote(input) {
+		files, err := activities.ResolveScoreInputs(input, "")
+		if err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("input: %w", err)}
+		}
+		return files, nil
+	}
+	fmt.Fprintf(stderr, "fetching %s into %s\n", input, cfg.path("artifacts", "cache", "objects"))
+	var fetched int64
+	files, err := activities.StageScoreInputs(ctx, input, activities.StageOptions{
+		CacheDir: cfg.path("artifacts", "cache", "objects"),
+		Progress: func(done, total int64) { fetched = total },
+	})
+	if errors.Is(err, artifact.ErrNotFound) {
+		return nil, &exitError{code: 2, err: fmt.Errorf("input: %w", err)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	fmt.Fprintf(stderr, "%d object(s), %.1f MiB, ready\n", len(files), float64(fetched)/(1<<20))
+	return files, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
+	"github.com/kiln-ml/kiln/internal/artifact/s3test"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/transform"
@@ -85,5 +86,38 @@ func TestScoreCommand(t *testing.T) {
 	r := kiln(t, "score", bundle, filepath.Join(in, "1.parquet"), filepath.Join(dir, "y.parquet"), "--passthrough", "nope")
 	if r.err == nil || !strings.Contains(r.err.Error(), `"nope"`) {
 		t.Errorf("unknown passthrough column: %v", r.err)
+	}
+
+	// The same files from an S3 prefix: fetched into the home's object
+	// cache, then scored the same.
+	srv := s3test.Start(t, "lake")
+	for _, name := range []string{"1.parquet", "2.parquet"} {
+		data, err := os.ReadFile(filepath.Join(in, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Put(t, "lake", "in/"+name, data)
+	}
+	home := t.TempDir()
+	r = kiln(t, "--home", home, "score", bundle, srv.URL("lake", "in/"), filepath.Join(dir, "s3.parquet"), "--passthrough", "id", "--json")
+	if r.err != nil {
+		t.Fatalf("kiln score from S3: %v\n%s", r.err, r.stderr)
+	}
+	var sum struct {
+		Rows   int64 `json:"rows"`
+		Inputs int   `json:"input_files"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.Rows != 6 || sum.Inputs != 2 {
+		t.Fatalf("summary %q (%v); want 6 rows from 2 files", r.stdout, err)
+	}
+	if !strings.Contains(r.stderr, "2 object(s)") {
+		t.Errorf("stderr %q does not report the fetch", r.stderr)
+	}
+	cached, _ := filepath.Glob(filepath.Join(home, "artifacts", "cache", "objects", "*", "*.parquet"))
+	if len(cached) != 2 {
+		t.Errorf("object cache holds %v, want the 2 objects", cached)
+	}
+	if r := kiln(t, "score", bundle, srv.URL("lake", "none/"), filepath.Join(dir, "z.parquet")); r.exitCode() != 2 || !strings.Contains(r.err.Error(), "no .parquet object") {
+		t.Errorf("empty prefix: exit %d (%v), want 2 naming the prefix", r.exitCode(), r.err)
 	}
 }

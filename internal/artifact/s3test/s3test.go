@@ -5,8 +5,11 @@ package s3test
 
 import (
 	"bytes"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/johannesboyne/gofakes3"
@@ -17,6 +20,7 @@ import (
 type Server struct {
 	backend *s3mem.Backend
 	http    *httptest.Server
+	gets    atomic.Int64
 }
 
 // Start starts a server holding the given (empty) buckets, stopped when the
@@ -36,7 +40,14 @@ func Start(t testing.TB, buckets ...string) *Server {
 			t.Fatalf("creating bucket %s: %v", b, err)
 		}
 	}
-	s.http = httptest.NewServer(gofakes3.New(s.backend).Server())
+	h := gofakes3.New(s.backend).Server()
+	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Path-style: /bucket/key. A GET with a key reads an object.
+		if r.Method == http.MethodGet && strings.Count(strings.Trim(r.URL.Path, "/"), "/") >= 1 {
+			s.gets.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(s.http.Close)
 	return s
 }
@@ -48,6 +59,10 @@ func (s *Server) Put(t testing.TB, bucket, key string, data []byte) {
 		t.Fatalf("putting s3://%s/%s: %v", bucket, key, err)
 	}
 }
+
+// ObjectGets is the number of object reads (GET requests with a key) the
+// server has answered.
+func (s *Server) ObjectGets() int64 { return s.gets.Load() }
 
 // URL returns the s3:// URL of an object on this server.
 func (s *Server) URL(bucket, key string) string {
