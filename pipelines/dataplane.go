@@ -63,7 +63,7 @@ func (d *decoder) decodeIngest(o *object, fe *Foreach) *IngestConfig {
 	c := &IngestConfig{}
 	o.requiredString("source", &c.Source)
 	if c.Source != "" {
-		d.checkSource(o, c.Source)
+		d.checkLocation(o, "source", c.Source, sourceLocation)
 	}
 	if o.str("format", &c.Format) {
 		o.oneOf("format", c.Format, "format", formats)
@@ -105,32 +105,64 @@ func (d *decoder) decodeIngest(o *object, fe *Foreach) *IngestConfig {
 	return c
 }
 
-// checkSource reports sources ingest cannot read: unknown URL schemes,
-// object stores other than S3 and GCS, and object URLs without a bucket
-// or key.
-func (d *decoder) checkSource(o *object, source string) {
-	i := strings.Index(source, "://")
-	if i <= 0 {
+// locationKind says what a path-or-URL field accepts.
+type locationKind int
+
+const (
+	// sourceLocation: ingest's source, one file: a path, file://,
+	// http(s):// or an object URL naming one object.
+	sourceLocation locationKind = iota
+	// scoreInputLocation: a score step's input: a path (file, directory,
+	// glob, prefix), file:// or an object URL naming an object or prefix.
+	scoreInputLocation
+	// outputLocation: a path or file:// URL.
+	outputLocation
+)
+
+// checkLocation reports a value of field that the step cannot use: an
+// unknown URL scheme, an object store other than S3 and GCS (or one where
+// only local paths work), an object URL without a bucket, or (for a
+// source) without a key. Values with runtime references are checked when
+// they are resolved.
+func (d *decoder) checkLocation(o *object, field, value string, kind locationKind) {
+	i := strings.Index(value, "://")
+	if i <= 0 || hasRuntimeRef(value) {
 		return
 	}
-	scheme := strings.ToLower(source[:i])
-	n, p := o.where("source")
+	scheme := strings.ToLower(value[:i])
+	n, p := o.where(field)
+	var accepts string
+	switch kind {
+	case sourceLocation:
+		accepts = "a local path, a file://, http(s)://, s3:// or gs:// URL"
+	case scoreInputLocation:
+		accepts = "a local path, a file://, s3:// or gs:// URL"
+	default:
+		accepts = "a local path or a file:// URL"
+	}
 	switch {
-	case scheme == "file" || scheme == "http" || scheme == "https":
-	case contains(objectStores, scheme):
-		u, err := url.Parse(source)
+	case scheme == "file":
+	case (scheme == "http" || scheme == "https") && kind == sourceLocation:
+	case contains(objectStores, scheme) && kind != outputLocation:
+		u, err := url.Parse(value)
+		key := ""
+		if err == nil {
+			key = strings.TrimPrefix(u.Path, "/")
+		}
 		switch {
 		case err != nil:
 			d.errorf(n, p, "invalid %s:// URL: %v", scheme, err)
-		case u.Host == "" || strings.TrimPrefix(u.Path, "/") == "" || strings.HasSuffix(u.Path, "/"):
-			d.errorf(n, p, "%s:// sources name one object: %s://bucket/key, found %q", scheme, scheme, source)
+		case u.Host == "":
+			d.errorf(n, p, "%s:// URL without a bucket: want %s://bucket/key, found %q", scheme, scheme, value)
+		case kind == sourceLocation && (key == "" || strings.HasSuffix(key, "/")):
+			d.errorf(n, p, "%s:// sources name one object: %s://bucket/key, found %q", scheme, scheme, value)
 		}
 	case scheme == "gcs":
-		d.errorf(n, p, "Google Cloud Storage objects are gs://bucket/key, found %q", source)
-	case contains(otherStores, scheme):
-		d.errorf(n, p, "%s:// sources are not supported (object stores: s3://, gs://); use a local path, a file://, http(s)://, s3:// or gs:// URL", scheme)
+		d.errorf(n, p, "Google Cloud Storage objects are gs://bucket/key, found %q", value)
+	case contains(objectStores, scheme), contains(otherStores, scheme), scheme == "http", scheme == "https":
+		d.errorf(n, p, "%s %s:// is not supported; use %s", field, scheme, accepts)
 	default:
-		d.errorf(n, p, "unsupported source scheme %q (use a local path, a file://, http(s)://, s3:// or gs:// URL)", scheme)
+		d.errorf(n, p, "unsupported %s scheme %q (use %s)", field, scheme, accepts)
 	}
 }
 

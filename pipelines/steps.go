@@ -679,8 +679,12 @@ func (d *decoder) decodeRegister(o *object, pipeline string) *RegisterConfig {
 
 func (d *decoder) decodeScore(o *object) *ScoreConfig {
 	c := &ScoreConfig{}
-	o.str("input", &c.Input)
-	o.str("output", &c.Output)
+	if o.str("input", &c.Input) {
+		d.checkLocation(o, "input", c.Input, scoreInputLocation)
+	}
+	if o.str("output", &c.Output) {
+		d.checkLocation(o, "output", c.Output, outputLocation)
+	}
 	o.strings("passthrough", &c.Passthrough)
 	if o.str("row_groups", &c.RowGroups) && c.RowGroups != "" && !hasRuntimeRef(c.RowGroups) {
 		n, p := o.where("row_groups")
