@@ -116,9 +116,7 @@ func scoreObjects(input string, objs []artifact.Object) []artifact.Object {
 func (a *Activities) stageRemoteInput(ctx context.Context, pl *pulse, input string) ([]string, error) {
 	files, err := StageScoreInputs(ctx, input, StageOptions{
 		CacheDir: a.Store.LocalPath("cache/objects"),
-		Progress: func(done, total int64) {
-			pl.set(Progress{Pct: 100 * float64(done) / float64(max(total, 1)), Msg: fmt.Sprintf("fetched %d of %d MiB of %s", done>>20, total>>20, input)})
-		},
+		Progress: transferProgress(pl, "fetched", input),
 	})
 	if errors.Is(err, artifact.ErrNotFound) {
 		return nil, invalid("score input %v", err)

@@ -10,7 +10,6 @@ import (
 	"github.com/kiln-ml/kiln/activities"
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/artifact/s3test"
-	"github.com/kiln-ml/kiln/pipelines"
 )
 
 // TestStageScoreInputs fetches a prefix's Parquet objects into the cache
@@ -97,12 +96,7 @@ func TestScoreStepS3Input(t *testing.T) {
 		}
 		srv.Put(t, "lake", "landing/"+f.name, data)
 	}
-	step := pipelines.Step{Name: "score", Uses: pipelines.StepScore, Score: &pipelines.ScoreConfig{Input: srv.URL("lake", "landing/"), Passthrough: []string{"id"}, ShardRows: 2000}}
-	si := activities.StepInput{
-		Run:    activities.RunInfo{Pipeline: "p", WorkflowID: "pipeline/p/s3", SpecDir: dir},
-		Step:   step,
-		Inputs: activities.Artifacts{Model: &activities.ModelRef{Name: "churn", Version: 7, BundleURI: artifact.FileURI(filepath.Join(dir, "bundle"))}},
-	}
+	si := scoreStepInput(dir, "pipeline/p/s3", srv.URL("lake", "landing/"))
 	plan, err := e.acts.ScorePlan(e.ctx, si)
 	if err != nil {
 		t.Fatal(err)
@@ -116,8 +110,7 @@ func TestScoreStepS3Input(t *testing.T) {
 		t.Fatalf("%d distinct ids scored, want 8000", len(ids))
 	}
 
-	step.Score.Input = srv.URL("lake", "missing/")
-	si.Step = step
+	si.Step.Score.Input = srv.URL("lake", "missing/")
 	_, err = e.acts.ScorePlan(e.ctx, si)
 	checkAppError(t, err, "InvalidInput", "no .parquet object", "s3://lake/missing/")
 }

@@ -423,12 +423,7 @@ func TestScoreStepActivities(t *testing.T) {
 	os.Mkdir(in, 0o755)
 	writeScoreInput(t, filepath.Join(in, "a.parquet"), 0, 5000, 1000, nil)
 	writeScoreInput(t, filepath.Join(in, "b.parquet"), 5000, 3000, 1000, nil)
-	step := pipelines.Step{Name: "score", Uses: pipelines.StepScore, Score: &pipelines.ScoreConfig{Input: "in", Passthrough: []string{"id"}, ShardRows: 2000}}
-	si := activities.StepInput{
-		Run:    activities.RunInfo{Pipeline: "p", WorkflowID: "pipeline/p/1", SpecDir: dir},
-		Step:   step,
-		Inputs: activities.Artifacts{Model: &activities.ModelRef{Name: "churn", Version: 7, BundleURI: artifact.FileURI(filepath.Join(dir, "bundle"))}},
-	}
+	si := scoreStepInput(dir, "pipeline/p/1", "in")
 	plan, err := e.acts.ScorePlan(e.ctx, si)
 	if err != nil {
 		t.Fatal(err)
@@ -473,4 +468,15 @@ func scoreShardsAndCommit(t *testing.T, e *env, si activities.StepInput, plan ac
 		t.Fatal(err)
 	}
 	return out
+}
+
+// scoreStepInput is the input of a score step of run workflowID over
+// input, with 2000-row shards, passing id through, scoring with the bundle
+// testScoreModel wrote into dir (registered as churn:7).
+func scoreStepInput(dir, workflowID, input string) activities.StepInput {
+	return activities.StepInput{
+		Run:    activities.RunInfo{Pipeline: "p", WorkflowID: workflowID, SpecDir: dir},
+		Step:   pipelines.Step{Name: "score", Uses: pipelines.StepScore, Score: &pipelines.ScoreConfig{Input: input, Passthrough: []string{"id"}, ShardRows: 2000}},
+		Inputs: activities.Artifacts{Model: &activities.ModelRef{Name: "churn", Version: 7, BundleURI: artifact.FileURI(filepath.Join(dir, "bundle"))}},
+	}
 }

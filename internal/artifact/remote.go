@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -93,44 +92,54 @@ func parseRemote(uri string) (ObjectURL, error) {
 	return ObjectURL{Bucket: b.String(), Key: key}, nil
 }
 
-// FetchOptions configures Fetch.
+// FetchOptions configures Fetch and WriteStream.
 type FetchOptions struct {
-	// MaxBytes bounds the object's size; 0 means no bound.
+	// MaxBytes bounds the size; 0 means no bound.
 	MaxBytes int64
 	// Progress, when set, is called after every chunk copied with the
-	// bytes done and the object's size.
+	// bytes done and the total size (-1 when unknown).
 	Progress func(done, total int64)
 }
 
-// Fetch copies the object at uri to the local file dst, streaming it in
-// chunks of 1 MiB (memory does not grow with the object). The copy goes to
-// dst+".part" and is renamed to dst when complete, so dst is either absent
-// or whole. It returns the bytes copied. A missing object is an error
-// wrapping ErrNotFound.
+// Fetch copies the object at uri to the local file dst with WriteStream:
+// dst is either absent or whole. It returns the bytes copied. A missing
+// object is an error wrapping ErrNotFound.
 func Fetch(ctx context.Context, uri, dst string, opts FetchOptions) (int64, error) {
 	ou, err := ParseObjectURL(uri)
 	if err != nil {
 		return 0, err
 	}
-	shown := uri
 	bucket, err := blob.OpenBucket(ctx, ou.Bucket)
 	if err != nil {
-		return 0, fmt.Errorf("opening bucket of %s: %w", shown, err)
+		return 0, fmt.Errorf("opening bucket of %s: %w", uri, err)
 	}
 	defer bucket.Close()
 	r, err := bucket.NewReader(ctx, ou.Key, nil)
 	if err != nil {
-		return 0, remoteError(shown, err)
+		return 0, remoteError(uri, err)
 	}
 	defer r.Close()
-	total := r.Size()
+	n, err := WriteStream(ctx, r, r.Size(), dst, opts)
+	if err != nil {
+		return n, fmt.Errorf("fetching %s: %w", uri, err)
+	}
+	return n, nil
+}
+
+// WriteStream copies r, of total bytes (-1 when unknown), to the local file
+// dst in chunks of 1 MiB, so memory does not grow with the stream. The copy
+// goes to dst+".part" and is renamed to dst only when complete (and, with a
+// known total, of exactly that size), so dst is either absent or whole. A
+// stream over opts.MaxBytes is an error wrapping ErrTooLarge. It returns
+// the bytes copied.
+func WriteStream(ctx context.Context, r io.Reader, total int64, dst string, opts FetchOptions) (int64, error) {
 	if opts.MaxBytes > 0 && total > opts.MaxBytes {
-		return 0, fmt.Errorf("fetching %s: %d bytes is more than the limit of %d: %w", shown, total, opts.MaxBytes, ErrTooLarge)
+		return 0, fmt.Errorf("%d bytes is more than the limit of %d: %w", total, opts.MaxBytes, ErrTooLarge)
 	}
 	part := dst + ".part"
 	f, err := os.Create(part)
 	if err != nil {
-		return 0, fmt.Errorf("fetching %s: %w", shown, err)
+		return 0, err
 	}
 	defer os.Remove(part)
 	defer f.Close()
@@ -138,16 +147,16 @@ func Fetch(ctx context.Context, uri, dst string, opts FetchOptions) (int64, erro
 	buf := make([]byte, 1<<20)
 	for {
 		if err := ctx.Err(); err != nil {
-			return done, fmt.Errorf("fetching %s: %w", shown, err)
+			return done, err
 		}
 		k, rerr := io.ReadFull(r, buf)
 		if k > 0 {
 			done += int64(k)
 			if opts.MaxBytes > 0 && done > opts.MaxBytes {
-				return done, fmt.Errorf("fetching %s: more than the limit of %d bytes: %w", shown, opts.MaxBytes, ErrTooLarge)
+				return done, fmt.Errorf("more than the limit of %d bytes: %w", opts.MaxBytes, ErrTooLarge)
 			}
 			if _, err := f.Write(buf[:k]); err != nil {
-				return done, fmt.Errorf("fetching %s: writing %s: %w", shown, part, err)
+				return done, fmt.Errorf("writing %s: %w", part, err)
 			}
 			if opts.Progress != nil {
 				opts.Progress(done, total)
@@ -158,21 +167,18 @@ func Fetch(ctx context.Context, uri, dst string, opts FetchOptions) (int64, erro
 		}
 		if rerr != nil {
 			if ctx.Err() != nil {
-				return done, fmt.Errorf("fetching %s: %w", shown, ctx.Err())
+				return done, ctx.Err()
 			}
-			return done, fmt.Errorf("fetching %s after %d bytes: %w", shown, done, rerr)
+			return done, fmt.Errorf("after %d bytes: %w", done, rerr)
 		}
 	}
-	if done != total {
-		return done, fmt.Errorf("fetching %s: got %d of %d bytes", shown, done, total)
+	if total >= 0 && done != total {
+		return done, fmt.Errorf("got %d of %d bytes", done, total)
 	}
 	if err := f.Close(); err != nil {
-		return done, fmt.Errorf("fetching %s: %w", shown, err)
+		return done, err
 	}
-	if err := os.Rename(part, dst); err != nil {
-		return done, fmt.Errorf("fetching %s: %w", shown, err)
-	}
-	return done, nil
+	return done, os.Rename(part, dst)
 }
 
 // remoteError names the object in err and marks a missing one with
@@ -182,16 +188,6 @@ func remoteError(shown string, err error) error {
 		return fmt.Errorf("%s: %w", shown, ErrNotFound)
 	}
 	return fmt.Errorf("reading %s: %w", shown, err)
-}
-
-// ObjectBase is the last path element of an object URL's key ("data.csv"
-// for s3://bucket/dir/data.csv?region=x), or "" when it has none.
-func ObjectBase(uri string) string {
-	ou, err := ParseObjectURL(uri)
-	if err != nil {
-		return ""
-	}
-	return path.Base(ou.Key)
 }
 
 // Object is one object of a listing.

@@ -255,10 +255,11 @@ func scoreInputs(ctx context.Context, stderr io.Writer, cfg *Config, input strin
 		}
 		return files, nil
 	}
-	fmt.Fprintf(stderr, "fetching %s into %s\n", input, cfg.path("artifacts", "cache", "objects"))
+	cache := cfg.path("artifacts", "cache", "objects")
+	fmt.Fprintf(stderr, "fetching %s into %s\n", input, cache)
 	var fetched int64
 	files, err := activities.StageScoreInputs(ctx, input, activities.StageOptions{
-		CacheDir: cfg.path("artifacts", "cache", "objects"),
+		CacheDir: cache,
 		Progress: func(done, total int64) { fetched = total },
 	})
 	if errors.Is(err, artifact.ErrNotFound) {
