@@ -1,0 +1,132 @@
+package site
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/registry"
+)
+
+func newTestSite(t *testing.T) (*httptest.Server, *registry.Registry, string) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	reg, err := registry.Open(ctx, filepath.Join(dir, "registry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	s, err := New(Options{Registry: reg, UIURL: "http://ui.example:8233", Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return srv, reg, dir
+}
+
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func TestSitePages(t *testing.T) {
+	srv, reg, dir := newTestSite(t)
+	ctx := context.Background()
+	v, _, err := reg.Register(ctx, registry.Version{Model: "churn", BundleURI: "file:///b", Status: registry.StatusReady,
+		Metrics: map[string]float64{"auc": 0.91}, RunID: "pipeline/churn/r1", Step: "register", Pipeline: "churn",
+		Datasets: []registry.DatasetRef{{Role: registry.DatasetIngested, URI: "file:///d.parquet", SHA256: "abc", Rows: 5000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repDir := filepath.Join(dir, "reports", "2026-12-02")
+	if err := os.MkdirAll(repDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(repDir, "report.html"), []byte("<html>the report</html>"), 0o644)
+	os.WriteFile(filepath.Join(repDir, "summary.json"), []byte(`{"schema":"kiln.report/v1"}`), 0o644)
+	for _, key := range []string{"2026-12-01", "2026-12-02"} {
+		_, err := reg.PutReport(ctx, registry.ReportEntry{Pipeline: "nightly", Step: "report", RunKey: key, Schedule: "nightly",
+			Model: "churn", Version: v.Version, WorkflowID: "pipeline/nightly/" + key, Trigger: "schedule",
+			URI: artifact.FileURI(filepath.Join(dir, "reports", key)), Rows: 1000, Columns: 8, DriftedColumns: 5, DatasetDrift: key == "2026-12-02"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := reg.RaiseAlert(ctx, registry.Alert{Schedule: "nightly", RunKey: "2026-12-03", Kind: registry.AlertMissingReport, Message: "no report", Due: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	code, body, hdr := get(t, srv.URL+"/reports")
+	if code != 200 {
+		t.Fatalf("GET /reports = %d", code)
+	}
+	for _, want := range []string{"Model churn", "/reports/nightly/report/2026-12-02", "/models/churn/1", "missing_report",
+		"http://ui.example:8233/namespaces/default/workflows/pipeline%2Fnightly%2F2026-12-02", "5/8", "DRIFT"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("index lacks %q", want)
+		}
+	}
+	if i, j := strings.Index(body, "2026-12-02"), strings.Index(body, ">2026-12-01<"); i < 0 || j < 0 || i > j {
+		t.Errorf("index does not list the newest date first")
+	}
+	if csp := hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("CSP = %q", csp)
+	}
+	if strings.Contains(body, "<script") || strings.Contains(body, "http://fonts") {
+		t.Error("the index page has a script or an external resource")
+	}
+	if code, body, _ := get(t, srv.URL+"/reports/nightly/report/2026-12-02"); code != 200 || body != "<html>the report</html>" {
+		t.Errorf("report page = %d %q", code, body)
+	}
+	if code, body, _ := get(t, srv.URL+"/reports/nightly/report/2026-12-02/summary.json"); code != 200 || !strings.Contains(body, "kiln.report/v1") {
+		t.Errorf("summary = %d %q", code, body)
+	}
+	if code, _, _ := get(t, srv.URL+"/reports/nightly/report/2026-12-01"); code != 404 {
+		t.Errorf("a report whose files are gone = %d, want 404", code)
+	}
+	if code, _, _ := get(t, srv.URL+"/reports/nightly/report/1999-01-01"); code != 404 {
+		t.Errorf("an unknown report = %d, want 404", code)
+	}
+	code, body, _ = get(t, srv.URL+"/models/churn/1")
+	if code != 200 || !strings.Contains(body, "file:///d.parquet") || !strings.Contains(body, "auc") || !strings.Contains(body, "2026-12-02") {
+		t.Errorf("lineage = %d %s", code, body)
+	}
+	if code, _, _ := get(t, srv.URL+"/models/churn/9"); code != 404 {
+		t.Errorf("unknown version = %d, want 404", code)
+	}
+	code, body, _ = get(t, srv.URL+"/metrics")
+	if code != 200 {
+		t.Fatalf("metrics = %d", code)
+	}
+	for _, want := range []string{
+		`kiln_schedule_missing_reports{schedule="nightly"} 1`,
+		`kiln_schedule_alerts_total{kind="missing_report",schedule="nightly"} 1`,
+		`kiln_report_dataset_drift{model="churn:1",pipeline="nightly",step="report"} 1`,
+		`kiln_report_drift_share{model="churn:1",pipeline="nightly",step="report"} 0.625`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if _, err := reg.ResolveAlerts(ctx, "nightly", "2026-12-03"); err != nil {
+		t.Fatal(err)
+	}
+	if _, body, _ := get(t, srv.URL+"/metrics"); !strings.Contains(body, `kiln_schedule_missing_reports{schedule="nightly"} 0`) {
+		t.Errorf("a resolved alert still counts as missing:\n%s", body)
+	}
+}
