@@ -122,12 +122,29 @@ const (
 // checkLocation reports a value of field that the step cannot use: an
 // unknown URL scheme, an object store other than S3 and GCS (or one where
 // only local paths work), an object URL without a bucket, or (for a
-// source) without a key. Values with runtime references are checked when
-// they are resolved.
+// source) without a key. In a value with runtime references (${run.*},
+// ${steps.*}, ${item}) only what they cannot change is checked: the scheme,
+// and an object URL's bucket and trailing "/" when written out; the rest is
+// checked when the references are resolved.
 func (d *decoder) checkLocation(o *object, field, value string, kind locationKind) {
 	i := strings.Index(value, "://")
-	if i <= 0 || hasRuntimeRef(value) {
+	if i <= 0 || strings.Contains(value[:i], "${") {
 		return
+	}
+	if hasRuntimeRef(value) {
+		if contains(objectStores, strings.ToLower(value[:i])) && kind != outputLocation {
+			scheme := strings.ToLower(value[:i])
+			bucket, key, _ := strings.Cut(value[i+3:], "/")
+			key, _, _ = strings.Cut(key, "?")
+			n, p := o.where(field)
+			switch {
+			case bucket == "":
+				d.errorf(n, p, "%s:// URL without a bucket: want %s://bucket/key, found %q", scheme, scheme, value)
+			case kind == sourceLocation && strings.HasSuffix(key, "/"):
+				d.errorf(n, p, "%s:// sources name one object: %s://bucket/key, found %q", scheme, scheme, value)
+			}
+			return
+		}
 	}
 	scheme := strings.ToLower(value[:i])
 	n, p := o.where(field)

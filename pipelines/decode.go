@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,6 +95,10 @@ type decoder struct {
 
 	aliases        int
 	aliasesReached bool
+
+	// deadlineAt locates a valid schedule.deadline, which needs report steps.
+	deadlineAt   *yaml.Node
+	deadlinePath string
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -754,9 +759,10 @@ type scalar struct {
 	// interpolated is true when a param was substituted into a longer
 	// string, so that str no longer matches the source text.
 	interpolated bool
-	// stepRefs and itemRefs are true when str holds ${steps....} or
-	// ${item} references, kept for the workflow to substitute.
-	stepRefs, itemRefs bool
+	// stepRefs, itemRefs and runRefs are true when str holds
+	// ${steps....}, ${item} or ${run....} references, kept for the
+	// workflow to substitute.
+	stepRefs, itemRefs, runRefs bool
 }
 
 // refHint explains, after a type error, that references kept for run time
@@ -767,6 +773,8 @@ func (s scalar) refHint() string {
 		return "; references to step outputs are only allowed in string fields"
 	case s.itemRefs:
 		return "; ${item} and ${item.index} are only allowed in string fields"
+	case s.runRefs:
+		return "; ${run.*} references are only allowed in string fields"
 	}
 	return ""
 }
@@ -840,9 +848,10 @@ func (d *decoder) scalar(n *yaml.Node, path, want string) (scalar, bool) {
 
 // substitute replaces ${params.NAME} references in s. A string that is
 // exactly one reference takes the param's type and value. Under a step's
-// with, references to step outputs (${steps.STEP.KIND.FIELD}) and, in a
-// foreach step, ${item} and ${item.index} are checked and kept as written:
-// the workflow substitutes them at run time (see ExpandRefs).
+// with, references to step outputs (${steps.STEP.KIND.FIELD}), run
+// references (${run.NAME}) and, in a foreach step, ${item} and
+// ${item.index} are checked and kept as written: the workflow substitutes
+// them at run time (see ExpandRefs).
 func (d *decoder) substitute(s scalar, path string) (scalar, bool) {
 	var b strings.Builder
 	rest, ok := s.str, true
@@ -880,6 +889,13 @@ func (d *decoder) substitute(s scalar, path string) (scalar, bool) {
 			if d.checkStepRef(s, path, off, ref) {
 				b.WriteString(ref)
 				s.stepRefs = true
+			} else {
+				ok = false
+			}
+		case inner == "run" || strings.HasPrefix(inner, "run."):
+			if d.checkRunRef(s, path, off, ref) {
+				b.WriteString(ref)
+				s.runRefs = true
 			} else {
 				ok = false
 			}
@@ -1059,7 +1075,7 @@ func (d *decoder) value(n *yaml.Node, path string) (any, bool) {
 
 // decodeSpec fills spec from the root mapping.
 func (d *decoder) decodeSpec(root *yaml.Node, spec *Spec, overrides map[string]string) {
-	o := d.object(root, root, "", []string{"apiVersion", "kind", "name", "description", "params", "steps"})
+	o := d.object(root, root, "", []string{"apiVersion", "kind", "name", "description", "params", "schedule", "steps"})
 	d.decodeParams(o, spec, overrides)
 
 	o.require("apiVersion")
@@ -1078,6 +1094,9 @@ func (d *decoder) decodeSpec(root *yaml.Node, spec *Spec, overrides map[string]s
 		d.errorf(n, path, "invalid pipeline name %q: use 1 to 63 lowercase letters, digits and dashes, starting with a letter", spec.Name)
 	}
 	o.str("description", &spec.Description)
+	if k, ok := o.keys["schedule"]; ok {
+		spec.Schedule = d.decodeSchedule(o.vals["schedule"], k)
+	}
 
 	o.require("steps")
 	n, path, ok := o.get("steps")
@@ -1100,6 +1119,9 @@ func (d *decoder) decodeSpec(root *yaml.Node, spec *Spec, overrides map[string]s
 	}
 	d.subst = false
 	d.validateGraph(spec, infos)
+	if d.deadlineAt != nil && !slices.ContainsFunc(spec.Steps, func(st Step) bool { return st.Uses == StepReport }) {
+		d.errorf(d.deadlineAt, d.deadlinePath, "no report step: the deadline is when the reports of the pipeline's report steps are due; add a report step (uses: report) or remove the deadline")
+	}
 }
 
 // decodeParams reads the params mapping and applies overrides.

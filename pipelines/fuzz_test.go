@@ -45,6 +45,11 @@ func FuzzParse(f *testing.F) {
 			"- {name: i, uses: ingest, foreach: {files: \"d/*.csv\"}, with: {source: \"${item}\"}}\n" +
 			"- {name: a, uses: approval, needs: [i], with: {approvers: [x], timeout: 1h, on_timeout: skip}}\n" +
 			"- {name: s, uses: ingest, needs: [a], with: {source: \"${steps.a.approval.by}.csv\"}, when: steps.i.foreach.failed == 0}\n",
+		"apiVersion: kiln/v1\nkind: Pipeline\nname: f\nschedule: {cron: \"30 2 * * *\", timezone: Europe/Paris, deadline: 3h, jitter: 1m, start: 2027-01-01}\nsteps:\n" +
+			"- {name: s, uses: score, with: {model: churn@production, input: \"in/${run.logical_date}/\"}}\n" +
+			"- {name: r, uses: report, needs: [s], with: {labels: {column: y}, drift: {method: {numeric: ks}, thresholds: {ks: 0.01}}}}\n",
+		"apiVersion: kiln/v1\nkind: Pipeline\nname: f\nschedule: {cron: \"@every 90m\", overlap: buffer_one, webhook: \"https://h/x\", deadline: 1h}\nsteps:\n" +
+			"- {name: r, uses: report, with: {input: \"s/${run.key}\", labels: {file: l.parquet, id: id}, trend: 0}}\n",
 	} {
 		f.Add([]byte(src), "")
 		f.Add([]byte(src), "n=3")
@@ -117,7 +122,7 @@ func checkSpec(t *testing.T, spec *Spec) {
 	for _, st := range spec.Steps {
 		configs := 0
 		for _, set := range []bool{st.Ingest != nil, st.Preprocess != nil, st.Train != nil, st.Evaluate != nil,
-			st.Register != nil, st.Score != nil, st.Deploy != nil, st.Monitor != nil, st.Approval != nil, st.Noop != nil} {
+			st.Register != nil, st.Score != nil, st.Report != nil, st.Deploy != nil, st.Monitor != nil, st.Approval != nil, st.Noop != nil} {
 			if set {
 				configs++
 			}
@@ -136,11 +141,14 @@ func checkSpec(t *testing.T, spec *Spec) {
 				t.Fatalf("step %q needs %q, which is unknown or not before it in %q", st.Name, need, order)
 			}
 		}
-		if want, ok := Upstream[st.Uses]; ok {
+		if want, ok := RequiredUpstream(&st); ok {
 			up := spec.NearestAncestor(st.Name, want)
 			if up == "" || spec.Step(up).Foreach != nil {
 				t.Fatalf("step %q (uses %s) has no upstream %s that is not a foreach step (found %q)", st.Name, st.Uses, want, up)
 			}
+		}
+		if st.Score != nil && st.Score.Model != "" && spec.NearestAncestor(st.Name, StepRegister) != "" {
+			t.Fatalf("step %q has both with.model and an upstream register step", st.Name)
 		}
 		checkForeach(t, spec, &st)
 		checkRefs(t, spec, &st)
@@ -223,7 +231,7 @@ func checkRefs(t *testing.T, spec *Spec, st *Step) {
 		}
 		text = text[i+j:]
 	}
-	configs, err := json.Marshal([]any{st.Ingest, st.Preprocess, st.Train, st.Evaluate, st.Register, st.Score, st.Deploy, st.Monitor, st.Approval, st.Noop})
+	configs, err := json.Marshal([]any{st.Ingest, st.Preprocess, st.Train, st.Evaluate, st.Register, st.Score, st.Report, st.Deploy, st.Monitor, st.Approval, st.Noop})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +248,8 @@ func checkRefs(t *testing.T, spec *Spec, st *Step) {
 					if st.Foreach == nil {
 						t.Fatalf("step %q: %s kept in a step without foreach", st.Name, ref)
 					}
+				} else if isRunRef(ref) {
+					// Any run reference is defined in every run.
 				} else {
 					checkStep(ref)
 					if len(strings.Split(ref, ".")) < 4 {

@@ -8,15 +8,33 @@ import (
 // Upstream maps each step type to the step type it reads its input from: a
 // step must have an ancestor (through needs) of that type, and the nearest
 // one (see NearestAncestor) is its input, which must not be a foreach step.
-// Approval and noop steps have no input.
+// Approval and noop steps have no input. Two steps may bring their own
+// input instead (see RequiredUpstream): a score step with with.model (a
+// registry reference), which then must not have a register step upstream,
+// and a report step with with.input.
 var Upstream = map[StepType]StepType{
 	StepPreprocess: StepIngest,
 	StepTrain:      StepPreprocess,
 	StepEvaluate:   StepTrain,
 	StepRegister:   StepTrain,
 	StepScore:      StepRegister,
+	StepReport:     StepScore,
 	StepDeploy:     StepRegister,
 	StepMonitor:    StepDeploy,
+}
+
+// RequiredUpstream returns the step type st must have upstream (Upstream),
+// or false when it needs none: approval and noop steps, a score step with
+// with.model and a report step with with.input.
+func RequiredUpstream(st *Step) (StepType, bool) {
+	switch {
+	case st.Score != nil && st.Score.Model != "":
+		return "", false
+	case st.Report != nil && st.Report.Input != "":
+		return "", false
+	}
+	t, ok := Upstream[st.Uses]
+	return t, ok
 }
 
 // Step returns the step called name, or nil.
@@ -224,7 +242,18 @@ func (d *decoder) validateGraph(spec *Spec, infos []*stepInfo) {
 				break
 			}
 		}
+		if info.ownInput {
+			if st.Uses == StepScore && len(found) > 0 && info.ownInputAt != nil {
+				d.errorf(info.ownInputAt, info.ownInputPath, "step %q has both with.model and an upstream register step (%s), and would not know which model to score with: remove model to score the version the register step registers, or take the register step out of its needs",
+					st.Name, strings.Join(found, ", "))
+			}
+			continue
+		}
 		switch {
+		case len(found) == 0 && !unsure && st.Uses == StepScore:
+			d.errorf(info.needsAt, info.needsPath, "step %q (uses: score) needs a model: set with.model to a registry reference (e.g. churn@production), or add an upstream register step to needs", st.Name)
+		case len(found) == 0 && !unsure && st.Uses == StepReport:
+			d.errorf(info.needsAt, info.needsPath, "step %q (uses: report) needs a scored output: set with.input, or add an upstream score step to needs", st.Name)
 		case len(found) == 0 && !unsure:
 			d.errorf(info.needsAt, info.needsPath, "step %q (uses: %s) needs an upstream %s step; add it to needs", st.Name, st.Uses, want)
 		case len(found) > 1:

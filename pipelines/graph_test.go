@@ -186,6 +186,27 @@ func TestGraphProblems(t *testing.T) {
 		{"no row_groups check when needs are wrong", []string{step("r", "noop", "ghost") + "    foreach: {row_groups: true}\n"}, []string{
 			`steps[0].needs[0]: unknown step "ghost" in needs (steps: r)`,
 		}},
+		{"score with a model needs no register step", []string{step("s", "score") + "    with: {model: churn@production, input: a.parquet}\n"}, nil},
+		{"score with a model and a register step", []string{
+			step("i", "ingest"), step("p", "preprocess", "i"), step("t", "train", "p"), step("r", "register", "t"),
+			step("s", "score", "r") + "    with: {model: churn:3}\n",
+		}, []string{`steps[4].with.model: step "s" has both with.model and an upstream register step ("r"), and would not know which model to score with: remove model to score the version the register step registers, or take the register step out of its needs`}},
+		{"score with neither", []string{step("s", "score")}, []string{
+			`steps[0]: step "s" (uses: score) needs a model: set with.model to a registry reference (e.g. churn@production), or add an upstream register step to needs`,
+		}},
+		{"a bad model does not also ask for a register step", []string{step("s", "score") + "    with: {model: Churn}\n"}, []string{
+			`steps[0].with.model: invalid model "Churn": use a registry reference such as churn@production, churn:3 or churn (the latest version)`,
+		}},
+		{"report with an input needs no score step", []string{step("r", "report") + "    with: {input: scores/}\n"}, nil},
+		{"report with an input may also have a score step", []string{
+			step("s", "score") + "    with: {model: churn}\n", step("r", "report", "s") + "    with: {input: other/}\n",
+		}, nil},
+		{"report reads the nearest score step", []string{
+			step("s", "score") + "    with: {model: churn}\n", step("n", "noop", "s"), step("r", "report", "n"),
+		}, nil},
+		{"report without a scored output", []string{step("n", "noop"), step("r", "report", "n")}, []string{
+			`steps[1].needs: step "r" (uses: report) needs a scored output: set with.input, or add an upstream score step to needs`,
+		}},
 		{"no reference checks on a cycle", []string{
 			step("a", "noop", "b") + "    when: steps.c.dataset.x\n", step("b", "noop", "a"),
 		}, []string{"steps[0].needs[0]: cycle: a → b → a"}},

@@ -19,6 +19,7 @@ var outputKinds = map[StepType]string{
 	StepEvaluate:   "evaluation",
 	StepRegister:   "model",
 	StepScore:      "scored",
+	StepReport:     "report",
 	StepDeploy:     "deployment",
 	StepApproval:   "approval",
 }
@@ -29,9 +30,9 @@ const ForeachKind = "foreach"
 // OutputKind returns the kind a step's outputs are under: "foreach" for a
 // foreach step, else by type "dataset" (ingest), "prepared" (preprocess),
 // "bundle" (train), "evaluation" (evaluate), "model" (register), "scored"
-// (score), "deployment" (deploy) or "approval" (approval); "" for steps that
-// produce nothing (noop, monitor). A `when` or a ${steps.STEP.KIND.FIELD}
-// reference reads steps.<name>.<OutputKind>.
+// (score), "report" (report), "deployment" (deploy) or "approval"
+// (approval); "" for steps that produce nothing (noop, monitor). A `when`
+// or a ${steps.STEP.KIND.FIELD} reference reads steps.<name>.<OutputKind>.
 func OutputKind(s *Step) string {
 	if s.Foreach != nil {
 		return ForeachKind
@@ -39,13 +40,14 @@ func OutputKind(s *Step) string {
 	return outputKinds[s.Uses]
 }
 
-// ExpandRefs replaces every ${steps.STEP.KIND.FIELD...}, ${item} and
-// ${item.index} in s by resolve of the text inside the braces (such as
-// "steps.ingest.dataset.uri" or "item") and returns the result; the first
-// error of resolve is returned as is. Other text, including any other ${...},
-// is left alone, and resolved values are not expanded again. The decoder
-// keeps exactly these references in the string fields of a step's with; the
-// workflow calls ExpandRefs on them before running the step.
+// ExpandRefs replaces every ${steps.STEP.KIND.FIELD...}, ${item},
+// ${item.index} and ${run.NAME} (NAME one of RunRefs) in s by resolve of the
+// text inside the braces (such as "steps.ingest.dataset.uri", "item" or
+// "run.logical_date") and returns the result; the first error of resolve is
+// returned as is. Other text, including any other ${...}, is left alone, and
+// resolved values are not expanded again. The decoder keeps exactly these
+// references in the string fields of a step's with; the workflow calls
+// ExpandRefs on them before running the step.
 func ExpandRefs(s string, resolve func(ref string) (string, error)) (string, error) {
 	var b strings.Builder
 	rest := s
@@ -78,9 +80,30 @@ func ExpandRefs(s string, resolve func(ref string) (string, error)) (string, err
 // isItemRef reports whether the text inside ${...} names the foreach item.
 func isItemRef(inner string) bool { return inner == "item" || inner == "item.index" }
 
+// RunRefs are the names of the ${run.NAME} references: what the run is
+// about in time (see internal/schedule and docs/spec.md). Every run has
+// them, scheduled or not:
+//
+//   - logical_date: the local date of the data interval's start, "2026-12-02"
+//   - logical_time: the interval's start, RFC 3339 with the schedule's offset
+//   - data_interval_start, data_interval_end: the interval [start, end), RFC 3339 UTC
+//   - nominal_time: when the schedule fired (the interval's end for other runs), RFC 3339 UTC
+//   - key: the run key, the logical date or, for schedules firing more than once a day, "2026-12-02T1430"
+//   - trigger: "schedule", "backfill", "trigger" (kiln schedules trigger) or "cli"
+//   - schedule: the schedule's name, "" for runs not started by a schedule
+var RunRefs = []string{"logical_date", "logical_time", "data_interval_start", "data_interval_end", "nominal_time", "key", "trigger", "schedule"}
+
+// isRunRef reports whether the text inside ${...} is a run reference.
+func isRunRef(inner string) bool {
+	name, ok := strings.CutPrefix(inner, "run.")
+	return ok && contains(RunRefs, name)
+}
+
 // isRuntimeRef reports whether the text inside ${...} is a reference the
-// workflow substitutes: an item or a step output.
-func isRuntimeRef(inner string) bool { return isItemRef(inner) || strings.HasPrefix(inner, "steps.") }
+// workflow substitutes: an item, a step output or a run reference.
+func isRuntimeRef(inner string) bool {
+	return isItemRef(inner) || strings.HasPrefix(inner, "steps.") || isRunRef(inner)
+}
 
 // hasRuntimeRef reports whether ExpandRefs would substitute anything in s.
 func hasRuntimeRef(s string) bool {
@@ -137,6 +160,30 @@ func (d *decoder) checkItemRef(s scalar, path string, off int, ref string) bool 
 		d.refError(s, path, off, fmt.Sprintf("%s is only defined in foreach steps", ref))
 	case !d.inWith:
 		d.refError(s, path, off, fmt.Sprintf("%s is only defined in the with of a foreach step", ref))
+	default:
+		return true
+	}
+	return false
+}
+
+// checkRunRef checks ${run.NAME} (ref) at character offset off of s: a
+// known name, in a step's with.
+func (d *decoder) checkRunRef(s scalar, path string, off int, ref string) bool {
+	inner := ref[2 : len(ref)-1]
+	name, _ := strings.CutPrefix(inner, "run.")
+	switch {
+	case !d.inWith || d.cur == nil:
+		d.refError(s, path, off, fmt.Sprintf("%s: run references are only allowed in the string fields of a step's with", ref))
+	case !contains(RunRefs, name):
+		hint := ""
+		if m := suggest(name, RunRefs); m != "" {
+			hint = fmt.Sprintf(`, did you mean "${run.%s}"?`, m)
+		}
+		names := make([]string, len(RunRefs))
+		for i, n := range RunRefs {
+			names[i] = "run." + n
+		}
+		d.refError(s, path, off, fmt.Sprintf("unknown run reference %q%s (known: %s)", ref, hint, quoteList(names)))
 	default:
 		return true
 	}

@@ -17,6 +17,8 @@ func TestExpandRefs(t *testing.T) {
 		"item.index":                     "3",
 		"steps.value.has.refs":           "${item}",
 		"steps.ingest.dataset.schema.id": "",
+		"run.logical_date":               "2026-12-02",
+		"run.key":                        "2026-12-02T0230",
 	}
 	resolve := func(ref string) (string, error) {
 		v, ok := values[ref]
@@ -42,6 +44,9 @@ func TestExpandRefs(t *testing.T) {
 		{in: "${item} then unterminated ${steps.a", want: "eu then unterminated ${steps.a"},
 		{in: "${}", want: "${}"},
 		{in: "é ${item} é", want: "é eu é"},
+		// Run references.
+		{in: "landing/${run.logical_date}/part-${run.key}.parquet", want: "landing/2026-12-02/part-2026-12-02T0230.parquet"},
+		{in: "${run.unknown} ${run} ${runs.key} ${run.key.x}", want: "${run.unknown} ${run} ${runs.key} ${run.key.x}"},
 		// Errors propagate.
 		{in: "a ${steps.unknown.x.y} b", err: "no value for steps.unknown.x.y"},
 	}
@@ -76,6 +81,7 @@ func TestOutputKind(t *testing.T) {
 		{Step{Uses: StepEvaluate}, "evaluation"},
 		{Step{Uses: StepRegister}, "model"},
 		{Step{Uses: StepScore}, "scored"},
+		{Step{Uses: StepReport}, "report"},
 		{Step{Uses: StepDeploy}, "deployment"},
 		{Step{Uses: StepApproval}, "approval"},
 		{Step{Uses: StepMonitor}, ""},
@@ -236,7 +242,7 @@ func TestRefProblems(t *testing.T) {
 		{"row_groups range with a reference is not checked", "  - name: s\n    uses: score\n    needs: [register]\n    with: {row_groups: \"0-${steps.ingest.dataset.rows}\"}\n", ""},
 		{"row_groups from an int", "  - name: s\n    uses: score\n    needs: [register]\n    with: {row_groups: 4}\n", ""},
 		{"foreach on an unknown type reports only the type", "  - name: s\n    uses: nope\n    foreach: {items: [a]}\n",
-			`23:11 steps[5].uses: unknown step type "nope" (known types: ingest, preprocess, train, evaluate, register, score, deploy, monitor, approval, noop)`},
+			`23:11 steps[5].uses: unknown step type "nope" (known types: ingest, preprocess, train, evaluate, register, score, report, deploy, monitor, approval, noop)`},
 		{"foreach items of every scalar type", "  - name: s\n    uses: noop\n    foreach: {items: [a, 1, 2.50, true, \"${params.n}\", \"${params.env}-x\"]}\n", ""},
 		{"foreach items holding a list", "  - name: s\n    uses: noop\n    foreach: {items: [a, [b]]}\n",
 			`24:26 steps[5].foreach.items[1]: expected an item (a single value), found a list`},

@@ -28,6 +28,9 @@ type Spec struct {
 	Description string `json:"description,omitempty"`
 	// Params are the typed pipeline parameters after CLI overrides, in spec order.
 	Params []Param `json:"params,omitempty"`
+	// Schedule, when set, is how `kiln schedules create` runs the pipeline
+	// on a Temporal Schedule.
+	Schedule *Schedule `json:"schedule,omitempty"`
 	// Steps are in spec order; Order gives a topological order.
 	Steps []Step `json:"steps"`
 	// File is the path the spec was read from (for messages only).
@@ -70,8 +73,11 @@ const (
 	StepEvaluate   StepType = "evaluate"
 	StepRegister   StepType = "register"
 	StepScore      StepType = "score"
-	StepDeploy     StepType = "deploy"
-	StepMonitor    StepType = "monitor"
+	// StepReport writes a batch report (data quality, drift, performance,
+	// trend) of a scored output.
+	StepReport  StepType = "report"
+	StepDeploy  StepType = "deploy"
+	StepMonitor StepType = "monitor"
 	// StepApproval waits for a person: `kiln approve RUN STEP --reason ...`.
 	StepApproval StepType = "approval"
 	// StepNoop does nothing (optionally sleeps): for structure, tests and benchmarks.
@@ -79,7 +85,7 @@ const (
 )
 
 // StepTypes lists every known step type in pipeline order.
-var StepTypes = []StepType{StepIngest, StepPreprocess, StepTrain, StepEvaluate, StepRegister, StepScore, StepDeploy, StepMonitor, StepApproval, StepNoop}
+var StepTypes = []StepType{StepIngest, StepPreprocess, StepTrain, StepEvaluate, StepRegister, StepScore, StepReport, StepDeploy, StepMonitor, StepApproval, StepNoop}
 
 // Step is one node of the pipeline graph. Exactly one of the typed config
 // pointers is set, matching Uses.
@@ -107,6 +113,7 @@ type Step struct {
 	Evaluate   *EvaluateConfig   `json:"evaluate,omitempty"`
 	Register   *RegisterConfig   `json:"register,omitempty"`
 	Score      *ScoreConfig      `json:"score,omitempty"`
+	Report     *ReportConfig     `json:"report,omitempty"`
 	Deploy     *DeployConfig     `json:"deploy,omitempty"`
 	Monitor    *MonitorConfig    `json:"monitor,omitempty"`
 	Approval   *ApprovalConfig   `json:"approval,omitempty"`
@@ -366,9 +373,16 @@ type RegisterConfig struct {
 
 // ScoreConfig: batch-score a Parquet file with the registered model.
 type ScoreConfig struct {
+	// Model is a registry reference, "name:version", "name@alias" or
+	// "name" (the latest version), to score with instead of the version an
+	// upstream register step registered (e.g. nightly scoring with
+	// churn@production). A score step has either Model or an upstream
+	// register step, not both.
+	Model string `json:"model,omitempty" yaml:"model"`
 	// Input is a Parquet file, a directory of .parquet files, a glob or a
 	// path prefix (relative to the spec), or a file:// URL. Default: the
-	// ingested dataset.
+	// ingested dataset. It may embed ${run.*} references
+	// ("landing/${run.logical_date}/").
 	Input string `json:"input,omitempty" yaml:"input"`
 	// Output is the directory the scored parts and their _SUCCESS manifest
 	// go to (a file for the single-activity path: row_groups or foreach).
@@ -388,6 +402,94 @@ type ScoreConfig struct {
 	MaxShards int `json:"max_shards,omitempty" yaml:"max_shards"`
 	// Parallelism is how many shards are scored at once. Default 4.
 	Parallelism int `json:"parallelism,omitempty" yaml:"parallelism"`
+}
+
+// ReportConfig: a batch report of a scored output: rows and models, data
+// quality against the training profile, input and prediction drift,
+// performance where labels are known, and the trend over earlier reports.
+// YAML: with: {labels: {column: churned}, trend: 30, drift: {method: {numeric: psi}}}.
+type ReportConfig struct {
+	// Input is the scored output to report on: a directory of parts (with
+	// _SUCCESS), a Parquet file or a glob, relative to the spec, or a
+	// file:// URL; it may embed ${run.*} references. Default: the output
+	// of the upstream score step (required when Input is not given).
+	Input string `json:"input,omitempty" yaml:"input"`
+	// Output is the directory reports go to, one subdirectory per run key.
+	// Default: reports/<pipeline>/<step> in the artifact store.
+	Output string `json:"output,omitempty" yaml:"output"`
+	// Model is the registry reference of the model the rows are compared
+	// with ("name:version", "name@alias", "name"). Default: the model that
+	// scored the rows (the scored output's model and model_version).
+	Model string `json:"model,omitempty" yaml:"model"`
+	// Labels, when set, say where the true labels are, for performance
+	// metrics.
+	Labels *ReportLabels `json:"labels,omitempty" yaml:"labels"`
+	// Threshold turns probabilities into labels for accuracy and F1, in
+	// (0, 1). Default 0.5.
+	Threshold float64 `json:"threshold" yaml:"threshold"`
+	// Trend is how many earlier reports the trend shows, 0 to 365. Default 14.
+	Trend int `json:"trend" yaml:"trend"`
+	// Drift configures the drift tests.
+	Drift ReportDrift `json:"drift" yaml:"drift"`
+	// Columns restricts the features compared. Default: every model input.
+	Columns []string `json:"columns,omitempty" yaml:"columns"`
+	// Title is the page title. Default: "<pipeline> — <run key>".
+	Title string `json:"title,omitempty" yaml:"title"`
+}
+
+// ReportLabels locate the true labels: a column of the scored output
+// (passed through by the score step), or a file joined to the scored rows
+// by an ID column. Exactly one of Column and File is set.
+type ReportLabels struct {
+	// Column is a label column of the scored output.
+	Column string `json:"column,omitempty" yaml:"column"`
+	// File is a Parquet file (or glob) of labels, relative to the spec or
+	// a file:// URL; it may embed ${run.*} references.
+	File string `json:"file,omitempty" yaml:"file"`
+	// ID is the column both the scored output and File hold, to join on.
+	// Required with File.
+	ID string `json:"id,omitempty" yaml:"id"`
+	// Label is File's label column. Default: the model's target.
+	Label string `json:"label,omitempty" yaml:"label"`
+}
+
+// Drift methods, by feature kind (the keys of ReportDrift.Method).
+var (
+	NumericDriftMethods     = []string{"ks", "wasserstein", "psi"}
+	CategoricalDriftMethods = []string{"chisquare", "jensenshannon", "psi"}
+)
+
+// ReportDrift configures a report's drift tests. The defaults are
+// Evidently's: Kolmogorov-Smirnov (numeric) and chi-square (categorical)
+// for references of at most SmallReference rows, Wasserstein distance and
+// Jensen-Shannon distance for larger ones.
+type ReportDrift struct {
+	// Method overrides the test per feature kind: "numeric" (ks,
+	// wasserstein or psi) and "categorical" (chisquare, jensenshannon or
+	// psi). Nil: the defaults above.
+	Method map[string]string `json:"method,omitempty" yaml:"method"`
+	// Thresholds override the tests' thresholds; 0 means the test's
+	// default.
+	Thresholds DriftThresholds `json:"thresholds" yaml:"thresholds"`
+	// SmallReference is the reference size (rows) up to which the
+	// default tests are ks and chisquare. Default 1000.
+	SmallReference int `json:"small_reference" yaml:"small_reference"`
+	// DatasetShare is the share of drifted features, in (0, 1], at or
+	// above which the dataset drifted. Default 0.5.
+	DatasetShare float64 `json:"dataset_share" yaml:"dataset_share"`
+}
+
+// DriftThresholds are the drift tests' thresholds: p-values below which a
+// feature drifted (KS, ChiSquare; in (0, 1), default 0.05) and distances at
+// or above which it did (Wasserstein, in standard deviations of the
+// reference, default 0.1; JensenShannon, in (0, 1], default 0.1; PSI,
+// default 0.1). 0 means the default.
+type DriftThresholds struct {
+	KS            float64 `json:"ks,omitempty" yaml:"ks"`
+	ChiSquare     float64 `json:"chisquare,omitempty" yaml:"chisquare"`
+	Wasserstein   float64 `json:"wasserstein,omitempty" yaml:"wasserstein"`
+	JensenShannon float64 `json:"jensenshannon,omitempty" yaml:"jensenshannon"`
+	PSI           float64 `json:"psi,omitempty" yaml:"psi"`
 }
 
 // DeployConfig: roll the registered version out to a model server as a canary.

@@ -73,6 +73,12 @@ type stepInfo struct {
 	rowGroupsPath string
 	// refs are the references to other steps' outputs in when and with.
 	refs []outputRef
+	// ownInput is true when a score step has with.model or a report step
+	// with.input, which replace the input an upstream step would give
+	// (see validateGraph); ownInputAt locates it when it is valid.
+	ownInput     bool
+	ownInputAt   *yaml.Node
+	ownInputPath string
 	// gate is an evaluate step's valid gate, checked against the task of its
 	// upstream preprocess step (see checkTasks); sigMetricAt locates its
 	// significance metric.
@@ -190,7 +196,9 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	case StepRegister:
 		st.Register = d.decodeRegister(w("model", "alias", "require_approval"), spec.Name)
 	case StepScore:
-		st.Score = d.decodeScore(w("input", "output", "passthrough", "row_groups", "shard_rows", "max_shards", "parallelism"))
+		st.Score = d.decodeScore(w("model", "input", "output", "passthrough", "row_groups", "shard_rows", "max_shards", "parallelism"), info)
+	case StepReport:
+		st.Report = d.decodeReport(w("input", "output", "model", "labels", "threshold", "trend", "drift", "columns", "title"), info)
 	case StepDeploy:
 		st.Deploy = d.decodeDeploy(w("server", "alias", "steps", "interval", "min_requests", "max_error_rate_increase", "max_waits"))
 	case StepMonitor:
@@ -677,8 +685,17 @@ func (d *decoder) decodeRegister(o *object, pipeline string) *RegisterConfig {
 	return c
 }
 
-func (d *decoder) decodeScore(o *object) *ScoreConfig {
+func (d *decoder) decodeScore(o *object, info *stepInfo) *ScoreConfig {
 	c := &ScoreConfig{}
+	info.ownInput = o.has("model")
+	if o.str("model", &c.Model) {
+		n, p := o.where("model")
+		if !modelRefRE.MatchString(c.Model) {
+			d.errorf(n, p, "invalid model %q: use a registry reference such as churn@production, churn:3 or churn (the latest version)", c.Model)
+		} else {
+			info.ownInputAt, info.ownInputPath = n, p
+		}
+	}
 	if o.str("input", &c.Input) {
 		d.checkLocation(o, "input", c.Input, scoreInputLocation)
 	}
