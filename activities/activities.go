@@ -50,6 +50,13 @@ type Activities struct {
 	HTTP *http.Client
 	// Logger receives the worker-side log; nil means slog.Default().
 	Logger *slog.Logger
+	// UIURL and Namespace locate runs in the Temporal web UI, for links in
+	// reports; empty leaves the links out.
+	UIURL     string
+	Namespace string
+	// ReportsURL is the base URL of Kiln's local page (reports index,
+	// lineage), for links in reports; empty leaves them out.
+	ReportsURL string
 }
 
 func (a *Activities) logger(ctx context.Context) *slog.Logger {

@@ -8,7 +8,16 @@ const (
 	prefixCanary   = "canary/"
 	prefixMonitor  = "monitor/"
 	prefixRetrain  = "retrain/"
+	prefixSchedule = "schedule/"
+	prefixDeadline = "deadline/"
 )
+
+// ScheduleActionID is the workflow ID a schedule's action starts runs with:
+// schedule/<name>; Temporal appends "-<nominal time>" to each run's.
+func ScheduleActionID(schedule string) string { return prefixSchedule + schedule }
+
+// DeadlineID is the workflow ID of a schedule's deadline watcher: deadline/<name>.
+func DeadlineID(schedule string) string { return prefixDeadline + schedule }
 
 // PipelineID is the workflow ID of a pipeline run: pipeline/<name>/<run>.
 func PipelineID(pipeline, run string) string { return prefixPipeline + pipeline + "/" + run }

@@ -136,7 +136,14 @@ func groupRange(n int) string {
 // for an item of a foreach. The step is cached (see cache.go) by its
 // configuration, the model version, the input's SHA-256 and the row groups.
 func (a *Activities) Score(ctx context.Context, in StepInput) (StepOutput, error) {
-	cfg, mref := in.Step.Score, in.Inputs.Model
+	cfg := in.Step.Score
+	var mref *ModelRef
+	if cfg != nil {
+		var err error
+		if mref, err = a.scoreModel(ctx, in); err != nil {
+			return StepOutput{}, err
+		}
+	}
 	if cfg == nil || mref == nil {
 		return StepOutput{}, invalid("step %q needs a score config and a registered model upstream", in.Step.Name)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
 )
@@ -512,23 +513,10 @@ func (p *ScorePlan) Commit() (SuccessManifest, error) {
 	if err := writeFileAtomic(filepath.Join(p.Staging, SuccessFile), append(b, '\n')); err != nil {
 		return SuccessManifest{}, err
 	}
-	// Move an older output aside, then the new one into place.
-	var old string
-	if _, err := os.Lstat(p.Output); err == nil {
-		old = filepath.Join(filepath.Dir(p.Output), fmt.Sprintf(".%s.old-%d", filepath.Base(p.Output), time.Now().UnixNano()))
-		if err := os.Rename(p.Output, old); err != nil {
-			return SuccessManifest{}, fmt.Errorf("committing %s: moving the previous output aside: %w", p.Output, err)
-		}
-	}
-	if err := os.Rename(p.Staging, p.Output); err != nil {
-		if old != "" {
-			os.Rename(old, p.Output)
-		}
+	// Swap the new output into place in one step: readers see the old
+	// output or the new one, never a partial one.
+	if err := artifact.ReplaceDir(p.Staging, p.Output); err != nil {
 		return SuccessManifest{}, fmt.Errorf("committing %s: %w", p.Output, err)
-	}
-	syncDir(filepath.Dir(p.Output))
-	if old != "" {
-		os.RemoveAll(old)
 	}
 	return man, nil
 }

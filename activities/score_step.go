@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
@@ -46,9 +47,13 @@ type ScorePlanOutput struct {
 // every file against the model and writes the plan of shards into the
 // staging directory of the output.
 func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutput, error) {
-	cfg, mref := in.Step.Score, in.Inputs.Model
-	if cfg == nil || mref == nil {
-		return ScorePlanOutput{}, invalid("step %q needs a score config and a registered model upstream", in.Step.Name)
+	cfg := in.Step.Score
+	if cfg == nil {
+		return ScorePlanOutput{}, invalid("step %q has no score config", in.Step.Name)
+	}
+	mref, err := a.scoreModel(ctx, in)
+	if err != nil {
+		return ScorePlanOutput{}, err
 	}
 	inputs := map[string]string{"model": fmt.Sprintf("%s:%d", mref.Name, mref.Version)}
 	pl := startPulse(ctx, Progress{Msg: "resolving the input"})
@@ -131,6 +136,26 @@ func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutp
 		return ScorePlanOutput{}, scoreError(ctx, err)
 	}
 	return ScorePlanOutput{Staging: p.Staging, Key: key, Shards: len(p.Shards), Parts: p.Parts, Files: len(p.Files), Rows: p.Rows}, nil
+}
+
+// scoreModel is the model a score step scores with: the registry reference
+// of its with.model, or the version an upstream register step registered.
+func (a *Activities) scoreModel(ctx context.Context, in StepInput) (*ModelRef, error) {
+	ref := in.Step.Score.Model
+	if ref == "" {
+		if in.Inputs.Model == nil {
+			return nil, invalid("step %q: no model: set with.model (e.g. churn@production) or add a register step upstream", in.Step.Name)
+		}
+		return in.Inputs.Model, nil
+	}
+	v, err := a.Registry.Resolve(ctx, ref)
+	if errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrInvalid) || errors.Is(err, registry.ErrRejected) {
+		return nil, invalid("step %q: model %s: %v", in.Step.Name, ref, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ModelRef{Name: v.Model, Version: v.Version, BundleURI: v.BundleURI}, nil
 }
 
 // scoreOutputDir is the output directory of a fanned-out score step: the
@@ -233,10 +258,9 @@ func (a *Activities) ScoreCommit(ctx context.Context, in ScoreCommitInput) (Step
 	if err != nil {
 		return StepOutput{}, err
 	}
-	mref := in.Step.Inputs.Model
 	out := StepOutput{
-		Artifacts: Artifacts{Scored: &ScoredRef{URI: artifact.FileURI(outDir), Rows: man.Rows, SHA256: sum}},
-		Summary:   fmt.Sprintf("%d rows scored with %s:%d into %d part(s) from %d file(s) → %s", man.Rows, mref.Name, mref.Version, len(man.Parts), len(man.Inputs), outDir),
+		Artifacts: Artifacts{Scored: &ScoredRef{URI: artifact.FileURI(outDir), Rows: man.Rows, SHA256: sum, Model: man.Model, Version: man.Version}},
+		Summary:   fmt.Sprintf("%d rows scored with %s:%d into %d part(s) from %d file(s) → %s", man.Rows, man.Model, man.Version, len(man.Parts), len(man.Inputs), outDir),
 		CacheKey:  in.Key,
 	}
 	if err := a.storeEntry(in.Step, in.Key, out); err != nil {

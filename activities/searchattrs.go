@@ -16,6 +16,15 @@ var (
 	AttrDatasetHash = temporal.NewSearchAttributeKeyKeyword("KilnDatasetHash")
 	// AttrSpecHash is the spec text's SHA-256.
 	AttrSpecHash = temporal.NewSearchAttributeKeyKeyword("KilnSpecHash")
-	// AttrTrigger says what started a run: "cli" or "drift".
+	// AttrTrigger says what started a run: "cli", "drift", "schedule",
+	// "backfill" or "trigger" (kiln schedules trigger).
 	AttrTrigger = temporal.NewSearchAttributeKeyKeyword("KilnTrigger")
+	// AttrSchedule names the schedule a run belongs to.
+	AttrSchedule = temporal.NewSearchAttributeKeyKeyword("KilnSchedule")
+	// AttrLogicalDate is a run's logical date (or logical time, for
+	// schedules that fire more often than daily): its run key.
+	AttrLogicalDate = temporal.NewSearchAttributeKeyKeyword("KilnLogicalDate")
+	// AttrScheduledStartTime is Temporal's own attribute holding the
+	// nominal time of a run started by a schedule.
+	AttrScheduledStartTime = temporal.NewSearchAttributeKeyTime("TemporalScheduledStartTime")
 )

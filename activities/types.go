@@ -30,6 +30,9 @@ type RunInfo struct {
 	// SpecText is the spec, set only in register steps' input (it goes
 	// into the registry's lineage; other steps need only SpecHash).
 	SpecText string `json:"spec_text,omitempty"`
+	// Logical is the run's logical date and data interval (nil in runs
+	// recorded before Kiln had logical dates).
+	Logical *LogicalRun `json:"logical,omitempty"`
 }
 
 // GitInfo is the state of the git work tree holding a spec.
@@ -90,6 +93,7 @@ type Artifacts struct {
 	Deployment *DeploymentRef `json:"deployment,omitempty"`
 	Foreach    *ForeachRef    `json:"foreach,omitempty"`
 	Approval   *ApprovalRef   `json:"approval,omitempty"`
+	Report     *ReportRef     `json:"report,omitempty"`
 }
 
 // Merge fills the fields of a that are nil with those of b.
@@ -120,6 +124,9 @@ func (a *Artifacts) Merge(b Artifacts) {
 	}
 	if a.Approval == nil {
 		a.Approval = b.Approval
+	}
+	if a.Report == nil {
+		a.Report = b.Report
 	}
 }
 
@@ -225,6 +232,9 @@ type ScoredRef struct {
 	// SHA256 is the hex SHA-256 of the file as written: a scored file has
 	// no content address, so a cached or resumed result checks it.
 	SHA256 string `json:"sha256,omitempty"`
+	// Model and Version name the model version that scored the rows.
+	Model   string `json:"model,omitempty"`
+	Version int64  `json:"version,omitempty"`
 }
 
 // DeploymentRef is the outcome of a canary rollout.
@@ -429,6 +439,10 @@ const (
 	// chunk of its shards.
 	WorkflowScore       = "ScoreWorkflow"
 	WorkflowScoreShards = "ScoreShardsWorkflow"
+	// WorkflowScheduledRun is what a Kiln schedule starts at each firing;
+	// WorkflowDeadline watches a schedule's report deadline.
+	WorkflowScheduledRun = "ScheduledRunWorkflow"
+	WorkflowDeadline     = "DeadlineWorkflow"
 	// SignalMonitorConfig replaces a running monitor's request.
 	SignalMonitorConfig = "config"
 	// SignalDrift tells retrain/<model> that drift was seen.

@@ -39,6 +39,9 @@ type Config struct {
 	NoDocker bool
 	// Logger receives the activities' log.
 	Logger *slog.Logger
+	// UIURL and Namespace locate runs in the Temporal web UI; ReportsURL
+	// is Kiln's local page. Reports link to them when set.
+	UIURL, Namespace, ReportsURL string
 }
 
 // TrainerImage is the reference trainer's image; the process runtime maps it
@@ -71,6 +74,7 @@ func OpenActivities(ctx context.Context, c client.Client, cfg Config) (acts *act
 		Store: store, Registry: reg, Temporal: c, TaskQueue: cfg.TaskQueue,
 		ModelServer: cfg.ModelServer, AdminToken: cfg.AdminToken,
 		RequestLogDir: filepath.Join(cfg.Home, "requests"), Logger: log,
+		UIURL: cfg.UIURL, Namespace: cfg.Namespace, ReportsURL: cfg.ReportsURL,
 	}
 	trainer := cfg.TrainerBinary
 	if trainer == "" {

@@ -63,5 +63,7 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.PromoteWorkflow, workflow.RegisterOptions{Name: activities.WorkflowPromote})
 	r.RegisterWorkflowWithOptions(workflows.ScoreWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScore})
 	r.RegisterWorkflowWithOptions(workflows.ScoreShardsWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScoreShards})
+	r.RegisterWorkflowWithOptions(workflows.ScheduledRunWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScheduledRun})
+	r.RegisterWorkflowWithOptions(workflows.DeadlineWorkflow, workflow.RegisterOptions{Name: activities.WorkflowDeadline})
 	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{SkipInvalidStructFunctions: true})
 }

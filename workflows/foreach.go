@@ -65,7 +65,7 @@ func ForeachWorkflow(ctx workflow.Context, in ForeachInput) (ForeachResult, erro
 			results[i].Item = item
 			input := in.Template
 			input.Item = &item
-			resolved, err := resolveStep(step, nil, &item)
+			resolved, err := resolveStep(step, nil, &item, in.Template.Run.Logical)
 			if err != nil {
 				results[i].Error = err.Error()
 				res.Failed++

@@ -19,8 +19,13 @@ type PipelineInput struct {
 	Spec activities.ValidateInput `json:"spec"`
 	// CreatedBy is the user (or component) that started the run.
 	CreatedBy string `json:"created_by"`
-	// TriggeredBy says why: "cli" or "drift".
+	// TriggeredBy says why: "cli", "drift", "schedule", "backfill" or
+	// "trigger".
 	TriggeredBy string `json:"triggered_by"`
+	// Logical is the run's logical date and data interval: set by the
+	// schedule's launcher for scheduled runs and by kiln run for manual
+	// ones. Nil means the day the workflow started (UTC).
+	Logical *activities.LogicalRun `json:"logical,omitempty"`
 	// Git is the git work tree holding the spec, when there is one; it
 	// goes into registered versions' lineage.
 	Git *activities.GitInfo `json:"git,omitempty"`
@@ -78,10 +83,12 @@ type StepStatus struct {
 // RunStatus is a pipeline run's state: the status query's answer and the
 // workflow's result.
 type RunStatus struct {
-	Pipeline    string       `json:"pipeline"`
-	WorkflowID  string       `json:"workflow_id"`
-	SpecHash    string       `json:"spec_hash,omitempty"`
-	TriggeredBy string       `json:"triggered_by,omitempty"`
+	Pipeline    string `json:"pipeline"`
+	WorkflowID  string `json:"workflow_id"`
+	SpecHash    string `json:"spec_hash,omitempty"`
+	TriggeredBy string `json:"triggered_by,omitempty"`
+	// LogicalDate is the run's key: its logical date (or time).
+	LogicalDate string       `json:"logical_date,omitempty"`
 	Status      string       `json:"status"`
 	Started     time.Time    `json:"started"`
 	Ended       time.Time    `json:"ended,omitempty"`
@@ -126,6 +133,7 @@ var stepDefaults = map[pipelines.StepType]struct{ timeout, heartbeat time.Durati
 	pipelines.StepScore:      {2 * time.Hour, time.Minute},
 	pipelines.StepMonitor:    {5 * time.Minute, 0},
 	pipelines.StepNoop:       {time.Hour, 0},
+	pipelines.StepReport:     {time.Hour, time.Minute},
 }
 
 // A deploy step whose model already has a canary running retries every
@@ -166,9 +174,17 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 	}
 	upsert(ctx, AttrPipeline.ValueSet(spec.Name), AttrSpecHash.ValueSet(spec.Hash), AttrTrigger.ValueSet(trigger(in.TriggeredBy)))
 
+	logical := in.Logical
+	if logical == nil {
+		l := activities.ManualLogicalRun(info.WorkflowStartTime, time.UTC)
+		l.Trigger = trigger(in.TriggeredBy)
+		logical = &l
+	}
+	run.LogicalDate = logical.Key
 	runInfo := activities.RunInfo{
 		Pipeline: spec.Name, WorkflowID: info.WorkflowExecution.ID, SpecHash: spec.Hash,
 		SpecDir: spec.Dir, CreatedBy: in.CreatedBy, TriggeredBy: in.TriggeredBy, Git: in.Git,
+		Logical: logical,
 	}
 	ap := &approvals{spec: &spec, waiting: map[string]bool{}, decisions: map[string]*activities.ApprovalRef{}}
 	if err := ap.register(ctx); err != nil {
@@ -213,7 +229,7 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 						continue
 					}
 				}
-				resolved, err := resolveStep(step, run, nil)
+				resolved, err := resolveStep(step, run, nil, logical)
 				if err != nil {
 					fail(st, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil))
 					break

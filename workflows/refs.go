@@ -78,9 +78,10 @@ func condition(spec *pipelines.Spec, run *RunStatus, when string) (bool, error) 
 	return ok, nil
 }
 
-// resolveStep substitutes `${steps....}` references (and, with item,
-// `${item}` and `${item.index}`) into the string fields of step's config.
-func resolveStep(step pipelines.Step, run *RunStatus, item *activities.Item) (pipelines.Step, error) {
+// resolveStep substitutes `${steps....}` and `${run....}` references (and,
+// with item, `${item}` and `${item.index}`) into the string fields of step's
+// config.
+func resolveStep(step pipelines.Step, run *RunStatus, item *activities.Item, logical *activities.LogicalRun) (pipelines.Step, error) {
 	b, err := json.Marshal(step) //workflowcheck:ignore
 	if err != nil {
 		return step, err
@@ -95,6 +96,12 @@ func resolveStep(step pipelines.Step, run *RunStatus, item *activities.Item) (pi
 			v = item.Value
 		case ref == "item.index" && item != nil:
 			v = strconv.Itoa(item.Index)
+		case strings.HasPrefix(ref, "run."):
+			got, ok := logical.Ref(strings.TrimPrefix(ref, "run."))
+			if !ok {
+				return "", fmt.Errorf("${%s}: unknown run reference (known: run.logical_date, run.logical_time, run.data_interval_start, run.data_interval_end, run.nominal_time, run.key, run.trigger, run.schedule)", ref)
+			}
+			v = got
 		case strings.HasPrefix(ref, "steps.") && run != nil:
 			got, ok := outputs{run}.lookup(ref)
 			if !ok {

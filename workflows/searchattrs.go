@@ -15,6 +15,8 @@ var (
 	AttrDatasetHash  = activities.AttrDatasetHash
 	AttrSpecHash     = activities.AttrSpecHash
 	AttrTrigger      = activities.AttrTrigger
+	AttrSchedule     = activities.AttrSchedule
+	AttrLogicalDate  = activities.AttrLogicalDate
 )
 
 // SearchAttributes lists Kiln's custom search attributes by name and type, for
@@ -27,5 +29,7 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		AttrDatasetHash.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		AttrSpecHash.GetName():     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		AttrTrigger.GetName():      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		AttrSchedule.GetName():     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		AttrLogicalDate.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }

@@ -55,6 +55,8 @@ func stepActivity(t pipelines.StepType) (any, error) {
 		return a.Score, nil
 	case pipelines.StepNoop:
 		return a.Noop, nil
+	case pipelines.StepReport:
+		return a.Report, nil
 	}
 	return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("step type %q is not supported by this worker", t), ErrTypeInvalidInput, nil)
 }

@@ -15,6 +15,7 @@ import (
 func newDevCmd(cfg *Config) *cobra.Command {
 	var (
 		port, uiPort, servePort int
+		reportsPort             int
 		noUI, noServer          bool
 		trainer                 string
 		noDocker                bool
@@ -28,6 +29,8 @@ func newDevCmd(cfg *Config) *cobra.Command {
   - the Temporal web UI (http://127.0.0.1:8233)
   - a Kiln worker (training in Docker when an engine is reachable, else as local processes)
   - a model server (http://127.0.0.1:8080) whose admin token is written to $KILN_HOME/admin-token
+  - the local page (http://127.0.0.1:8234/reports): batch reports by model and
+    date, model lineage, alerts and Prometheus metrics
 
 Kiln's search attributes (KilnPipeline, KilnModel, ...) are registered on start.
 Press Ctrl-C to stop; starting again keeps the history, the registry and the artifacts.`,
@@ -44,7 +47,7 @@ Press Ctrl-C to stop; starting again keeps the history, the registry and the art
 				token = readToken(cfg.path("admin-token"))
 			}
 			st, err := devstack.Start(ctx, devstack.Options{
-				Home: cfg.Home, TemporalPort: port, UIPort: uiPort, ServePort: servePort, AdminToken: token,
+				Home: cfg.Home, TemporalPort: port, UIPort: uiPort, ServePort: servePort, ReportsPort: reportsPort, AdminToken: token,
 				UI: !noUI, NoServer: noServer, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue,
 				Worker: worker.Config{TrainerBinary: trainer, NoDocker: noDocker, Registry: cfg.Registry},
 			})
@@ -62,6 +65,9 @@ Press Ctrl-C to stop; starting again keeps the history, the registry and the art
 			if st.ServerURL != "" {
 				fmt.Fprintf(out, "  Model server %s   admin token in %s\n", st.ServerURL, filepath.Join(abs, "admin-token"))
 			}
+			if st.ReportsURL != "" {
+				fmt.Fprintf(out, "  Reports      %s/reports   (lineage, alerts, /metrics)\n", st.ReportsURL)
+			}
 			fmt.Fprintf(out, "  Training     %s\n", worker.Describe(st.Activities))
 			fmt.Fprintf(out, "Press Ctrl-C to stop.\n")
 			<-ctx.Done()
@@ -73,6 +79,7 @@ Press Ctrl-C to stop; starting again keeps the history, the registry and the art
 	f.IntVar(&port, "port", 7233, "Temporal frontend gRPC port")
 	f.IntVar(&uiPort, "ui-port", 8233, "Temporal web UI port")
 	f.IntVar(&servePort, "serve-port", 8080, "model server port")
+	f.IntVar(&reportsPort, "reports-port", 8234, "port of the local page: reports, lineage, alerts and metrics")
 	f.BoolVar(&noUI, "headless", false, "do not start the web UI")
 	f.BoolVar(&noServer, "no-serve", false, "do not start the model server")
 	f.StringVar(&trainer, "trainer-bin", "", "local trainer binary for the process runtime (default: kiln-trainer next to kiln)")

@@ -48,6 +48,8 @@ type Config struct {
 	stdout, stderr io.Writer
 	// devModelServer is the running dev stack's model server, if any.
 	devModelServer string
+	// devReports is the running dev stack's local page, if any.
+	devReports string
 }
 
 func envOr(key, def string) string {
@@ -146,7 +148,7 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 		newDevCmd(cfg), newWorkerCmd(cfg), newServeCmd(cfg),
 		newValidateCmd(cfg), newRunCmd(cfg), newRunsCmd(cfg), newApproveCmd(cfg), newModelsCmd(cfg),
 		newDemoDataCmd(cfg), newImagesCmd(cfg), newReplayCmd(cfg),
-		newScoreCmd(cfg),
+		newScoreCmd(cfg), newSchedulesCmd(cfg), newReportsCmd(cfg),
 	)
 	usageErrors(root)
 	return root
@@ -190,6 +192,7 @@ func (c *Config) useDevStack(cmd *cobra.Command) {
 		c.UIURL = info.UI
 	}
 	c.devModelServer = info.ModelServer
+	c.devReports = info.Reports
 }
 
 // modelServer is the default model server: $KILN_MODEL_SERVER, else the

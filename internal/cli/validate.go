@@ -18,8 +18,8 @@ func newValidateCmd(cfg *Config) *cobra.Command {
 		Long: `Decode and validate pipeline specs. Every problem is reported, each as
 file:line:col: field.path: message, with a suggestion where one helps. The
 worker runs exactly this validator before a run starts.`,
-		Example: `  kiln validate pipelines/churn.yaml
-  kiln validate pipelines/*.yaml -p seed=7 --json`,
+		Example: `  kiln validate pipelines/*.yaml --json
+  kiln validate pipelines/churn.yaml -p seed=7`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			overrides, err := parseParams(params)

@@ -18,6 +18,7 @@ func newWorkerCmd(cfg *Config) *cobra.Command {
 		noDocker, registerAttrs          bool
 		concurrency                      int
 	)
+	var reportsURL string
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a Kiln worker against a Temporal server",
@@ -51,6 +52,7 @@ machines share one).`,
 			acts, closeActs, err := worker.OpenActivities(ctx, c, worker.Config{
 				Home: cfg.Home, Registry: cfg.Registry, TaskQueue: cfg.TaskQueue, ModelServer: modelServer,
 				AdminToken: adminToken, TrainerBinary: trainer, NoDocker: noDocker,
+				UIURL: cfg.UIURL, Namespace: cfg.Namespace, ReportsURL: reportsURL,
 			})
 			if err != nil {
 				return err
@@ -73,6 +75,7 @@ machines share one).`,
 	f.BoolVar(&noDocker, "no-docker", false, "train as local processes even when Docker is reachable")
 	f.BoolVar(&registerAttrs, "register-search-attributes", true, "register Kiln's search attributes on the namespace at start")
 	f.IntVar(&concurrency, "max-activities", 16, "activities this worker runs at once (each foreach item is one)")
+	cmd.Flags().StringVar(&reportsURL, "reports-url", os.Getenv("KILN_REPORTS_URL"), "base URL of Kiln's local page, for links in reports (env KILN_REPORTS_URL)")
 	return cmd
 }
 

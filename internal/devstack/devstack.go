@@ -24,7 +24,9 @@ import (
 
 	"github.com/kiln-ml/kiln/activities"
 	"github.com/kiln-ml/kiln/internal/devserver"
+	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/serving"
+	"github.com/kiln-ml/kiln/internal/site"
 	"github.com/kiln-ml/kiln/worker"
 	"github.com/kiln-ml/kiln/workflows"
 )
@@ -37,8 +39,10 @@ type Options struct {
 	Ephemeral bool
 	// IP every service binds to; default 127.0.0.1.
 	IP string
-	// TemporalPort, UIPort and ServePort: 0 picks free ports.
-	TemporalPort, UIPort, ServePort int
+	// TemporalPort, UIPort, ServePort and ReportsPort: 0 picks free ports.
+	TemporalPort, UIPort, ServePort, ReportsPort int
+	// NoReports leaves out the local page (reports, lineage, alerts, metrics).
+	NoReports bool
 	// UI starts the Temporal web UI.
 	UI bool
 	// NoServer and NoWorker leave the model server or the worker out.
@@ -66,11 +70,15 @@ type Stack struct {
 	AdminToken string
 	Worker     sdkworker.Worker
 	Activities *activities.Activities
+	// ReportsURL is the local page's base URL ("" without it).
+	ReportsURL string
 
 	// Home is the stack's state directory.
 	Home string
 
 	httpServer *http.Server
+	siteServer *http.Server
+	closeSite  func() error
 	closeActs  func() error
 }
 
@@ -81,7 +89,9 @@ type Info struct {
 	Namespace   string `json:"namespace"`
 	UI          string `json:"ui,omitempty"`
 	ModelServer string `json:"model_server,omitempty"`
-	Started     string `json:"started"`
+	// Reports is the local page's base URL (reports, lineage, alerts).
+	Reports string `json:"reports,omitempty"`
+	Started string `json:"started"`
 }
 
 // Start starts the stack; Stop stops it.
@@ -135,6 +145,15 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 
 	wcfg := opts.Worker
 	wcfg.Home, wcfg.TaskQueue, wcfg.AdminToken = opts.Home, opts.TaskQueue, st.AdminToken
+	wcfg.UIURL, wcfg.Namespace = st.Temporal.UIURL(), opts.Namespace
+	var siteLn net.Listener
+	if !opts.NoReports {
+		if siteLn, err = net.Listen("tcp", net.JoinHostPort(opts.IP, strconv.Itoa(opts.ReportsPort))); err != nil {
+			return st, fmt.Errorf("local page port: %w (is another kiln dev running? pass --reports-port)", err)
+		}
+		st.ReportsURL = "http://" + siteLn.Addr().String()
+		wcfg.ReportsURL = st.ReportsURL
+	}
 	if wcfg.Logger == nil {
 		wcfg.Logger = log
 	}
@@ -172,7 +191,14 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		}
 	}
 
-	info := Info{PID: os.Getpid(), Address: st.Temporal.Address(), Namespace: opts.Namespace, UI: st.Temporal.UIURL(), ModelServer: st.ServerURL, Started: time.Now().UTC().Format(time.RFC3339)}
+	if siteLn != nil {
+		if err := st.startSite(ctx, siteLn, wcfg, log); err != nil {
+			siteLn.Close()
+			return st, err
+		}
+	}
+
+	info := Info{PID: os.Getpid(), Address: st.Temporal.Address(), Namespace: opts.Namespace, UI: st.Temporal.UIURL(), ModelServer: st.ServerURL, Reports: st.ReportsURL, Started: time.Now().UTC().Format(time.RFC3339)}
 	b, _ := json.MarshalIndent(info, "", "  ")
 	if err := os.WriteFile(filepath.Join(opts.Home, "dev.json"), append(b, '\n'), 0o644); err != nil {
 		return st, fmt.Errorf("writing dev.json: %w", err)
@@ -190,6 +216,14 @@ func (s *Stack) Stop() {
 		_ = s.httpServer.Shutdown(ctx)
 		cancel()
 	}
+	if s.siteServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.siteServer.Shutdown(ctx)
+		cancel()
+	}
+	if s.closeSite != nil {
+		_ = s.closeSite()
+	}
 	if s.Server != nil {
 		_ = s.Server.Close()
 	}
@@ -205,6 +239,37 @@ func (s *Stack) Stop() {
 	if s.Home != "" {
 		_ = os.Remove(filepath.Join(s.Home, "dev.json"))
 	}
+}
+
+// startSite serves the local page on ln, reading the registry the worker
+// uses (its own handle, so the page works without the worker too).
+func (s *Stack) startSite(ctx context.Context, ln net.Listener, wcfg worker.Config, log *slog.Logger) error {
+	var reg *registry.Registry
+	if s.Activities != nil {
+		reg = s.Activities.Registry
+	} else {
+		target := wcfg.Registry
+		if target == "" {
+			target = filepath.Join(wcfg.Home, "registry.db")
+		}
+		r, err := registry.Open(ctx, target)
+		if err != nil {
+			return err
+		}
+		reg = r
+		s.closeSite = r.Close
+	}
+	page, err := site.New(site.Options{Registry: reg, UIURL: wcfg.UIURL, Namespace: wcfg.Namespace, Logger: log})
+	if err != nil {
+		return err
+	}
+	s.siteServer = &http.Server{Handler: page.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.siteServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("local page stopped", "error", err)
+		}
+	}()
+	return nil
 }
 
 func newToken() (string, error) {

@@ -1,6 +1,32 @@
-// Package drift measures how far served feature values have moved from the
-// training data, with the population stability index (PSI) over the bins of
-// the training profile (dataset.Profile).
+// Package drift is Kiln's drift statistics package: how far current
+// feature values (served traffic, a nightly batch) have moved from a
+// reference (the training data), for the monitor, the nightly reports and
+// canary analysis.
+//
+// It has three layers:
+//
+//   - Exact two-sample statistics, each equal to its SciPy counterpart
+//     (checked against SciPy 1.10 in the tests): KS (scipy.stats.ks_2samp,
+//     exact and asymptotic p-values), ChiSquare (scipy.stats.chisquare),
+//     Wasserstein (scipy.stats.wasserstein_distance) and JensenShannon
+//     (scipy.spatial.distance.jensenshannon), plus PSI.
+//   - Evidently's data drift defaults (Options, MethodFor, DatasetVerdict):
+//     for a reference of at most 1000 rows KS (numeric) or chi-square
+//     (categorical), drift when p < 0.05; above, the Wasserstein distance
+//     divided by the reference's standard deviation, or the Jensen-Shannon
+//     distance, drift when >= 0.1; the dataset drifts when at least half of
+//     its columns do; every threshold and the method per column kind can be
+//     overridden. CompareNumeric and CompareCategorical apply them to
+//     samples in memory, exactly.
+//   - Streaming comparison in bounded memory: NumericReference and
+//     CategoricalReference keep what the tests need of a reference;
+//     accumulators take the current data in batches (Add, Merge) and give a
+//     ColumnResult, which maps one to one onto the report schema's
+//     ColumnDrift. KS over an exact reference is exact; binned references
+//     report an error bound (see NumericReference).
+//
+// The older PSI-only API (Compare, FeatureDrift, Report, NumericPSI,
+// CategoricalPSI over a dataset.Profile) is what the monitor activity calls.
 package drift
 
 import (
