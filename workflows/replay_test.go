@@ -36,6 +36,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflowWithOptions(ScoreWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScore})
 			r.RegisterWorkflowWithOptions(ScoreShardsWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScoreShards})
 			r.RegisterWorkflowWithOptions(PromoteWorkflow, workflow.RegisterOptions{Name: activities.WorkflowPromote})
+			r.RegisterWorkflowWithOptions(ScheduledRunWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScheduledRun})
+			r.RegisterWorkflowWithOptions(DeadlineWorkflow, workflow.RegisterOptions{Name: activities.WorkflowDeadline})
 			h, err := os.Open(f)
 			if err != nil {
 				t.Fatal(err)

@@ -237,6 +237,11 @@ func TestScheduleBackfillAndTrigger(t *testing.T) {
 			t.Errorf("report of %s: %+v", d, e)
 		}
 	}
+	recordHistory(t, st.Client, activities.PipelineID("nightly", last), "", "pipeline_scheduled_report")
+	if l := listWorkflows(t, st.Client, fmt.Sprintf("WorkflowType = '%s' AND TemporalScheduledById = 'nightly'", activities.WorkflowScheduledRun)); len(l) > 0 {
+		i := strings.LastIndex(l[0], "/")
+		recordHistory(t, st.Client, l[0][:i], l[0][i+1:], "scheduled_run_backfill")
+	}
 	entries, err := reg.Reports(ctx, registry.ReportFilter{Pipeline: "nightly"})
 	if err != nil || len(entries) != 30 {
 		t.Fatalf("%d reports indexed (%v), want 30", len(entries), err)
@@ -499,6 +504,7 @@ steps:
 			if res.Skipped != "" {
 				skipped++
 				t.Logf("%s: firing %s skipped: %s", tc.name, e.GetExecution().GetWorkflowId(), res.Skipped)
+				recordHistory(t, st.Client, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId(), "scheduled_run_skipped_dst")
 				continue
 			}
 			if tc.name == "dst-paris" && res.Run.Key == "2026-03-28" {
@@ -580,6 +586,7 @@ steps:
 	if !bytes.Contains(body, []byte(`kiln_schedule_missing_reports{schedule="watched"}`)) {
 		t.Errorf("/metrics lacks the missing-report gauge:\n%s", body)
 	}
+	recordHistory(t, st.Client, activities.DeadlineID("watched"), "", "deadline_missing_report")
 	if n := countRuns(pipelineRuns(t, st.Client, "watched")); n != 0 {
 		t.Errorf("a paused schedule ran %d times", n)
 	}
