@@ -11,6 +11,7 @@ PIDFILE=$KILN_HOME/dev.pid
 LOG=$KILN_HOME/dev.log
 SERVER=http://127.0.0.1:8080
 UI=http://127.0.0.1:8233
+REPORTS=http://127.0.0.1:8234
 
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
@@ -87,6 +88,19 @@ done
 kill $REPLAY 2>/dev/null || true
 "$KILN" runs show "$retrain"
 
+step "Nightly reports: a Temporal Schedule over daily partitions, the last 3 days backfilled"
+# A week of daily event partitions whose drift grows day by day.
+"$KILN" demo-data --days 7 --end "$(TZ=Europe/Paris date +%Y-%m-%d)" --partitions data/events --drift 1 --rows 3000 --timezone Europe/Paris >/dev/null
+if "$KILN" schedules describe nightly-churn-report >/dev/null 2>&1; then
+  "$KILN" schedules update nightly-churn-report pipelines/nightly_churn_report.yaml
+else
+  "$KILN" schedules create pipelines/nightly_churn_report.yaml
+fi
+"$KILN" schedules backfill nightly-churn-report --last 3 --reprocess all --wait
+"$KILN" reports list --pipeline nightly-churn-report
+latest=$("$KILN" reports list --pipeline nightly-churn-report --json | grep -o '"run_key": "[^"]*"' | tail -1 | cut -d'"' -f4)
+[ -n "$latest" ] && "$KILN" reports show nightly-churn-report "$latest" | sed -n '1,12p'
+
 step "Summary"
 "$KILN" models show churn
 scored=$("$KILN" runs show "pipeline/churn/$RUN2" | sed -n 's/^Scored *//p' | head -1)
@@ -96,6 +110,7 @@ cat <<MSG
   In production     $("$KILN" models show churn@production | sed -n 's/^Model *//p')
   Scored output     ${scored:-see kiln runs show pipeline/churn/$RUN2}
   Model server      $SERVER/v1/models/churn:predict
+  Nightly reports   $REPORTS/reports  (schedule nightly-churn-report: kiln schedules describe nightly-churn-report)
 
 The dev stack keeps running so you can explore; stop it with: make stop
 MSG

@@ -30,6 +30,7 @@ func newRunCmd(cfg *Config) *cobra.Command {
 		runID   string
 		noCache bool
 		resume  string
+		logical string
 	)
 	cmd := &cobra.Command{
 		Use:   "run [SPEC]",
@@ -53,6 +54,7 @@ given now replaces RUN's value of that parameter.`,
   kiln run pipelines/churn.yaml -p seed=7 -p l2=0.01
   kiln run pipelines/breast_cancer.yaml --json
   kiln run pipelines/churn.yaml --no-cache
+  kiln run pipelines/nightly_churn_report.yaml --logical-date 2026-12-01 --wait
   kiln run --resume churn/20261125-104512-a1b2 --wait
   kiln run pipelines/churn.yaml --resume churn/20261125-104512-a1b2 -p l2=0.01`,
 		Args: cobra.MaximumNArgs(1),
@@ -106,8 +108,22 @@ given now replaces RUN's value of that parameter.`,
 			}
 			in.Spec = src
 			in.Git = gitInfo(ctx, src.SpecDir)
+			now := time.Now()
+			lr := activities.ManualLogicalRun(now, time.Local)
+			if logical != "" {
+				d, err := time.ParseInLocation(time.DateOnly, logical, time.Local)
+				if err != nil {
+					return &exitError{code: 2, err: fmt.Errorf("--logical-date %q: want a date such as 2026-12-02", logical)}
+				}
+				lr = activities.ManualLogicalRun(d, time.Local)
+				if runID == "" {
+					// One run of a date at a time, as for scheduled runs.
+					runID = lr.Key
+				}
+			}
+			in.Logical = &lr
 			if runID == "" {
-				runID = newRunID(time.Now())
+				runID = newRunID(now)
 			}
 			wid := activities.PipelineID(spec.Name, runID)
 			memo := map[string]any{"spec": src.SpecText, "spec_file": src.SpecFile, "params": src.Overrides}
@@ -121,7 +137,8 @@ given now replaces RUN's value of that parameter.`,
 				TaskQueue: cfg.TaskQueue,
 				Memo:      memo,
 				TypedSearchAttributes: temporal.NewSearchAttributes(
-					workflows.AttrPipeline.ValueSet(spec.Name), workflows.AttrSpecHash.ValueSet(spec.Hash), workflows.AttrTrigger.ValueSet("cli")),
+					workflows.AttrPipeline.ValueSet(spec.Name), workflows.AttrSpecHash.ValueSet(spec.Hash), workflows.AttrTrigger.ValueSet("cli"),
+					workflows.AttrLogicalDate.ValueSet(in.Logical.Key)),
 				StaticSummary: summary,
 				StaticDetails: spec.Description,
 			}
@@ -172,6 +189,7 @@ given now replaces RUN's value of that parameter.`,
 	f.StringVar(&runID, "run-id", "", "the <run> part of the workflow ID (default: time-based)")
 	f.BoolVar(&noCache, "no-cache", false, "run every step even when the step cache holds its result (the results are still stored)")
 	f.StringVar(&resume, "resume", "", "reuse the completed steps of this earlier run (pipeline/<name>/<run>) when they still match")
+	f.StringVar(&logical, "logical-date", "", "the run's logical date, ${run.logical_date} (default: today); the run is then pipeline/<name>/<date>")
 	return cmd
 }
 

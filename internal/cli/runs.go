@@ -295,6 +295,9 @@ func printRun(cfg *Config, st workflows.RunStatus, link string) {
 	if st.TriggeredBy != "" {
 		fmt.Fprintf(out, "Trigger  %s\n", st.TriggeredBy)
 	}
+	if st.LogicalDate != "" {
+		fmt.Fprintf(out, "Date     %s (logical date: what the run is about)\n", st.LogicalDate)
+	}
 	if st.SpecHash != "" {
 		fmt.Fprintf(out, "Spec     sha256 %s\n", st.SpecHash[:min(12, len(st.SpecHash))])
 	}
@@ -333,6 +336,9 @@ func printRun(cfg *Config, st workflows.RunStatus, link string) {
 	}
 	if a.Scored != nil {
 		fmt.Fprintf(out, "Scored   %s (%d rows)\n", a.Scored.URI, a.Scored.Rows)
+	}
+	if r := a.Report; r != nil {
+		fmt.Fprintf(out, "Report   %s (%d/%d features drifted; kiln reports show %s %s)\n", r.HTML, r.DriftedColumns, r.Columns, st.Pipeline, r.RunKey)
 	}
 	if a.Deployment != nil {
 		fmt.Fprintf(out, "Deployed %s v%d to %s: %s (%s)\n", a.Deployment.Model, a.Deployment.Version, a.Deployment.Server, a.Deployment.Outcome, a.Deployment.Reason)

@@ -44,6 +44,7 @@ func newSchedulesBackfillCmd(cfg *Config) *cobra.Command {
 		from, to, reprocess string
 		dryRun, wait        bool
 		timeout             time.Duration
+		last                int
 	)
 	cmd := &cobra.Command{
 		Use:   "backfill NAME --from DATE --to DATE",
@@ -61,16 +62,23 @@ backfill).
   failed   only dates whose latest run failed, was canceled or timed out
   all      every date; outputs and reports are replaced atomically, and the
            step cache is bypassed so the work is done again
---dry-run lists the dates and what would happen, and runs nothing.`,
+--dry-run lists the dates and what would happen, and runs nothing.
+--last N instead of --from/--to backfills the N most recent complete dates.`,
 		Example: `  kiln schedules backfill nightly-churn-report --from 2026-11-01 --to 2026-11-30 --dry-run
   kiln schedules backfill nightly-churn-report --from 2026-11-01 --to 2026-11-30 --wait
-  kiln schedules backfill nightly-churn-report --from 2026-11-28 --to 2026-11-30 --reprocess all`,
+  kiln schedules backfill nightly-churn-report --from 2026-11-28 --to 2026-11-30 --reprocess all
+  kiln schedules backfill nightly-churn-report --last 3 --wait`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			name := args[0]
-			if from == "" || to == "" {
-				return &exitError{code: 2, err: errors.New("backfill needs --from and --to (logical dates, inclusive)")}
+			switch {
+			case last > 0 && (from != "" || to != ""):
+				return &exitError{code: 2, err: errors.New("give either --last N or --from and --to, not both")}
+			case last < 0:
+				return &exitError{code: 2, err: fmt.Errorf("--last must be positive, got %d", last)}
+			case last == 0 && (from == "" || to == ""):
+				return &exitError{code: 2, err: errors.New("backfill needs --from and --to (logical dates, inclusive), or --last N")}
 			}
 			switch reprocess {
 			case reprocessMissing, reprocessFailed, reprocessAll:
@@ -85,6 +93,11 @@ backfill).
 			st, err := readSchedule(ctx, c, name)
 			if err != nil {
 				return err
+			}
+			if last > 0 {
+				if from, to, err = lastDates(st.cron, time.Now(), last); err != nil {
+					return err
+				}
 			}
 			runs, err := st.cron.Dates(from, to)
 			if err != nil {
@@ -192,7 +205,25 @@ backfill).
 	f.BoolVar(&dryRun, "dry-run", false, "list the dates and what would happen; run nothing")
 	f.BoolVar(&wait, "wait", false, "wait for the backfilled runs to finish; exit non-zero if one fails")
 	f.DurationVar(&timeout, "timeout", time.Hour, "with --wait, how long to wait")
+	f.IntVar(&last, "last", 0, "backfill the N most recent complete logical dates (instead of --from/--to)")
 	return cmd
+}
+
+// lastDates returns the first and last run keys of the schedule's n most
+// recent complete runs at now.
+func lastDates(c *schedule.Cron, now time.Time, n int) (from, to string, err error) {
+	r, err := c.Logical(now, true)
+	if err != nil {
+		return "", "", err
+	}
+	to, from = r.Key, r.Key
+	for i := 1; i < n; i++ {
+		if r, err = c.Logical(r.IntervalStart, false); err != nil {
+			return "", "", err
+		}
+		from = r.Key
+	}
+	return from, to, nil
 }
 
 // lastCompleteKey is the logical date of the schedule's latest firing at or
