@@ -13,7 +13,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short lint bench bench-score clean image-xgboost test-python-image bench-gbdt gbdt-xgboost
+.PHONY: help build images data demo stop test test-short lint bench bench-score bench-drift bench-report clean image-xgboost test-python-image bench-gbdt gbdt-xgboost
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,9 +68,11 @@ lint: ## go vet, gofmt and Temporal's workflowcheck
 	$(GO) run $(WORKFLOWCHECK) ./workflows/...
 
 bench: images ## Run the benchmarks (see BENCHMARKS.md)
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/... ./containers/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $$($(GO) list ./internal/... ./containers/... | grep -v -e /internal/drift -e /internal/report)
 	$(MAKE) --no-print-directory bench-gbdt
 	$(MAKE) --no-print-directory bench-score
+	$(MAKE) --no-print-directory bench-drift
+	$(MAKE) --no-print-directory bench-report
 
 # GBDT parity benchmark: the same data (written once by scripts/bench/gbdt_data) and the same
 # thread count for Kiln (GOMAXPROCS) and XGBoost hist (nthread).
@@ -93,6 +95,13 @@ gbdt-xgboost: # the XGBoost side of bench-gbdt
 bench-score: ## Batch scoring, 10M rows Parquet -> Parquet on 1 core, vs XGBoost and scikit-learn
 	$(GO) test -run '^$$' -bench ScoreLogistic -benchmem -cpu 1 -count 1 ./activities/
 	scripts/bench/score_bench.sh
+
+# Nightly-report benchmark: report.Build + RenderHTML over 10M scored rows x 30 features on one
+# core. The data are generated once by BenchmarkReport10M and cached under REPORT_BENCH_DIR.
+REPORT_BENCH_DIR ?= build/bench-report
+
+bench-report: ## Nightly report over 10M scored rows x 30 features on 1 core: time, peak RSS, HTML size
+	KILN_REPORT_BENCH_DIR=$(abspath $(REPORT_BENCH_DIR)) GO=$(GO) scripts/bench/report_bench.sh
 
 clean: ## Remove build outputs (keeps .kiln state)
 	rm -rf $(BIN) build

@@ -293,6 +293,27 @@ func loadReference(ctx context.Context, in Input, features []dataset.Field, dopt
 		} else {
 			profileReference(features, profile, dopts, ref)
 			s.Reference.FeatureSource = "bundle profile (binned; the training rows were not available)"
+			if in.TrainingData == "" {
+				s.Warnings = append(s.Warnings, "the model's training data is not available: features are compared with the bundle's binned training profile (an approximation of the training distribution)")
+			}
+		}
+	} else {
+		// A feature absent from the training file falls back to the profile.
+		var missing []dataset.Field
+		for _, f := range features {
+			if ref.numeric[f.Name] == nil && ref.categorical[f.Name] == nil {
+				missing = append(missing, f)
+			}
+		}
+		if len(missing) > 0 {
+			profileReference(missing, profile, dopts, ref)
+			for _, f := range missing {
+				if ref.numeric[f.Name] != nil || ref.categorical[f.Name] != nil {
+					s.Warnings = append(s.Warnings, fmt.Sprintf("feature %s is not in the training data; it is compared with the bundle's binned profile", f.Name))
+				} else {
+					s.Warnings = append(s.Warnings, fmt.Sprintf("feature %s is neither in the training data nor in the training profile: its drift is not measured", f.Name))
+				}
+			}
 		}
 	}
 	if in.Holdout != "" {
@@ -311,6 +332,8 @@ func loadReference(ctx context.Context, in Input, features []dataset.Field, dopt
 			return nil, ctx.Err()
 		case err != nil:
 			s.Warnings = append(s.Warnings, fmt.Sprintf("the holdout could not be scored (%v): the prediction distribution is not compared", err))
+		default:
+			s.Warnings = append(s.Warnings, "the model's holdout has no rows: the prediction distribution is not compared")
 		}
 	} else {
 		s.Warnings = append(s.Warnings, "the model's holdout is not available: the prediction distribution is not compared")
@@ -404,7 +427,9 @@ func readTrainingReference(ctx context.Context, path string, features []dataset.
 				for _, x := range v {
 					lo, hi = min(lo, x), max(hi, x)
 				}
-				if _, ok := ref.min[f.Name]; !ok || stride > 1 {
+				// The profile saw every training row; a strided sample
+				// only widens the range, never narrows it.
+				if _, ok := ref.min[f.Name]; !ok {
 					ref.min[f.Name], ref.max[f.Name] = lo, hi
 				} else {
 					ref.min[f.Name], ref.max[f.Name] = min(ref.min[f.Name], lo), max(ref.max[f.Name], hi)
@@ -923,6 +948,12 @@ func (st *stream) finish(s *Summary, in Input, man model.Manifest, dopts drift.O
 		if res == nil {
 			continue
 		}
+		if res.Note != "" {
+			// No verdict is possible (e.g. every current value is null):
+			// the column is left out of the drift table and the share.
+			s.Warnings = append(s.Warnings, fmt.Sprintf("feature %s: drift not measured (%s)", f.Name, res.Note))
+			continue
+		}
 		results = append(results, *res)
 		s.Drift.Columns = append(s.Drift.Columns, ColumnDrift{
 			Column: f.Name, Kind: res.Kind, Test: testOf(*res), PSI: res.PSI,
@@ -930,6 +961,9 @@ func (st *stream) finish(s *Summary, in Input, man model.Manifest, dopts drift.O
 		})
 	}
 	s.Drift.ShareThreshold = dopts.DatasetShare
+	if s.Drift.ShareThreshold <= 0 {
+		s.Drift.ShareThreshold = drift.DefaultOptions().DatasetShare
+	}
 	s.Drift.DriftedColumns, s.Drift.Share, s.Drift.Drifted = drift.DatasetVerdict(results, dopts)
 
 	// Predictions.
