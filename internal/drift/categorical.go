@@ -73,6 +73,10 @@ func newCategoricalReference(counts map[string]int64, opts Options) *Categorical
 // ReferenceRows returns the number of non-null reference values.
 func (r *CategoricalReference) ReferenceRows() int64 { return r.n }
 
+// ReferenceNulls returns the number of null reference values (0 for a
+// reference built from counts).
+func (r *CategoricalReference) ReferenceNulls() int64 { return r.nulls }
+
 // valueCount is a category and its count.
 type valueCount struct {
 	v string

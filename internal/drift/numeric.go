@@ -51,8 +51,8 @@ import (
 // ρ and γ the reference and current shares of the cell: with quantile bins
 // of 1/Bins of the reference each, about 2·range/Bins for current data
 // close to the reference (0.006 of the normed distance for 10^5 normal
-// values and the default 1024 bins, against a threshold of 0.1), and 0 once
-// the distributions are apart. The estimate is far closer than the bound:
+// values and 0.011 for 10^6 with the default 1024 bins, against a
+// threshold of 0.1), and 0 once the distributions are apart. The estimate is far closer than the bound:
 // within 5e-5 (normed) of the exact distance in the package's tests.
 //
 // Non-finite reference values (NaN, ±Inf) are skipped, as dataset.Profile
@@ -218,6 +218,13 @@ func (r *NumericReference) aggregate(counts []int64, binOf []int32, bins int) []
 // ReferenceRows returns the number of non-null reference values.
 func (r *NumericReference) ReferenceRows() int64 { return r.n }
 
+// ReferenceNulls returns the number of reference values skipped as null
+// (NaN, ±Inf).
+func (r *NumericReference) ReferenceNulls() int64 { return r.nulls }
+
+// Range returns the reference minimum and maximum (0, 0 without values).
+func (r *NumericReference) Range() (lo, hi float64) { return r.min, r.max }
+
 // Exact reports whether the reference keeps every distinct value, so that
 // KS results are exact.
 func (r *NumericReference) Exact() bool { return r.exact }
@@ -269,7 +276,10 @@ type locator struct {
 	scale  float64
 	maxb   float64 // float64(buckets) - 0.5
 	start  []int32 // start[b]: breakpoints in buckets before b; len nb+1
-	scan   int     // 2 or 4: every bucket holds at most scan breakpoints; 0: none
+	// start16 is start in 16 bits, half the cache footprint, for the fast
+	// loops (set when k < 65536).
+	start16 []uint16
+	scan    int // 2 or 4: every bucket holds at most scan breakpoints; 0: none
 }
 
 // maxScan is the most breakpoints a bucket holds on the fast paths.
@@ -299,14 +309,23 @@ func newLocator(points []float64) locator {
 			return l
 		case crowded <= 2:
 			l.scan = 2
-			return l
 		case crowded <= 4 && nb >= 1<<16:
 			l.scan = 4
-			return l
 		case nb >= 1<<20:
 			return l
+		default:
+			nb *= 2
+			continue
 		}
-		nb *= 2
+		if k >= 1<<16 {
+			l.scan = 0
+			return l
+		}
+		l.start16 = make([]uint16, len(l.start))
+		for i, v := range l.start {
+			l.start16[i] = uint16(v)
+		}
+		return l
 	}
 }
 
@@ -400,7 +419,7 @@ func (a *NumericAccumulator) add(values []float64) {
 	l := &r.loc
 	cells := a.cells
 	center := r.center
-	pts, start := l.points, l.start
+	pts, start := l.points, l.start16
 	lo, scale, maxb := l.lo, l.scale, l.maxb
 	nbm1 := len(start) - 2
 	var nulls int64

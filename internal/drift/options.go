@@ -66,7 +66,9 @@ type Options struct {
 	CategoricalMethod Method
 
 	// KSThreshold and ChiSquareThreshold are the p-values below which KS
-	// and chi-square report drift (default 0.05).
+	// and chi-square report drift (default 0.05). (Evidently's KS test
+	// drifts at p <= threshold, its chi-square at p < threshold; Kiln uses
+	// p < threshold for both, as the report schema documents.)
 	KSThreshold        float64
 	ChiSquareThreshold float64
 	// WassersteinThreshold, JensenShannonThreshold and PSIThreshold are the
@@ -122,6 +124,11 @@ func DefaultOptions() Options {
 		MaxUnseen:              10000,
 	}
 }
+
+// WithDefaults returns o with its zero fields set to the defaults: the
+// values every function of the package actually uses (e.g. for showing the
+// dataset share threshold beside DatasetVerdict's verdict).
+func (o Options) WithDefaults() Options { return o.withDefaults() }
 
 // withDefaults returns o with its zero fields set to the defaults.
 func (o Options) withDefaults() Options {

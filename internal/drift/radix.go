@@ -10,18 +10,20 @@ import (
 // radixMin is the length below which sorting uses a comparison sort.
 const radixMin = 2048
 
-// The sort of float keys is a radix sort on a 33-bit window of the keys:
+// The sort of float keys is a radix sort on a 32-bit window of the keys:
 // the bits just below the prefix all keys share (from the smallest and the
-// largest key), in three LSD passes of 11 bits, followed by a pass that
-// sorts the runs of keys equal in the window and above (insertion sort for
-// short runs, pdqsort for long ones). For continuous data the runs hold one
-// or two keys, so the data move three times instead of the six to eight
-// times of a full radix sort (measured about twice as fast); for data with
-// many exact ties the runs are already sorted; for data that differs only
-// in its lowest bits the long runs fall back to pdqsort.
+// largest key), in two LSD passes of 16 bits (the first reading the floats
+// directly), followed by a pass that sorts the runs of keys equal in the
+// window and above (insertion sort for short runs, pdqsort for long ones).
+// For continuous data the runs hold one or two keys, so the data move two
+// times instead of the six to eight times of a full radix sort (measured
+// 2-3 times faster; 16-bit digits measured a little faster than 8 or 11
+// here); for data with many exact ties the runs are already sorted; for
+// data that differs only in its lowest bits the long runs fall back to
+// pdqsort.
 const (
-	digitBits   = 11
-	radixPasses = 3
+	digitBits   = 16
+	radixPasses = 2
 	windowBits  = digitBits * radixPasses
 	digitSize   = 1 << digitBits
 	digitMask   = digitSize - 1
@@ -55,12 +57,10 @@ func floatKey(v float64) uint64 {
 	return b ^ (uint64(int64(b)>>63) | 1<<63)
 }
 
-// keyFloat inverts floatKey.
+// keyFloat inverts floatKey (without a branch: keys of positive floats
+// have the top bit set and only lose it, the others are complemented).
 func keyFloat(k uint64) float64 {
-	if k>>63 == 1 {
-		return math.Float64frombits(k ^ 1<<63)
-	}
-	return math.Float64frombits(^k)
+	return math.Float64frombits(k ^ ((k>>63 - 1) | 1<<63))
 }
 
 // sortedKeys returns the keys (floatKey) of the values of src but NaN (and
@@ -94,10 +94,9 @@ func sortedKeys(src []float64, finiteOnly bool) *[]uint64 {
 	hp := histPool.Get().(*[radixPasses * digitSize]uint32)
 	defer histPool.Put(hp)
 	hist := hp[:]
-	// Three digits (radixPasses).
+	// Two digits (radixPasses).
 	h0 := hist[0*digitSize : 1*digitSize : 1*digitSize]
 	h1 := hist[1*digitSize : 2*digitSize : 2*digitSize]
-	h2 := hist[2*digitSize : 3*digitSize : 3*digitSize]
 	var shift uint
 	n := 0
 	for try := 0; ; try++ {
@@ -121,7 +120,6 @@ func sortedKeys(src []float64, finiteOnly bool) *[]uint64 {
 				w := k >> shift
 				h0[w&digitMask]++
 				h1[(w>>digitBits)&digitMask]++
-				h2[(w>>(2*digitBits))&digitMask]++
 			}
 		}
 		if !outside || try > 0 {
@@ -193,26 +191,36 @@ func sortedKeys(src []float64, finiteOnly bool) *[]uint64 {
 			}
 		}
 	}
-	// Sort the runs of keys equal in the window and above.
+	// Sort the runs of keys equal in the window and above: one insertion
+	// pass (keys only move within their run, as every earlier run is
+	// smaller); should a key move further than maxInsert, the runs are
+	// sorted one by one instead, pdqsort for the long ones.
 	if shift > 0 {
-		for i := 0; i < n; {
+		long := false
+		for i := 1; i < n && !long; i++ {
+			k := keys[i]
+			if k >= keys[i-1] {
+				continue
+			}
+			j := i
+			for j > 0 && keys[j-1] > k {
+				keys[j] = keys[j-1]
+				j--
+				if i-j > maxInsert {
+					long = true
+					break
+				}
+			}
+			keys[j] = k
+		}
+		for i := 0; long && i < n; {
 			w := keys[i] >> shift
 			j := i + 1
 			for j < n && keys[j]>>shift == w {
 				j++
 			}
-			if run := keys[i:j]; len(run) > maxInsert {
-				slices.Sort(run)
-			} else {
-				for a := 1; a < len(run); a++ {
-					k := run[a]
-					b := a
-					for b > 0 && run[b-1] > k {
-						run[b] = run[b-1]
-						b--
-					}
-					run[b] = k
-				}
+			if j-i > 1 {
+				slices.Sort(keys[i:j])
 			}
 			i = j
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/kiln-ml/kiln/internal/drift/benchdata"
@@ -133,16 +134,24 @@ func scipyPython() string {
 	return ""
 }
 
+// regenerate runs gen_scipy.py once per test binary under -update.
+var regenerate = sync.OnceValue(func() error {
+	py := scipyPython()
+	if py == "" {
+		return fmt.Errorf("-update needs a python3 with scipy")
+	}
+	cmd := exec.Command(py, "testdata/gen_scipy.py", goldenFile)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("gen_scipy.py: %v\n%s", err, out)
+	}
+	return nil
+})
+
 func loadGolden(t *testing.T) golden {
 	t.Helper()
 	if *update {
-		py := scipyPython()
-		if py == "" {
-			t.Fatal("-update needs a python3 with scipy")
-		}
-		cmd := exec.Command(py, "testdata/gen_scipy.py", goldenFile)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("gen_scipy.py: %v\n%s", err, out)
+		if err := regenerate(); err != nil {
+			t.Fatal(err)
 		}
 	}
 	b, err := os.ReadFile(goldenFile)

@@ -470,7 +470,7 @@ func TestMethodFor(t *testing.T) {
 		d.Threshold(MethodJensenShannon) != 0.1 || d.Threshold(MethodPSI) != 0.1 || d.DatasetShare != 0.5 || d.SmallReference != 1000 {
 		t.Errorf("defaults %+v", d)
 	}
-	if (Options{}).withDefaults() != d {
+	if (Options{}).WithDefaults() != d || (Options{DatasetShare: 0.7}).WithDefaults().DatasetShare != 0.7 {
 		t.Errorf("zero options with defaults %+v, want %+v", (Options{}).withDefaults(), d)
 	}
 }
@@ -632,7 +632,7 @@ func TestSortValues(t *testing.T) {
 	for i := range low {
 		low[i] = 1 + float64(rng.IntN(3000))*0x1p-52
 	}
-	sources = append(sources, append(low, 1e300), slices.Repeat([]float64{7}, 3000))
+	sources = append(sources, append(low, 1e300), slices.Repeat([]float64{7}, 3000), slices.Repeat([]float64{math.NaN()}, 3000))
 	for _, src := range sources {
 		n := len(src)
 		for _, finiteOnly := range []bool{false, true} {
@@ -676,18 +676,21 @@ func TestLocatorPaths(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		ref  []float64
+		opts Options
 	}{
-		{"normal binned", sample(rng, 200000, 0, 1, 0)},
-		{"normal exact", sample(rng, 900, 0, 1, 0)},
-		{"integers exact", sample(rng, 100000, 0, 20, 1)},
-		{"clustered binned", clustered(200000)},
-		{"clustered exact", clustered(1500)},
-		{"constant", []float64{2, 2, 2}},
-		{"triple exact", []float64{0, 0.5, 0.5 + 1e-9, 0.5 + 2e-9, 1}},
-		{"triple binned", append(sample(rng, 2000, 0.5, 0.2, 0), slices.Repeat([]float64{0.5, 0.5 + 1e-9, 0.5 + 2e-9}, 400)...)},
-		{"two values", []float64{-1, 5, 5}},
+		{"normal binned", sample(rng, 200000, 0, 1, 0), Options{}},
+		// More than 2^16 breakpoints: the fallback loop.
+		{"70k exact", sample(rng, 70000, 0, 1, 0), Options{ExactPoints: 100000}},
+		{"normal exact", sample(rng, 900, 0, 1, 0), Options{}},
+		{"integers exact", sample(rng, 100000, 0, 20, 1), Options{}},
+		{"clustered binned", clustered(200000), Options{}},
+		{"clustered exact", clustered(1500), Options{}},
+		{"constant", []float64{2, 2, 2}, Options{}},
+		{"triple exact", []float64{0, 0.5, 0.5 + 1e-9, 0.5 + 2e-9, 1}, Options{}},
+		{"triple binned", append(sample(rng, 2000, 0.5, 0.2, 0), slices.Repeat([]float64{0.5, 0.5 + 1e-9, 0.5 + 2e-9}, 400)...), Options{}},
+		{"two values", []float64{-1, 5, 5}, Options{}},
 	} {
-		ref := NewNumericReference(tc.ref, Options{})
+		ref := NewNumericReference(tc.ref, tc.opts)
 		scans[ref.loc.scan] = true
 		cur := append(sample(rng, 5000, 0, 2, 0), tc.ref[:min(len(tc.ref), 3000)]...)
 		cur = append(cur, clustered(2000)...)
