@@ -96,6 +96,21 @@ bench-score: ## Batch scoring, 10M rows Parquet -> Parquet on 1 core, vs XGBoost
 	$(GO) test -run '^$$' -bench ScoreLogistic -benchmem -cpu 1 -count 1 ./activities/
 	scripts/bench/score_bench.sh
 
+# Drift benchmark: Kiln's binned and exact drift tests on 1M rows x 100 numeric columns on one
+# core, and SciPy (ks_2samp + wasserstein_distance) on the same shapes in the same run. SciPy
+# takes ~1.5 s per column, so it runs DRIFT_SCIPY_COLUMNS columns (its per-column time is what
+# compares); Kiln's statistics on the benchmark data are checked against SciPy's to 1e-6.
+DRIFT_SCIPY_COLUMNS ?= 10
+
+bench-drift: ## Drift tests, 1M rows x 100 numeric columns on 1 core, vs SciPy on the same data
+	GOMAXPROCS=1 $(GO) test -run '^$$' -bench 'Drift' -cpu 1 -benchtime 1x -count 1 ./internal/drift/
+	@if $(PYTHON3) -c 'import scipy' 2>/dev/null; then \
+		$(PYTHON3) scripts/bench/drift_scipy.py time --columns $(DRIFT_SCIPY_COLUMNS); \
+		d=$$(mktemp -d) && $(GO) run ./scripts/bench/drift_data -dir $$d -columns 3 && $(PYTHON3) scripts/bench/drift_scipy.py check $$d; rc=$$?; rm -rf $$d; exit $$rc; \
+	else \
+		echo "$(PYTHON3) has no SciPy (apt install python3-scipy): skipping the peer"; \
+	fi
+
 # Nightly-report benchmark: report.Build + RenderHTML over 10M scored rows x 30 features on one
 # core. The data are generated once by BenchmarkReport10M and cached under REPORT_BENCH_DIR.
 REPORT_BENCH_DIR ?= build/bench-report
