@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/browsertest"
 	"github.com/kiln-ml/kiln/internal/registry"
 )
 
@@ -128,5 +129,38 @@ func TestSitePages(t *testing.T) {
 	}
 	if _, body, _ := get(t, srv.URL+"/metrics"); !strings.Contains(body, `kiln_schedule_missing_reports{schedule="nightly"} 0`) {
 		t.Errorf("a resolved alert still counts as missing:\n%s", body)
+	}
+}
+
+// TestChromiumLocalPage opens the reports index, a lineage page and a
+// report page in headless Chromium: each renders and makes no request
+// besides its own.
+func TestChromiumLocalPage(t *testing.T) {
+	b := browsertest.New(t)
+	srv, reg, dir := newTestSite(t)
+	ctx := context.Background()
+	v, _, err := reg.Register(ctx, registry.Version{Model: "churn", BundleURI: "file:///b", Status: registry.StatusReady, RunID: "pipeline/churn/r1", Step: "register"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repDir := filepath.Join(dir, "reports", "2026-12-02")
+	os.MkdirAll(repDir, 0o755)
+	os.WriteFile(filepath.Join(repDir, "report.html"), []byte(`<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body><h1>nightly</h1><svg width="10" height="10"><rect width="10" height="10"/></svg></body></html>`), 0o644)
+	if _, err := reg.PutReport(ctx, registry.ReportEntry{Pipeline: "nightly", Step: "report", RunKey: "2026-12-02", Model: "churn", Version: v.Version,
+		WorkflowID: "pipeline/nightly/2026-12-02", Trigger: "schedule", URI: artifact.FileURI(repDir), Rows: 10, Columns: 2, DriftedColumns: 1}); err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, path := range []string{"/reports", "/models/churn/1", "/alerts", "/reports/nightly/report/2026-12-02"} {
+		r, err := b.Load(ctx, srv.URL+path, browsertest.Options{Allow: []string{host}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.DOM, "</body>") || strings.Contains(r.DOM, "internal error") {
+			t.Errorf("%s did not render: %.300s", path, r.DOM)
+		}
+		if u := r.Unexpected(srv.URL + path); len(u) != 0 {
+			t.Errorf("%s made requests besides its own: %v", path, u)
+		}
 	}
 }
