@@ -258,10 +258,22 @@ func printScheduleCreated(cfg *Config, src *scheduleSource, verb string, paused 
 		fmt.Fprintf(out, "  next: %s  (logical date %s)\n", r.Nominal.In(src.cron.Location()).Format("2006-01-02 15:04 MST"), r.Key)
 	}
 	if src.conf.Deadline > 0 {
-		fmt.Fprintf(out, "  deadline: each report is due %s after its run's nominal time (watcher %s)\n", src.conf.Deadline, activities.DeadlineID(src.conf.Name))
+		fmt.Fprintf(out, "  deadline: each report is due %s after its run's nominal time (watcher %s)\n", shortDuration(src.conf.Deadline), activities.DeadlineID(src.conf.Name))
 	}
 	fmt.Fprintf(out, "  %s\n", cfg.scheduleURL(src.conf.Name))
 	return nil
+}
+
+// shortDuration formats d without zero units: 6h, 1h30m, 45s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // firing is one upcoming run of a schedule.

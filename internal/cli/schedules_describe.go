@@ -115,17 +115,17 @@ func describeSchedule(ctx context.Context, c client.Client, cfg *Config, reg *re
 	}
 	if p := d.Schedule.Policy; p != nil {
 		v.Overlap = strings.ToLower(strings.TrimPrefix(p.Overlap.String(), "SCHEDULE_OVERLAP_POLICY_"))
-		v.CatchupWindow = p.CatchupWindow.String()
+		v.CatchupWindow = shortDuration(p.CatchupWindow)
 		v.PauseOnFailure = p.PauseOnFailure
 	}
 	if s := d.Schedule.Spec; s != nil {
 		if s.Jitter > 0 {
-			v.Jitter = s.Jitter.String()
+			v.Jitter = shortDuration(s.Jitter)
 		}
 		v.Start, v.End = s.StartAt, s.EndAt
 	}
 	if conf.Deadline > 0 {
-		v.Deadline = conf.Deadline.String()
+		v.Deadline = shortDuration(conf.Deadline)
 	}
 	now := time.Now()
 	v.Next = nextFirings(st.cron, now, nNext)
