@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	namesuggest "github.com/kiln-ml/kiln/internal/suggest"
 )
 
 // Problem is one thing wrong with a spec, located in the spec file.
@@ -81,30 +83,9 @@ func sortProblems(ps Problems) Problems {
 	return out
 }
 
-// suggest returns the candidate closest to name by edit distance (with
-// transpositions, ignoring case) when it is close enough to be a likely
-// typo, or "" when none is.
-func suggest(name string, candidates []string) string {
-	best, bestDist := "", -1
-	lname := strings.ToLower(name)
-	for _, c := range candidates {
-		if c == name {
-			continue
-		}
-		d := editDistance(lname, strings.ToLower(c))
-		limit := 1
-		switch n := len([]rune(c)); {
-		case n > 8:
-			limit = 3
-		case n > 4:
-			limit = 2
-		}
-		if d <= limit && (bestDist < 0 || d < bestDist) {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
+// suggest returns the candidate closest to name when it is close enough
+// to be a likely typo (see suggest.Closest), or "".
+func suggest(name string, candidates []string) string { return namesuggest.Closest(name, candidates) }
 
 // didYouMean formats a suggestion suffix: `, did you mean "needs"?`, or ""
 // when there is nothing close.
@@ -113,40 +94,6 @@ func didYouMean(name string, candidates []string) string {
 		return fmt.Sprintf(", did you mean %q?", s)
 	}
 	return ""
-}
-
-// editDistance is the optimal string alignment distance between a and b:
-// insertions, deletions, substitutions and adjacent transpositions cost 1.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 64 || len(rb) > 64 {
-		// Long strings are never typos of short names; avoid quadratic work.
-		if a == b {
-			return 0
-		}
-		return max(len(ra), len(rb))
-	}
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }
 
 // quoteList formats names as a comma-separated list.

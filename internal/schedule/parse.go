@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/kiln-ml/kiln/internal/suggest"
 )
 
 // Error is a problem with a schedule's cron expression or time zone.
@@ -491,7 +493,7 @@ func runs(set uint64) [][2]int {
 func closest(s string, candidates []string) string {
 	best, bestD := "", 3
 	for _, c := range candidates {
-		if d := distance(strings.ToLower(s), c); d < bestD {
+		if d := suggest.Distance(strings.ToLower(s), c); d < bestD {
 			best, bestD = c, d
 		}
 	}

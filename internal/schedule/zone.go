@@ -7,6 +7,8 @@ import (
 	// The time zone database is compiled in, so that schedules work the
 	// same on machines without /usr/share/zoneinfo (containers, Windows).
 	_ "time/tzdata"
+
+	"github.com/kiln-ml/kiln/internal/suggest"
 )
 
 // DefaultTimezone is the time zone of a schedule that names none.
@@ -81,7 +83,7 @@ func SuggestZone(name string) string {
 		if lz == key {
 			return z
 		}
-		d := distance(key, lz)
+		d := suggest.Distance(key, lz)
 		limit := max(1, len(key)/5)
 		if d > limit {
 			// A city without its region ("paris"), or a misspelt city.
@@ -89,7 +91,7 @@ func SuggestZone(name string) string {
 			if i := strings.LastIndexByte(lz, '/'); i >= 0 {
 				zc = lz[i+1:]
 			}
-			cd := distance(city, zc)
+			cd := suggest.Distance(city, zc)
 			if cd > max(1, len(zc)/5) {
 				continue
 			}
@@ -106,37 +108,4 @@ func SuggestZone(name string) string {
 		}
 	}
 	return best
-}
-
-// distance is the optimal string alignment distance between a and b
-// (insertions, deletions, substitutions and adjacent transpositions).
-func distance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 64 || len(rb) > 64 {
-		if a == b {
-			return 0
-		}
-		return max(len(ra), len(rb))
-	}
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }
