@@ -534,36 +534,50 @@ func newSchedulesPauseCmd(cfg *Config, pause bool) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := cfg.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if _, err := readSchedule(ctx, c, args[0]); err != nil {
-				return err
-			}
-			note := fmt.Sprintf("%sd by %s", verb, activities.CurrentUser())
-			if reason != "" {
-				note += ": " + reason
-			}
-			h := c.ScheduleClient().GetHandle(ctx, args[0])
-			if pause {
-				err = h.Pause(ctx, client.SchedulePauseOptions{Note: note})
-			} else {
-				err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: note})
-			}
-			if err != nil {
-				return fmt.Errorf("%s schedule %s: %w", verb, args[0], err)
-			}
-			if cfg.JSON {
-				return printJSON(cfg.stdout, map[string]any{"schedule": args[0], "paused": pause, "note": note})
-			}
-			fmt.Fprintf(cfg.stdout, "Schedule %s %sd (%s)\n", args[0], verb, note)
-			return nil
+			return cfg.onSchedule(ctx, args[0], func(c client.Client, st *scheduleState) error {
+				return pauseSchedule(ctx, cfg, st, args[0], verb, reason, pause)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the schedule's note)")
 	return cmd
+}
+
+// pauseSchedule pauses or unpauses a schedule with a note saying who and why.
+func pauseSchedule(ctx context.Context, cfg *Config, st *scheduleState, name, verb, reason string, pause bool) error {
+	note := fmt.Sprintf("%sd by %s", verb, activities.CurrentUser())
+	if reason != "" {
+		note += ": " + reason
+	}
+	var err error
+	if pause {
+		err = st.handle.Pause(ctx, client.SchedulePauseOptions{Note: note})
+	} else {
+		err = st.handle.Unpause(ctx, client.ScheduleUnpauseOptions{Note: note})
+	}
+	if err != nil {
+		return fmt.Errorf("%s schedule %s: %w", verb, name, err)
+	}
+	if cfg.JSON {
+		return printJSON(cfg.stdout, map[string]any{"schedule": name, "paused": pause, "note": note})
+	}
+	fmt.Fprintf(cfg.stdout, "Schedule %s %sd (%s)\n", name, verb, note)
+	return nil
+}
+
+// onSchedule dials Temporal, reads the schedule name (a clear error when it
+// does not exist or is not Kiln's) and calls fn with both.
+func (c *Config) onSchedule(ctx context.Context, name string, fn func(cl client.Client, st *scheduleState) error) error {
+	cl, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	st, err := readSchedule(ctx, cl, name)
+	if err != nil {
+		return err
+	}
+	return fn(cl, st)
 }
 
 func newSchedulesTriggerCmd(cfg *Config) *cobra.Command {
@@ -578,33 +592,31 @@ re-runs that date (as pipeline/<name>/<date>, replacing its outputs), never
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := cfg.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			st, err := readSchedule(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			now := time.Now()
-			run, err := st.cron.Logical(now, true)
-			if err != nil {
-				return fmt.Errorf("schedule %s: %w", args[0], err)
-			}
-			if err := st.handle.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL}); err != nil {
-				return fmt.Errorf("triggering schedule %s: %w", args[0], err)
-			}
-			wid := activities.PipelineID(st.input.Schedule.Pipeline, run.Key)
-			if cfg.JSON {
-				return printJSON(cfg.stdout, map[string]any{"schedule": args[0], "logical_date": run.Key, "workflow_id": wid, "ui": cfg.workflowURL(wid, "")})
-			}
-			fmt.Fprintf(cfg.stdout, "Triggered %s: logical date %s (interval %s → %s) runs as %s\n  %s\n", args[0], run.Key,
-				run.IntervalStart.In(st.cron.Location()).Format("2006-01-02 15:04 MST"), run.IntervalEnd.In(st.cron.Location()).Format("2006-01-02 15:04 MST"),
-				wid, cfg.workflowURL(wid, ""))
-			return nil
+			return cfg.onSchedule(ctx, args[0], func(c client.Client, st *scheduleState) error {
+				return triggerSchedule(ctx, cfg, st, args[0])
+			})
 		},
 	}
+}
+
+// triggerSchedule fires a schedule now and says which date it runs.
+func triggerSchedule(ctx context.Context, cfg *Config, st *scheduleState, name string) error {
+	run, err := st.cron.Logical(time.Now(), true)
+	if err != nil {
+		return fmt.Errorf("schedule %s: %w", name, err)
+	}
+	if err := st.handle.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL}); err != nil {
+		return fmt.Errorf("triggering schedule %s: %w", name, err)
+	}
+	wid := activities.PipelineID(st.input.Schedule.Pipeline, run.Key)
+	if cfg.JSON {
+		return printJSON(cfg.stdout, map[string]any{"schedule": name, "logical_date": run.Key, "workflow_id": wid, "ui": cfg.workflowURL(wid, "")})
+	}
+	loc := st.cron.Location()
+	fmt.Fprintf(cfg.stdout, "Triggered %s: logical date %s (interval %s → %s) runs as %s\n  %s\n", name, run.Key,
+		run.IntervalStart.In(loc).Format("2006-01-02 15:04 MST"), run.IntervalEnd.In(loc).Format("2006-01-02 15:04 MST"),
+		wid, cfg.workflowURL(wid, ""))
+	return nil
 }
 
 func newSchedulesDeleteCmd(cfg *Config) *cobra.Command {
@@ -615,23 +627,17 @@ func newSchedulesDeleteCmd(cfg *Config) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := cfg.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if _, err := readSchedule(ctx, c, args[0]); err != nil {
-				return err
-			}
-			if err := c.ScheduleClient().GetHandle(ctx, args[0]).Delete(ctx); err != nil {
-				return fmt.Errorf("deleting schedule %s: %w", args[0], err)
-			}
-			stopDeadlineWatcher(ctx, c, args[0], "schedule deleted")
-			if cfg.JSON {
-				return printJSON(cfg.stdout, map[string]any{"schedule": args[0], "deleted": true})
-			}
-			fmt.Fprintf(cfg.stdout, "Schedule %s deleted (its runs, outputs and reports are kept)\n", args[0])
-			return nil
+			return cfg.onSchedule(ctx, args[0], func(c client.Client, st *scheduleState) error {
+				if err := st.handle.Delete(ctx); err != nil {
+					return fmt.Errorf("deleting schedule %s: %w", args[0], err)
+				}
+				stopDeadlineWatcher(ctx, c, args[0], "schedule deleted")
+				if cfg.JSON {
+					return printJSON(cfg.stdout, map[string]any{"schedule": args[0], "deleted": true})
+				}
+				fmt.Fprintf(cfg.stdout, "Schedule %s deleted (its runs, outputs and reports are kept)\n", args[0])
+				return nil
+			})
 		},
 	}
 }

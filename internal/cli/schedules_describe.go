@@ -71,29 +71,22 @@ and whether their report exists; and open missing-report alerts.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := cfg.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			st, err := readSchedule(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			reg, err := cfg.openRegistry(cmd)
-			if err != nil {
-				return err
-			}
-			defer reg.Close()
-			v, err := describeSchedule(ctx, c, cfg, reg, st, next, last)
-			if err != nil {
-				return err
-			}
-			if cfg.JSON {
-				return printJSON(cfg.stdout, v)
-			}
-			printScheduleView(cfg, v, st.cron.Location())
-			return nil
+			return cfg.onSchedule(ctx, args[0], func(c client.Client, st *scheduleState) error {
+				reg, err := cfg.openRegistry(cmd)
+				if err != nil {
+					return err
+				}
+				defer reg.Close()
+				v, err := describeSchedule(ctx, c, cfg, reg, st, next, last)
+				if err != nil {
+					return err
+				}
+				if cfg.JSON {
+					return printJSON(cfg.stdout, v)
+				}
+				printScheduleView(cfg, v, st.cron.Location())
+				return nil
+			})
 		},
 	}
 	cmd.Flags().IntVar(&next, "next", 10, "how many upcoming firings to list")

@@ -473,6 +473,15 @@ steps:
 			t.Fatal(err)
 		}
 	}
+	// Pause and unpause keep a note of who and why.
+	for _, verb := range []string{"unpause", "pause"} {
+		if out, err := kiln(t, st, st.Home, "schedules", verb, "dst-paris", "--reason", "e2e"); err != nil || !strings.Contains(out, verb+"d by") {
+			t.Errorf("%s: %v\n%s", verb, err, out)
+		}
+	}
+	if d, err := st.Client.ScheduleClient().GetHandle(ctx, "dst-paris").Describe(ctx); err != nil || !d.Schedule.State.Paused || !strings.HasSuffix(d.Schedule.State.Note, ": e2e") {
+		t.Errorf("after pause: %+v, %v", d.Schedule.State, err)
+	}
 	for _, tc := range cases {
 		keys := func() []string {
 			var got []string
