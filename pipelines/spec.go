@@ -443,8 +443,9 @@ type ReportConfig struct {
 type ReportLabels struct {
 	// Column is a label column of the scored output.
 	Column string `json:"column,omitempty" yaml:"column"`
-	// File is a Parquet file (or glob) of labels, relative to the spec or
-	// a file:// URL; it may embed ${run.*} references.
+	// File is a labels file (Parquet, CSV or JSON Lines, by extension),
+	// relative to the spec or a file:// URL; it may embed ${run.*}
+	// references.
 	File string `json:"file,omitempty" yaml:"file"`
 	// ID is the column both the scored output and File hold, to join on.
 	// Required with File.
