@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -80,7 +81,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	var err error
 	if opts.Port == 0 {
-		if opts.Port, err = FreePort(opts.IP); err != nil {
+		if opts.Port, err = ServicePort(opts.IP); err != nil {
 			return nil, err
 		}
 	}
@@ -89,7 +90,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if opts.UI {
 		if opts.UIPort == 0 {
-			if opts.UIPort, err = FreePort(opts.IP); err != nil {
+			if opts.UIPort, err = ServicePort(opts.IP); err != nil {
 				return nil, err
 			}
 		}
@@ -151,19 +152,21 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		dynamicconfig.TimerProcessorMaxPollRPS.Key():      10000,
 		dynamicconfig.VisibilityProcessorMaxPollRPS.Key(): 10000,
 	}
-	srv, err := temporal.NewServer(
-		temporal.WithConfig(conf),
-		temporal.ForServices(temporal.DefaultServices),
-		temporal.WithLogger(logger),
-		temporal.WithAuthorizer(authorizer),
-		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
-		temporal.WithDynamicConfigClient(dyn),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("building Temporal server: %w", err)
+	var srv temporal.Server
+	for attempt := 1; ; attempt++ {
+		srv, err = startServer(conf, logger, authorizer, claimMapper, dyn)
+		var fe *fatalError
+		if err == nil || !errors.As(err, &fe) || !strings.Contains(fe.msg, "address already in use") || attempt == 3 {
+			break
+		}
+		// A port picked for a service was taken before the server bound
+		// it: pick the services' ports again.
+		if perr := reassignPorts(conf, opts.IP); perr != nil {
+			return nil, perr
+		}
 	}
-	if err := srv.Start(); err != nil {
-		return nil, fmt.Errorf("starting Temporal server: %w", err)
+	if err != nil {
+		return nil, err
 	}
 	s := &Server{server: srv, address: net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port)), ns: opts.Namespace}
 
@@ -299,6 +302,59 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	}
 }
 
+// startServer builds and starts the Temporal server, returning what the
+// server would have exited the process for (see fatalLogger) as an error.
+func startServer(conf *config.Config, logger log.Logger, authorizer authorization.Authorizer, claimMapper authorization.ClaimMapper, dyn dynamicconfig.StaticClient) (srv temporal.Server, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			fe, ok := r.(*fatalError)
+			if !ok {
+				panic(r)
+			}
+			if srv != nil {
+				_ = srv.Stop()
+			}
+			srv, err = nil, fmt.Errorf("starting Temporal server: %w", fe)
+		}
+	}()
+	srv, err = temporal.NewServer(
+		temporal.WithConfig(conf),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithLogger(logger),
+		temporal.WithAuthorizer(authorizer),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
+		temporal.WithDynamicConfigClient(dyn),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("building Temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("starting Temporal server: %w", err)
+	}
+	return srv, nil
+}
+
+// reassignPorts picks new ports for every service's membership and for the
+// services other than the frontend (whose port clients were told).
+func reassignPorts(conf *config.Config, ip string) error {
+	for name, svc := range conf.Services {
+		if name != "frontend" {
+			p, err := pickPort(ip)
+			if err != nil {
+				return err
+			}
+			svc.RPC.GRPCPort = p
+		}
+		m, err := pickPort(ip)
+		if err != nil {
+			return err
+		}
+		svc.RPC.MembershipPort = m
+		conf.Services[name] = svc
+	}
+	return nil
+}
+
 func buildConfig(opts Options) (*config.Config, error) {
 	sqlConf := &config.SQL{PluginName: sqliteplugin.PluginName, ConnectAttributes: map[string]string{}}
 	if opts.DatabaseFile == "" {
@@ -336,13 +392,13 @@ func buildConfig(opts Options) (*config.Config, error) {
 	for _, name := range []string{"frontend", "history", "matching", "worker"} {
 		port := opts.Port
 		if name != "frontend" {
-			p, err := FreePort(opts.IP)
+			p, err := pickPort(opts.IP)
 			if err != nil {
 				return nil, err
 			}
 			port = p
 		}
-		membership, err := FreePort(opts.IP)
+		membership, err := pickPort(opts.IP)
 		if err != nil {
 			return nil, err
 		}
@@ -358,12 +414,12 @@ func buildConfig(opts Options) (*config.Config, error) {
 
 func buildLogger(path string) (log.Logger, error) {
 	if path == "" {
-		return log.NewNoopLogger(), nil
+		return fatalLogger{log.NewNoopLogger()}, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("creating log directory: %w", err)
 	}
-	return log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "warn", OutputFile: path})), nil
+	return fatalLogger{log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "warn", OutputFile: path}))}, nil
 }
 
 // FreePort asks the kernel for a free TCP port on ip.
