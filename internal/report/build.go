@@ -30,6 +30,34 @@ const (
 	ModelVersionColumn = "model_version"
 )
 
+// Columns names the columns of the rows Build reads beside the model's
+// inputs. Zero fields take the scored-output defaults (ScoredColumns).
+type Columns struct {
+	// Prediction is the prediction column (double). Required in the rows.
+	Prediction string
+	// Model and Version name the model version of each row; absent columns
+	// attribute the rows to the reference model.
+	Model, Version string
+	// ID is the prediction ID column, for labels joined by ID.
+	ID string
+	// Time is the prediction time column (int64 Unix milliseconds), for
+	// Options.From and To.
+	Time string
+}
+
+// ScoredColumns are the columns of a Kiln scored output.
+var ScoredColumns = Columns{Prediction: PredictionColumn, Model: ModelColumn, Version: ModelVersionColumn}
+
+func (c Columns) withDefaults() Columns {
+	if c.Prediction == "" {
+		c.Prediction = PredictionColumn
+	}
+	if c.Model == "" && c.Version == "" {
+		c.Model, c.Version = ModelColumn, ModelVersionColumn
+	}
+	return c
+}
+
 // MaxReferenceRows caps the training rows read as the feature reference: a
 // bigger training set is sampled with an even stride (deterministic), so the
 // reference's memory is bounded whatever the training data's size.
@@ -62,10 +90,16 @@ type Input struct {
 	HoldoutSource string
 	// ReferenceMetrics are the model's holdout metrics (from evaluation).
 	ReferenceMetrics map[string]float64
+	// Columns names the rows' own columns (default: a scored output's).
+	Columns Columns
 }
 
 // Labels says where the true outcomes of the scored rows come from.
 type Labels struct {
+	// ByID are labels already joined elsewhere, by prediction ID (the
+	// rows' Columns.ID); Source describes them for the summary.
+	ByID   map[string]float64
+	Source string
 	// Column is a label column of the scored output.
 	Column string
 	// File is a labels file (CSV, JSON Lines or Parquet) joined to the
@@ -94,6 +128,9 @@ type Options struct {
 	// trend's length, this report included (0: 15).
 	Trend    []TrendPoint
 	TrendMax int
+	// From and To, when set, keep only the rows whose Columns.Time is in
+	// [From, To) (the rows of a monitor window).
+	From, To time.Time
 	// Progress, when set, is told the rows read so far and the total.
 	Progress func(done, total int64)
 	// Now stamps Generated (default time.Now).
@@ -123,6 +160,8 @@ func Build(ctx context.Context, in Input, opts Options) (*Summary, error) {
 		now = opts.Now
 	}
 	man := in.Model.Manifest
+	in.Columns = in.Columns.withDefaults()
+	cols := in.Columns
 	s := &Summary{
 		Schema: SchemaVersion, Title: opts.Title, Pipeline: opts.Pipeline, Schedule: opts.Schedule,
 		LogicalDate: opts.LogicalDate, Interval: opts.Interval, Trigger: opts.Trigger,
@@ -153,8 +192,8 @@ func Build(ctx context.Context, in Input, opts Options) (*Summary, error) {
 		readers = append(readers, r)
 		total += r.NumRows()
 		sch := r.Schema()
-		if sch.Index(PredictionColumn) < 0 {
-			return nil, fmt.Errorf("scored output %s has no %q column: is it a Kiln scored output?", f, PredictionColumn)
+		if sch.Index(cols.Prediction) < 0 {
+			return nil, fmt.Errorf("scored output %s has no %q column: is it a Kiln scored output?", f, cols.Prediction)
 		}
 		cols := map[string]dataset.Type{}
 		for _, fld := range sch.Fields {
@@ -175,18 +214,37 @@ func Build(ctx context.Context, in Input, opts Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := newStream(features, present, ref, dopts)
-	if err := st.setLabels(opts.Labels, present, man.Target); err != nil {
+	st := newStream(features, present, ref, cols)
+	if err := st.setLabels(ctx, opts.Labels, present); err != nil {
 		return nil, err
+	}
+	if !opts.From.IsZero() || !opts.To.IsZero() {
+		if cols.Time == "" {
+			return nil, errors.New("report: a time range needs a time column (Columns.Time)")
+		}
+		if t, ok := present[cols.Time]; !ok || t != dataset.Int64 {
+			return nil, fmt.Errorf("report: the rows have no int64 time column %q", cols.Time)
+		}
+		st.addCol(cols.Time)
+		st.from, st.to = opts.From, opts.To
 	}
 	var done int64
 	for _, r := range readers {
 		for g := 0; g < r.NumRowGroups(); g++ {
 			err := r.ScanRowGroup(ctx, g, st.columns(), batchRows, func(rec arrow.Record) error {
-				if err := st.add(rec); err != nil {
+				n := rec.NumRows()
+				rec, err := st.inRange(rec)
+				if err != nil {
 					return fmt.Errorf("%s: %w", r.Path(), err)
 				}
-				done += rec.NumRows()
+				if rec != nil {
+					defer rec.Release()
+					if err := st.add(rec); err != nil {
+						return fmt.Errorf("%s: %w", r.Path(), err)
+					}
+					st.rows += rec.NumRows()
+				}
+				done += n
 				if opts.Progress != nil {
 					opts.Progress(done, total)
 				}
@@ -197,7 +255,7 @@ func Build(ctx context.Context, in Input, opts Options) (*Summary, error) {
 			}
 		}
 	}
-	s.Rows = done
+	s.Rows = st.rows
 	st.finish(s, in, man, dopts, opts.Threshold)
 	s.Trend = trend(opts.Trend, s, opts.TrendMax)
 	finite(s)
@@ -616,6 +674,12 @@ type stream struct {
 	labelByID   map[string]float64
 	labelVals   []float64
 	labelPreds  []float64
+
+	colNames Columns
+	// from and to bound the rows' times (zero: no bound); rows counts the
+	// rows kept.
+	from, to time.Time
+	rows     int64
 }
 
 type modelKey struct {
@@ -623,11 +687,11 @@ type modelKey struct {
 	version int64
 }
 
-func newStream(features []dataset.Field, present map[string]dataset.Type, ref *reference, dopts drift.Options) *stream {
+func newStream(features []dataset.Field, present map[string]dataset.Type, ref *reference, cols Columns) *stream {
 	st := &stream{
 		features: features, present: present, ref: ref, index: map[string]int{},
 		num: map[string]*drift.NumericAccumulator{}, cat: map[string]*drift.CategoricalAccumulator{},
-		quality: map[string]*ColumnQuality{}, models: map[modelKey]int64{},
+		quality: map[string]*ColumnQuality{}, models: map[modelKey]int64{}, colNames: cols,
 	}
 	add := func(name string) {
 		if _, ok := st.index[name]; !ok {
@@ -635,12 +699,12 @@ func newStream(features []dataset.Field, present map[string]dataset.Type, ref *r
 			st.cols = append(st.cols, name)
 		}
 	}
-	add(PredictionColumn)
-	if _, ok := present[ModelColumn]; ok {
-		add(ModelColumn)
+	add(cols.Prediction)
+	if _, ok := present[cols.Model]; ok && cols.Model != "" {
+		add(cols.Model)
 	}
-	if _, ok := present[ModelVersionColumn]; ok {
-		add(ModelVersionColumn)
+	if _, ok := present[cols.Version]; ok && cols.Version != "" {
+		add(cols.Version)
 	}
 	for _, f := range features {
 		q := &ColumnQuality{Column: f.Name, Type: string(f.Type), ReferenceNullRate: ref.nullRate[f.Name]}
@@ -669,11 +733,26 @@ func newStream(features []dataset.Field, present map[string]dataset.Type, ref *r
 }
 
 // setLabels configures where labels come from.
-func (st *stream) setLabels(l *Labels, present map[string]dataset.Type, target string) error {
+func (st *stream) setLabels(ctx context.Context, l *Labels, present map[string]dataset.Type) error {
 	if l == nil {
 		return nil
 	}
 	switch {
+	case l.ByID != nil:
+		id := st.colNames.ID
+		if _, ok := present[id]; !ok || id == "" {
+			return fmt.Errorf("labels by ID need the rows' ID column %q", id)
+		}
+		st.labelByID = l.ByID
+		st.labelSource = l.Source
+		if st.labelSource == "" {
+			st.labelSource = fmt.Sprintf("%d labels joined on %s", len(l.ByID), id)
+		}
+		lc := *l
+		lc.IDColumn = id
+		st.labels = &lc
+		st.addCol(id)
+		return nil
 	case l.Column != "":
 		t, ok := present[l.Column]
 		if !ok {
@@ -687,7 +766,7 @@ func (st *stream) setLabels(l *Labels, present map[string]dataset.Type, target s
 		if _, ok := present[l.IDColumn]; !ok {
 			return fmt.Errorf("ID column %q is not in the scored output (pass it through in the score step)", l.IDColumn)
 		}
-		byID, err := readLabelsFile(context.Background(), l)
+		byID, err := readLabelsFile(ctx, l)
 		if err != nil {
 			return err
 		}
@@ -718,9 +797,9 @@ func (st *stream) columns() []string { return st.cols }
 func (st *stream) add(rec arrow.Record) error {
 	col := func(name string) arrow.Array { return rec.Column(st.index[name]) }
 	n := int(rec.NumRows())
-	pc, ok := col(PredictionColumn).(*array.Float64)
+	pc, ok := col(st.colNames.Prediction).(*array.Float64)
 	if !ok {
-		return fmt.Errorf("column %q is %s, not double", PredictionColumn, col(PredictionColumn).DataType())
+		return fmt.Errorf("column %q is %s, not double", st.colNames.Prediction, col(st.colNames.Prediction).DataType())
 	}
 	preds := pc.Float64Values()
 	var pvalid []bool
@@ -787,11 +866,11 @@ func (st *stream) add(rec arrow.Record) error {
 func (st *stream) countModels(rec arrow.Record, n int) {
 	name := ""
 	var mc *array.String
-	if i, ok := st.index[ModelColumn]; ok {
+	if i, ok := st.index[st.colNames.Model]; ok && st.colNames.Model != "" {
 		mc, _ = rec.Column(i).(*array.String)
 	}
 	var vc *array.Int64
-	if i, ok := st.index[ModelVersionColumn]; ok {
+	if i, ok := st.index[st.colNames.Version]; ok && st.colNames.Version != "" {
 		vc, _ = rec.Column(i).(*array.Int64)
 	}
 	if mc == nil && vc == nil {
@@ -841,6 +920,40 @@ func (st *stream) addLabels(rec arrow.Record, col func(string) arrow.Array, pred
 			st.labelPreds = append(st.labelPreds, preds[i])
 		}
 	}
+}
+
+// inRange returns the rows of rec whose time is in [from, to): rec itself
+// (retained) when all are, nil when none is, else a copy of those rows.
+func (st *stream) inRange(rec arrow.Record) (arrow.Record, error) {
+	if st.from.IsZero() && st.to.IsZero() {
+		rec.Retain()
+		return rec, nil
+	}
+	tc, ok := rec.Column(st.index[st.colNames.Time]).(*array.Int64)
+	if !ok {
+		return nil, fmt.Errorf("time column %q is not int64", st.colNames.Time)
+	}
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if !st.from.IsZero() {
+		lo = st.from.UnixMilli()
+	}
+	if !st.to.IsZero() {
+		hi = st.to.UnixMilli()
+	}
+	keep := make([]int, 0, tc.Len())
+	for i, t := range tc.Int64Values() {
+		if tc.IsValid(i) && t >= lo && t < hi {
+			keep = append(keep, i)
+		}
+	}
+	switch len(keep) {
+	case 0:
+		return nil, nil
+	case tc.Len():
+		rec.Retain()
+		return rec, nil
+	}
+	return dataset.Take(rec, keep)
 }
 
 // labelValues reads a label column as numbers (booleans as 1 and 0).
@@ -898,9 +1011,12 @@ func (st *stream) finish(s *Summary, in Input, man model.Manifest, dopts drift.O
 	// Models, by rows descending.
 	for k, n := range st.models {
 		name, version := k.name, k.version
-		if name == "" && version == 0 {
+		switch {
+		case name == "" && version == 0:
 			name, version = in.ModelName, in.ModelVersion
 			s.Warnings = append(s.Warnings, "the scored rows carry no model and model_version columns; they are attributed to the reference model")
+		case name == "":
+			name = in.ModelName // the rows name the version only (request logs)
 		}
 		s.Models = append(s.Models, ModelRows{Name: name, Version: version, Rows: n})
 	}
@@ -967,7 +1083,7 @@ func (st *stream) finish(s *Summary, in Input, man model.Manifest, dopts drift.O
 	s.Drift.DriftedColumns, s.Drift.Share, s.Drift.Drifted = drift.DatasetVerdict(results, dopts)
 
 	// Predictions.
-	s.Prediction = PredictionDrift{Column: PredictionColumn, Output: man.Output, ReferenceMean: st.ref.predMean, ReferenceRows: st.ref.predRows}
+	s.Prediction = PredictionDrift{Column: in.Columns.Prediction, Output: man.Output, ReferenceMean: st.ref.predMean, ReferenceRows: st.ref.predRows}
 	if st.predN > 0 {
 		s.Prediction.Mean = st.predSum / float64(st.predN)
 	}
