@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -22,7 +23,20 @@ const (
 	MaxReportTrend         = 365
 	DefaultSmallReference  = 1000
 	DefaultDatasetShare    = 0.5
+	// DefaultMinLabels is the fewest labelled rows a monitor window shows
+	// live metrics for: with 500 rows the standard error of an accuracy
+	// near 0.8 is about 0.018, of an AUC near 0.8 about 0.02.
+	DefaultMinLabels = 500
+	// DefaultMonitorWindows is how many bad windows in a row start a
+	// retrain on a live metric.
+	DefaultMonitorWindows = 3
+	// DefaultLabelWindow is how long after a prediction its label may
+	// arrive and still join (Arize's 14 days).
+	DefaultLabelWindow = Duration(14 * 24 * time.Hour)
 )
+
+// MonitorMetrics are the live metrics a monitor rule may name.
+var MonitorMetrics = []string{"auc", "pr_auc", "logloss", "accuracy", "precision", "recall", "f1", "ece", "rmse", "mae", "r2"}
 
 func (d *decoder) decodeReport(o *object, info *stepInfo) *ReportConfig {
 	c := &ReportConfig{

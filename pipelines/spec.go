@@ -511,20 +511,74 @@ type DeployConfig struct {
 	MaxWaits int `json:"max_waits" yaml:"max_waits"`
 }
 
-// MonitorConfig: watch served traffic for drift and retrain on it.
+// MonitorConfig: watch served traffic and retrain when the model degrades.
+// Every Interval the monitor measures the last Window of served rows against
+// the training data (drift per feature and of the predictions, Evidently's
+// tests as in reports), joins the labels that have arrived to compute live
+// metrics, reads the model servers' health, records it all, and decides
+// (internal/monitor): a live metric beyond its threshold for Metric.Windows
+// windows in a row, or — when labels are too few to judge performance — a
+// share of drifted features of at least DriftShare, or a drifted feature
+// named in Features, starts a retrain (one at a time, Cooldown apart).
 type MonitorConfig struct {
-	// Interval between drift checks. Default 1m.
+	// Interval between checks. Default 1m.
 	Interval Duration `json:"interval" yaml:"interval"`
-	// PSIThreshold: a feature with PSI above it has drifted. Default 0.2.
+	// PSIThreshold is the PSI at or above which a feature drifted when the
+	// drift method is psi (drift.method). Default 0.2.
 	PSIThreshold float64 `json:"psi_threshold" yaml:"psi_threshold"`
-	// MinRows: fewer served rows in a window than this are not judged. Default 200.
+	// MinRows: fewer served rows in a window than this are not judged for
+	// drift. Default 200.
 	MinRows int `json:"min_rows" yaml:"min_rows"`
 	// Window is how far back each check looks at served requests. Default 10m.
 	Window Duration `json:"window" yaml:"window"`
-	// Retrain starts a new run of this pipeline on drift. Default true.
+	// Retrain starts a new run of this pipeline when a rule triggers;
+	// false only records alerts. Default true.
 	Retrain *bool `json:"retrain,omitempty" yaml:"retrain"`
 	// Cooldown is the least time between two retrains. Default 1h.
 	Cooldown Duration `json:"cooldown" yaml:"cooldown"`
+	// DriftShare is the share of drifted features at or above which a
+	// retrain starts (Evidently's dataset-drift rule). Default 0.5.
+	DriftShare float64 `json:"drift_share" yaml:"drift_share"`
+	// Features are features whose drift alone starts a retrain.
+	Features []string `json:"features,omitempty" yaml:"features"`
+	// Metric is the live-metric rule, over the rows whose labels joined.
+	Metric *MonitorMetric `json:"metric,omitempty" yaml:"metric"`
+	// MinLabels: fewer labelled rows than this show no live metric and
+	// decide nothing on performance. Default 500.
+	MinLabels int `json:"min_labels" yaml:"min_labels"`
+	// Labels says where late labels arrive (besides kiln labels push).
+	Labels *MonitorLabels `json:"labels,omitempty" yaml:"labels"`
+	// Drift overrides the drift tests (methods and thresholds), as in a
+	// report step.
+	Drift ReportDrift `json:"drift" yaml:"drift"`
+}
+
+// MonitorMetric is a live-metric rule. YAML: metric: {name: auc, threshold:
+// 0.75, windows: 3}.
+type MonitorMetric struct {
+	// Name is a metric of the model's task (auc, logloss, accuracy, f1, ...
+	// or rmse, mae, r2). Required.
+	Name string `json:"name" yaml:"name"`
+	// Threshold: a window is bad when the metric is below it (metrics where
+	// higher is better) or above it (logloss, ece, rmse, mae). Required.
+	Threshold float64 `json:"threshold" yaml:"threshold"`
+	// Windows is how many bad windows in a row start a retrain. Default 3.
+	Windows int `json:"windows" yaml:"windows"`
+}
+
+// MonitorLabels configure late labels. YAML: labels: {source: ../labels/,
+// window: 336h, delay: 1h}.
+type MonitorLabels struct {
+	// Source is a file, directory or glob (relative to the spec) polled
+	// every interval: new label files are pushed as with kiln labels push.
+	Source string `json:"source,omitempty" yaml:"source"`
+	// Window is how long after a prediction its label may arrive and still
+	// join. Default 336h (14 days).
+	Window Duration `json:"window" yaml:"window"`
+	// Delay shifts the performance window back from the drift window, to
+	// let labels arrive: performance is measured over the predictions of
+	// [end-delay-window, end-delay). Default 0.
+	Delay Duration `json:"delay,omitempty" yaml:"delay"`
 }
 
 // ApprovalConfig: wait for a person to approve or reject. YAML:

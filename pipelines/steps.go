@@ -202,7 +202,8 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	case StepDeploy:
 		st.Deploy = d.decodeDeploy(w("server", "alias", "steps", "interval", "min_requests", "max_error_rate_increase", "max_waits"))
 	case StepMonitor:
-		st.Monitor = d.decodeMonitor(w("interval", "psi_threshold", "min_rows", "window", "retrain", "cooldown"))
+		st.Monitor = d.decodeMonitor(w("interval", "psi_threshold", "min_rows", "window", "retrain", "cooldown",
+			"drift_share", "features", "metric", "min_labels", "labels", "drift"))
 	case StepApproval:
 		st.Approval = d.decodeApproval(w("message", "approvers", "timeout", "on_timeout"))
 	case StepNoop:
@@ -840,6 +841,9 @@ func (d *decoder) decodeMonitor(o *object) *MonitorConfig {
 		Window:       Duration(10 * time.Minute),
 		Retrain:      &retrain,
 		Cooldown:     Duration(time.Hour),
+		DriftShare:   DefaultDatasetShare,
+		MinLabels:    DefaultMinLabels,
+		Drift:        ReportDrift{SmallReference: DefaultSmallReference, DatasetShare: DefaultDatasetShare},
 	}
 	o.duration("interval", &c.Interval)
 	if o.float("psi_threshold", &c.PSIThreshold) && c.PSIThreshold <= 0 {
@@ -853,5 +857,40 @@ func (d *decoder) decodeMonitor(o *object) *MonitorConfig {
 	o.duration("window", &c.Window)
 	o.boolPtr("retrain", &c.Retrain)
 	o.duration("cooldown", &c.Cooldown)
+	if o.float("drift_share", &c.DriftShare) && (c.DriftShare <= 0 || c.DriftShare > 1) {
+		n, p := o.where("drift_share")
+		d.errorf(n, p, "drift_share is the share of drifted features that starts a retrain, in (0, 1], found %g", c.DriftShare)
+	}
+	o.strings("features", &c.Features)
+	if o.int("min_labels", &c.MinLabels) && c.MinLabels < 1 {
+		n, p := o.where("min_labels")
+		d.errorf(n, p, "min_labels must be at least 1, found %d", c.MinLabels)
+	}
+	if k, ok := o.keys["metric"]; ok {
+		m := d.object(o.vals["metric"], k, joinPath(o.path, "metric"), []string{"name", "threshold", "windows"})
+		c.Metric = &MonitorMetric{Windows: DefaultMonitorWindows}
+		m.requiredString("name", &c.Metric.Name)
+		if c.Metric.Name != "" {
+			m.oneOf("name", c.Metric.Name, "live metric", MonitorMetrics)
+		}
+		m.require("threshold")
+		m.float("threshold", &c.Metric.Threshold)
+		if m.int("windows", &c.Metric.Windows) && c.Metric.Windows < 1 {
+			n, p := m.where("windows")
+			d.errorf(n, p, "windows is how many bad windows in a row start a retrain, at least 1, found %d", c.Metric.Windows)
+		}
+	}
+	if k, ok := o.keys["labels"]; ok {
+		l := d.object(o.vals["labels"], k, joinPath(o.path, "labels"), []string{"source", "window", "delay"})
+		c.Labels = &MonitorLabels{Window: DefaultLabelWindow}
+		if l.str("source", &c.Labels.Source) {
+			d.checkLocation(l, "source", c.Labels.Source, outputLocation)
+		}
+		l.duration("window", &c.Labels.Window)
+		l.durationFrom("delay", &c.Labels.Delay, true)
+	}
+	if k, ok := o.keys["drift"]; ok {
+		d.decodeReportDrift(d.object(o.vals["drift"], k, joinPath(o.path, "drift"), reportDriftKeys), &c.Drift)
+	}
 	return c
 }
