@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/apache/arrow/go/v17/arrow"
+
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/gate"
@@ -95,6 +97,18 @@ func (a *Activities) evaluate(ctx context.Context, cfg *pipelines.EvaluateConfig
 		return StepOutput{}, err
 	}
 	defer test.Release()
+	holdoutNote := ""
+	if cfg.Holdout == pipelines.HoldoutRecent {
+		recent, note, err := recentRows(test)
+		if err != nil {
+			return StepOutput{}, err
+		}
+		if recent != nil {
+			defer recent.Release()
+			test = recent
+		}
+		holdoutNote = note
+	}
 	labels, err := dataset.Float64s(test, prep.Target)
 	if err != nil {
 		return StepOutput{}, fmt.Errorf("reading target %q of the holdout %s: %w", prep.Target, testPath, err)
@@ -118,6 +132,9 @@ func (a *Activities) evaluate(ctx context.Context, cfg *pipelines.EvaluateConfig
 	}
 	pl.set(Progress{Pct: 80, Msg: "checking the gate"})
 	ev, err := judge(cfg, task, labels, preds, champ)
+	if err == nil && holdoutNote != "" {
+		ev.Report = holdoutNote + "\n" + ev.Report
+	}
 	if err != nil {
 		return StepOutput{}, err
 	}
@@ -254,6 +271,32 @@ func metricSummary(ev *EvaluationRef, rows int) string {
 }
 
 // loadBundle loads a model bundle by URI.
+// recentRows keeps the holdout rows a retrain appended (pipelines.SourceColumn
+// is SourceAppended), for evaluate's holdout: recent. It returns nil (the
+// whole holdout) when there are none, with a note saying which it used.
+func recentRows(test arrow.Record) (arrow.Record, string, error) {
+	if test.Schema().HasField(pipelines.SourceColumn) {
+		src, valid, err := dataset.Strings(test, pipelines.SourceColumn)
+		if err != nil {
+			return nil, "", err
+		}
+		var keep []int
+		for i, s := range src {
+			if valid[i] && s == pipelines.SourceAppended {
+				keep = append(keep, i)
+			}
+		}
+		if len(keep) > 0 {
+			rec, err := dataset.Take(test, keep)
+			if err != nil {
+				return nil, "", err
+			}
+			return rec, fmt.Sprintf("holdout: the %d recent rows (appended by the monitor's retrain) of %d", len(keep), test.NumRows()), nil
+		}
+	}
+	return nil, fmt.Sprintf("holdout: recent asked for, but no holdout row was appended by a retrain: all %d rows", test.NumRows()), nil
+}
+
 func loadBundle(uri string) (*model.Model, error) {
 	p, err := artifact.Path(uri, "")
 	if err != nil {

@@ -54,16 +54,30 @@ func (a *Activities) Ingest(ctx context.Context, in StepInput) (StepOutput, erro
 	if err != nil {
 		return StepOutput{}, badInput(ctx, err)
 	}
-	key, err := stepKey(pipelines.StepIngest, ingestImplVersion, cfg, map[string]string{"source_sha256": sum, "format": format}, in)
+	inputs := map[string]string{"source_sha256": sum, "format": format}
+	var extras []string
+	for i, uri := range in.Run.AppendData {
+		p, err := artifact.Path(uri, "")
+		if err != nil {
+			return StepOutput{}, invalid("appended data %s: %v", uri, err)
+		}
+		h, err := dataset.HashFile(p)
+		if err != nil {
+			return StepOutput{}, badInput(ctx, fmt.Errorf("appended data: %w", err))
+		}
+		inputs[fmt.Sprintf("append_%d_sha256", i)] = h
+		extras = append(extras, p)
+	}
+	key, err := stepKey(pipelines.StepIngest, ingestImplVersion, cfg, inputs, in)
 	if err != nil {
 		return StepOutput{}, err
 	}
-	return a.cached(ctx, in, key, func() (StepOutput, error) { return a.ingest(ctx, pl, cfg, src, format) })
+	return a.cached(ctx, in, key, func() (StepOutput, error) { return a.ingest(ctx, pl, cfg, src, format, extras) })
 }
 
 // ingest converts src, in format, to the content-addressed dataset and
 // checks the expectations of cfg.
-func (a *Activities) ingest(ctx context.Context, pl *pulse, cfg *pipelines.IngestConfig, src, format string) (StepOutput, error) {
+func (a *Activities) ingest(ctx context.Context, pl *pulse, cfg *pipelines.IngestConfig, src, format string, extras []string) (StepOutput, error) {
 	tmp, err := a.Store.TempDir("ingest")
 	if err != nil {
 		return StepOutput{}, err
@@ -92,6 +106,14 @@ func (a *Activities) ingest(ctx context.Context, pl *pulse, cfg *pipelines.Inges
 	}
 	if err != nil {
 		return StepOutput{}, badInput(ctx, err)
+	}
+	if len(extras) > 0 {
+		pl.set(Progress{Msg: fmt.Sprintf("appending %d file(s) of new rows", len(extras))})
+		combined := filepath.Join(tmp, "appended.parquet")
+		if info, err = appendRows(ctx, dst, extras, combined); err != nil {
+			return StepOutput{}, badInput(ctx, err)
+		}
+		dst = combined
 	}
 
 	source := src // a downloaded file is temporary: name its URL instead

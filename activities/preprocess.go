@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
@@ -62,6 +63,15 @@ func (a *Activities) preprocess(ctx context.Context, cfg *pipelines.PreprocessCo
 	schema := r.Schema()
 	if schema.Index(cfg.Target) < 0 {
 		return StepOutput{}, invalid("target column %q is not in the dataset (columns: %v)", cfg.Target, schema.Names())
+	}
+	// Kiln's own columns (pipelines.SourceColumn, _kiln_...) are never
+	// features: they stay in the raw holdout, for evaluate.
+	for _, name := range schema.Names() {
+		if strings.HasPrefix(name, "_kiln_") && !slices.Contains(cfg.Exclude, name) {
+			c := *cfg
+			c.Exclude = append(slices.Clip(cfg.Exclude), name)
+			cfg = &c
+		}
 	}
 	pl := startPulse(ctx, Progress{Msg: "reading dataset"})
 	defer pl.stop()

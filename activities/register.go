@@ -93,6 +93,10 @@ func (a *Activities) register(ctx context.Context, in StepInput, cfg *pipelines.
 		Runtime: bundle.Runtime, Image: bundle.Image, CreatedBy: in.Run.CreatedBy,
 		TrainerVersion: bundle.TrainerVersion, SpecText: in.Run.SpecText,
 		Datasets: lineageDatasets(in.Inputs), RequireApproval: cfg.RequireApproval,
+		Trigger: in.Run.Trigger,
+	}
+	for _, uri := range in.Run.AppendData {
+		ver.Datasets = append(ver.Datasets, registry.DatasetRef{Role: registry.DatasetAppended, URI: uri})
 	}
 	if g := in.Run.Git; g != nil {
 		ver.GitCommit, ver.GitDirty = g.Commit, g.Dirty

@@ -33,6 +33,13 @@ type RunInfo struct {
 	// Logical is the run's logical date and data interval (nil in runs
 	// recorded before Kiln had logical dates).
 	Logical *LogicalRun `json:"logical,omitempty"`
+	// AppendData are Parquet datasets (URIs) whose rows ingest steps append
+	// to their source: a monitor's retrain trains on the served rows whose
+	// labels arrived.
+	AppendData []string `json:"append_data,omitempty"`
+	// Trigger says which decision started the run (e.g. a monitor
+	// decision); it goes into registered versions' lineage.
+	Trigger string `json:"trigger,omitempty"`
 }
 
 // GitInfo is the state of the git work tree holding a spec.

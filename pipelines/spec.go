@@ -338,7 +338,28 @@ type EvaluateConfig struct {
 	// Significance, if set, also requires the challenger to be significantly
 	// better than the champion on the holdout (when there is a champion).
 	Significance *Significance `json:"significance,omitempty" yaml:"significance"`
+	// Holdout is "all" (the default: every test-split row) or "recent":
+	// only the test-split rows that a monitor's retrain appended to the
+	// training data (the served rows whose labels arrived), so a retrained
+	// model and its champion are compared on the population that changed;
+	// without appended rows it is the whole holdout.
+	Holdout string `json:"holdout,omitempty" yaml:"holdout"`
 }
+
+// Holdouts of an evaluate step.
+const (
+	HoldoutAll    = "all"
+	HoldoutRecent = "recent"
+)
+
+// SourceColumn marks, in a dataset a retrain appended rows to, where each
+// row came from: SourceTraining or SourceAppended. Columns named _kiln_...
+// are never features.
+const (
+	SourceColumn   = "_kiln_source"
+	SourceTraining = "training"
+	SourceAppended = "appended"
+)
 
 // Significance tests: the challenger must beat the champion with a one-sided
 // p-value below Alpha. YAML:

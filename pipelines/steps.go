@@ -192,7 +192,7 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	case StepTrain:
 		st.Train = d.decodeTrain(w("algorithm", "params"))
 	case StepEvaluate:
-		st.Evaluate = d.decodeEvaluate(w("gate", "threshold", "champion", "significance"), info)
+		st.Evaluate = d.decodeEvaluate(w("gate", "threshold", "champion", "significance", "holdout"), info)
 	case StepRegister:
 		st.Register = d.decodeRegister(w("model", "alias", "require_approval"), spec.Name)
 	case StepScore:
@@ -507,6 +507,9 @@ func (d *decoder) decodeEvaluate(o *object, info *stepInfo) *EvaluateConfig {
 	if o.str("champion", &c.Champion) && !modelRefRE.MatchString(c.Champion) {
 		n, p := o.where("champion")
 		d.errorf(n, p, "invalid champion %q: use a registry reference such as churn@production or churn:3", c.Champion)
+	}
+	if o.str("holdout", &c.Holdout) {
+		o.oneOf("holdout", c.Holdout, "holdout", []string{HoldoutAll, HoldoutRecent})
 	}
 	return c
 }

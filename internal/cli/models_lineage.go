@@ -12,7 +12,7 @@ import (
 // lineageLink is one link of a version's lineage chain, from source data to
 // the aliases serving it.
 type lineageLink struct {
-	// Stage is "source", "dataset", "spec", "run", "training", "version",
+	// Stage is "source", "dataset", "spec", "run", "trigger", "training", "version",
 	// "alias" or "move".
 	Stage string `json:"stage"`
 	// ID identifies the thing: a URI, hash, workflow ID, name:version...
@@ -63,6 +63,9 @@ func lineageChain(v registry.Version, history []registry.AliasEvent) []lineageLi
 			det += ", Temporal run " + v.WorkflowRunID
 		}
 		out = append(out, lineageLink{Stage: "run", ID: v.RunID, Detail: det})
+	}
+	if v.Trigger != "" {
+		out = append(out, lineageLink{Stage: "trigger", ID: v.Trigger, Detail: "what started the run"})
 	}
 	if v.Runtime != "" || v.Image != "" || v.TrainerVersion != "" {
 		out = append(out, lineageLink{Stage: "training", ID: dash(v.Image),

@@ -75,6 +75,10 @@ type Version struct {
 	// RequireApproval lists the aliases that may only point at this version
 	// after an approval (the spec's register.require_approval).
 	RequireApproval []string `json:"require_approval,omitempty"`
+	// Trigger says what started the run that made the version, beyond
+	// its trigger kind: e.g. "monitor decision #12 of churn: auc 0.69
+	// below 0.75 ...".
+	Trigger string `json:"trigger,omitempty"`
 	// CreatedBy is the user or service that registered the version.
 	CreatedBy string `json:"created_by,omitempty"`
 	// CreatedAt is the registration time, in UTC.
@@ -94,6 +98,9 @@ const (
 	DatasetTrain = "train"
 	DatasetValid = "valid"
 	DatasetTest  = "test"
+	// DatasetAppended is data a retrain appended to the source: the served
+	// rows whose labels arrived.
+	DatasetAppended = "appended"
 )
 
 // DatasetRef is one dataset in a version's lineage.
@@ -268,13 +275,13 @@ func (r *Registry) Register(ctx context.Context, v Version) (Version, bool, erro
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO versions (model, version, bundle_uri, status, metrics, params,
     dataset_hash, spec_hash, pipeline, run_id, step, runtime, image, created_by, created_at, report,
-    spec_text, git_commit, git_dirty, datasets, trainer_version, workflow_run_id, require_approval)
+    spec_text, git_commit, git_dirty, datasets, trainer_version, workflow_run_id, require_approval, trigger_ref)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-    $17, $18, $19, $20, $21, $22, $23)`,
+    $17, $18, $19, $20, $21, $22, $23, $24)`,
 		v.Model, v.Version, v.BundleURI, v.Status, metrics, params,
 		v.DatasetHash, v.SpecHash, v.Pipeline, v.RunID, v.Step, v.Runtime, v.Image, v.CreatedBy,
 		formatTime(v.CreatedAt), v.Report,
-		v.SpecText, v.GitCommit, boolInt(v.GitDirty), datasets, v.TrainerVersion, v.WorkflowRunID, approvals); err != nil {
+		v.SpecText, v.GitCommit, boolInt(v.GitDirty), datasets, v.TrainerVersion, v.WorkflowRunID, approvals, v.Trigger); err != nil {
 		return Version{}, false, fmt.Errorf("register %s version %d: %w", v.Model, v.Version, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -454,7 +461,7 @@ ORDER BY m.name`)
 // versionColumns are the versions columns scanVersion reads, in order.
 const versionColumns = `model, version, bundle_uri, status, metrics, params, dataset_hash, spec_hash,
     pipeline, run_id, step, runtime, image, created_by, created_at, report,
-    spec_text, git_commit, git_dirty, datasets, trainer_version, workflow_run_id, require_approval`
+    spec_text, git_commit, git_dirty, datasets, trainer_version, workflow_run_id, require_approval, trigger_ref`
 
 // scanVersion scans a row of versionColumns.
 func scanVersion(row interface{ Scan(...any) error }) (Version, error) {
@@ -464,7 +471,7 @@ func scanVersion(row interface{ Scan(...any) error }) (Version, error) {
 	if err := row.Scan(&v.Model, &v.Version, &v.BundleURI, &v.Status, &metrics, &params,
 		&v.DatasetHash, &v.SpecHash, &v.Pipeline, &v.RunID, &v.Step, &v.Runtime, &v.Image,
 		&v.CreatedBy, &created, &v.Report,
-		&v.SpecText, &v.GitCommit, &dirty, &datasets, &v.TrainerVersion, &v.WorkflowRunID, &approvals); err != nil {
+		&v.SpecText, &v.GitCommit, &dirty, &datasets, &v.TrainerVersion, &v.WorkflowRunID, &approvals, &v.Trigger); err != nil {
 		return Version{}, err
 	}
 	v.GitDirty = dirty != 0

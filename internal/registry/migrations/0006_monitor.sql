@@ -4,7 +4,8 @@
 -- monitor.Window: drift per feature, live metrics, label counts, serving
 -- health), one row per (model, window end). monitor_decisions keeps every
 -- decision taken after a window, retrain or not, with its reason and the
--- figure that decided; a retrain's pipeline run names its decision.
+-- figure that decided; a retrain's pipeline run names its decision, and the
+-- versions it registers keep it in trigger_ref.
 
 CREATE TABLE monitor_windows (
     model        TEXT NOT NULL,
@@ -36,3 +37,5 @@ CREATE INDEX monitor_decisions_model ON monitor_decisions (model, window_end);
 CREATE UNIQUE INDEX monitor_decisions_window ON monitor_decisions (model, window_end);
 
 INSERT INTO counters (name, value) VALUES ('monitor_decisions', 0);
+
+ALTER TABLE versions ADD COLUMN trigger_ref TEXT NOT NULL DEFAULT '';
