@@ -887,7 +887,7 @@ func (d *decoder) decodeMonitor(o *object) *MonitorConfig {
 		l := d.object(o.vals["labels"], k, joinPath(o.path, "labels"), []string{"source", "window", "delay"})
 		c.Labels = &MonitorLabels{Window: DefaultLabelWindow}
 		if l.str("source", &c.Labels.Source) {
-			d.checkLocation(l, "source", c.Labels.Source, outputLocation)
+			d.checkLocation(l, "source", c.Labels.Source, scoreInputLocation)
 		}
 		l.duration("window", &c.Labels.Window)
 		l.durationFrom("delay", &c.Labels.Delay, true)

@@ -19,6 +19,7 @@ func newDemoDataCmd(cfg *Config) *cobra.Command {
 		rows       int
 		seed       uint64
 		drift      float64
+		concept    float64
 		days       int
 		partitions string
 		end        string
@@ -59,7 +60,7 @@ day to --drift on the last, so nightly reports show a trend.`,
 			}
 			defer os.Remove(tmp.Name())
 			w := bufio.NewWriter(tmp)
-			if err := demodata.WriteChurnCSV(w, demodata.ChurnOptions{Rows: rows, Seed: seed, Drift: drift}); err != nil {
+			if err := demodata.WriteChurnCSV(w, demodata.ChurnOptions{Rows: rows, Seed: seed, Drift: drift, Concept: concept}); err != nil {
 				tmp.Close()
 				return err
 			}
@@ -82,6 +83,7 @@ day to --drift on the last, so nightly reports show a trend.`,
 	f.IntVar(&rows, "rows", 5000, "number of rows")
 	f.Uint64Var(&seed, "seed", 1, "random seed")
 	f.Float64Var(&drift, "drift", 0, "distribution shift, 0 (none) to 1 (strong); with --days, the last day's")
+	f.Float64Var(&concept, "concept", 0, "concept drift, 0 (none) to 1 (the label's dependence on the features reversed)")
 	f.IntVar(&days, "days", 0, "write this many daily Parquet partitions (with --partitions)")
 	f.StringVar(&partitions, "partitions", "data/events", "with --days: the directory of the date=YYYY-MM-DD partitions")
 	f.StringVar(&end, "end", "", "with --days: the last date (default: yesterday in --timezone)")

@@ -21,6 +21,12 @@ type ChurnOptions struct {
 	// population) to 1 (strong: a population stability index well above 0.2
 	// on tenure, monthly_charges, total_charges, plan and support_calls).
 	Drift float64
+	// Concept changes what churn depends on, not who the customers are
+	// (concept drift): from 0 (the training relationship) to 1, where the
+	// effects of tenure, charges, support calls and the contract are
+	// reversed. The features are drawn exactly as without it (same random
+	// stream); only the labels differ.
+	Concept float64
 }
 
 // ChurnHeader lists the columns written by WriteChurnCSV.
@@ -68,6 +74,9 @@ func WriteChurnCSV(w io.Writer, opts ChurnOptions) error {
 	if !(opts.Drift >= 0 && opts.Drift <= 1) {
 		return fmt.Errorf("churn dataset: drift %v outside [0, 1]", opts.Drift)
 	}
+	if !(opts.Concept >= 0 && opts.Concept <= 1) {
+		return fmt.Errorf("churn dataset: concept %v outside [0, 1]", opts.Concept)
+	}
 	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
 	d := opts.Drift
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -81,7 +90,7 @@ func WriteChurnCSV(w io.Writer, opts ChurnOptions) error {
 
 	var line []byte
 	for i := 1; i <= opts.Rows; i++ {
-		c := drawCustomer(rng, d)
+		c := drawCustomer(rng, d, opts.Concept)
 		line = line[:0]
 		line = fmt.Appendf(line, "C%07d,", i)
 		if !c.tenureMissing {
@@ -134,8 +143,8 @@ type customer struct {
 	churned       bool
 }
 
-// drawCustomer draws one customer at drift d.
-func drawCustomer(rng *rand.Rand, d float64) customer {
+// drawCustomer draws one customer at drift d, labelled under concept k.
+func drawCustomer(rng *rand.Rand, d, k float64) customer {
 	var c customer
 
 	// Plan mix moves towards premium with drift.
@@ -177,15 +186,16 @@ func drawCustomer(rng *rand.Rand, d float64) customer {
 	}
 	c.paperless = rng.Float64() < paperlessShare
 
+	flip := 1 - 2*k
 	logit := churnIntercept +
-		effectTenure*(float64(c.tenure)-36) +
-		effectCharges*(c.monthly-65) +
-		effectCalls*(float64(c.calls)-baseSupportCalls)
+		flip*effectTenure*(float64(c.tenure)-36) +
+		flip*effectCharges*(c.monthly-65) +
+		flip*effectCalls*(float64(c.calls)-baseSupportCalls)
 	switch c.contract {
 	case "month-to-month":
-		logit += effectMonthly
+		logit += flip * effectMonthly
 	case "two-year":
-		logit += effectTwoYear
+		logit += flip * effectTwoYear
 	}
 	if c.paperless {
 		logit += effectPaperless

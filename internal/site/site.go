@@ -2,7 +2,9 @@
 // templates, inline CSS, no scripts and no external requests) that `kiln
 // dev` serves on 127.0.0.1:8234. It indexes the batch reports by model and
 // date, serves each report's self-contained HTML page and JSON summary,
-// shows a model version's lineage, lists open alerts, and exports the
+// shows a model version's lineage, each monitored model's windows over time
+// (drift, live metrics, latency, thresholds and decisions, as inline SVG),
+// lists open alerts, and exports the
 // registry's judgements (open alerts, the latest reports' verdicts) as
 // Prometheus metrics at /metrics. Every figure comes from the registry's
 // database, so the page, `kiln reports` and `kiln schedules describe` agree.
@@ -11,6 +13,7 @@ package site
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -28,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/monitor"
 	"github.com/kiln-ml/kiln/internal/registry"
 )
 
@@ -91,6 +95,8 @@ func (s *Site) Handler() http.Handler {
 	mux.HandleFunc("GET /reports/{pipeline}/{step}/{key}/summary.json", s.reportSummary)
 	mux.HandleFunc("GET /models/{name}/{version}", s.lineage)
 	mux.HandleFunc("GET /alerts", s.alerts)
+	mux.HandleFunc("GET /monitors", s.monitorsIndex)
+	mux.HandleFunc("GET /monitors/{model}", s.monitorPage)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	return securityHeaders(mux)
@@ -283,12 +289,23 @@ var (
 		"1 when the latest report of a pipeline step found prediction drift, else 0.", []string{"pipeline", "step", "model"}, nil)
 	descRows = prometheus.NewDesc("kiln_report_rows",
 		"Rows scored in the latest report of a pipeline step.", []string{"pipeline", "step", "model"}, nil)
+	descMonShare = prometheus.NewDesc("kiln_monitor_drift_share",
+		"Share of drifted features in a monitored model's latest window.", []string{"model"}, nil)
+	descMonMetric = prometheus.NewDesc("kiln_monitor_metric",
+		"A live metric over the labelled rows of a monitored model's latest window (only above the minimum sample).", []string{"model", "metric"}, nil)
+	descMonCoverage = prometheus.NewDesc("kiln_monitor_label_coverage",
+		"Share of the latest window's predictions whose labels joined.", []string{"model"}, nil)
+	descMonRows = prometheus.NewDesc("kiln_monitor_rows",
+		"Served rows in a monitored model's latest window.", []string{"model"}, nil)
+	descMonDecisions = prometheus.NewDesc("kiln_monitor_decisions_total",
+		"Decisions a monitor took in the last 30 days, by action.", []string{"model", "action"}, nil)
 	descTime = prometheus.NewDesc("kiln_report_logical_date_seconds",
 		"Logical date (Unix seconds, UTC midnight or the logical time) of the latest report of a pipeline step.", []string{"pipeline", "step", "model"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMissing, descAlerts, descDrift, descShare, descPred, descRows, descTime} {
+	for _, d := range []*prometheus.Desc{descMissing, descAlerts, descDrift, descShare, descPred, descRows, descTime,
+		descMonShare, descMonMetric, descMonCoverage, descMonRows, descMonDecisions} {
 		ch <- d
 	}
 }
@@ -345,6 +362,43 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRows, prometheus.GaugeValue, float64(e.Rows), labels...)
 		if t, ok := keyTime(e.RunKey); ok {
 			ch <- prometheus.MustNewConstMetric(descTime, prometheus.GaugeValue, float64(t.Unix()), labels...)
+		}
+	}
+	c.collectMonitors(ctx, ch)
+}
+
+// collectMonitors exports each monitored model's latest window and its
+// decisions of the last 30 days.
+func (c *collector) collectMonitors(ctx context.Context, ch chan<- prometheus.Metric) {
+	reg := c.site.opts.Registry
+	ds, err := reg.MonitorDecisions(ctx, "", time.Now().Add(-30*24*time.Hour))
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descMonDecisions, err)
+		return
+	}
+	counts := map[[2]string]float64{}
+	models := map[string]bool{}
+	for _, d := range ds {
+		counts[[2]string{d.Model, d.Action}]++
+		models[d.Model] = true
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(descMonDecisions, prometheus.CounterValue, n, k[0], k[1])
+	}
+	for m := range models {
+		ws, err := reg.MonitorWindows(ctx, m, time.Time{}, 1)
+		if err != nil || len(ws) == 0 {
+			continue
+		}
+		var w monitor.Window
+		if json.Unmarshal(ws[0].Data, &w) != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(descMonShare, prometheus.GaugeValue, w.DriftShare, m)
+		ch <- prometheus.MustNewConstMetric(descMonCoverage, prometheus.GaugeValue, w.Coverage, m)
+		ch <- prometheus.MustNewConstMetric(descMonRows, prometheus.GaugeValue, float64(w.Rows), m)
+		for k, v := range w.Metrics {
+			ch <- prometheus.MustNewConstMetric(descMonMetric, prometheus.GaugeValue, v, m, k)
 		}
 	}
 }

@@ -2,6 +2,8 @@ package site
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/browsertest"
+	"github.com/kiln-ml/kiln/internal/monitor"
 	"github.com/kiln-ml/kiln/internal/registry"
 )
 
@@ -161,6 +164,44 @@ func TestChromiumLocalPage(t *testing.T) {
 		}
 		if u := r.Unexpected(srv.URL + path); len(u) != 0 {
 			t.Errorf("%s made requests besides its own: %v", path, u)
+		}
+	}
+}
+
+func TestMonitorPages(t *testing.T) {
+	srv, reg, _ := newTestSite(t)
+	ctx := context.Background()
+	t0 := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	for i := 0; i < 5; i++ {
+		end := t0.Add(time.Duration(i) * time.Minute)
+		w := monitor.Window{Model: "churn", Version: 2, Start: end.Add(-time.Minute), End: end, Rows: 1000, Labeled: 800, Coverage: 0.8,
+			Features: 8, DriftShare: 0.125, Metrics: map[string]float64{"auc": 0.85 - 0.05*float64(i)}, Health: &monitor.Health{P99Ms: 2.5}}
+		data, _ := json.Marshal(w)
+		action := "none"
+		if i == 4 {
+			action = "retrain"
+		}
+		if _, err := reg.RecordMonitorWindow(ctx, registry.MonitorWindow{Model: "churn", Start: w.Start, End: end, Version: 2, Rows: 1000, Labeled: 800, DriftShare: 0.125, Data: data},
+			registry.MonitorDecision{Action: action, Trigger: "performance", Reason: fmt.Sprintf("auc %.2f", w.Metrics["auc"]), Metric: "auc", Value: w.Metrics["auc"], Threshold: 0.75}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body, _ := get(t, srv.URL+"/monitors")
+	if code != 200 || !strings.Contains(body, "/monitors/churn") || !strings.Contains(body, "retrain") {
+		t.Errorf("monitors index = %d:\n%s", code, body)
+	}
+	code, body, _ = get(t, srv.URL+"/monitors/churn")
+	if code != 200 || strings.Count(body, "<svg") != 3 || !strings.Contains(body, "threshold 0.75") || !strings.Contains(body, "auc 0.65") {
+		t.Errorf("monitor page = %d:\n%s", code, body)
+	}
+	if code, _, _ := get(t, srv.URL+"/monitors/nothing"); code != 404 {
+		t.Errorf("an unmonitored model = %d, want 404", code)
+	}
+	_, body, _ = get(t, srv.URL+"/metrics")
+	for _, want := range []string{`kiln_monitor_metric{metric="auc",model="churn"} 0.6`, `kiln_monitor_decisions_total{action="retrain",model="churn"} 1`,
+		`kiln_monitor_label_coverage{model="churn"} 0.8`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
 		}
 	}
 }
