@@ -39,15 +39,24 @@ func (a *Activities) StartMonitor(ctx context.Context, in StartMonitorInput) (St
 // retrains at once.
 func (a *Activities) TriggerRetrain(ctx context.Context, in TriggerRetrainInput) (TriggerRetrainOutput, error) {
 	id := RetrainID(in.Model)
+	kind := in.Kind
+	if kind == "" {
+		kind = TriggerDrift
+	}
 	run, err := a.Temporal.SignalWithStartWorkflow(ctx, id, SignalDrift, in.Reason, client.StartWorkflowOptions{
 		ID:                    id,
 		TaskQueue:             a.TaskQueue,
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(AttrModel.ValueSet(in.Model), AttrPipeline.ValueSet(in.Pipeline), AttrTrigger.ValueSet("drift")),
+		TypedSearchAttributes: temporal.NewSearchAttributes(AttrModel.ValueSet(in.Model), AttrPipeline.ValueSet(in.Pipeline), AttrTrigger.ValueSet(kind)),
 		StaticSummary:         "retrain " + in.Model + ": " + in.Reason,
 	}, WorkflowRetrain, in)
 	if err != nil {
 		return TriggerRetrainOutput{}, fmt.Errorf("starting %s: %w", id, err)
+	}
+	if in.Decision > 0 && a.Registry != nil {
+		if err := a.Registry.SetDecisionWorkflow(ctx, in.Decision, id+"/"+run.GetRunID()); err != nil {
+			a.logger(ctx).Warn("recording the retrain of a decision", "decision", in.Decision, "error", err)
+		}
 	}
 	return TriggerRetrainOutput{WorkflowID: id, RunID: run.GetRunID()}, nil
 }

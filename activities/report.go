@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/drift"
+	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/report"
 	"github.com/kiln-ml/kiln/pipelines"
@@ -79,21 +80,8 @@ func (a *Activities) Report(ctx context.Context, in StepInput) (StepOutput, erro
 	if err != nil {
 		return StepOutput{}, fmt.Errorf("loading %s:%d: %w", v.Model, v.Version, err)
 	}
-	input := report.Input{Files: files, Display: display, Model: m, ModelName: v.Model, ModelVersion: v.Version, ReferenceMetrics: v.Metrics}
-	for _, d := range v.Datasets {
-		p, err := artifact.Path(d.URI, "")
-		if err != nil {
-			continue
-		}
-		switch d.Role {
-		case registry.DatasetIngested:
-			input.TrainingData = p
-			input.TrainingSource = fmt.Sprintf("training dataset sha256:%.12s… (%d rows) of %s:%d", d.SHA256, d.Rows, v.Model, v.Version)
-		case registry.DatasetTest:
-			input.Holdout = p
-			input.HoldoutSource = fmt.Sprintf("holdout of %s (%d rows) scored by %s:%d", v.RunID, d.Rows, v.Model, v.Version)
-		}
-	}
+	input := referenceInput(v, m)
+	input.Files, input.Display = files, display
 
 	logical := in.Run.Logical
 	if logical == nil {
@@ -179,6 +167,28 @@ func (a *Activities) Report(ctx context.Context, in StepInput) (StepOutput, erro
 	summary := fmt.Sprintf("report %s: %d rows by %s, %d/%d features drifted (%s), prediction %s → %s",
 		logical.Key, sum.Rows, rr.Model, sum.Drift.DriftedColumns, len(sum.Drift.Columns), verdict, driftWord(sum.Prediction.Drifted), filepath.Join(dir, ReportHTMLFile))
 	return StepOutput{Artifacts: Artifacts{Report: rr}, Summary: summary}, nil
+}
+
+// referenceInput is the report input of a model version without its rows:
+// the model, its holdout metrics, and its training data and holdout (from
+// the version's lineage) as the reference.
+func referenceInput(v registry.Version, m *model.Model) report.Input {
+	input := report.Input{Model: m, ModelName: v.Model, ModelVersion: v.Version, ReferenceMetrics: v.Metrics}
+	for _, d := range v.Datasets {
+		p, err := artifact.Path(d.URI, "")
+		if err != nil {
+			continue
+		}
+		switch d.Role {
+		case registry.DatasetIngested:
+			input.TrainingData = p
+			input.TrainingSource = fmt.Sprintf("training dataset sha256:%.12s… (%d rows) of %s:%d", d.SHA256, d.Rows, v.Model, v.Version)
+		case registry.DatasetTest:
+			input.Holdout = p
+			input.HoldoutSource = fmt.Sprintf("holdout of %s (%d rows) scored by %s:%d", v.RunID, d.Rows, v.Model, v.Version)
+		}
+	}
+	return input
 }
 
 func driftWord(d bool) string {

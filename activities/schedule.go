@@ -19,10 +19,12 @@ import (
 // Triggers: what started a pipeline run (the KilnTrigger search attribute and
 // LogicalRun.Trigger).
 const (
-	TriggerCLI      = "cli"
-	TriggerDrift    = "drift"
-	TriggerSchedule = "schedule"
-	TriggerBackfill = "backfill"
+	TriggerCLI   = "cli"
+	TriggerDrift = "drift"
+	// TriggerPerformance is a retrain started by a live metric.
+	TriggerPerformance = "performance"
+	TriggerSchedule    = "schedule"
+	TriggerBackfill    = "backfill"
 	// TriggerManual is a run started by `kiln schedules trigger`.
 	TriggerManual = "trigger"
 )

@@ -180,12 +180,21 @@ func TestCheckDrift(t *testing.T) {
 		}
 		now := time.Now().UnixMilli()
 		versions, variants, latency, ts := make([]int64, rows), make([]string, rows), make([]float64, rows), make([]int64, rows)
+		ids := make([]string, rows)
 		for i := range rows {
 			versions[i], variants[i], latency[i], ts[i] = mref.Version, "stable", 1.5, now
+			ids[i] = fmt.Sprintf("s%d-%d", seed, i)
 		}
-		schema.Fields = append(schema.Fields, serving.LogFields...)
-		cols = append(cols, dataset.Float64Array(preds), dataset.Int64Array(versions, nil),
-			dataset.StringArray(variants, nil), dataset.Float64Array(latency), dataset.Int64Array(ts, nil))
+		// The log's own columns, by name (serving.LogFields is their order).
+		own := map[string]arrow.Array{
+			serving.LogPrediction: dataset.Float64Array(preds), serving.LogVersion: dataset.Int64Array(versions, nil),
+			serving.LogVariant: dataset.StringArray(variants, nil), serving.LogLatencyMs: dataset.Float64Array(latency),
+			serving.LogTimeMs: dataset.Int64Array(ts, nil), serving.LogPredictionID: dataset.StringArray(ids, nil),
+		}
+		for _, f := range serving.LogFields {
+			schema.Fields = append(schema.Fields, f)
+			cols = append(cols, own[f.Name])
+		}
 		return schema, cols
 	}
 	type batch struct {

@@ -7,6 +7,8 @@ import (
 	"github.com/kiln-ml/kiln/internal/drift"
 	"github.com/kiln-ml/kiln/internal/gate"
 	"github.com/kiln-ml/kiln/internal/metrics"
+	"github.com/kiln-ml/kiln/internal/monitor"
+	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/serving"
 	"github.com/kiln-ml/kiln/pipelines"
 )
@@ -423,6 +425,9 @@ type MonitorRequest struct {
 	Config   pipelines.MonitorConfig `json:"config"`
 	// Retrain re-runs this pipeline on drift.
 	Retrain ValidateInput `json:"retrain"`
+	// Servers are the model servers the model is deployed to (their
+	// health is part of each window).
+	Servers []string `json:"servers,omitempty"`
 	// State is carried across continue-as-new; zero when first started.
 	State MonitorState `json:"state"`
 }
@@ -433,6 +438,16 @@ type MonitorState struct {
 	LastRetrainAt time.Time    `json:"last_retrain_at"`
 	Retrains      int          `json:"retrains"`
 	LastReport    *DriftOutput `json:"last_report,omitempty"`
+	// Judgement is what the rules remember between windows (consecutive
+	// bad windows, the last retrain).
+	Judgement monitor.State `json:"judgement"`
+	// Health are the servers' last scrapes.
+	Health []serving.Health `json:"health,omitempty"`
+	// LabelsAccounted is the last label batch a window accounted for.
+	LabelsAccounted int64 `json:"labels_accounted,omitempty"`
+	// LastWindow and LastDecision are the latest window and decision.
+	LastWindow   *monitor.Window            `json:"last_window,omitempty"`
+	LastDecision *registry.MonitorDecision `json:"last_decision,omitempty"`
 }
 
 // Workflow type names, used where a workflow is started by name.
@@ -469,6 +484,17 @@ type TriggerRetrainInput struct {
 	Reason   string `json:"reason"`
 	// Spec is the pipeline to run again.
 	Spec ValidateInput `json:"spec"`
+	// Kind is the retrain run's trigger: "drift" (the default) or
+	// "performance".
+	Kind string `json:"kind,omitempty"`
+	// Decision is the monitor decision that asked for the retrain (0:
+	// none); its record gets the retrain's workflow ID.
+	Decision int64 `json:"decision,omitempty"`
+	// Trigger describes the decision for the new version's lineage.
+	Trigger string `json:"trigger,omitempty"`
+	// AppendData are datasets the retrain's ingest appends (the served
+	// rows whose labels joined).
+	AppendData []string `json:"append_data,omitempty"`
 }
 
 // TriggerRetrainOutput names the retrain workflow run that received the signal.

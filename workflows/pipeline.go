@@ -26,6 +26,11 @@ type PipelineInput struct {
 	// schedule's launcher for scheduled runs and by kiln run for manual
 	// ones. Nil means the day the workflow started (UTC).
 	Logical *activities.LogicalRun `json:"logical,omitempty"`
+	// AppendData are datasets the run's ingest steps append to their
+	// source (a monitor's retrain: the served rows whose labels joined).
+	AppendData []string `json:"append_data,omitempty"`
+	// Trigger says which decision started the run (lineage).
+	Trigger string `json:"trigger,omitempty"`
 	// Git is the git work tree holding the spec, when there is one; it
 	// goes into registered versions' lineage.
 	Git *activities.GitInfo `json:"git,omitempty"`
@@ -184,7 +189,7 @@ func PipelineWorkflow(ctx workflow.Context, in PipelineInput) (RunStatus, error)
 	runInfo := activities.RunInfo{
 		Pipeline: spec.Name, WorkflowID: info.WorkflowExecution.ID, SpecHash: spec.Hash,
 		SpecDir: spec.Dir, CreatedBy: in.CreatedBy, TriggeredBy: in.TriggeredBy, Git: in.Git,
-		Logical: logical,
+		Logical: logical, AppendData: in.AppendData, Trigger: in.Trigger,
 	}
 	ap := &approvals{spec: &spec, waiting: map[string]bool{}, decisions: map[string]*activities.ApprovalRef{}}
 	if err := ap.register(ctx); err != nil {
@@ -427,6 +432,9 @@ func monitorStep(ctx workflow.Context, in PipelineInput, input activities.StepIn
 	req := activities.StartMonitorInput{Monitor: activities.MonitorRequest{
 		Model: dep.Model, Alias: alias, Config: *input.Step.Monitor, Pipeline: input.Run.Pipeline, Retrain: in.Spec,
 	}}
+	if dep.Server != "" {
+		req.Monitor.Servers = []string{dep.Server}
+	}
 	workflow.Go(ctx, func(gctx workflow.Context) {
 		var out activities.StartMonitorOutput
 		if err := workflow.ExecuteActivity(ctx, a.StartMonitor, req).Get(gctx, &out); err != nil {

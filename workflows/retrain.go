@@ -32,13 +32,17 @@ func RetrainWorkflow(ctx workflow.Context, in activities.TriggerRetrainInput) (R
 	}
 	drain()
 	runID := "retrain-" + workflow.Now(ctx).UTC().Format("20060102-150405")
+	kind := in.Kind
+	if kind == "" {
+		kind = activities.TriggerDrift
+	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            PipelineID(in.Pipeline, runID),
 		StaticSummary:         fmt.Sprintf("retrain %s: %s", in.Model, in.Reason),
-		TypedSearchAttributes: temporal.NewSearchAttributes(AttrPipeline.ValueSet(in.Pipeline), AttrTrigger.ValueSet("drift")),
+		TypedSearchAttributes: temporal.NewSearchAttributes(AttrPipeline.ValueSet(in.Pipeline), AttrTrigger.ValueSet(kind)),
 	})
 	err := workflow.ExecuteChildWorkflow(cctx, PipelineWorkflow, PipelineInput{
-		Spec: in.Spec, CreatedBy: "kiln-monitor", TriggeredBy: "drift",
+		Spec: in.Spec, CreatedBy: "kiln-monitor", TriggeredBy: kind, AppendData: in.AppendData, Trigger: in.Trigger,
 	}).Get(ctx, &res.Run)
 	drain()
 	return res, err

@@ -40,6 +40,15 @@ func (c *Client) Predict(ctx context.Context, model string, instances []map[stri
 	return resp, err
 }
 
+// PredictIDs asks for predictions of instances with the client's own
+// prediction IDs (one per instance; see CheckPredictionIDs), which the
+// answer echoes and the request log records.
+func (c *Client) PredictIDs(ctx context.Context, model string, instances []map[string]any, ids []string) (PredictResponse, error) {
+	var resp PredictResponse
+	err := c.do(ctx, http.MethodPost, "/v1/models/"+url.PathEscape(model)+":predict", map[string]any{"instances": instances, "ids": ids}, &resp)
+	return resp, err
+}
+
 // HTTPError is a non-2xx answer from the server.
 type HTTPError struct {
 	Code    int

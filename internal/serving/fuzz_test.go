@@ -13,7 +13,7 @@ import (
 // FuzzPredict posts arbitrary bodies to the v1 and v2 routes of a server
 // with one small model (logging requests): the server must not panic and
 // must answer 200, 400, 404 or 413 with a JSON body; a 200 holds one
-// probability per row.
+// probability and one valid, unique prediction ID per row.
 func FuzzPredict(f *testing.F) {
 	uri, _ := churnBundle(f, 1)
 	s := New(Options{MaxInstances: 20, RequestLogDir: f.TempDir(), FlushInterval: 50 * time.Millisecond, FlushRows: 200, Logger: quietLogger})
@@ -29,6 +29,15 @@ func FuzzPredict(f *testing.F) {
 		`{"instances":[null]}`,
 		`{"instances":[1,"a",[]]}`,
 		`{"instances":[]}`,
+		`{"instances":[{"charges":1},{"charges":2}],"ids":["a","b"]}`,
+		`{"instances":[{"charges":1},{"charges":2}],"ids":["a","a"]}`,
+		`{"instances":[{"charges":1}],"ids":[""]}`,
+		`{"instances":[{"charges":1}],"ids":null}`,
+		`{"instances":[{"charges":1}],"ids":[1]}`,
+		`{"id":"r","inputs":[{"name":"charges","data":[1,2]}],"parameters":{"prediction_ids":["p","q"]}}`,
+		`{"id":"r","inputs":[{"name":"charges","data":[1]}],"parameters":{"prediction_ids":null,"x":[1]}}`,
+		`{"inputs":[{"name":"charges","data":[1]}],"parameters":{"prediction_ids":["p","q"]}}`,
+		`{"inputs":[{"name":"charges","data":[1]}],"parameters":"x"}`,
 		`{"instances":`,
 		`{"inputs":[{"name":"charges","shape":[2],"datatype":"FP64","data":[1,2]},{"name":"plan","data":["pro",null]}]}`,
 		`{"inputs":[{"name":"charges","data":[1,2]},{"name":"tenure","data":[1]}]}`,
@@ -68,12 +77,13 @@ func FuzzPredict(f *testing.F) {
 				continue
 			}
 			var preds []float64
+			var ids []string
 			if path == "/v1/models/churn:predict" {
 				var r PredictResponse
 				if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
 					t.Fatal(err)
 				}
-				preds = r.Predictions
+				preds, ids = r.Predictions, r.PredictionIDs
 			} else {
 				var r v2Response
 				if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil || len(r.Outputs) != 1 {
@@ -83,9 +93,13 @@ func FuzzPredict(f *testing.F) {
 					p, _ := v.(float64)
 					preds = append(preds, p)
 				}
+				ids = r.Parameters.PredictionIDs
 			}
 			if len(preds) == 0 {
 				t.Fatalf("%s: 200 without predictions: %s", path, rec.Body)
+			}
+			if err := CheckPredictionIDs(ids, len(preds), "prediction_ids"); err != nil {
+				t.Fatalf("%s: answered IDs: %v: %s", path, err, rec.Body)
 			}
 			for _, p := range preds {
 				if !(p >= 0 && p <= 1) || math.IsNaN(p) {

@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -22,25 +23,39 @@ import (
 // Request log files are <dir>/<model>/<unix-ms>-<pid>-<seq>.parquet: one file
 // per flush of one model version's buffer, written to a temporary name and
 // renamed, so readers only ever see whole files. Columns: the model's raw
-// inputs, then LogFields.
+// inputs, then LogFields. The model's name is the directory; its version
+// and variant are columns.
 
 // Request log columns written after the model's inputs. The prefix keeps
 // them apart from any input column a model may have.
 const (
+	// LogPrediction is the prediction (Float64).
 	LogPrediction = "_kiln_prediction"
-	LogVersion    = "_kiln_model_version"
-	LogVariant    = "_kiln_variant"
-	LogLatencyMs  = "_kiln_latency_ms"
-	LogTimeMs     = "_kiln_ts_ms"
+	// LogVersion is the model version that served the row (Int64).
+	LogVersion = "_kiln_model_version"
+	// LogVariant is "stable" or "canary" (String).
+	LogVariant = "_kiln_variant"
+	// LogLatencyMs is the request's duration (as kiln_request_duration_seconds
+	// measures it) divided by its rows, in milliseconds (Float64).
+	LogLatencyMs = "_kiln_latency_ms"
+	// LogTimeMs is when the request arrived, Unix milliseconds (Int64).
+	LogTimeMs = "_kiln_ts_ms"
+	// LogPredictionID is the prediction's ID, client-supplied or generated
+	// (String). Files written before prediction IDs existed lack it:
+	// ReadRequestLog returns it as nulls for them.
+	LogPredictionID = "_kiln_prediction_id"
 )
 
-// LogFields are the request log's own columns, in file order.
+// LogFields are the request log's own columns, in file order. New columns
+// are only ever appended, so readers that select columns by name or by
+// position among these keep working.
 var LogFields = []dataset.Field{
 	{Name: LogPrediction, Type: dataset.Float64},
 	{Name: LogVersion, Type: dataset.Int64},
 	{Name: LogVariant, Type: dataset.String},
 	{Name: LogLatencyMs, Type: dataset.Float64},
 	{Name: LogTimeMs, Type: dataset.Int64},
+	{Name: LogPredictionID, Type: dataset.String},
 }
 
 // RequestLogFiles lists a model's request log files written at or after
@@ -90,6 +105,109 @@ func RequestLogFiles(dir, model string, since time.Time) ([]string, error) {
 	return out, nil
 }
 
+// ReadRequestLog reads the named columns of one request log file (nil: all
+// of them), in that order. A request log column (LogFields) that the file
+// lacks because it was written by an older server (LogPredictionID before
+// prediction IDs existed) is read as a column of nulls; with columns nil,
+// such columns are appended, so every file reads with the current
+// LogFields. Any other missing column is an error. The caller releases the
+// record.
+func ReadRequestLog(ctx context.Context, path string, columns []string) (arrow.Record, error) {
+	r, err := dataset.OpenParquet(path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	schema := r.Schema()
+	want := columns
+	if want == nil {
+		for _, f := range schema.Fields {
+			want = append(want, f.Name)
+		}
+		for _, f := range LogFields {
+			if schema.Index(f.Name) < 0 {
+				want = append(want, f.Name)
+			}
+		}
+	}
+	logType := map[string]dataset.Type{}
+	for _, f := range LogFields {
+		logType[f.Name] = f.Type
+	}
+	var present []string
+	for _, name := range want {
+		if _, isLog := logType[name]; schema.Index(name) >= 0 || !isLog {
+			present = append(present, name)
+		}
+	}
+	rec, err := r.ReadAll(ctx, present)
+	if err != nil {
+		return nil, err
+	}
+	if len(present) == len(want) {
+		return rec, nil
+	}
+	defer rec.Release()
+	n := int(r.NumRows())
+	out := dataset.Schema{Fields: make([]dataset.Field, 0, len(want))}
+	cols := make([]arrow.Array, 0, len(want))
+	j := 0
+	for _, name := range want {
+		if j < len(present) && present[j] == name {
+			out.Fields = append(out.Fields, dataset.Field{Name: name, Type: typeOf(schema, name)})
+			c := rec.Column(j)
+			c.Retain()
+			cols = append(cols, c)
+			j++
+			continue
+		}
+		t := logType[name]
+		out.Fields = append(out.Fields, dataset.Field{Name: name, Type: t})
+		cols = append(cols, nullColumn(t, n))
+	}
+	res, err := dataset.NewRecord(out, cols)
+	for _, c := range cols {
+		c.Release()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return res, nil
+}
+
+func typeOf(s dataset.Schema, name string) dataset.Type {
+	return s.Fields[s.Index(name)].Type
+}
+
+// nullColumn is a column of n nulls of type t.
+func nullColumn(t dataset.Type, n int) arrow.Array {
+	valid := make([]bool, n)
+	switch t {
+	case dataset.Float64:
+		nan := make([]float64, n)
+		for i := range nan {
+			nan[i] = math.NaN()
+		}
+		return dataset.Float64ArrayNullNaN(nan)
+	case dataset.Int64:
+		return dataset.Int64Array(make([]int64, n), valid)
+	case dataset.Bool:
+		return dataset.BoolArray(make([]bool, n), valid)
+	default:
+		return dataset.StringArray(make([]string, n), valid)
+	}
+}
+
+// logWriterOptions declare the log's own columns, never null, REQUIRED
+// (cheaper to write and read; readers see the same types either way).
+var logWriterOptions = func() dataset.WriterOptions {
+	var o dataset.WriterOptions
+	for _, f := range LogFields {
+		o.Required = append(o.Required, f.Name)
+	}
+	return o
+}()
+
 // requestLog buffers served rows per model version and flushes them to Parquet.
 type requestLog struct {
 	dir     string
@@ -123,6 +241,7 @@ type logBuffer struct {
 	variant []string
 	latency []float64
 	ts      []int64
+	ids     []string
 }
 
 func newLogBuffer(model string, inputs []dataset.Field) *logBuffer {
@@ -131,7 +250,7 @@ func newLogBuffer(model string, inputs []dataset.Field) *logBuffer {
 		strs: make([][]string, n), bools: make([][]bool, n), valid: make([][]bool, n)}
 }
 
-func (l *requestLog) add(name string, version int64, variant string, m *model.Model, rows []map[string]any, preds []float64, el time.Duration, at time.Time) {
+func (l *requestLog) add(name string, version int64, variant string, m *model.Model, rows []map[string]any, preds []float64, ids []string, el time.Duration, at time.Time) {
 	key := name + "/" + strconv.FormatInt(version, 10)
 	l.mu.Lock()
 	b := l.bufs[key]
@@ -151,6 +270,7 @@ func (l *requestLog) add(name string, version int64, variant string, m *model.Mo
 		b.latency = append(b.latency, latency)
 		b.ts = append(b.ts, at.UnixMilli())
 	}
+	b.ids = append(b.ids, ids...)
 	full := len(b.pred) >= l.maxRows
 	if full {
 		delete(l.bufs, key)
@@ -259,7 +379,8 @@ func (l *requestLog) write(b *logBuffer) error {
 		}
 	}
 	cols = append(cols, dataset.Float64Array(b.pred), dataset.Int64Array(b.version, nil),
-		dataset.StringArray(b.variant, nil), dataset.Float64Array(b.latency), dataset.Int64Array(b.ts, nil))
+		dataset.StringArray(b.variant, nil), dataset.Float64Array(b.latency), dataset.Int64Array(b.ts, nil),
+		dataset.StringArray(b.ids, nil))
 	schema := dataset.Schema{Fields: fields}
 	rec, err := dataset.NewRecord(schema, cols)
 	for _, c := range cols {
@@ -269,7 +390,7 @@ func (l *requestLog) write(b *logBuffer) error {
 		return fmt.Errorf("request log of %s: %w", b.model, err)
 	}
 	defer rec.Release()
-	w, err := dataset.CreateParquet(path, schema, dataset.WriterOptions{})
+	w, err := dataset.CreateParquet(path, schema, logWriterOptions)
 	if err != nil {
 		return fmt.Errorf("request log of %s: %w", b.model, err)
 	}

@@ -2,6 +2,7 @@ package serving
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"math"
 	"net/http"
@@ -333,6 +334,157 @@ func TestRequestLogFilesOrderMatchesWrites(t *testing.T) {
 	for i, r := range rows {
 		if r["charges"] != float64(i) {
 			t.Errorf("file %d holds the row of request %v", i, r["charges"])
+		}
+	}
+}
+
+// writeOldLog writes a request log file as servers before prediction IDs
+// did: the model's inputs, then the first five LogFields.
+func writeOldLog(t *testing.T, path string, charges []float64, version int64) {
+	t.Helper()
+	n := len(charges)
+	fields := append(slices.Clone(churnInputs), LogFields[:5]...)
+	for _, f := range fields {
+		if f.Name == LogPredictionID {
+			t.Fatal("the old format has no prediction ID")
+		}
+	}
+	plans, valid := make([]string, n), make([]bool, n)
+	tenure, preds, versions, lat, ts := make([]int64, n), make([]float64, n), make([]int64, n), make([]float64, n), make([]int64, n)
+	variants := make([]string, n)
+	for i := range n {
+		plans[i], valid[i] = "pro", true
+		tenure[i], preds[i], versions[i], lat[i], ts[i], variants[i] = int64(i), 0.5, version, 0.1, time.Now().UnixMilli(), "stable"
+	}
+	cols := []arrow.Array{
+		dataset.StringArray(plans, valid), dataset.Int64Array(tenure, nil), dataset.Float64Array(charges),
+		dataset.Float64ArrayNullNaN(make([]float64, n)), dataset.BoolArray(make([]bool, n), nil),
+		dataset.Float64Array(preds), dataset.Int64Array(versions, nil), dataset.StringArray(variants, nil),
+		dataset.Float64Array(lat), dataset.Int64Array(ts, nil),
+	}
+	schema := dataset.Schema{Fields: fields}
+	rec, err := dataset.NewRecord(schema, cols)
+	for _, c := range cols {
+		c.Release()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	w, err := dataset.CreateParquet(path, schema, dataset.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRequestLogOldAndNewFiles checks that request logs written before
+// prediction IDs existed still list and read next to new ones: by input
+// column name (as the drift monitor reads them), and through
+// ReadRequestLog, which gives old files a null ID column.
+func TestRequestLogOldAndNewFiles(t *testing.T) {
+	uri, _ := churnBundle(t, 1)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "churn"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, "churn", fmt.Sprintf("%d-1-1.parquet", time.Now().Add(-time.Minute).UnixMilli()))
+	writeOldLog(t, old, []float64{1, 2, 3}, 1)
+
+	s := New(Options{RequestLogDir: dir, FlushInterval: time.Hour, Logger: quietLogger})
+	deploy(t, s, "churn", stable(2, uri))
+	body := mustJSON(t, map[string]any{"instances": []map[string]any{{"charges": 4.0}, {"charges": 5.0}}, "ids": []string{"n-1", "n-2"}})
+	if rec := serve(t, s.Handler(), "POST", "/v1/models/churn:predict", body, ""); rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := RequestLogFiles(dir, "churn", time.Time{})
+	if err != nil || len(files) != 2 || files[0] != old {
+		t.Fatalf("files %v (%v), want the old file then the new one", files, err)
+	}
+
+	type want struct {
+		charges []float64
+		ids     []any // nil entries: null
+		fields  int   // columns in the file
+	}
+	wants := []want{
+		{[]float64{1, 2, 3}, []any{nil, nil, nil}, len(churnInputs) + 5},
+		{[]float64{4, 5}, []any{"n-1", "n-2"}, len(churnInputs) + len(LogFields)},
+	}
+	for i, f := range files {
+		w := wants[i]
+		// As the monitor reads: open, select the inputs by name.
+		r, err := dataset.OpenParquet(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(r.Schema().Fields); got != w.fields {
+			t.Errorf("%s: %d columns, want %d", f, got, w.fields)
+		}
+		rec, err := r.ReadAll(context.Background(), []string{"charges", "plan", LogVersion})
+		r.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		charges, err := dataset.Float64s(rec, "charges")
+		rec.Release()
+		if err != nil || !slices.Equal(charges, w.charges) {
+			t.Errorf("%s: charges %v (%v), want %v", f, charges, err, w.charges)
+		}
+
+		// Through ReadRequestLog, every file has every log column.
+		rec, err = ReadRequestLog(context.Background(), f, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		got, _ := dataset.SchemaFromArrow(rec.Schema())
+		if !slices.Equal(got.Fields, logSchema.Fields) {
+			t.Errorf("%s: ReadRequestLog schema %v, want %v", f, got.Fields, logSchema.Fields)
+		}
+		rows := recordRows(t, rec)
+		rec.Release()
+		for j, row := range rows {
+			if row[LogPredictionID] != w.ids[j] {
+				t.Errorf("%s row %d: id %#v, want %#v", f, j, row[LogPredictionID], w.ids[j])
+			}
+			if row["charges"] != w.charges[j] {
+				t.Errorf("%s row %d: charges %v, want %v", f, j, row["charges"], w.charges[j])
+			}
+		}
+
+		// Named columns, in the order asked.
+		rec, err = ReadRequestLog(context.Background(), f, []string{LogPredictionID, "charges"})
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if rec.NumCols() != 2 || rec.Schema().Field(0).Name != LogPredictionID || rec.Schema().Field(1).Name != "charges" || int(rec.NumRows()) != len(w.charges) {
+			t.Errorf("%s: named read gave %v, %d rows", f, rec.Schema(), rec.NumRows())
+		}
+		ids, valid, err := dataset.Strings(rec, LogPredictionID)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range ids {
+			var id any
+			if valid == nil || valid[j] {
+				id = ids[j]
+			}
+			if id != w.ids[j] {
+				t.Errorf("%s row %d: named read id %#v, want %#v", f, j, id, w.ids[j])
+			}
+		}
+		if _, err := ReadRequestLog(context.Background(), f, []string{"nope"}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+			t.Errorf("%s: an unknown input column read without error (%v)", f, err)
 		}
 	}
 }

@@ -1,10 +1,13 @@
 // Package serving is Kiln's model server: it serves JSON predictions for
 // registered model versions (a KServe-style v1 `:predict` route and the Open
-// Inference Protocol v2 `infer` route), splits each model's traffic between a
+// Inference Protocol v2 `infer` route), gives every prediction an ID
+// (client-supplied or generated), splits each model's traffic between a
 // stable and a canary version, hot-swaps versions without dropping requests,
-// counts requests and errors per version for canary analysis, exports
-// Prometheus metrics, and logs every served row (inputs, prediction, version,
-// latency) to Parquet files for drift monitoring.
+// counts requests, errors and latency per version for canary analysis,
+// exports Prometheus metrics (ScrapeHealth reads them back), and logs every
+// served row (inputs, prediction, ID, version, latency) to Parquet files for
+// drift monitoring. docs/serving.md describes the routes, the request log
+// and the metrics.
 //
 // Admin routes (deploy, stats) require a bearer token.
 package serving
@@ -21,10 +24,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/model"
@@ -61,12 +68,25 @@ type Deployment struct {
 	CanaryPercent int     `json:"canary_percent"`
 }
 
-// VariantStats are cumulative counters of one version.
+// VariantStats are cumulative counters of one version since the server
+// started (over both variants, if the version served as stable and as
+// canary).
 type VariantStats struct {
-	Version  int64   `json:"version"`
-	Requests int64   `json:"requests"`
-	Errors   int64   `json:"errors"`
-	MeanMs   float64 `json:"mean_ms"`
+	Version  int64 `json:"version"`
+	Requests int64 `json:"requests"`
+	Errors   int64 `json:"errors"`
+	// Predictions are the rows predicted by the requests that succeeded.
+	Predictions int64 `json:"predictions,omitempty"`
+	// MeanMs is the mean request duration (kiln_request_duration_seconds:
+	// from receiving the request until its predictions are ready).
+	MeanMs float64 `json:"mean_ms"`
+	// P50Ms and P99Ms are the median and 99th percentile request durations,
+	// interpolated within the kiln_request_duration_seconds buckets as
+	// Prometheus's histogram_quantile does (Histogram.Quantile): within a
+	// bucket they are estimates, exact only to the bucket (DurationBuckets).
+	// 0 without requests.
+	P50Ms float64 `json:"p50_ms,omitempty"`
+	P99Ms float64 `json:"p99_ms,omitempty"`
 }
 
 // Stats are a model's counters, by ascending version.
@@ -77,10 +97,13 @@ type Stats struct {
 
 // PredictResponse is the v1 predict answer.
 type PredictResponse struct {
-	Predictions  []float64 `json:"predictions"`
-	ModelName    string    `json:"model_name"`
-	ModelVersion int64     `json:"model_version"`
-	Variant      string    `json:"variant"`
+	Predictions []float64 `json:"predictions"`
+	// PredictionIDs are the predictions' IDs, parallel to Predictions: the
+	// request's "ids", or generated ones.
+	PredictionIDs []string `json:"prediction_ids"`
+	ModelName     string   `json:"model_name"`
+	ModelVersion  int64    `json:"model_version"`
+	Variant       string   `json:"variant"`
 }
 
 // ModelStatus describes a served model.
@@ -90,49 +113,55 @@ type ModelStatus struct {
 	Deployment Deployment `json:"deployment"`
 }
 
-// loaded is a deployment with its bundles in memory; it is immutable and
-// swapped atomically.
+// loaded is a deployment with its bundles in memory and its variants'
+// metrics; it is immutable and swapped atomically.
 type loaded struct {
-	dep    Deployment
-	stable *model.Model
-	canary *model.Model
+	dep     Deployment
+	stable  *model.Model
+	canary  *model.Model
+	stableM *variantMetrics
+	canaryM *variantMetrics
 }
 
-// counters are per-version request counters.
-type counters struct {
-	requests, errors atomic.Int64
-	latencyNs        atomic.Int64
+// variantKey names one version in one variant.
+type variantKey struct {
+	version int64
+	variant string
 }
 
 // served is one model's state.
 type served struct {
-	name  string
-	cur   atomic.Pointer[loaded]
-	mu    sync.Mutex
-	stats map[int64]*counters
+	name string
+	cur  atomic.Pointer[loaded]
+	mu   sync.Mutex
+	vars map[variantKey]*variantMetrics // every variant ever deployed; guarded by mu
 }
 
-func (m *served) counters(version int64) *counters {
+// metrics returns the metrics of version in variant, creating them (at
+// zero) on first use.
+func (m *served) metrics(sm *serverMetrics, version int64, variant string) *variantMetrics {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := m.stats[version]
-	if c == nil {
-		c = &counters{}
-		m.stats[version] = c
+	k := variantKey{version, variant}
+	vm := m.vars[k]
+	if vm == nil {
+		vm = sm.variant(m.name, version, variant)
+		m.vars[k] = vm
 	}
-	return c
+	return vm
 }
 
 // Server serves models. Create it with New.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	mu     sync.RWMutex
-	models map[string]*served
-	cache  *bundleCache
-	reqLog *requestLog
-	stop   chan struct{}
-	done   chan struct{}
+	opts    Options
+	log     *slog.Logger
+	mu      sync.RWMutex
+	models  map[string]*served
+	cache   *bundleCache
+	reqLog  *requestLog
+	metrics *serverMetrics
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // New returns a server with no models; deploy them through the admin route,
@@ -153,7 +182,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{
 		opts: opts, log: log, models: map[string]*served{}, cache: &bundleCache{m: map[string]*model.Model{}},
-		stop: make(chan struct{}), done: make(chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{}), metrics: newServerMetrics(),
 	}
 	if opts.RequestLogDir != "" {
 		s.reqLog = newRequestLog(opts.RequestLogDir, opts.FlushRows, log)
@@ -217,10 +246,15 @@ func (s *Server) SetDeployment(name string, d Deployment) error {
 	s.mu.Lock()
 	m := s.models[name]
 	if m == nil {
-		m = &served{name: name, stats: map[int64]*counters{}}
+		m = &served{name: name, vars: map[variantKey]*variantMetrics{}}
 		s.models[name] = m
 	}
+	l.stableM = m.metrics(s.metrics, d.Stable.Version, "stable")
+	if d.Canary != nil {
+		l.canaryM = m.metrics(s.metrics, d.Canary.Version, "canary")
+	}
 	m.cur.Store(l)
+	s.metrics.canary.WithLabelValues(name).Set(float64(d.CanaryPercent))
 	inUse := map[string]bool{}
 	for _, other := range s.models {
 		if cur := other.cur.Load(); cur != nil {
@@ -265,7 +299,8 @@ func (s *Server) Restore(ctx context.Context, reg *registry.Registry, alias stri
 	return nil
 }
 
-// Stats returns a model's counters.
+// Stats returns a model's counters: one VariantStats per version that has
+// served requests, read from the server's metrics.
 func (s *Server) Stats(name string) (Stats, bool) {
 	s.mu.RLock()
 	m := s.models[name]
@@ -273,19 +308,48 @@ func (s *Server) Stats(name string) (Stats, bool) {
 	if m == nil {
 		return Stats{}, false
 	}
-	st := Stats{Model: name}
 	m.mu.Lock()
-	for v, c := range m.stats {
-		vs := VariantStats{Version: v, Requests: c.requests.Load(), Errors: c.errors.Load()}
-		if vs.Requests > 0 {
-			vs.MeanMs = float64(c.latencyNs.Load()) / float64(vs.Requests) / 1e6
-		}
-		st.Variants = append(st.Variants, vs)
+	vars := make([]*variantMetrics, 0, len(m.vars))
+	for _, vm := range m.vars {
+		vars = append(vars, vm)
 	}
 	m.mu.Unlock()
+	type total struct {
+		requests, errors, predictions float64
+		latency                       Histogram
+	}
+	byVersion := map[int64]*total{}
+	for _, vm := range vars {
+		t := byVersion[vm.version]
+		if t == nil {
+			t = &total{}
+			byVersion[vm.version] = t
+		}
+		t.requests += counterValue(vm.requests)
+		t.errors += counterValue(vm.errors)
+		t.predictions += counterValue(vm.predictions)
+		t.latency.add(histogramOf(vm.duration))
+	}
+	st := Stats{Model: name}
+	for v, t := range byVersion {
+		if t.requests == 0 {
+			continue
+		}
+		st.Variants = append(st.Variants, VariantStats{
+			Version: v, Requests: int64(t.requests), Errors: int64(t.errors), Predictions: int64(t.predictions),
+			MeanMs: msOrZero(t.latency.Mean()), P50Ms: msOrZero(t.latency.Quantile(0.5)), P99Ms: msOrZero(t.latency.Quantile(0.99)),
+		})
+	}
 	sort.Slice(st.Variants, func(i, j int) bool { return st.Variants[i].Version < st.Variants[j].Version })
 	return st, true
 }
+
+// MetricsRegistry returns the registry that GET /metrics serves: the
+// server's own (not prometheus.DefaultRegisterer, so several servers can
+// live in one process). It holds the kiln_* metrics, the process collector
+// (process_*) and the Go collector (go_*); an embedding process may register
+// more collectors, but not a second process or Go collector.
+func (s *Server) MetricsRegistry() *prometheus.Registry { return s.metrics.reg }
 
 func (s *Server) model(name string) *served {
 	s.mu.RLock()
@@ -296,17 +360,17 @@ func (s *Server) model(name string) *served {
 // Handler returns the HTTP routes:
 //
 //	GET  /healthz
-//	GET  /metrics                                 Prometheus text format
+//	GET  /metrics                                 Prometheus metrics (MetricsRegistry)
 //	GET  /v1/models                               served models
 //	GET  /v1/models/{name}                        one model's status
-//	POST /v1/models/{name}:predict                {"instances": [{"col": value, ...}, ...]}
+//	POST /v1/models/{name}:predict                {"instances": [{"col": value, ...}, ...], "ids": [...]}
 //	POST /v2/models/{name}/infer                  Open Inference Protocol v2
 //	PUT  /admin/v1/models/{name}/deployment       Deployment (bearer token)
 //	GET  /admin/v1/models/{name}/stats            Stats (bearer token)
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)}))
 	mux.HandleFunc("GET /v1/models", s.handleList)
 	mux.HandleFunc("GET /v1/models/{name}", s.handleStatus)
 	mux.HandleFunc("POST /v1/models/{name}", s.handlePredictV1)
@@ -375,21 +439,22 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // pick chooses the variant for one request.
-func pick(l *loaded) (m *model.Model, version int64, variant string) {
+func pick(l *loaded) (*model.Model, *variantMetrics) {
 	if l.canary != nil && l.dep.CanaryPercent > 0 && rand.IntN(100) < l.dep.CanaryPercent {
-		return l.canary, l.dep.Canary.Version, "canary"
+		return l.canary, l.canaryM
 	}
-	return l.stable, l.dep.Stable.Version, "stable"
+	return l.stable, l.stableM
 }
 
-// predict runs rows through the chosen variant, counts the outcome, and logs the rows.
-func (s *Server) predict(m *served, rows []map[string]any) (PredictResponse, int, error) {
+// predict runs rows through the chosen variant, counts the outcome, and
+// logs the rows. ids are the client's prediction IDs (already checked), nil
+// to generate them; start is when the request arrived.
+func (s *Server) predict(m *served, rows []map[string]any, ids []string, start time.Time) (PredictResponse, int, error) {
 	l := m.cur.Load()
 	if l == nil {
 		return PredictResponse{}, http.StatusServiceUnavailable, fmt.Errorf("model %q has no deployment", m.name)
 	}
-	mdl, version, variant := pick(l)
-	start := time.Now()
+	mdl, vm := pick(l)
 	preds, err := mdl.PredictRows(rows)
 	if err == nil {
 		for i, p := range preds {
@@ -400,20 +465,25 @@ func (s *Server) predict(m *served, rows []map[string]any) (PredictResponse, int
 		}
 	}
 	el := time.Since(start)
-	c := m.counters(version)
-	c.requests.Add(1)
-	c.latencyNs.Add(int64(el))
+	vm.requests.Inc()
+	vm.duration.Observe(el.Seconds())
 	if err != nil {
-		c.errors.Add(1)
+		vm.errors.Inc()
 		return PredictResponse{}, http.StatusBadRequest, err
 	}
-	if s.reqLog != nil {
-		s.reqLog.add(m.name, version, variant, mdl, rows, preds, el, start)
+	vm.predictions.Add(float64(len(preds)))
+	if ids == nil {
+		ids = make([]string, len(preds))
+		newPredictionIDs(start, ids)
 	}
-	return PredictResponse{Predictions: preds, ModelName: m.name, ModelVersion: version, Variant: variant}, http.StatusOK, nil
+	if s.reqLog != nil {
+		s.reqLog.add(m.name, vm.version, vm.variant, mdl, rows, preds, ids, el, start)
+	}
+	return PredictResponse{Predictions: preds, PredictionIDs: ids, ModelName: m.name, ModelVersion: vm.version, Variant: vm.variant}, http.StatusOK, nil
 }
 
 func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	name, ok := strings.CutSuffix(r.PathValue("name"), ":predict")
 	if !ok {
 		writeError(w, http.StatusNotFound, "unknown route: POST /v1/models/{name}:predict is the predict route")
@@ -426,6 +496,8 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 	}
 	var req struct {
 		Instances []map[string]any `json:"instances"`
+		// IDs are the client's prediction IDs, parallel to Instances.
+		IDs []string `json:"ids"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		bodyError(w, err)
@@ -439,12 +511,18 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d instances, at most %d per request", len(req.Instances), s.opts.MaxInstances))
 		return
 	}
-	resp, code, err := s.predict(m, req.Instances)
+	if req.IDs != nil {
+		if err := CheckPredictionIDs(req.IDs, len(req.Instances), "ids"); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	resp, code, err := s.predict(m, req.Instances, req.IDs, start)
 	if err != nil {
 		writeError(w, code, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writePredictResponse(w, resp)
 }
 
 // v2Tensor is one Open Inference Protocol v2 input or output.
@@ -455,7 +533,23 @@ type v2Tensor struct {
 	Data     []any  `json:"data"`
 }
 
+// v2Parameters are the Open Inference Protocol "parameters" Kiln reads on
+// requests and writes on responses.
+type v2Parameters struct {
+	PredictionIDs []string `json:"prediction_ids,omitempty"`
+}
+
+// v2InferResponse is the Open Inference Protocol answer.
+type v2InferResponse struct {
+	ID           string       `json:"id"`
+	ModelName    string       `json:"model_name"`
+	ModelVersion string       `json:"model_version"`
+	Parameters   v2Parameters `json:"parameters"`
+	Outputs      []v2Tensor   `json:"outputs"`
+}
+
 func (s *Server) handleInferV2(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	name := r.PathValue("name")
 	m := s.model(name)
 	if m == nil {
@@ -463,8 +557,9 @@ func (s *Server) handleInferV2(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		ID     string     `json:"id"`
-		Inputs []v2Tensor `json:"inputs"`
+		ID         string       `json:"id"`
+		Inputs     []v2Tensor   `json:"inputs"`
+		Parameters v2Parameters `json:"parameters"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		bodyError(w, err)
@@ -486,6 +581,21 @@ func (s *Server) handleInferV2(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d rows, at most %d per request", n, s.opts.MaxInstances))
 		return
 	}
+	ids := req.Parameters.PredictionIDs
+	switch {
+	case ids != nil:
+		if err := CheckPredictionIDs(ids, n, "parameters.prediction_ids"); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	case req.ID != "" && n == 1:
+		// The request's ID names its only prediction.
+		if err := checkPredictionID(req.ID); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("id %v (a one-row request's id is its prediction ID)", err))
+			return
+		}
+		ids = []string{req.ID}
+	}
 	rows := make([]map[string]any, n)
 	for i := range rows {
 		rows[i] = make(map[string]any, len(req.Inputs))
@@ -493,7 +603,7 @@ func (s *Server) handleInferV2(w http.ResponseWriter, r *http.Request) {
 			rows[i][in.Name] = in.Data[i]
 		}
 	}
-	resp, code, err := s.predict(m, rows)
+	resp, code, err := s.predict(m, rows, ids, start)
 	if err != nil {
 		writeError(w, code, err.Error())
 		return
@@ -502,9 +612,10 @@ func (s *Server) handleInferV2(w http.ResponseWriter, r *http.Request) {
 	for i, p := range resp.Predictions {
 		data[i] = p
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"id": req.ID, "model_name": name, "model_version": fmt.Sprint(resp.ModelVersion),
-		"outputs": []v2Tensor{{Name: "prediction", Shape: []int{n}, Datatype: "FP64", Data: data}},
+	writeJSON(w, http.StatusOK, v2InferResponse{
+		ID: req.ID, ModelName: name, ModelVersion: strconv.FormatInt(resp.ModelVersion, 10),
+		Parameters: v2Parameters{PredictionIDs: resp.PredictionIDs},
+		Outputs:    []v2Tensor{{Name: "prediction", Shape: []int{n}, Datatype: "FP64", Data: data}},
 	})
 }
 
@@ -528,34 +639,6 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
-}
-
-func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	names := s.names()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	var b strings.Builder
-	b.WriteString("# HELP kiln_requests_total Prediction requests by model and version.\n# TYPE kiln_requests_total counter\n")
-	all := make([]Stats, 0, len(names))
-	for _, n := range names {
-		st, _ := s.Stats(n)
-		all = append(all, st)
-		for _, v := range st.Variants {
-			fmt.Fprintf(&b, "kiln_requests_total{model=%q,version=\"%d\"} %d\n", n, v.Version, v.Requests)
-		}
-	}
-	b.WriteString("# HELP kiln_request_errors_total Failed prediction requests by model and version.\n# TYPE kiln_request_errors_total counter\n")
-	for _, st := range all {
-		for _, v := range st.Variants {
-			fmt.Fprintf(&b, "kiln_request_errors_total{model=%q,version=\"%d\"} %d\n", st.Model, v.Version, v.Errors)
-		}
-	}
-	b.WriteString("# HELP kiln_canary_percent Traffic share of the canary version.\n# TYPE kiln_canary_percent gauge\n")
-	for _, n := range names {
-		if st, ok := s.status(n); ok {
-			fmt.Fprintf(&b, "kiln_canary_percent{model=%q} %d\n", n, st.Deployment.CanaryPercent)
-		}
-	}
-	io.WriteString(w, b.String())
 }
 
 func validName(s string) bool {

@@ -128,10 +128,13 @@ func TestPredictV1AbsentOptionalColumns(t *testing.T) {
 
 // v2Response is the Open Inference Protocol answer.
 type v2Response struct {
-	ID           string     `json:"id"`
-	ModelName    string     `json:"model_name"`
-	ModelVersion string     `json:"model_version"`
-	Outputs      []v2Tensor `json:"outputs"`
+	ID           string `json:"id"`
+	ModelName    string `json:"model_name"`
+	ModelVersion string `json:"model_version"`
+	Parameters   struct {
+		PredictionIDs []string `json:"prediction_ids"`
+	} `json:"parameters"`
+	Outputs []v2Tensor `json:"outputs"`
 }
 
 // v2Body builds an infer request with one tensor per column of rows.
@@ -458,10 +461,14 @@ func TestErrorsCountedForServingVariant(t *testing.T) {
 
 	metrics := serve(t, h, "GET", "/metrics", "", "").Body.String()
 	for _, line := range []string{
-		`kiln_requests_total{model="churn",version="1"} 5`,
-		`kiln_requests_total{model="churn",version="2"} 5`,
-		`kiln_request_errors_total{model="churn",version="1"} 1`,
-		`kiln_request_errors_total{model="churn",version="2"} 2`,
+		`kiln_requests_total{model="churn",variant="stable",version="1"} 5`,
+		`kiln_requests_total{model="churn",variant="canary",version="2"} 5`,
+		`kiln_request_errors_total{model="churn",variant="stable",version="1"} 1`,
+		`kiln_request_errors_total{model="churn",variant="canary",version="2"} 2`,
+		`kiln_predictions_total{model="churn",variant="stable",version="1"} 8`,
+		`kiln_predictions_total{model="churn",variant="canary",version="2"} 6`,
+		`kiln_request_duration_seconds_count{model="churn",variant="stable",version="1"} 5`,
+		`kiln_request_duration_seconds_count{model="churn",variant="canary",version="2"} 5`,
 	} {
 		if !hasLine(metrics, line) {
 			t.Errorf("metrics lack %q:\n%s", line, metrics)
@@ -548,7 +555,8 @@ func TestReadRoutes(t *testing.T) {
 	var churnTotal int64
 	for _, v := range st.Variants {
 		churnTotal += v.Requests
-		line := fmt.Sprintf(`kiln_requests_total{model="churn",version="%d"} %d`, v.Version, v.Requests)
+		variant := map[int64]string{1: "stable", 2: "canary"}[v.Version]
+		line := fmt.Sprintf(`kiln_requests_total{model="churn",variant="%s",version="%d"} %d`, variant, v.Version, v.Requests)
 		if !hasLine(metrics, line) {
 			t.Errorf("metrics lack %q:\n%s", line, metrics)
 		}
@@ -559,8 +567,12 @@ func TestReadRoutes(t *testing.T) {
 	for _, line := range []string{
 		"# TYPE kiln_requests_total counter",
 		"# TYPE kiln_request_errors_total counter",
-		`kiln_requests_total{model="fraud",version="4"} 1`,
-		`kiln_request_errors_total{model="fraud",version="4"} 0`,
+		"# TYPE kiln_predictions_total counter",
+		"# TYPE kiln_request_duration_seconds histogram",
+		"# TYPE kiln_canary_percent gauge",
+		`kiln_requests_total{model="fraud",variant="stable",version="4"} 1`,
+		`kiln_request_errors_total{model="fraud",variant="stable",version="4"} 0`,
+		`kiln_predictions_total{model="fraud",variant="stable",version="4"} 1`,
 		`kiln_canary_percent{model="churn"} 30`,
 		`kiln_canary_percent{model="fraud"} 0`,
 	} {
