@@ -30,8 +30,8 @@ var requestLogColumns = report.Columns{
 
 // MonitorWindowInput asks for one monitor window's measurement.
 type MonitorWindowInput struct {
-	Model string                  `json:"model"`
-	Alias string                  `json:"alias"`
+	Model  string                  `json:"model"`
+	Alias  string                  `json:"alias"`
 	Config pipelines.MonitorConfig `json:"config"`
 	// SpecDir resolves a relative label source.
 	SpecDir string `json:"spec_dir,omitempty"`

@@ -446,7 +446,7 @@ type MonitorState struct {
 	// LabelsAccounted is the last label batch a window accounted for.
 	LabelsAccounted int64 `json:"labels_accounted,omitempty"`
 	// LastWindow and LastDecision are the latest window and decision.
-	LastWindow   *monitor.Window            `json:"last_window,omitempty"`
+	LastWindow   *monitor.Window           `json:"last_window,omitempty"`
 	LastDecision *registry.MonitorDecision `json:"last_decision,omitempty"`
 }
 
