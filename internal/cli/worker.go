@@ -2,8 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +21,7 @@ func newWorkerCmd(cfg *Config) *cobra.Command {
 		noDocker, registerAttrs          bool
 		concurrency                      int
 	)
-	var reportsURL string
+	var reportsURL, metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a Kiln worker against a Temporal server",
@@ -64,6 +67,18 @@ machines share one).`,
 			}
 			defer w.Stop()
 			fmt.Fprintf(cfg.stdout, "Kiln worker polling %s on %s (namespace %s); training: %s\n", cfg.TaskQueue, cfg.Address, cfg.Namespace, worker.Describe(acts))
+			if metricsAddr != "" {
+				ln, err := net.Listen("tcp", metricsAddr)
+				if err != nil {
+					return fmt.Errorf("--metrics-addr %s: %w", metricsAddr, err)
+				}
+				mux := http.NewServeMux()
+				mux.Handle("GET /metrics", worker.MetricsHandler(cfg.TaskQueue))
+				srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+				go srv.Serve(ln)
+				defer srv.Close()
+				fmt.Fprintf(cfg.stdout, "Metrics on http://%s/metrics\n", ln.Addr())
+			}
 			<-ctx.Done()
 			return nil
 		},
@@ -75,6 +90,7 @@ machines share one).`,
 	f.BoolVar(&noDocker, "no-docker", false, "train as local processes even when Docker is reachable")
 	f.BoolVar(&registerAttrs, "register-search-attributes", true, "register Kiln's search attributes on the namespace at start")
 	f.IntVar(&concurrency, "max-activities", 16, "activities this worker runs at once (each foreach item is one)")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics (process, Go runtime) on this host:port, e.g. 127.0.0.1:9464")
 	cmd.Flags().StringVar(&reportsURL, "reports-url", os.Getenv("KILN_REPORTS_URL"), "base URL of Kiln's local page, for links in reports (env KILN_REPORTS_URL)")
 	return cmd
 }

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kiln-ml/kiln/internal/artifact"
@@ -82,7 +83,9 @@ func New(opts Options) (*Site, error) {
 	}
 	s.tmpl = t
 	s.reg = prometheus.NewRegistry()
-	s.reg.MustRegister(&collector{site: s})
+	// The process serving the page (kiln dev: the worker and the embedded
+	// server too) exports its CPU, memory and Go runtime figures.
+	s.reg.MustRegister(&collector{site: s}, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	return s, nil
 }
 
