@@ -13,7 +13,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short lint bench bench-score bench-drift bench-report clean image-xgboost test-python-image bench-gbdt gbdt-xgboost
+.PHONY: help build images data demo stop test test-short lint bench bench-score bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,6 +73,7 @@ bench: images ## Run the benchmarks (see BENCHMARKS.md)
 	$(MAKE) --no-print-directory bench-score
 	$(MAKE) --no-print-directory bench-drift
 	$(MAKE) --no-print-directory bench-report
+	$(MAKE) --no-print-directory bench-monitor
 
 # GBDT parity benchmark: the same data (written once by scripts/bench/gbdt_data) and the same
 # thread count for Kiln (GOMAXPROCS) and XGBoost hist (nthread).
@@ -117,6 +118,13 @@ REPORT_BENCH_DIR ?= build/bench-report
 
 bench-report: ## Nightly report over 10M scored rows x 30 features on 1 core: time, peak RSS, HTML size
 	KILN_REPORT_BENCH_DIR=$(abspath $(REPORT_BENCH_DIR)) GO=$(GO) scripts/bench/report_bench.sh
+
+# Monitor-window benchmark: one MonitorWindow over 1M served rows x 30 features in 10 request log
+# files, 500k labels in 5 pushed batches, on one core (see scripts/bench/monitor_bench.sh).
+MONITOR_BENCH_DIR ?= build/bench-monitor
+
+bench-monitor: ## Monitor window over 1M served rows x 30 features, 500k labels, on 1 core: time, rows/s, peak RSS
+	KILN_MONITOR_BENCH_DIR=$(abspath $(MONITOR_BENCH_DIR)) GO=$(GO) scripts/bench/monitor_bench.sh
 
 clean: ## Remove build outputs (keeps .kiln state)
 	rm -rf $(BIN) build

@@ -100,7 +100,10 @@ func (a *Activities) MonitorWindow(ctx context.Context, in MonitorWindowInput) (
 	delay := time.Duration(0)
 	labelWindow := pipelines.DefaultLabelWindow.D()
 	if l := cfg.Labels; l != nil {
-		delay, labelWindow = l.Delay.D(), l.Window.D()
+		delay = l.Delay.D()
+		if l.Window > 0 {
+			labelWindow = l.Window.D()
+		}
 		if l.Source != "" {
 			pl.set(Progress{Msg: "polling " + l.Source})
 			src := l.Source
@@ -125,7 +128,7 @@ func (a *Activities) MonitorWindow(ctx context.Context, in MonitorWindowInput) (
 	}
 	if len(batches) > 0 {
 		pl.set(Progress{Msg: fmt.Sprintf("joining %d label batch(es)", len(batches))})
-		if w.Labels, out.Accounted, err = a.accountLabels(ctx, in.Model, batches, in.Accounted, start, labelWindow); err != nil {
+		if w.Labels, out.Accounted, err = a.accountLabels(ctx, in.Model, batches, in.Accounted, labelWindow); err != nil {
 			return out, err
 		}
 		files, err := a.batchFiles(batches)
@@ -224,17 +227,22 @@ func fillWindow(w *monitor.Window, s *report.Summary) {
 }
 
 // accountLabels joins the label batches the monitor has not accounted for
-// yet (IDs after accounted) against the predictions of the label window
-// before start, and returns what became of each label and the last batch
-// accounted: every batch is accounted for once, by the first window that
-// sees it.
-func (a *Activities) accountLabels(ctx context.Context, model string, batches []registry.LabelBatch, accounted int64, start time.Time, labelWindow time.Duration) (monitor.LabelCounts, int64, error) {
-	var fresh []registry.LabelBatch
+// yet (IDs after accounted) against the request logs, and returns what
+// became of each label and the last batch accounted: every batch is
+// accounted for once, by the first window that sees it. The logs scanned
+// start a label window before the earliest label time of the new batches,
+// so a late label of an old prediction counts as outside the window, not
+// as an unknown ID; a label of an ID that an accounted batch labelled
+// counts as a duplicate (the prediction was counted as labelled then).
+func (a *Activities) accountLabels(ctx context.Context, model string, batches []registry.LabelBatch, accounted int64, labelWindow time.Duration) (monitor.LabelCounts, int64, error) {
+	var fresh, earlier []registry.LabelBatch
 	last := accounted
 	for _, b := range batches {
 		if b.ID > accounted {
 			fresh = append(fresh, b)
 			last = max(last, b.ID)
+		} else {
+			earlier = append(earlier, b)
 		}
 	}
 	if len(fresh) == 0 {
@@ -244,11 +252,22 @@ func (a *Activities) accountLabels(ctx context.Context, model string, batches []
 	if err != nil {
 		return monitor.LabelCounts{}, accounted, err
 	}
-	logs, err := serving.RequestLogFiles(a.RequestLogDir, model, start.Add(-labelWindow))
+	earlierFiles, err := a.batchFiles(earlier)
 	if err != nil {
 		return monitor.LabelCounts{}, accounted, err
 	}
-	j, err := labels.Join(ctx, labels.JoinInput{RequestLogs: logs, LabelFiles: files, Window: labelWindow})
+	first, _, ok, err := labels.TimeRange(ctx, files)
+	if err != nil {
+		return monitor.LabelCounts{}, accounted, err
+	}
+	if !ok {
+		return monitor.LabelCounts{}, last, nil
+	}
+	logs, err := serving.RequestLogFiles(a.RequestLogDir, model, first.Add(-labelWindow))
+	if err != nil {
+		return monitor.LabelCounts{}, accounted, err
+	}
+	j, err := labels.Join(ctx, labels.JoinInput{RequestLogs: logs, LabelFiles: files, Earlier: earlierFiles, Window: labelWindow})
 	if err != nil {
 		return monitor.LabelCounts{}, accounted, fmt.Errorf("joining labels: %w", err)
 	}

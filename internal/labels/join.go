@@ -24,6 +24,13 @@ type JoinInput struct {
 	// LabelFiles are normalised label batch files (see Push), in batch
 	// order, oldest first (as registry.LabelBatches lists them).
 	LabelFiles []string
+	// Earlier are label batch files counted before (by an earlier call):
+	// they are not counted again, and a label of LabelFiles whose ID one of
+	// them labelled counts as Duplicate, so that over counts taken batch by
+	// batch each labelled ID is counted once outside Duplicate, as in one
+	// Join over every batch (a relabelled ID is one labelled prediction).
+	// Only their ID column is read.
+	Earlier []string
 	// Window is how long after a prediction its label may come (default
 	// DefaultWindow): a label joins a prediction when label time −
 	// prediction time is within [0, Window].
@@ -126,6 +133,8 @@ type joiner struct {
 	in      JoinInput
 	entries []labelEntry
 	index   map[string]int32
+	// earlier holds the IDs of JoinInput.Earlier.
+	earlier map[string]struct{}
 	res     JoinResult
 }
 
@@ -163,6 +172,14 @@ func join(ctx context.Context, in JoinInput) (*joiner, error) {
 		return nil, fmt.Errorf("join labels: empty range [%s, %s)", in.From.Format(time.RFC3339), in.To.Format(time.RFC3339))
 	}
 	j := &joiner{in: in, index: map[string]int32{}}
+	if len(in.Earlier) > 0 {
+		j.earlier = map[string]struct{}{}
+		for _, f := range in.Earlier {
+			if err := j.readEarlier(ctx, f); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, f := range in.LabelFiles {
 		if err := j.readLabels(ctx, f); err != nil {
 			return nil, err
@@ -179,6 +196,87 @@ func join(ctx context.Context, in JoinInput) (*joiner, error) {
 
 // readLabels adds a label batch file to the map.
 func (j *joiner) readLabels(ctx context.Context, path string) error {
+	return scanBatch(ctx, path, batchSchema.Names(), func(rec arrow.Record) error {
+		ids := rec.Column(0).(*array.String)
+		labels := rec.Column(1).(*array.Float64)
+		times := rec.Column(2).(*array.Int64)
+		for i := 0; i < ids.Len(); i++ {
+			if ids.IsNull(i) || labels.IsNull(i) || times.IsNull(i) {
+				return fmt.Errorf("label batch %s: a null: not a normalised batch (see Push)", path)
+			}
+			j.res.Counts.Total++
+			id := ids.Value(i)
+			if _, ok := j.earlier[id]; ok {
+				j.res.Counts.Duplicate++
+				if len(j.res.Examples.Duplicate) < MaxExamples && !slices.Contains(j.res.Examples.Duplicate, id) {
+					j.res.Examples.Duplicate = append(j.res.Examples.Duplicate, strings.Clone(id))
+				}
+				continue
+			}
+			e := labelEntry{label: labels.Value(i), labelMs: times.Value(i)}
+			k, ok := j.index[id]
+			if !ok {
+				e.id = strings.Clone(id)
+				j.index[e.id] = int32(len(j.entries))
+				j.entries = append(j.entries, e)
+				continue
+			}
+			j.res.Counts.Duplicate++
+			old := &j.entries[k]
+			if len(j.res.Examples.Duplicate) < MaxExamples && !slices.Contains(j.res.Examples.Duplicate, old.id) {
+				j.res.Examples.Duplicate = append(j.res.Examples.Duplicate, old.id)
+			}
+			// Later files and rows come later: equal times go to the newcomer.
+			if e.labelMs >= old.labelMs {
+				old.label, old.labelMs = e.label, e.labelMs
+			}
+		}
+		return nil
+	})
+}
+
+// readEarlier adds the IDs of a label batch file counted before.
+func (j *joiner) readEarlier(ctx context.Context, path string) error {
+	return scanBatch(ctx, path, []string{ColumnID}, func(rec arrow.Record) error {
+		ids := rec.Column(0).(*array.String)
+		for i := 0; i < ids.Len(); i++ {
+			if _, ok := j.earlier[ids.Value(i)]; !ok {
+				j.earlier[strings.Clone(ids.Value(i))] = struct{}{}
+			}
+		}
+		return nil
+	})
+}
+
+// TimeRange returns the earliest and latest label times of label batch
+// files (see Push), e.g. to know which request logs their predictions can
+// be in: those made from the earliest label time − the window on. ok is
+// false when the files hold no label.
+func TimeRange(ctx context.Context, files []string) (first, last time.Time, ok bool, err error) {
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, f := range files {
+		err := scanBatch(ctx, f, []string{ColumnTime}, func(rec arrow.Record) error {
+			times := rec.Column(0).(*array.Int64)
+			for i := 0; i < times.Len(); i++ {
+				if times.IsNull(i) {
+					return fmt.Errorf("label batch %s: a null label time: not a normalised batch (see Push)", f)
+				}
+				lo, hi = min(lo, times.Value(i)), max(hi, times.Value(i))
+			}
+			return nil
+		})
+		if err != nil {
+			return time.Time{}, time.Time{}, false, err
+		}
+	}
+	if lo > hi {
+		return time.Time{}, time.Time{}, false, nil
+	}
+	return time.UnixMilli(lo).UTC(), time.UnixMilli(hi).UTC(), true, nil
+}
+
+// scanBatch streams columns of a normalised label batch file.
+func scanBatch(ctx context.Context, path string, columns []string, fn func(arrow.Record) error) error {
 	r, err := dataset.OpenParquet(path)
 	if err != nil {
 		return fmt.Errorf("label batch %s: %w", path, err)
@@ -187,39 +285,8 @@ func (j *joiner) readLabels(ctx context.Context, path string) error {
 	if err := checkTypes(r.Schema(), batchSchema.Fields); err != nil {
 		return fmt.Errorf("label batch %s: %w", path, err)
 	}
-	names := batchSchema.Names()
 	for g := 0; g < r.NumRowGroups(); g++ {
-		err := r.ScanRowGroup(ctx, g, names, batchRows, func(rec arrow.Record) error {
-			ids := rec.Column(0).(*array.String)
-			labels := rec.Column(1).(*array.Float64)
-			times := rec.Column(2).(*array.Int64)
-			for i := 0; i < ids.Len(); i++ {
-				if ids.IsNull(i) || labels.IsNull(i) || times.IsNull(i) {
-					return fmt.Errorf("label batch %s: a null in row group %d: not a normalised batch (see Push)", path, g)
-				}
-				j.res.Counts.Total++
-				id := ids.Value(i)
-				e := labelEntry{label: labels.Value(i), labelMs: times.Value(i)}
-				k, ok := j.index[id]
-				if !ok {
-					e.id = strings.Clone(id)
-					j.index[e.id] = int32(len(j.entries))
-					j.entries = append(j.entries, e)
-					continue
-				}
-				j.res.Counts.Duplicate++
-				old := &j.entries[k]
-				if len(j.res.Examples.Duplicate) < MaxExamples && !slices.Contains(j.res.Examples.Duplicate, old.id) {
-					j.res.Examples.Duplicate = append(j.res.Examples.Duplicate, old.id)
-				}
-				// Later files and rows come later: equal times go to the newcomer.
-				if e.labelMs >= old.labelMs {
-					old.label, old.labelMs = e.label, e.labelMs
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := r.ScanRowGroup(ctx, g, columns, batchRows, fn); err != nil {
 			return err
 		}
 	}

@@ -306,3 +306,60 @@ func TestJoinRows(t *testing.T) {
 		t.Errorf("a failed JoinRows left its output: %v", err)
 	}
 }
+
+// TestJoinEarlier counts the fixture's batches one at a time, the second
+// with the first as Earlier: the counts add up to those of one join over
+// both, and relabelled IDs of the first batch count as duplicates.
+func TestJoinEarlier(t *testing.T) {
+	logs, batches := joinFixture(t)
+	ctx := context.Background()
+	first, err := Join(ctx, JoinInput{RequestLogs: logs, LabelFiles: batches[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Join(ctx, JoinInput{RequestLogs: logs, LabelFiles: batches[1:], Earlier: batches[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want1 := Counts{Total: 7, Joined: 4, Unknown: 1, OutsideWindow: 1, BeforePrediction: 1}
+	want2 := Counts{Total: 6, Joined: 2, Duplicate: 3, OutsideWindow: 1}
+	if first.Counts != want1 || second.Counts != want2 {
+		t.Errorf("counts %+v then %+v\nwant   %+v then %+v", first.Counts, second.Counts, want1, want2)
+	}
+	if got, want := second.Examples.Duplicate, []string{"p5", "p2", "p1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("duplicate examples %v, want %v", got, want)
+	}
+	if got := pairIDs(second.Pairs); got != "p6 p7" {
+		t.Errorf("pairs %q, want the IDs of the second batch not labelled before", got)
+	}
+	if _, err := Join(ctx, JoinInput{RequestLogs: logs, LabelFiles: batches[1:], Earlier: []string{filepath.Join(t.TempDir(), "missing.parquet")}}); err == nil {
+		t.Error("a missing earlier batch: no error")
+	}
+}
+
+func TestTimeRange(t *testing.T) {
+	_, batches := joinFixture(t)
+	ctx := context.Background()
+	tests := []struct {
+		name        string
+		files       []string
+		first, last time.Time
+		ok          bool
+	}{
+		{"both", batches, at(2 * time.Hour), at(20 * day), true},
+		{"second", batches[1:], at(day), at(2*day + 14*day + time.Millisecond), true},
+		{"empty batch", []string{writeBatch(t, filepath.Join(t.TempDir(), "empty.parquet"), nil)}, time.Time{}, time.Time{}, false},
+		{"none", nil, time.Time{}, time.Time{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first, last, ok, err := TimeRange(ctx, tt.files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !first.Equal(tt.first) || !last.Equal(tt.last) || ok != tt.ok {
+				t.Errorf("TimeRange = %v, %v, %v; want %v, %v, %v", first, last, ok, tt.first, tt.last, tt.ok)
+			}
+		})
+	}
+}
