@@ -222,9 +222,15 @@ func printMonitor(cfg *Config, v monitorView) {
 			fmt.Fprintf(out, " %s.", n)
 		}
 		fmt.Fprintln(out)
-		if l := last.Labels; l.Total > 0 {
-			fmt.Fprintf(out, "Labels of the window: %d arrived, %d joined, %d unknown ID, %d duplicated, %d too late, %d before their prediction\n",
-				l.Total, l.Joined, l.Unknown, l.Duplicate, l.OutsideWindow, l.BeforePrediction)
-		}
+	}
+	var sum monitor.LabelCounts
+	for _, w := range v.Windows {
+		l := w.Labels
+		sum.Total, sum.Joined, sum.Unknown = sum.Total+l.Total, sum.Joined+l.Joined, sum.Unknown+l.Unknown
+		sum.Duplicate, sum.OutsideWindow, sum.BeforePrediction = sum.Duplicate+l.Duplicate, sum.OutsideWindow+l.OutsideWindow, sum.BeforePrediction+l.BeforePrediction
+	}
+	if sum.Total > 0 {
+		fmt.Fprintf(out, "\nLabels arrived over these windows: %d: %d joined, %d unknown ID, %d duplicated, %d too late, %d before their prediction\n",
+			sum.Total, sum.Joined, sum.Unknown, sum.Duplicate, sum.OutsideWindow, sum.BeforePrediction)
 	}
 }

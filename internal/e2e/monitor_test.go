@@ -301,7 +301,7 @@ func TestMonitorRetrainsOnLateLabels(t *testing.T) {
 	if err != nil {
 		t.Fatalf("monitor show: %v\n%s", err, out)
 	}
-	for _, want := range []string{"AUC", "Crossed a threshold", "auc = ", "(threshold 0.7", "retrain", fmt.Sprintf("#%d", retrainDecision.ID)} {
+	for _, want := range []string{"AUC", "Crossed a threshold", "auc = ", "(threshold 0.7", "retrain", fmt.Sprintf("#%d", retrainDecision.ID), "Labels arrived over these windows"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("monitor show lacks %q:\n%s", want, out)
 		}
