@@ -204,4 +204,23 @@ func TestMonitorPages(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+
+	// In a real browser: the charts are drawn and nothing else is fetched.
+	b := browsertest.New(t)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, path := range []string{"/monitors", "/monitors/churn"} {
+		r, err := b.Load(ctx, srv.URL+path, browsertest.Options{Allow: []string{host}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.DOM, "</body>") || strings.Contains(r.DOM, "internal error") {
+			t.Errorf("%s did not render: %.300s", path, r.DOM)
+		}
+		if path == "/monitors/churn" && strings.Count(r.DOM, "<svg") != 3 {
+			t.Errorf("%s: %d charts in the DOM, want 3", path, strings.Count(r.DOM, "<svg"))
+		}
+		if u := r.Unexpected(srv.URL + path); len(u) != 0 {
+			t.Errorf("%s made requests besides its own: %v", path, u)
+		}
+	}
 }
