@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/devstack"
+	"github.com/kiln-ml/kiln/internal/monitor"
 	"github.com/kiln-ml/kiln/workflows"
 )
 
@@ -134,8 +135,25 @@ func TestBreastCancerEndToEnd(t *testing.T) {
 	if err := v.Get(&mon); err != nil {
 		t.Fatal(err)
 	}
-	if mon.State.Retrains != 1 || mon.State.LastReport == nil {
-		t.Errorf("monitor state %+v, want one retrain and a report", mon.State)
+	if mon.State.Retrains != 1 || mon.State.LastWindow == nil || mon.State.LastDecision == nil {
+		t.Errorf("monitor state: %d retrains, last window %v, last decision %v; want one retrain and a recorded window", mon.State.Retrains, mon.State.LastWindow != nil, mon.State.LastDecision)
+	}
+	// The decision that retrained is in the registry with its reason.
+	ds, err := st.Activities.Registry.MonitorDecisions(ctx, model, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var retrainDecisions int
+	for _, d := range ds {
+		if d.Action == monitor.ActionRetrain {
+			retrainDecisions++
+			if d.Trigger != monitor.TriggerDriftShare || !strings.Contains(d.Reason, "features drifted") {
+				t.Errorf("retrain decision %+v, want the drift share rule", d)
+			}
+		}
+	}
+	if retrainDecisions != 1 {
+		t.Errorf("%d retrain decisions recorded, want 1 (of %d decisions)", retrainDecisions, len(ds))
 	}
 }
 
