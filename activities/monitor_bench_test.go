@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/kiln-ml/kiln/activities"
 	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/benchdata"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/labels"
 	"github.com/kiln-ml/kiln/internal/model"
@@ -34,7 +34,6 @@ import (
 
 // The monitor benchmark's data (see BenchmarkMonitorWindow).
 const (
-	mbFeatures    = 30
 	mbFiles       = 10
 	mbBatches     = 5
 	mbTrainRows   = 100_000
@@ -188,15 +187,15 @@ func BenchmarkMonitorWindow(b *testing.B) {
 	// The benchmark must measure what it claims.
 	w := out.Window
 	var drifted []string
-	for j := range mbFeatures {
-		if mbShifted(j) {
-			drifted = append(drifted, mbName(j))
+	for j := range benchdata.Features {
+		if benchdata.Shifted(j) {
+			drifted = append(drifted, benchdata.Name(j))
 		}
 	}
-	if w.Rows != rows || w.Features != mbFeatures || w.Labeled != rows/2 || labelled != rows/2 || w.Metrics == nil ||
+	if w.Rows != rows || w.Features != benchdata.Features || w.Labeled != rows/2 || labelled != rows/2 || w.Metrics == nil ||
 		w.Labels.Total != rows/2 || w.Labels.Joined != rows/2 || w.Coverage != float64(rows/2)/float64(rows) || len(w.Notes) > 0 {
 		b.Errorf("window: %d rows, %d features, %d labelled (coverage %v) of %d pushed, labels %+v, metrics %v, notes %q; want %d rows, %d features, %d labelled, all joined",
-			w.Rows, w.Features, w.Labeled, w.Coverage, labelled, w.Labels, w.Metrics, w.Notes, rows, mbFeatures, rows/2)
+			w.Rows, w.Features, w.Labeled, w.Coverage, labelled, w.Labels, w.Metrics, w.Notes, rows, benchdata.Features, rows/2)
 	}
 	if got := w.Drifted(); !slices.Equal(got, drifted) {
 		b.Errorf("drifted features %v, want %v", got, drifted)
@@ -303,7 +302,7 @@ func monitorBenchData(b *testing.B, rows int64) (d mbData, generated bool) {
 	if root == "" {
 		root = filepath.Join(os.TempDir(), "kiln-monitor-bench")
 	}
-	want := mbMeta{Version: mbDataVersion, Rows: rows, Features: mbFeatures, Files: mbFiles, Batches: mbBatches,
+	want := mbMeta{Version: mbDataVersion, Rows: rows, Features: benchdata.Features, Files: mbFiles, Batches: mbBatches,
 		TrainRows: mbTrainRows, HoldoutRows: mbHoldoutRows, End: mbEnd.Format(time.RFC3339)}
 	dir := filepath.Join(root, fmt.Sprintf("monitor-%d-v%d", rows, mbDataVersion))
 	meta, ok := mbComplete(dir, want)
@@ -350,51 +349,6 @@ func mbComplete(dir string, want mbMeta) (mbMeta, bool) {
 	return got, json.Unmarshal(raw, &got) == nil && got.key() == want.key()
 }
 
-func mbName(j int) string { return fmt.Sprintf("f%02d", j) }
-
-// mbFeature is feature j's training distribution: normal with mean 0.1·j
-// and standard deviation 1, 1.5, 2 or 2.5.
-func mbFeature(j int) (mean, std float64) { return 0.1 * float64(j), 1 + 0.5*float64(j%4) }
-
-// mbShifted says whether feature j is shifted in the served rows (by half
-// its standard deviation): a third of them.
-func mbShifted(j int) bool { return j%3 == 0 }
-
-func mbSchema() dataset.Schema {
-	var s dataset.Schema
-	for j := range mbFeatures {
-		s.Fields = append(s.Fields, dataset.Field{Name: mbName(j), Type: dataset.Float64})
-	}
-	return s
-}
-
-// mbColumns draws rows of the 30 features (shifted as served rows when
-// shift).
-func mbColumns(r *rand.Rand, rows int, shift bool) [][]float64 {
-	cols := make([][]float64, mbFeatures)
-	for j := range cols {
-		mu, sd := mbFeature(j)
-		if shift && mbShifted(j) {
-			mu += sd / 2
-		}
-		c := make([]float64, rows)
-		for k := range c {
-			c[k] = mu + sd*r.NormFloat64()
-		}
-		cols[j] = c
-	}
-	return cols
-}
-
-// mbOutcome draws a 0/1 outcome of a row of features.
-func mbOutcome(r *rand.Rand, cols [][]float64, k int) float64 {
-	z := 0.8*(cols[1][k]-0.1) - 0.5*(cols[4][k]-0.4) + 0.3*(cols[7][k]-0.7)/2.5
-	if r.Float64() < 1/(1+math.Exp(-z)) {
-		return 1
-	}
-	return 0
-}
-
 // mbWrite writes arrays as a Parquet file in row groups of 65,536 rows and
 // releases them.
 func mbWrite(path string, schema dataset.Schema, arrs []arrow.Array) error {
@@ -426,12 +380,12 @@ func mbWrite(path string, schema dataset.Schema, arrs []arrow.Array) error {
 // mbWriteRaw writes rows raw rows (the features and a 0/1 target y): the
 // training data or the holdout.
 func mbWriteRaw(path string, r *rand.Rand, rows int) (arrow.Record, error) {
-	schema := mbSchema()
+	schema := benchdata.Schema()
 	schema.Fields = append(schema.Fields, dataset.Field{Name: "y", Type: dataset.Float64})
-	cols := mbColumns(r, rows, false)
+	cols := benchdata.Columns(r, rows, false)
 	y := make([]float64, rows)
 	for k := range y {
-		y[k] = mbOutcome(r, cols, k)
+		y[k] = benchdata.Outcome(r, cols, k)
 	}
 	arrs := make([]arrow.Array, 0, len(cols)+1)
 	for _, c := range cols {
@@ -464,7 +418,7 @@ func genMonitorBench(dir string, meta mbMeta) error {
 		return err
 	}
 	defer train.Release()
-	rawSchema := mbSchema()
+	rawSchema := benchdata.Schema()
 	rawSchema.Fields = append(rawSchema.Fields, dataset.Field{Name: "y", Type: dataset.Float64})
 	fitted, err := transform.Fit(pipelines.PreprocessConfig{Target: "y", Transforms: []pipelines.Transform{{Kind: "standardize", Columns: []string{"*"}}}}, rawSchema, train)
 	if err != nil {
@@ -534,7 +488,7 @@ func genMonitorBench(dir string, meta mbMeta) error {
 	start := mbEnd.Add(-10 * time.Minute)
 	step := float64(10*time.Minute) / float64(meta.Rows)
 	at := func(g int64) time.Time { return start.Add(time.Duration(float64(g) * step)) }
-	logSchema := mbSchema()
+	logSchema := benchdata.Schema()
 	logSchema.Fields = append(logSchema.Fields, serving.LogFields...)
 	labelSchema := dataset.Schema{Fields: []dataset.Field{
 		{Name: labels.DefaultIDColumn, Type: dataset.String}, {Name: labels.DefaultLabelColumn, Type: dataset.Float64},
@@ -558,12 +512,12 @@ func genMonitorBench(dir string, meta mbMeta) error {
 		if file == meta.Files-1 {
 			n = meta.Rows - g
 		}
-		cols := mbColumns(r, int(n), true)
+		cols := benchdata.Columns(r, int(n), true)
 		arrs := make([]arrow.Array, 0, len(logSchema.Fields))
 		for _, c := range cols {
 			arrs = append(arrs, dataset.Float64Array(c))
 		}
-		feats, err := dataset.NewRecord(mbSchema(), arrs)
+		feats, err := dataset.NewRecord(benchdata.Schema(), arrs)
 		if err != nil {
 			return err
 		}
@@ -576,7 +530,7 @@ func genMonitorBench(dir string, meta mbMeta) error {
 		for k := range n {
 			versions[k], variants[k], latency[k], ts[k], ids[k] = 1, "stable", 0.05, at(g).UnixMilli(), fmt.Sprintf("p%08d", g)
 			if g%2 == 0 {
-				lids, lvals, ltimes = append(lids, ids[k]), append(lvals, mbOutcome(r, cols, int(k))), append(ltimes, at(g).Add(time.Minute).UnixMilli())
+				lids, lvals, ltimes = append(lids, ids[k]), append(lvals, benchdata.Outcome(r, cols, int(k))), append(ltimes, at(g).Add(time.Minute).UnixMilli())
 			}
 			g++
 			if batch < meta.Batches-1 && g == int64(batch+1)*perBatch {

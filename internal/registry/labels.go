@@ -179,23 +179,7 @@ func (r *Registry) LabelBatches(ctx context.Context, model string, since time.Ti
 		q += ` AND pushed_at >= $2`
 		args = append(args, formatTime(since))
 	}
-	rows, err := tx.QueryContext(ctx, q+` ORDER BY id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list label batches of %s: %w", model, err)
-	}
-	defer rows.Close()
-	var out []LabelBatch
-	for rows.Next() {
-		b, err := scanLabelBatch(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list label batches of %s: %w", model, err)
-	}
-	return out, nil
+	return queryAll(ctx, tx, "list label batches of "+model, scanLabelBatch, q+` ORDER BY id`, args...)
 }
 
 func scanLabelBatch(s scanner) (LabelBatch, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -106,34 +107,29 @@ WHERE model = $1 AND window_end >= $2 ORDER BY window_end DESC`
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
-	rows, err := r.db.QueryContext(ctx, q, model, formatTime(since))
+	out, err := queryAll(ctx, r.db, "monitor windows of "+model, scanWindow, q, model, formatTime(since))
 	if err != nil {
-		return nil, fmt.Errorf("monitor windows of %s: %w", model, err)
-	}
-	defer rows.Close()
-	var out []MonitorWindow
-	for rows.Next() {
-		var w MonitorWindow
-		var end, start, data string
-		if err := rows.Scan(&w.Model, &end, &start, &w.Version, &w.Rows, &w.Labeled, &w.DriftShare, &data); err != nil {
-			return nil, fmt.Errorf("monitor windows of %s: %w", model, err)
-		}
-		if w.End, err = parseTime(end); err != nil {
-			return nil, err
-		}
-		if w.Start, err = parseTime(start); err != nil {
-			return nil, err
-		}
-		w.Data = json.RawMessage(data)
-		out = append(out, w)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	slices.Reverse(out)
 	return out, nil
+}
+
+func scanWindow(s scanner) (MonitorWindow, error) {
+	var w MonitorWindow
+	var end, start, data string
+	err := s.Scan(&w.Model, &end, &start, &w.Version, &w.Rows, &w.Labeled, &w.DriftShare, &data)
+	if err != nil {
+		return w, err
+	}
+	if w.End, err = parseTime(end); err != nil {
+		return w, err
+	}
+	if w.Start, err = parseTime(start); err != nil {
+		return w, err
+	}
+	w.Data = json.RawMessage(data)
+	return w, nil
 }
 
 const decisionColumns = `id, model, window_end, decided_at, action, trigger_kind, reason, metric, value, threshold, workflow_id`
@@ -157,20 +153,7 @@ func (r *Registry) MonitorDecisions(ctx context.Context, model string, since tim
 		q += " AND action IN (" + strings.Join(ph, ", ") + ")"
 	}
 	q += " ORDER BY window_end, id"
-	rows, err := r.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("monitor decisions: %w", err)
-	}
-	defer rows.Close()
-	var out []MonitorDecision
-	for rows.Next() {
-		d, err := scanDecision(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, r.db, "monitor decisions", scanDecision, q, args...)
 }
 
 // MonitorDecisionByID returns one decision.

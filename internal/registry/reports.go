@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -130,25 +131,11 @@ func (r *Registry) Reports(ctx context.Context, f ReportFilter) ([]ReportEntry, 
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := r.db.QueryContext(ctx, q, args...)
+	out, err := queryAll(ctx, r.db, "list reports", scanReport, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list reports: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []ReportEntry
-	for rows.Next() {
-		e, err := scanReport(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list reports: %w", err)
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	slices.Reverse(out)
 	return out, nil
 }
 
@@ -285,20 +272,7 @@ func (r *Registry) Alerts(ctx context.Context, schedule string, openOnly bool, l
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
-	rows, err := r.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list alerts: %w", err)
-	}
-	defer rows.Close()
-	var out []Alert
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, r.db, "list alerts", scanAlert, q, args...)
 }
 
 func getAlert(ctx context.Context, q querier, schedule, runKey, kind string) (Alert, error) {

@@ -373,21 +373,9 @@ func (r *Registry) Versions(ctx context.Context, model string) ([]Version, error
 	if err := requireModel(ctx, tx, model); err != nil {
 		return nil, fmt.Errorf("versions: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+versionColumns+` FROM versions WHERE model = $1 ORDER BY version DESC`, model)
+	out, err := queryAll(ctx, tx, "versions of "+model, scanVersion, `SELECT `+versionColumns+` FROM versions WHERE model = $1 ORDER BY version DESC`, model)
 	if err != nil {
-		return nil, fmt.Errorf("versions of %s: %w", model, err)
-	}
-	defer rows.Close()
-	var out []Version
-	for rows.Next() {
-		v, err := scanVersion(rows)
-		if err != nil {
-			return nil, fmt.Errorf("versions of %s: %w", model, err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("versions of %s: %w", model, err)
+		return nil, err
 	}
 	aliases, err := modelAliases(ctx, tx, model)
 	if err != nil {
@@ -464,7 +452,7 @@ const versionColumns = `model, version, bundle_uri, status, metrics, params, dat
     spec_text, git_commit, git_dirty, datasets, trainer_version, workflow_run_id, require_approval, trigger_ref`
 
 // scanVersion scans a row of versionColumns.
-func scanVersion(row interface{ Scan(...any) error }) (Version, error) {
+func scanVersion(row scanner) (Version, error) {
 	var v Version
 	var metrics, params, created, datasets, approvals string
 	var dirty int64

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/kiln-ml/kiln/internal/benchdata"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/report"
@@ -27,7 +27,6 @@ import (
 
 // The nightly-report benchmark's data (see BenchmarkReport10M).
 const (
-	benchFeatures    = 30
 	benchParts       = 8
 	benchRowGroup    = 1 << 20 // pyarrow's default, as scripts/bench/scoregen
 	benchTrainRows   = 200_000
@@ -133,10 +132,10 @@ func BenchmarkReport10M(b *testing.B) {
 	b.ReportMetric(float64(page.n), "html-bytes")
 
 	// The data must be what the benchmark claims to measure.
-	if s.Rows != rows || len(s.Drift.Columns) != benchFeatures || s.Reference.FeatureRows != benchTrainRows ||
+	if s.Rows != rows || len(s.Drift.Columns) != benchdata.Features || s.Reference.FeatureRows != benchTrainRows ||
 		s.Reference.PredictionRows != benchHoldoutRows {
 		b.Errorf("summary of %d rows, %d drift columns, %d/%d reference rows; want %d, %d, %d/%d",
-			s.Rows, len(s.Drift.Columns), s.Reference.FeatureRows, s.Reference.PredictionRows, rows, benchFeatures, benchTrainRows, benchHoldoutRows)
+			s.Rows, len(s.Drift.Columns), s.Reference.FeatureRows, s.Reference.PredictionRows, rows, benchdata.Features, benchTrainRows, benchHoldoutRows)
 	}
 	for i, c := range s.Drift.Columns {
 		if want := i%3 == 0; c.Drifted != want || c.Method != "wasserstein" {
@@ -186,7 +185,7 @@ func reportBenchData(b *testing.B, rows int64) (d benchData, generated bool) {
 	if root == "" {
 		root = filepath.Join(os.TempDir(), "kiln-report-bench")
 	}
-	want := benchMeta{Version: benchDataVersion, Rows: rows, Features: benchFeatures, Parts: benchParts,
+	want := benchMeta{Version: benchDataVersion, Rows: rows, Features: benchdata.Features, Parts: benchParts,
 		RowGroup: benchRowGroup, TrainRows: benchTrainRows, HoldoutRows: benchHoldoutRows}
 	dir := filepath.Join(root, fmt.Sprintf("report-%d-v%d", rows, benchDataVersion))
 	if !benchComplete(dir, want) {
@@ -236,40 +235,6 @@ func benchComplete(dir string, want benchMeta) bool {
 	return json.Unmarshal(raw, &got) == nil && got == want
 }
 
-// benchFeature is feature j's distribution: normal with mean 0.1·j and
-// standard deviation 1, 1.5, 2 or 2.5.
-func benchFeature(j int) (mean, std float64) { return 0.1 * float64(j), 1 + 0.5*float64(j%4) }
-
-// benchShifted says whether feature j is shifted in the scored rows (by
-// half its standard deviation): a third of them.
-func benchShifted(j int) bool { return j%3 == 0 }
-
-func benchNames() []string {
-	names := make([]string, benchFeatures)
-	for j := range names {
-		names[j] = fmt.Sprintf("f%02d", j)
-	}
-	return names
-}
-
-// benchColumns draws rows of the 30 features (shifted as scored rows when
-// shift) into new slices.
-func benchColumns(r *rand.Rand, rows int, shift bool) [][]float64 {
-	cols := make([][]float64, benchFeatures)
-	for j := range cols {
-		mu, sd := benchFeature(j)
-		if shift && benchShifted(j) {
-			mu += sd / 2
-		}
-		c := make([]float64, rows)
-		for k := range c {
-			c[k] = mu + sd*r.NormFloat64()
-		}
-		cols[j] = c
-	}
-	return cols
-}
-
 // f64Array wraps vals in an Arrow array without copying them.
 func f64Array(vals []float64) arrow.Array {
 	data := array.NewData(arrow.PrimitiveTypes.Float64, len(vals),
@@ -289,19 +254,16 @@ func benchRecord(schema dataset.Schema, cols []arrow.Array) (arrow.Record, error
 // benchWriteRaw writes rows raw rows (the 30 features and a 0/1 label y) to
 // path: the training data or the holdout.
 func benchWriteRaw(path string, r *rand.Rand, rows int) (arrow.Record, error) {
-	names := benchNames()
+	names := benchdata.Names()
 	var schema dataset.Schema
 	for _, n := range names {
 		schema.Fields = append(schema.Fields, dataset.Field{Name: n, Type: dataset.Float64})
 	}
 	schema.Fields = append(schema.Fields, dataset.Field{Name: "y", Type: dataset.Float64})
-	cols := benchColumns(r, rows, false)
+	cols := benchdata.Columns(r, rows, false)
 	y := make([]float64, rows)
 	for k := range y {
-		z := 0.8*(cols[1][k]-0.1) - 0.5*(cols[4][k]-0.4) + 0.3*(cols[7][k]-0.7)/2.5
-		if r.Float64() < 1/(1+math.Exp(-z)) {
-			y[k] = 1
-		}
+		y[k] = benchdata.Outcome(r, cols, k)
 	}
 	arrs := make([]arrow.Array, 0, len(cols)+1)
 	for _, c := range cols {
@@ -339,7 +301,7 @@ func benchWriteRaw(path string, r *rand.Rand, rows int) (arrow.Record, error) {
 // bench.json.
 func genReportBench(dir string, meta benchMeta) error {
 	r := rand.New(rand.NewPCG(2026, 12))
-	names := benchNames()
+	names := benchdata.Names()
 
 	// Training rows, and the bundle fitted on them.
 	train, err := benchWriteRaw(filepath.Join(dir, "train.parquet"), r, meta.TrainRows)
@@ -402,7 +364,7 @@ func genReportBench(dir string, meta benchMeta) error {
 		return err
 	}
 	var featSchema dataset.Schema
-	featSchema.Fields = schema.Fields[:benchFeatures]
+	featSchema.Fields = schema.Fields[:benchdata.Features]
 	done := int64(0)
 	for part := range meta.Parts {
 		n := meta.Rows / int64(meta.Parts)
@@ -417,7 +379,7 @@ func genReportBench(dir string, meta benchMeta) error {
 		}
 		for lo := int64(0); lo < n; lo += int64(meta.RowGroup) {
 			g := int(min(int64(meta.RowGroup), n-lo))
-			cols := benchColumns(r, g, true)
+			cols := benchdata.Columns(r, g, true)
 			arrs := make([]arrow.Array, 0, len(schema.Fields))
 			for _, c := range cols {
 				arrs = append(arrs, f64Array(c))
