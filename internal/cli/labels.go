@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -159,7 +158,7 @@ func newLabelsListCmd(cfg *Config) *cobra.Command {
 			model := args[0]
 			var from time.Time
 			if since != "" {
-				t, err := parseLabelsSince(since, time.Now())
+				t, err := parseSince(since, time.Now())
 				if err != nil {
 					return &exitError{code: 2, err: err}
 				}
@@ -208,21 +207,4 @@ func sinceText(since string) string {
 		return ""
 	}
 	return " since " + since
-}
-
-// parseLabelsSince reads --since: a duration before now (Go's, or whole
-// days as 7d), an RFC 3339 time or a date (local midnight).
-func parseLabelsSince(s string, now time.Time) (time.Time, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
-			return now.AddDate(0, 0, -n), nil
-		}
-	}
-	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
-		return t, nil
-	}
-	if t, err := parseSince(s, now); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("--since %q: use a duration (36h, 7d), an RFC 3339 time (2026-12-01T00:00:00Z) or a date (2026-12-01)", s)
 }

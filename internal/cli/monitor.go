@@ -114,7 +114,7 @@ threshold (which, by how much, when) and every decision with its reason
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&since, "since", "", "only windows ending after this: a duration (2h) or a time (RFC 3339)")
+	cmd.Flags().StringVar(&since, "since", "", "only windows ending after this: a duration back from now (2h, 7d), an RFC 3339 time or a date")
 	cmd.Flags().IntVar(&limit, "limit", 50, "the newest N windows (0: all)")
 	return cmd
 }

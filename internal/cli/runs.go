@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -145,20 +146,29 @@ func newRunsListCmd(cfg *Config) *cobra.Command {
 	f.StringVar(&pipeline, "pipeline", "", "only runs of this pipeline")
 	f.StringVar(&status, "status", "", "only runs in this state: running, completed, failed, canceled, terminated, timedout")
 	f.StringVar(&trigger, "trigger", "", "only runs started this way: cli or drift")
-	f.StringVar(&since, "since", "", "only runs started after this: a duration back from now (10m) or an RFC 3339 time")
+	f.StringVar(&since, "since", "", "only runs started after this: a duration back from now (10m, 7d), an RFC 3339 time or a date")
 	f.IntVar(&limit, "limit", 20, "at most this many runs")
 	return cmd
 }
 
-// parseSince reads --since: a duration before now, or an RFC 3339 time.
+// parseSince reads --since: a duration before now (Go's, or whole days
+// as 7d), an RFC 3339 time, or a local date.
 func parseSince(s string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil {
 		return now.Add(-d), nil
 	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("--since %q: use a duration (10m, 2h) or an RFC 3339 time (2026-11-25T10:00:00Z)", s)
+	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: use a duration (10m, 2h, 7d), an RFC 3339 time (2026-11-25T10:00:00Z) or a date (2026-11-25)", s)
 }
 
 func payloadString(p *commonpb.Payload) string {
