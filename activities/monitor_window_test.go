@@ -881,22 +881,11 @@ func mwInstances(t *testing.T, rec arrow.Record, inputs []dataset.Field, n int) 
 	for _, f := range inputs {
 		col := rec.Column(rec.Schema().FieldIndices(f.Name)[0])
 		for i := range rows {
-			if col.IsNull(i) {
-				rows[i][f.Name] = nil
-				continue
-			}
-			switch c := col.(type) {
-			case *array.Float64:
-				rows[i][f.Name] = c.Value(i)
-			case *array.Int64:
-				rows[i][f.Name] = c.Value(i)
-			case *array.String:
-				rows[i][f.Name] = c.Value(i)
-			case *array.Boolean:
-				rows[i][f.Name] = c.Value(i)
-			default:
+			v, ok := dataset.Value(col, i)
+			if !ok {
 				t.Fatalf("column %s: %T", f.Name, col)
 			}
+			rows[i][f.Name] = v
 		}
 	}
 	return rows

@@ -489,3 +489,23 @@ func (b *columnBuilder) finish() arrow.Array {
 	*b = columnBuilder{typ: b.typ}
 	return arr
 }
+
+// Value returns row i of col as a Go value: float64, int64, string or bool
+// by the column's type, nil for a null. ok is false for a column type
+// Kiln does not read.
+func Value(col arrow.Array, i int) (v any, ok bool) {
+	if col.IsNull(i) {
+		return nil, true
+	}
+	switch c := col.(type) {
+	case *array.Float64:
+		return c.Value(i), true
+	case *array.Int64:
+		return c.Value(i), true
+	case *array.String:
+		return c.Value(i), true
+	case *array.Boolean:
+		return c.Value(i), true
+	}
+	return nil, false
+}

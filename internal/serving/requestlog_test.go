@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
 
 	"github.com/kiln-ml/kiln/internal/dataset"
 )
@@ -62,22 +61,11 @@ func recordRows(t *testing.T, rec arrow.Record) []logRow {
 	for j, f := range rec.Schema().Fields() {
 		col := rec.Column(j)
 		for i := range out {
-			if col.IsNull(i) {
-				out[i][f.Name] = nil
-				continue
-			}
-			switch c := col.(type) {
-			case *array.Float64:
-				out[i][f.Name] = c.Value(i)
-			case *array.Int64:
-				out[i][f.Name] = c.Value(i)
-			case *array.String:
-				out[i][f.Name] = c.Value(i)
-			case *array.Boolean:
-				out[i][f.Name] = c.Value(i)
-			default:
+			v, ok := dataset.Value(col, i)
+			if !ok {
 				t.Fatalf("column %s has type %s", f.Name, col.DataType())
 			}
+			out[i][f.Name] = v
 		}
 	}
 	return out
