@@ -13,7 +13,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short lint bench bench-score bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost
+.PHONY: help build images data demo stop test test-short lint bench bench-score bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -125,6 +125,24 @@ MONITOR_BENCH_DIR ?= build/bench-monitor
 
 bench-monitor: ## Monitor window over 1M served rows x 30 features, 500k labels, on 1 core: time, rows/s, peak RSS
 	KILN_MONITOR_BENCH_DIR=$(abspath $(MONITOR_BENCH_DIR)) GO=$(GO) scripts/bench/monitor_bench.sh
+
+# The Open Inference Protocol v2 gRPC code (internal/serving/inferencepb) is generated from KServe's
+# grpc_predict_v2.proto and committed, so building and testing need no protoc. The plugins' versions
+# match the module graph's google.golang.org/protobuf and google.golang.org/grpc.
+PROTOC             ?= protoc
+PROTO_DIR          := internal/serving/inferencepb
+PROTO_GO_PACKAGE   := github.com/kiln-ml/kiln/$(PROTO_DIR)
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+
+proto: ## Regenerate internal/serving/inferencepb from grpc_predict_v2.proto (needs protoc: apt install protobuf-compiler)
+	@command -v $(PROTOC) >/dev/null || { echo "no $(PROTOC): apt-get install protobuf-compiler"; exit 1; }
+	d=$$(mktemp -d) && trap 'rm -rf $$d' EXIT && \
+	GOBIN=$$d $(GO) install $(PROTOC_GEN_GO) && GOBIN=$$d $(GO) install $(PROTOC_GEN_GO_GRPC) && \
+	PATH=$$d:$$PATH $(PROTOC) -I $(PROTO_DIR) \
+		--go_out=$(PROTO_DIR) --go_opt=paths=source_relative --go_opt='Mgrpc_predict_v2.proto=$(PROTO_GO_PACKAGE);inferencepb' \
+		--go-grpc_out=$(PROTO_DIR) --go-grpc_opt=paths=source_relative --go-grpc_opt='Mgrpc_predict_v2.proto=$(PROTO_GO_PACKAGE);inferencepb' \
+		grpc_predict_v2.proto
 
 clean: ## Remove build outputs (keeps .kiln state)
 	rm -rf $(BIN) build
