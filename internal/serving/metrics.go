@@ -18,6 +18,7 @@ const (
 	MetricRequestDuration = "kiln_request_duration_seconds"
 	MetricPredictions     = "kiln_predictions_total"
 	MetricCanaryPercent   = "kiln_canary_percent"
+	MetricPredictionValue = "kiln_prediction_value"
 )
 
 // DurationBuckets are the upper bounds, in seconds, of the
@@ -28,6 +29,33 @@ var DurationBuckets = []float64{
 	1, 2, 5,
 }
 
+// PredictionBuckets are the upper bounds of the kiln_prediction_value
+// buckets: 0.05 wide over [0, 1] for probabilities, and 1-2-5 steps out to
+// ±10⁶ for regression outputs. Canary analysis compares the variants'
+// prediction distributions over them (internal/canary).
+var PredictionBuckets = func() []float64 {
+	var neg, pos []float64
+	for e := 1.0; e <= 1e6; e *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			if v := m * e; v <= 1e6 {
+				neg = append(neg, -v)
+				if v > 1 {
+					pos = append(pos, v)
+				}
+			}
+		}
+	}
+	out := make([]float64, 0, len(neg)+21+len(pos))
+	for i := len(neg) - 1; i >= 0; i-- {
+		out = append(out, neg[i])
+	}
+	out = append(out, 0)
+	for i := 1; i <= 20; i++ {
+		out = append(out, float64(i)/20)
+	}
+	return append(out, pos...)
+}()
+
 // serverMetrics are a server's Prometheus metrics, in its own registry.
 type serverMetrics struct {
 	reg         *prometheus.Registry
@@ -35,6 +63,7 @@ type serverMetrics struct {
 	errors      *prometheus.CounterVec
 	predictions *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
+	value       *prometheus.HistogramVec
 	canary      *prometheus.GaugeVec
 }
 
@@ -59,12 +88,17 @@ func newServerMetrics() *serverMetrics {
 			Help:    "Time from receiving a prediction request until its predictions are ready (decoding, checks, transforms, model), by model, version and variant.",
 			Buckets: DurationBuckets,
 		}, labels),
+		value: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    MetricPredictionValue,
+			Help:    "Predicted values (one observation per row), by model, version and variant.",
+			Buckets: PredictionBuckets,
+		}, labels),
 		canary: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: MetricCanaryPercent,
 			Help: "Percent of a model's requests sent to its canary version.",
 		}, []string{"model"}),
 	}
-	m.reg.MustRegister(m.requests, m.errors, m.predictions, m.duration, m.canary,
+	m.reg.MustRegister(m.requests, m.errors, m.predictions, m.duration, m.value, m.canary,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector())
 	return m
@@ -79,6 +113,7 @@ type variantMetrics struct {
 	errors      prometheus.Counter
 	predictions prometheus.Counter
 	duration    prometheus.Histogram
+	value       prometheus.Histogram
 }
 
 func (sm *serverMetrics) variant(model string, version int64, variant string) *variantMetrics {
@@ -90,6 +125,7 @@ func (sm *serverMetrics) variant(model string, version int64, variant string) *v
 		errors:      sm.errors.WithLabelValues(lv...),
 		predictions: sm.predictions.WithLabelValues(lv...),
 		duration:    sm.duration.WithLabelValues(lv...).(prometheus.Histogram),
+		value:       sm.value.WithLabelValues(lv...).(prometheus.Histogram),
 	}
 }
 
@@ -131,12 +167,12 @@ func histogramFromDTO(d *dto.Histogram) Histogram {
 	return out
 }
 
-// Histogram is a cumulative histogram of request durations, as Prometheus
-// exposes it.
+// Histogram is a cumulative histogram, as Prometheus exposes it: of request
+// durations in seconds, or of predicted values.
 type Histogram struct {
 	// Count is the number of observations (the +Inf bucket's count).
 	Count float64 `json:"count"`
-	// Sum is the sum of the observations, in seconds.
+	// Sum is the sum of the observations.
 	Sum float64 `json:"sum"`
 	// Buckets are the finite buckets by ascending upper bound; counts are
 	// cumulative (observations ≤ the upper bound).
@@ -145,7 +181,7 @@ type Histogram struct {
 
 // Bucket is one histogram bucket.
 type Bucket struct {
-	// UpperBound is the bucket's upper bound ("le"), in seconds.
+	// UpperBound is the bucket's upper bound ("le").
 	UpperBound float64 `json:"le"`
 	// Count is the number of observations at most UpperBound.
 	Count float64 `json:"count"`
@@ -205,6 +241,45 @@ func (h Histogram) Mean() float64 {
 		return math.NaN()
 	}
 	return h.Sum / h.Count
+}
+
+// Bins returns the observations per bucket (not cumulative), the last
+// being the +Inf bucket's, and the finite upper bounds: the form
+// internal/canary compares.
+func (h Histogram) Bins() (counts, bounds []float64) {
+	counts = make([]float64, len(h.Buckets)+1)
+	bounds = make([]float64, len(h.Buckets))
+	prev := 0.0
+	for i, b := range h.Buckets {
+		counts[i] = math.Max(b.Count-prev, 0)
+		prev = math.Max(prev, b.Count)
+		bounds[i] = b.UpperBound
+	}
+	counts[len(h.Buckets)] = math.Max(h.Count-prev, 0)
+	return counts, bounds
+}
+
+// Sub returns h minus the observations of base (an earlier reading of the
+// same histogram); a base with other buckets is ignored.
+func (h Histogram) Sub(base Histogram) Histogram {
+	out := Histogram{Count: h.Count, Sum: h.Sum, Buckets: append([]Bucket(nil), h.Buckets...)}
+	if base.Count == 0 || !sameBuckets(h, base) {
+		return out
+	}
+	out.Count -= base.Count
+	out.Sum -= base.Sum
+	for i := range out.Buckets {
+		out.Buckets[i].Count -= base.Buckets[i].Count
+	}
+	return out
+}
+
+// Add returns the sum of h and o's observations (a histogram with no
+// observations takes the other's buckets).
+func (h Histogram) Add(o Histogram) Histogram {
+	out := Histogram{Count: h.Count, Sum: h.Sum, Buckets: append([]Bucket(nil), h.Buckets...)}
+	out.add(o)
+	return out
 }
 
 // add adds o's observations; both must have the same buckets.

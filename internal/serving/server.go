@@ -87,6 +87,11 @@ type VariantStats struct {
 	// 0 without requests.
 	P50Ms float64 `json:"p50_ms,omitempty"`
 	P99Ms float64 `json:"p99_ms,omitempty"`
+	// Latency is the kiln_request_duration_seconds histogram and Values
+	// the kiln_prediction_value one: the distributions canary analysis
+	// compares.
+	Latency Histogram `json:"latency"`
+	Values  Histogram `json:"values"`
 }
 
 // Stats are a model's counters, by ascending version.
@@ -276,16 +281,34 @@ func (s *Server) SetDeployment(name string, d Deployment) error {
 	return nil
 }
 
-// Restore deploys, as stable, the version each registered model's alias
-// points to (models without the alias are skipped).
+// Restore deploys what the registry says each model should serve: the
+// traffic split a deploy step recorded last (registry.Deployments: a
+// canary in progress keeps its split when a replica restarts), or else, as
+// stable, the version the alias points to (models with neither are
+// skipped). A bundle that does not load is logged and skipped.
 func (s *Server) Restore(ctx context.Context, reg *registry.Registry, alias string) error {
+	deps, err := reg.Deployments(ctx)
+	if err != nil {
+		return err
+	}
+	recorded := map[string]bool{}
+	for _, d := range deps {
+		recorded[d.Model] = true
+		dep := Deployment{Stable: Target{Version: d.StableVersion, BundleURI: d.StableURI}, CanaryPercent: d.CanaryPercent}
+		if d.CanaryVersion > 0 {
+			dep.Canary = &Target{Version: d.CanaryVersion, BundleURI: d.CanaryURI}
+		}
+		if err := s.SetDeployment(d.Model, dep); err != nil {
+			s.log.Warn("restoring deployment", "model", d.Model, "error", err)
+		}
+	}
 	models, err := reg.Models(ctx)
 	if err != nil {
 		return err
 	}
 	for _, m := range models {
 		v, ok := m.Aliases[alias]
-		if !ok {
+		if !ok || recorded[m.Name] {
 			continue
 		}
 		ver, err := reg.Get(ctx, m.Name, v)
@@ -316,7 +339,7 @@ func (s *Server) Stats(name string) (Stats, bool) {
 	m.mu.Unlock()
 	type total struct {
 		requests, errors, predictions float64
-		latency                       Histogram
+		latency, values               Histogram
 	}
 	byVersion := map[int64]*total{}
 	for _, vm := range vars {
@@ -329,6 +352,7 @@ func (s *Server) Stats(name string) (Stats, bool) {
 		t.errors += counterValue(vm.errors)
 		t.predictions += counterValue(vm.predictions)
 		t.latency.add(histogramOf(vm.duration))
+		t.values.add(histogramOf(vm.value))
 	}
 	st := Stats{Model: name}
 	for v, t := range byVersion {
@@ -338,6 +362,7 @@ func (s *Server) Stats(name string) (Stats, bool) {
 		st.Variants = append(st.Variants, VariantStats{
 			Version: v, Requests: int64(t.requests), Errors: int64(t.errors), Predictions: int64(t.predictions),
 			MeanMs: msOrZero(t.latency.Mean()), P50Ms: msOrZero(t.latency.Quantile(0.5)), P99Ms: msOrZero(t.latency.Quantile(0.99)),
+			Latency: t.latency, Values: t.values,
 		})
 	}
 	sort.Slice(st.Variants, func(i, j int) bool { return st.Variants[i].Version < st.Variants[j].Version })
@@ -472,6 +497,9 @@ func (s *Server) predict(m *served, rows []map[string]any, ids []string, start t
 		return PredictResponse{}, http.StatusBadRequest, err
 	}
 	vm.predictions.Add(float64(len(preds)))
+	for _, p := range preds {
+		vm.value.Observe(p)
+	}
 	if ids == nil {
 		ids = make([]string, len(preds))
 		newPredictionIDs(start, ids)
