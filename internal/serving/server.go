@@ -1,6 +1,7 @@
 // Package serving is Kiln's model server: it serves JSON predictions for
-// registered model versions (a KServe-style v1 `:predict` route and the Open
-// Inference Protocol v2 `infer` route), gives every prediction an ID
+// registered model versions (KServe's v1 routes, and the whole Open
+// Inference Protocol v2 over REST and gRPC: health, metadata, readiness and
+// inference, per version too), gives every prediction an ID
 // (client-supplied or generated), splits each model's traffic between a
 // stable and a canary version, hot-swaps versions without dropping requests,
 // counts requests, errors and latency per version for canary analysis,
@@ -24,7 +25,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -386,20 +386,34 @@ func (s *Server) model(name string) *served {
 //
 //	GET  /healthz
 //	GET  /metrics                                 Prometheus metrics (MetricsRegistry)
+//	GET  /                                        KServe v1 liveness: {"status": "alive"}
 //	GET  /v1/models                               served models
-//	GET  /v1/models/{name}                        one model's status
-//	POST /v1/models/{name}:predict                {"instances": [{"col": value, ...}, ...], "ids": [...]}
-//	POST /v2/models/{name}/infer                  Open Inference Protocol v2
+//	GET  /v1/models/{name}                        one model's status (KServe v1 model ready: 503 when not ready)
+//	POST /v1/models/{name}:predict                {"instances": [{"col": value, ...} or [value, ...], ...], "ids": [...]}
+//	GET  /v2/health/live, /v2/health/ready        Open Inference Protocol v2 (v2.go) health,
+//	GET  /v2                                      server metadata,
+//	GET  /v2/models/{name}[/versions/{v}]         model metadata,
+//	GET  /v2/models/{name}[/versions/{v}]/ready   model readiness,
+//	POST /v2/models/{name}[/versions/{v}]/infer   and inference (also over gRPC: GRPCServer)
 //	PUT  /admin/v1/models/{name}/deployment       Deployment (bearer token)
 //	GET  /admin/v1/models/{name}/stats            Stats (bearer token)
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)}))
+	mux.HandleFunc("GET /{$}", s.handleLiveV1)
 	mux.HandleFunc("GET /v1/models", s.handleList)
 	mux.HandleFunc("GET /v1/models/{name}", s.handleStatus)
 	mux.HandleFunc("POST /v1/models/{name}", s.handlePredictV1)
+	mux.HandleFunc("GET /v2/health/live", s.handleServerLive)
+	mux.HandleFunc("GET /v2/health/ready", s.handleServerReady)
+	mux.HandleFunc("GET /v2", s.handleServerMetadata)
+	mux.HandleFunc("GET /v2/models/{name}", s.handleModelMetadata)
+	mux.HandleFunc("GET /v2/models/{name}/versions/{version}", s.handleModelMetadata)
+	mux.HandleFunc("GET /v2/models/{name}/ready", s.handleModelReady)
+	mux.HandleFunc("GET /v2/models/{name}/versions/{version}/ready", s.handleModelReady)
 	mux.HandleFunc("POST /v2/models/{name}/infer", s.handleInferV2)
+	mux.HandleFunc("POST /v2/models/{name}/versions/{version}/infer", s.handleInferV2)
 	mux.HandleFunc("PUT /admin/v1/models/{name}/deployment", s.admin(s.handleDeploy))
 	mux.HandleFunc("GET /admin/v1/models/{name}/stats", s.admin(s.handleStats))
 	return mux
@@ -451,10 +465,18 @@ func (s *Server) status(name string) (ModelStatus, bool) {
 		return ModelStatus{}, false
 	}
 	l := m.cur.Load()
-	return ModelStatus{Name: name, Ready: l != nil, Deployment: l.dep}, true
+	if l == nil {
+		return ModelStatus{Name: name}, true // not ready: no deployment yet
+	}
+	return ModelStatus{Name: name, Ready: true, Deployment: l.dep}, true
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	// KServe v1 model ready: 200 when ready, 503 when not, 404 when unknown.
+	if m := s.model(r.PathValue("name")); m != nil && m.cur.Load() == nil {
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("model %q is not ready: it has no deployment", m.name))
+		return
+	}
 	st, ok := s.status(r.PathValue("name"))
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q is not served here", r.PathValue("name")))
@@ -523,7 +545,9 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Instances []map[string]any `json:"instances"`
+		// Instances are objects (column → value) or arrays of the model's
+		// inputs in order (v1.go).
+		Instances []any `json:"instances"`
 		// IDs are the client's prediction IDs, parallel to Instances.
 		IDs []string `json:"ids"`
 	}
@@ -545,7 +569,12 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resp, code, err := s.predict(m, req.Instances, req.IDs, start)
+	rows, err := v1Rows(m, req.Instances)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	resp, code, err := s.predict(m, rows, req.IDs, start)
 	if err != nil {
 		writeError(w, code, err.Error())
 		return
@@ -577,74 +606,8 @@ type v2InferResponse struct {
 }
 
 func (s *Server) handleInferV2(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	name := r.PathValue("name")
-	m := s.model(name)
-	if m == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q is not served here", name))
-		return
-	}
-	var req struct {
-		ID         string       `json:"id"`
-		Inputs     []v2Tensor   `json:"inputs"`
-		Parameters v2Parameters `json:"parameters"`
-	}
-	if err := decodeBody(r, &req); err != nil {
-		bodyError(w, err)
-		return
-	}
-	n := -1
-	for _, in := range req.Inputs {
-		if n >= 0 && len(in.Data) != n {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("input %q has %d values, others have %d", in.Name, len(in.Data), n))
-			return
-		}
-		n = len(in.Data)
-	}
-	if n <= 0 {
-		writeError(w, http.StatusBadRequest, "request has no inputs")
-		return
-	}
-	if n > s.opts.MaxInstances {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d rows, at most %d per request", n, s.opts.MaxInstances))
-		return
-	}
-	ids := req.Parameters.PredictionIDs
-	switch {
-	case ids != nil:
-		if err := CheckPredictionIDs(ids, n, "parameters.prediction_ids"); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-	case req.ID != "" && n == 1:
-		// The request's ID names its only prediction.
-		if err := checkPredictionID(req.ID); err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("id %v (a one-row request's id is its prediction ID)", err))
-			return
-		}
-		ids = []string{req.ID}
-	}
-	rows := make([]map[string]any, n)
-	for i := range rows {
-		rows[i] = make(map[string]any, len(req.Inputs))
-		for _, in := range req.Inputs {
-			rows[i][in.Name] = in.Data[i]
-		}
-	}
-	resp, code, err := s.predict(m, rows, ids, start)
-	if err != nil {
-		writeError(w, code, err.Error())
-		return
-	}
-	data := make([]any, len(resp.Predictions))
-	for i, p := range resp.Predictions {
-		data[i] = p
-	}
-	writeJSON(w, http.StatusOK, v2InferResponse{
-		ID: req.ID, ModelName: name, ModelVersion: strconv.FormatInt(resp.ModelVersion, 10),
-		Parameters: v2Parameters{PredictionIDs: resp.PredictionIDs},
-		Outputs:    []v2Tensor{{Name: "prediction", Shape: []int{n}, Datatype: "FP64", Data: data}},
-	})
+	// POST /v2/models/{name}[/versions/{version}]/infer (v2.go).
+	s.inferV2(w, r, r.PathValue("name"), r.PathValue("version"))
 }
 
 func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {

@@ -137,12 +137,13 @@ type v2Response struct {
 	Outputs []v2Tensor `json:"outputs"`
 }
 
-// v2Body builds an infer request with one tensor per column of rows.
+// v2Body builds an infer request with one tensor per column of rows, of
+// the column's datatype (null for a missing value).
 func v2Body(t *testing.T, id string, rows []map[string]any) string {
 	t.Helper()
 	var inputs []v2Tensor
 	for _, f := range churnInputs {
-		in := v2Tensor{Name: f.Name, Shape: []int{len(rows)}, Datatype: "BYTES"}
+		in := v2Tensor{Name: f.Name, Shape: []int{len(rows)}, Datatype: datatypeOf(f.Type)}
 		for _, r := range rows {
 			in.Data = append(in.Data, r[f.Name])
 		}
