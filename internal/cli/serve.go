@@ -11,30 +11,39 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/serving"
 )
 
 func newServeCmd(cfg *Config) *cobra.Command {
-	var addr, token, restore string
+	var addr, grpcAddr, token, restore string
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve registered models over HTTP (predictions, canary split, metrics)",
+		Short: "Serve registered models over HTTP and gRPC (predictions, canary split, metrics)",
 		Long: `Run a model server. On start it serves, as stable, the version each model's
 --restore alias points to; deploy steps (canary workflows) then change what it
 serves through the admin routes, which need the bearer token.
 
-Routes:
-  POST /v1/models/NAME:predict     {"instances": [{"col": value, ...}]}
-  POST /v2/models/NAME/infer       Open Inference Protocol v2
-  GET  /v1/models                  what is served, with the traffic split
+Routes (docs/serving.md):
+  POST /v1/models/NAME:predict     KServe v1: {"instances": [{"col": value, ...}]}
+  GET  /v1/models, /v1/models/NAME what is served, with the traffic split; model ready
+  POST /v2/models/NAME[/versions/V]/infer
+                                   Open Inference Protocol v2 (typed tensors)
+  GET  /v2, /v2/health/live|ready, /v2/models/NAME[/versions/V][/ready]
+                                   v2 server metadata, health, model metadata, model ready
   GET  /metrics                    Prometheus
   PUT  /admin/v1/models/NAME/deployment, GET /admin/v1/models/NAME/stats (token)
 
+With --grpc-addr the Open Inference Protocol v2 is also served over gRPC
+(inference.GRPCInferenceService, KServe's grpc_predict_v2.proto, with server
+reflection) on its own listener; empty (the default) serves no gRPC.
+
 Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monitoring.`,
-		Example: `  KILN_ADMIN_TOKEN=s3cret kiln serve --addr 127.0.0.1:8080
-  curl -s localhost:8080/v1/models/churn:predict -d '{"instances":[{"tenure":3,"plan":"basic"}]}'`,
+		Example: `  KILN_ADMIN_TOKEN=s3cret kiln serve --addr 127.0.0.1:8080 --grpc-addr 127.0.0.1:8081
+  curl -s localhost:8080/v1/models/churn:predict -d '{"instances":[{"tenure":3,"plan":"basic"}]}'
+  grpcurl -plaintext -d '{"name":"churn"}' localhost:8081 inference.GRPCInferenceService/ModelMetadata`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -66,6 +75,23 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 			if err != nil {
 				return fmt.Errorf("listening on %s: %w", addr, err)
 			}
+			ctx, stop := context.WithCancel(ctx)
+			defer stop()
+			var gs *grpc.Server
+			var gln net.Listener
+			grpcDone := make(chan error, 1)
+			if grpcAddr != "" {
+				if gln, err = net.Listen("tcp", grpcAddr); err != nil {
+					ln.Close()
+					return fmt.Errorf("listening on %s (--grpc-addr): %w", grpcAddr, err)
+				}
+				gs = srv.GRPCServer()
+				go func() {
+					err := gs.Serve(gln)
+					stop() // a failed gRPC server takes the HTTP one down with it
+					grpcDone <- err
+				}()
+			}
 			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 			drained := make(chan struct{})
 			go func() {
@@ -73,21 +99,50 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 				<-ctx.Done()
 				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
+				if gs != nil {
+					// Both servers drain at once, within the same 5 s; then
+					// the gRPC calls still running are cancelled.
+					stopped := make(chan struct{})
+					go func() {
+						gs.GracefulStop()
+						close(stopped)
+					}()
+					defer func() {
+						select {
+						case <-stopped:
+						case <-sctx.Done():
+							gs.Stop()
+							<-stopped
+						}
+					}()
+				}
 				_ = hs.Shutdown(sctx)
 			}()
 			abs, _ := filepath.Abs(cfg.path("requests"))
 			fmt.Fprintf(cfg.stdout, "Kiln model server on http://%s (request logs in %s)\n", ln.Addr(), abs)
+			if gs != nil {
+				fmt.Fprintf(cfg.stdout, "Open Inference Protocol v2 over gRPC on %s\n", gln.Addr())
+			}
 			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				stop()
+				<-drained
 				return err
 			}
 			// Serve returns as soon as Shutdown starts; the deferred Close must
-			// flush the request log only after in-flight requests have finished.
+			// flush the request log only after in-flight requests (HTTP and
+			// gRPC) have finished.
 			<-drained
+			if gs != nil {
+				if err := <-grpcDone; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+					return fmt.Errorf("gRPC server: %w", err)
+				}
+			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
+	f.StringVar(&grpcAddr, "grpc-addr", "", "listen address of the Open Inference Protocol v2 gRPC service (empty: no gRPC)")
 	f.StringVar(&token, "admin-token", "", "bearer token of the admin routes (env KILN_ADMIN_TOKEN; default: $KILN_HOME/admin-token)")
 	f.StringVar(&restore, "restore", "production", "serve each model's version at this alias on start (empty: none)")
 	return cmd
