@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/serving"
@@ -43,14 +44,28 @@ func (a *Activities) MoveAlias(ctx context.Context, in MoveAliasInput) (MoveAlia
 	return MoveAliasOutput{EventID: ev.ID, Noop: ev.Noop}, nil
 }
 
-// serving returns a client of the worker's model server. A spec may name a
-// server, but the worker sends its admin token to no other: anyone who can
-// start a run could otherwise collect it with a server of their own.
-func (a *Activities) serving(server string) (*serving.Client, error) {
-	if strings.TrimRight(server, "/") != strings.TrimRight(a.ModelServer, "/") {
-		return nil, invalid("model server %s is not this worker's --model-server (%s); the worker deploys only there, so its admin token goes nowhere else", server, a.ModelServer)
+// modelServers returns the worker's model servers (ModelServer is a
+// comma-separated list).
+func (a *Activities) modelServers() []string {
+	var out []string
+	for _, s := range strings.Split(a.ModelServer, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
 	}
-	return &serving.Client{BaseURL: server, Token: a.AdminToken, HTTP: a.httpClient()}, nil
+	return out
+}
+
+// serving returns a client of one of the worker's model servers. A spec may
+// name servers, but the worker sends its admin token to no other: anyone who
+// can start a run could otherwise collect it with a server of their own.
+func (a *Activities) serving(server string) (*serving.Client, error) {
+	for _, s := range a.modelServers() {
+		if strings.TrimRight(server, "/") == strings.TrimRight(s, "/") {
+			return &serving.Client{BaseURL: server, Token: a.AdminToken, HTTP: a.httpClient()}, nil
+		}
+	}
+	return nil, invalid("model server %s is not one of this worker's --model-server (%s); the worker deploys only there, so its admin token goes nowhere else", server, a.ModelServer)
 }
 
 // servingError makes a model server's 4xx answers (bad token, a bundle that
@@ -66,10 +81,21 @@ func servingError(err error, format string, args ...any) error {
 // SetTraffic tells a model server which versions of a model to serve and how
 // to split traffic between them. The server loads the bundles before it
 // answers, so a bundle that does not load fails here, not on live traffic.
+// The split is recorded in the registry first, so that a replica that
+// restarts serves it too (serving.Server.Restore).
 func (a *Activities) SetTraffic(ctx context.Context, in TrafficInput) (TrafficOutput, error) {
 	c, err := a.serving(in.Server)
 	if err != nil {
 		return TrafficOutput{}, err
+	}
+	rec := registry.Deployment{Model: in.Model, StableVersion: in.Stable.Version, StableURI: in.Stable.BundleURI, RunID: in.RunID}
+	if in.Canary != nil {
+		rec.CanaryVersion, rec.CanaryURI, rec.CanaryPercent = in.Canary.Version, in.Canary.BundleURI, in.CanaryPercent
+	}
+	if a.Registry != nil && rec.StableURI != "" {
+		if err := a.Registry.SetDeployment(ctx, rec); err != nil {
+			return TrafficOutput{}, err
+		}
 	}
 	d := serving.Deployment{Stable: in.Stable, Canary: in.Canary, CanaryPercent: in.CanaryPercent}
 	if err := c.SetDeployment(ctx, in.Model, d); err != nil {
@@ -89,4 +115,36 @@ func (a *Activities) GetStats(ctx context.Context, in StatsInput) (StatsOutput, 
 		return StatsOutput{}, servingError(err, "reading stats of %s from %s", in.Model, in.Server)
 	}
 	return StatsOutput{Variants: st.Variants}, nil
+}
+
+// AlertKindCanaryPaused is the kind of the alert a paused canary raises.
+const AlertKindCanaryPaused = "canary_paused"
+
+// CanaryAlertInput records that a canary rollout paused for a decision.
+type CanaryAlertInput struct {
+	// WorkflowID is the canary's workflow (canary/<model>); Key tells the
+	// pause apart (run and step).
+	WorkflowID string `json:"workflow_id"`
+	Key        string `json:"key"`
+	Message    string `json:"message"`
+}
+
+// CanaryAlertOutput is the recorded alert.
+type CanaryAlertOutput struct {
+	AlertID int64 `json:"alert_id"`
+}
+
+// RaiseCanaryAlert records a paused canary in the registry's alerts (once
+// per key) and logs it: a rollout waiting on a person must be seen.
+func (a *Activities) RaiseCanaryAlert(ctx context.Context, in CanaryAlertInput) (CanaryAlertOutput, error) {
+	alert, created, err := a.Registry.RaiseAlert(ctx, registry.Alert{
+		Schedule: in.WorkflowID, RunKey: in.Key, Kind: AlertKindCanaryPaused, Message: in.Message, Due: time.Now(),
+	})
+	if err != nil {
+		return CanaryAlertOutput{}, err
+	}
+	if created {
+		a.logger(ctx).Warn("canary paused", "workflow", in.WorkflowID, "message", in.Message)
+	}
+	return CanaryAlertOutput{AlertID: alert.ID}, nil
 }

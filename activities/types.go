@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"github.com/kiln-ml/kiln/internal/canary"
 	"time"
 
 	"github.com/kiln-ml/kiln/internal/dataset"
@@ -257,6 +258,9 @@ type DeploymentRef struct {
 	// Outcome is "promoted", "rolled back" or "first deployment".
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason"`
+	// Evidence is the canary analysis that decided: each metric's effect,
+	// always-valid interval and samples.
+	Evidence *canary.Analysis `json:"evidence,omitempty"`
 }
 
 // ForeachRef summarises a foreach step: its items' outputs are in
@@ -350,6 +354,8 @@ type TrafficInput struct {
 	// Canary is nil when all traffic goes to Stable.
 	Canary        *VersionRef `json:"canary,omitempty"`
 	CanaryPercent int         `json:"canary_percent"`
+	// RunID is the workflow that sets the split (recorded with it).
+	RunID string `json:"run_id,omitempty"`
 }
 
 // TrafficOutput acknowledges a deployment change.

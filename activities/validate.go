@@ -21,11 +21,15 @@ func (a *Activities) Validate(ctx context.Context, in ValidateInput) (ValidateOu
 	}
 	spec.File, spec.Dir = in.SpecFile, in.SpecDir
 	for i := range spec.Steps {
-		if d := spec.Steps[i].Deploy; d != nil && d.Server == "" {
-			if a.ModelServer == "" {
+		if d := spec.Steps[i].Deploy; d != nil && len(d.AllServers()) == 0 {
+			servers := a.modelServers()
+			if len(servers) == 0 {
 				return ValidateOutput{}, invalid("step %q: no model server: set deploy.server in the spec or start the worker with --model-server", spec.Steps[i].Name)
 			}
-			d.Server = a.ModelServer
+			d.Server = servers[0]
+			if len(servers) > 1 {
+				d.Servers = servers
+			}
 		}
 	}
 	return ValidateOutput{Spec: *spec}, nil

@@ -274,7 +274,7 @@ steps:
 	if got := spec.Step("register").Register; !reflect.DeepEqual(*got, RegisterConfig{Model: "churn"}) {
 		t.Errorf("register = %+v", got)
 	}
-	wantDeploy := DeployConfig{Alias: "production", Steps: []int{5, 25, 50, 100}, Interval: Duration(30 * time.Second),
+	wantDeploy := DeployConfig{Alias: "production", Steps: []int{5, 25, 50, 100}, Interval: Duration(30 * time.Second), MaxIntervals: 120,
 		MinRequests: 50, MaxErrorRateIncrease: 0.01, MaxWaits: 10}
 	if got := spec.Step("deploy").Deploy; !reflect.DeepEqual(*got, wantDeploy) {
 		t.Errorf("deploy = %+v, want %+v", got, wantDeploy)

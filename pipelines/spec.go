@@ -10,6 +10,7 @@ package pipelines
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/kiln-ml/kiln/internal/canary"
 	"time"
 )
 
@@ -518,18 +519,61 @@ type DriftThresholds struct {
 type DeployConfig struct {
 	// Server is the model server's base URL. Default: the worker's --model-server.
 	Server string `json:"server,omitempty" yaml:"server"`
+	// Servers are several model servers (replicas) that all get the same
+	// traffic split; the analysis sums their traffic. Default: every
+	// server of the worker's --model-server list. At most one of Server
+	// and Servers is set in a spec.
+	Servers []string `json:"servers,omitempty" yaml:"servers"`
 	// Alias is moved to the version when it is promoted. Default "production".
 	Alias string `json:"alias" yaml:"alias"`
 	// Steps are the canary traffic percentages, increasing, ending at 100. Default [5, 25, 50, 100].
 	Steps []int `json:"steps" yaml:"steps"`
-	// Interval is how long each step runs before it is analysed. Default 30s.
+	// Interval is how often the canary is analysed. Default 30s.
 	Interval Duration `json:"interval" yaml:"interval"`
-	// MinRequests is how many canary requests a step needs to be conclusive. Default 50.
+	// MinRequests is the fewest canary requests a step needs before it can
+	// pass (a floor under the sample the analysis derives). Default 50.
 	MinRequests int `json:"min_requests" yaml:"min_requests"`
-	// MaxErrorRateIncrease is how much worse than stable the canary's error rate may be. Default 0.01.
+	// MaxErrorRateIncrease is the error-rate increase tolerated: the
+	// analysis's error_rate margin when the spec declares no analysis.
+	// Default 0.01.
 	MaxErrorRateIncrease float64 `json:"max_error_rate_increase" yaml:"max_error_rate_increase"`
-	// MaxWaits is how many extra intervals an inconclusive step may wait before rolling back. Default 10.
+	// MaxWaits is how many analysis intervals in a row may bring no new
+	// canary traffic before the rollout pauses and alerts. Default 10.
 	MaxWaits int `json:"max_waits" yaml:"max_waits"`
+	// MaxIntervals is how many intervals one step may stay undecided
+	// (data arriving, interval not yet narrow enough) before the rollout
+	// pauses and alerts. Default 120.
+	MaxIntervals int `json:"max_intervals,omitempty" yaml:"max_intervals"`
+	// Analysis declares what the canary is judged on and the margins
+	// (internal/canary). Default: error_rate with min_effect
+	// max(0.02, 2·max_error_rate_increase) and margin max_error_rate_increase,
+	// and latency with min_effect 0.1.
+	Analysis *canary.Config `json:"analysis,omitempty" yaml:"analysis"`
+	// RequireApproval makes the rollout wait, after the last step passes,
+	// for a person to approve the promotion (kiln approve).
+	RequireApproval bool `json:"require_approval,omitempty" yaml:"require_approval"`
+}
+
+// AllServers returns the model servers the step deploys to.
+func (c DeployConfig) AllServers() []string {
+	if len(c.Servers) > 0 {
+		return c.Servers
+	}
+	if c.Server != "" {
+		return []string{c.Server}
+	}
+	return nil
+}
+
+// CanaryConfig returns the analysis the step declares, or the default one
+// derived from MaxErrorRateIncrease.
+func (c DeployConfig) CanaryConfig() canary.Config {
+	if c.Analysis != nil {
+		return *c.Analysis
+	}
+	cfg := canary.DefaultConfig()
+	cfg.ErrorRate = &canary.Threshold{MinEffect: max(0.02, 2*c.MaxErrorRateIncrease), Margin: c.MaxErrorRateIncrease}
+	return cfg
 }
 
 // MonitorConfig: watch served traffic and retrain when the model degrades.

@@ -3,6 +3,7 @@ package pipelines
 import (
 	"errors"
 	"fmt"
+	"github.com/kiln-ml/kiln/internal/canary"
 	"math"
 	"net/url"
 	"path/filepath"
@@ -200,7 +201,8 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	case StepReport:
 		st.Report = d.decodeReport(w("input", "output", "model", "labels", "threshold", "trend", "drift", "columns", "title"), info)
 	case StepDeploy:
-		st.Deploy = d.decodeDeploy(w("server", "alias", "steps", "interval", "min_requests", "max_error_rate_increase", "max_waits"))
+		st.Deploy = d.decodeDeploy(w("server", "servers", "alias", "steps", "interval", "min_requests", "max_error_rate_increase", "max_waits",
+			"max_intervals", "analysis", "require_approval"))
 	case StepMonitor:
 		st.Monitor = d.decodeMonitor(w("interval", "psi_threshold", "min_rows", "window", "retrain", "cooldown",
 			"drift_share", "features", "metric", "min_labels", "labels", "drift"))
@@ -760,12 +762,29 @@ func (d *decoder) decodeDeploy(o *object) *DeployConfig {
 		MinRequests:          50,
 		MaxErrorRateIncrease: 0.01,
 		MaxWaits:             10,
+		MaxIntervals:         120,
+	}
+	checkServer := func(key, s string) {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			n, p := o.where(key)
+			d.errorf(n, p, "a model server must be an http:// or https:// URL, found %q", s)
+		}
 	}
 	if o.str("server", &c.Server) {
-		u, err := url.Parse(c.Server)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			n, p := o.where("server")
-			d.errorf(n, p, "server must be an http:// or https:// URL, found %q", c.Server)
+		checkServer("server", c.Server)
+	}
+	if o.strings("servers", &c.Servers) {
+		for _, s := range c.Servers {
+			checkServer("servers", s)
+		}
+		if len(c.Servers) == 0 {
+			n, p := o.where("servers")
+			d.errorf(n, p, "list at least one model server, or leave servers out to use the worker's --model-server")
+		}
+		if c.Server != "" {
+			n, p := o.where("servers")
+			d.errorf(n, p, "set server or servers, not both")
 		}
 	}
 	if o.str("alias", &c.Alias) && !stepNameRE.MatchString(c.Alias) {
@@ -789,6 +808,54 @@ func (d *decoder) decodeDeploy(o *object) *DeployConfig {
 	if o.int("max_waits", &c.MaxWaits) && c.MaxWaits < 0 {
 		n, p := o.where("max_waits")
 		d.errorf(n, p, "max_waits must not be negative, found %d", c.MaxWaits)
+	}
+	if o.int("max_intervals", &c.MaxIntervals) && c.MaxIntervals < 1 {
+		n, p := o.where("max_intervals")
+		d.errorf(n, p, "max_intervals must be at least 1, found %d", c.MaxIntervals)
+	}
+	o.bool("require_approval", &c.RequireApproval)
+	if k, ok := o.keys["analysis"]; ok {
+		c.Analysis = d.decodeCanaryAnalysis(d.object(o.vals["analysis"], k, joinPath(o.path, "analysis"), []string{"error_rate", "latency", "predictions", "alpha", "power"}))
+	}
+	return c
+}
+
+// decodeCanaryAnalysis reads a deploy step's analysis: the metrics the
+// canary is judged on, each with min_effect and margin.
+func (d *decoder) decodeCanaryAnalysis(o *object) *canary.Config {
+	c := &canary.Config{Alpha: 0.05, Power: 0.8}
+	for _, m := range []struct {
+		key string
+		dst **canary.Threshold
+		max float64
+	}{{canary.MetricErrorRate, &c.ErrorRate, 1}, {canary.MetricLatency, &c.Latency, 0.5}, {canary.MetricPredictions, &c.Predictions, 0.5}} {
+		k, ok := o.keys[m.key]
+		if !ok {
+			continue
+		}
+		t := d.object(o.vals[m.key], k, joinPath(o.path, m.key), []string{"min_effect", "margin"})
+		th := &canary.Threshold{}
+		t.require("min_effect")
+		if t.float("min_effect", &th.MinEffect) && (th.MinEffect <= 0 || th.MinEffect > m.max) {
+			n, p := t.where("min_effect")
+			d.errorf(n, p, "min_effect is the smallest degradation that matters, in (0, %g], found %g", m.max, th.MinEffect)
+		}
+		if t.float("margin", &th.Margin) && th.MinEffect > 0 && (th.Margin < 0 || th.Margin >= th.MinEffect) {
+			n, p := t.where("margin")
+			d.errorf(n, p, "margin is the degradation tolerated, in [0, min_effect=%g), found %g", th.MinEffect, th.Margin)
+		}
+		*m.dst = th
+	}
+	if o.float("alpha", &c.Alpha) && (c.Alpha <= 0 || c.Alpha >= 0.5) {
+		n, p := o.where("alpha")
+		d.errorf(n, p, "alpha bounds the chance of a wrong rollback, in (0, 0.5), found %g", c.Alpha)
+	}
+	if o.float("power", &c.Power) && (c.Power < 0.5 || c.Power >= 1) {
+		n, p := o.where("power")
+		d.errorf(n, p, "power is the chance of catching a degradation of min_effect, in [0.5, 1), found %g", c.Power)
+	}
+	if o.ok && c.ErrorRate == nil && c.Latency == nil && c.Predictions == nil {
+		d.errorf(o.at, o.path, "declare at least one of error_rate, latency and predictions")
 	}
 	return c
 }

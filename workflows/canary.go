@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/internal/canary"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
@@ -21,6 +22,9 @@ type CanaryInput struct {
 	RunID string `json:"run_id"`
 	// Actor is who started that run.
 	Actor string `json:"actor"`
+	// Step is the deploy step's name (kiln approve canary/<model> STEP
+	// decides a paused rollout).
+	Step string `json:"step,omitempty"`
 }
 
 // Canary verdicts of one analysis.
@@ -38,6 +42,10 @@ type CanaryStep struct {
 	Verdict string                  `json:"verdict"`
 	Reason  string                  `json:"reason"`
 	At      time.Time               `json:"at"`
+	// Analysis is the sequential analysis of this look: every metric's
+	// effect, always-valid interval and samples (nil in rollouts recorded
+	// before it).
+	Analysis *canary.Analysis `json:"analysis,omitempty"`
 }
 
 // CanaryStatus is the rollout's state (status query) and result.
@@ -49,16 +57,26 @@ type CanaryStatus struct {
 	Steps      []CanaryStep             `json:"steps"`
 	Done       bool                     `json:"done"`
 	Deployment activities.DeploymentRef `json:"deployment"`
+	// Analysis is the latest look's analysis.
+	Analysis *canary.Analysis `json:"analysis,omitempty"`
+	// Paused says why the rollout waits for a person (kiln approve), while
+	// it does.
+	Paused string `json:"paused,omitempty"`
+	// Decisions are the people's decisions on pauses and on promotion.
+	Decisions []activities.ApprovalRef `json:"decisions,omitempty"`
 }
 
-// CanaryWorkflow rolls a new model version out to a model server. With no
+// CanaryWorkflow rolls a new model version out to its model servers. With no
 // stable version (or the same one) it deploys directly. Otherwise it sends
-// Config.Steps percent of the traffic to the canary, waits Config.Interval,
-// and analyses the step with Analyze: pass moves to the next step, fail rolls
-// back, and an inconclusive step (too few requests) waits up to MaxWaits more
-// intervals before rolling back. At 100% the canary becomes stable and the
-// registry alias moves to it (compare-and-swap) in the same workflow.
-// Cancelling the workflow restores the stable version's traffic.
+// Config.Steps percent of the traffic to the canary and analyses it every
+// Config.Interval with sequential tests that stay valid at every look
+// (sequentialRollout, internal/canary): a canary worse than its margins
+// rolls back, one within them on enough traffic moves to the next step, and
+// a rollout without traffic or verdict pauses for a person instead of
+// passing. At 100% the canary becomes stable and the registry alias moves to
+// it (compare-and-swap) in the same workflow. Cancelling the workflow
+// restores the stable version's traffic. Rollouts recorded before the
+// sequential analysis replay the per-step z-test (Analyze).
 func CanaryWorkflow(ctx workflow.Context, in CanaryInput) (CanaryStatus, error) {
 	cfg := in.Config
 	st := &CanaryStatus{Model: in.Model, Canary: in.Version.Version}
@@ -66,6 +84,17 @@ func CanaryWorkflow(ctx workflow.Context, in CanaryInput) (CanaryStatus, error) 
 	*dep = activities.DeploymentRef{Server: cfg.Server, Model: in.Model, Version: in.Version.Version, Alias: cfg.Alias}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (CanaryStatus, error) { return *st, nil }); err != nil {
 		return *st, err
+	}
+	sequential := workflow.GetVersion(ctx, sequentialCanaryVersion, workflow.DefaultVersion, 1) == 1
+	gate := &canaryGate{step: in.Step}
+	if sequential {
+		if err := gate.register(ctx); err != nil {
+			return *st, err
+		}
+	}
+	servers := []string{cfg.Server}
+	if sequential {
+		servers = cfg.AllServers()
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
@@ -80,7 +109,11 @@ func CanaryWorkflow(ctx workflow.Context, in CanaryInput) (CanaryStatus, error) 
 		return *st, err
 	}
 	if !cur.Found || cur.Current.Version == in.Version.Version {
-		if err := setTraffic(actx, cfg.Server, in.Model, in.Version, nil, 0); err != nil {
+		if sequential {
+			if err := setTrafficAll(actx, servers, in, in.Version, nil, 0); err != nil {
+				return *st, err
+			}
+		} else if err := setTraffic(actx, cfg.Server, in.Model, in.Version, nil, 0); err != nil {
 			return *st, err
 		}
 		reason := "no stable version to compare with"
@@ -103,19 +136,34 @@ func CanaryWorkflow(ctx workflow.Context, in CanaryInput) (CanaryStatus, error) 
 	defer func() {
 		if !st.Done {
 			dctx, _ := workflow.NewDisconnectedContext(actx)
-			if err := setTraffic(dctx, cfg.Server, in.Model, stable, nil, 0); err != nil {
+			var err error
+			if sequential {
+				err = setTrafficAll(dctx, servers, in, stable, nil, 0)
+			} else {
+				err = setTraffic(dctx, cfg.Server, in.Model, stable, nil, 0)
+			}
+			if err != nil {
 				workflow.GetLogger(ctx).Error("restoring stable traffic", "model", in.Model, "error", err)
 			}
 		}
 	}()
 
 	rollback := func(reason string) (CanaryStatus, error) {
-		if err := setTraffic(actx, cfg.Server, in.Model, stable, nil, 0); err != nil {
+		var err error
+		if sequential {
+			err = setTrafficAll(actx, servers, in, stable, nil, 0)
+		} else {
+			err = setTraffic(actx, cfg.Server, in.Model, stable, nil, 0)
+		}
+		if err != nil {
 			return *st, err
 		}
 		st.Percent, st.Done = 0, true
-		dep.Promoted, dep.Outcome, dep.Reason = false, "rolled back", reason
+		dep.Promoted, dep.Outcome, dep.Reason, dep.Evidence = false, "rolled back", reason, st.Analysis
 		return *st, nil
+	}
+	if sequential {
+		return sequentialRollout(ctx, actx, in, st, stable, cur, rollback, gate)
 	}
 
 	for _, pct := range cfg.Steps {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/internal/canary"
+	"github.com/kiln-ml/kiln/internal/serving"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
@@ -58,16 +61,49 @@ type fakeServer struct {
 	mu                   sync.Mutex
 	pct                  int
 	stable, canary       int64
-	reqs, errs           map[int64]int64
 	perCall              int64
 	stableErr, canaryErr float64
 	traffic              []activities.TrafficInput
 	moves                []activities.MoveAliasInput
 	moveErr              error
+	// canaryLatency and canaryValue are the canary's request duration
+	// (seconds) and prediction; stable's are 2ms and 0.3.
+	canaryLatency, canaryValue float64
+	by                         map[string]*fakeCounters
+	statsCalls                 int
+}
+
+// fakeCounters are one server's cumulative counters per version.
+type fakeCounters struct {
+	reqs, errs map[int64]int64
+	lat, vals  map[int64]serving.Histogram
+}
+
+// observe adds n observations of v to h (cumulative buckets over bounds).
+func observe(h serving.Histogram, bounds []float64, v float64, n int64) serving.Histogram {
+	if h.Buckets == nil {
+		for _, b := range bounds {
+			h.Buckets = append(h.Buckets, serving.Bucket{UpperBound: b})
+		}
+	}
+	h.Count += float64(n)
+	h.Sum += v * float64(n)
+	for i := range h.Buckets {
+		if v <= h.Buckets[i].UpperBound {
+			h.Buckets[i].Count += float64(n)
+		}
+	}
+	return h
 }
 
 func (f *fakeServer) mock(env *testsuite.TestWorkflowEnvironment, current int64) {
-	f.reqs, f.errs = map[int64]int64{}, map[int64]int64{}
+	f.by = map[string]*fakeCounters{}
+	if f.canaryLatency == 0 {
+		f.canaryLatency = 2e-3
+	}
+	if f.canaryValue == 0 {
+		f.canaryValue = 0.3
+	}
 	env.RegisterActivity(&activities.Activities{})
 	env.OnActivity(a.ResolveAlias, mock.Anything, mock.Anything).Return(activities.ResolveAliasOutput{Found: current > 0, Current: activities.VersionRef{Version: current}}, nil)
 	env.OnActivity(a.SetTraffic, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TrafficInput) (activities.TrafficOutput, error) {
@@ -80,20 +116,32 @@ func (f *fakeServer) mock(env *testsuite.TestWorkflowEnvironment, current int64)
 		}
 		return activities.TrafficOutput{Applied: true}, nil
 	})
-	env.OnActivity(a.GetStats, mock.Anything, mock.Anything).Return(func(context.Context, activities.StatsInput) (activities.StatsOutput, error) {
+	env.OnActivity(a.GetStats, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StatsInput) (activities.StatsOutput, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		f.statsCalls++
+		cn := f.by[in.Server]
+		if cn == nil {
+			cn = &fakeCounters{reqs: map[int64]int64{}, errs: map[int64]int64{}, lat: map[int64]serving.Histogram{}, vals: map[int64]serving.Histogram{}}
+			f.by[in.Server] = cn
+		}
 		c := f.perCall * int64(f.pct) / 100
 		s := f.perCall - c
-		f.reqs[f.stable] += s
-		f.errs[f.stable] += int64(float64(s) * f.stableErr)
+		cn.reqs[f.stable] += s
+		cn.errs[f.stable] += int64(float64(s) * f.stableErr)
+		cn.lat[f.stable] = observe(cn.lat[f.stable], serving.DurationBuckets, 2e-3, s)
+		cn.vals[f.stable] = observe(cn.vals[f.stable], serving.PredictionBuckets, 0.3, s)
 		if f.canary != 0 {
-			f.reqs[f.canary] += c
-			f.errs[f.canary] += int64(float64(c) * f.canaryErr)
+			cn.reqs[f.canary] += c
+			cn.errs[f.canary] += int64(float64(c) * f.canaryErr)
+			cn.lat[f.canary] = observe(cn.lat[f.canary], serving.DurationBuckets, f.canaryLatency, c)
+			cn.vals[f.canary] = observe(cn.vals[f.canary], serving.PredictionBuckets, f.canaryValue, c)
 		}
 		var out activities.StatsOutput
 		for _, v := range []int64{1, 2} {
-			out.Variants = append(out.Variants, activities.VariantStats{Version: v, Requests: f.reqs[v], Errors: f.errs[v]})
+			if cn.reqs[v] > 0 {
+				out.Variants = append(out.Variants, activities.VariantStats{Version: v, Requests: cn.reqs[v], Errors: cn.errs[v], Latency: cn.lat[v], Values: cn.vals[v]})
+			}
 		}
 		return out, nil
 	})
@@ -185,17 +233,169 @@ func TestCanaryRollsBackAWorseVersion(t *testing.T) {
 	}
 }
 
-func TestCanaryWithoutTrafficIsNotPromoted(t *testing.T) {
+// execCanaryWith runs a canary with cfg; at each look where the rollout
+// waits for a person, decide (if not nil) answers with an approve Update.
+func execCanaryWith(t *testing.T, f *fakeServer, cfg pipelines.DeployConfig, decide func(st CanaryStatus) *ApproveInput) (CanaryStatus, []CanaryStatus, error) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(CanaryWorkflow)
+	f.mock(env, 1)
+	var seen []CanaryStatus
+	var poll func()
+	poll = func() {
+		v, err := env.QueryWorkflow(QueryStatus)
+		if err == nil {
+			var st CanaryStatus
+			if v.Get(&st) == nil && st.Paused != "" {
+				seen = append(seen, st)
+				if in := decide(st); in != nil {
+					env.UpdateWorkflow(UpdateApprove, "u"+strconv.Itoa(len(seen)), &testsuite.TestUpdateCallback{
+						OnReject: func(err error) { t.Errorf("update rejected: %v", err) },
+						OnAccept: func() {}, OnComplete: func(any, error) {},
+					}, *in)
+				}
+			}
+		}
+		env.RegisterDelayedCallback(poll, cfg.Interval.D()/2)
+	}
+	env.RegisterDelayedCallback(poll, cfg.Interval.D()/2)
+	env.ExecuteWorkflow(CanaryWorkflow, CanaryInput{Model: "m", Version: activities.VersionRef{Version: 2, BundleURI: "file:///v2"}, Config: cfg, RunID: "pipeline/m/r1", Actor: "test", Step: "deploy"})
+	if err := env.GetWorkflowError(); err != nil {
+		return CanaryStatus{}, seen, err
+	}
+	var st CanaryStatus
+	if err := env.GetWorkflowResult(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st, seen, nil
+}
+
+// A canary with no traffic is never promoted: after max_waits intervals
+// without canary requests the rollout pauses (with an alert) and waits for
+// a person; rejecting rolls back, approving looks again.
+func TestCanaryWithoutTrafficPauses(t *testing.T) {
+	cfg := canaryConfig()
 	f := &fakeServer{perCall: 0}
-	st := runCanary(t, f, 1)
-	if st.Deployment.Promoted {
-		t.Fatalf("promoted without any traffic: %+v", st.Deployment)
+	decisions := 0
+	st, seen, err := execCanaryWith(t, f, cfg, func(st CanaryStatus) *ApproveInput {
+		decisions++
+		if decisions == 1 {
+			return &ApproveInput{Step: "deploy", Approve: true, Reason: "traffic is coming", Actor: "ana"}
+		}
+		return &ApproveInput{Step: "deploy", Approve: false, Reason: "no traffic today", Actor: "ana"}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(st.Deployment.Reason, "inconclusive") {
-		t.Errorf("reason %q", st.Deployment.Reason)
+	if st.Deployment.Promoted || st.Deployment.Outcome != "rolled back" {
+		t.Fatalf("deployment %+v", st.Deployment)
 	}
-	if n := len(st.Steps); n != canaryConfig().MaxWaits+1 {
-		t.Errorf("%d analyses, want %d (MaxWaits+1)", n, canaryConfig().MaxWaits+1)
+	if len(seen) < 2 || !strings.Contains(seen[0].Paused, "no new canary traffic") {
+		t.Fatalf("pauses seen: %+v", seen)
+	}
+	if !strings.Contains(st.Deployment.Reason, "no traffic today") || len(st.Decisions) != 2 || st.Decisions[0].By != "ana" || !st.Decisions[0].Approved {
+		t.Errorf("reason %q, decisions %+v", st.Deployment.Reason, st.Decisions)
+	}
+	// Each pause came after MaxWaits+1 idle looks, plus the first look.
+	if n := len(st.Steps); n != 2*(cfg.MaxWaits+1)+1 && n != 2*(cfg.MaxWaits+1) {
+		t.Errorf("%d analyses before the two pauses, want about %d", n, 2*(cfg.MaxWaits+1))
+	}
+	for _, step := range st.Steps {
+		if step.Verdict == VerdictPass {
+			t.Fatalf("a look without traffic passed: %+v", step)
+		}
+	}
+}
+
+func TestCanarySequentialVerdicts(t *testing.T) {
+	withPredictions := canaryConfig()
+	withPredictions.Analysis = &canary.Config{
+		ErrorRate:   &canary.Threshold{MinEffect: 0.02, Margin: 0.01},
+		Latency:     &canary.Threshold{MinEffect: 0.1},
+		Predictions: &canary.Threshold{MinEffect: 0.1, Margin: 0.05},
+	}
+	tests := []struct {
+		name    string
+		f       *fakeServer
+		cfg     pipelines.DeployConfig
+		promote bool
+		metric  string
+	}{
+		{"slower canary rolls back", &fakeServer{perCall: 1000, canaryLatency: 20e-3}, canaryConfig(), false, canary.MetricLatency},
+		{"shifted predictions roll back", &fakeServer{perCall: 1000, canaryValue: 0.9}, withPredictions, false, canary.MetricPredictions},
+		{"same predictions promote", &fakeServer{perCall: 1000}, withPredictions, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, _, err := execCanaryWith(t, tt.f, tt.cfg, func(CanaryStatus) *ApproveInput { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Deployment.Promoted != tt.promote {
+				t.Fatalf("promoted %v, want %v: %s", st.Deployment.Promoted, tt.promote, st.Deployment.Reason)
+			}
+			ev := st.Deployment.Evidence
+			if ev == nil || len(ev.Metrics) == 0 {
+				t.Fatalf("no evidence in %+v", st.Deployment)
+			}
+			if !tt.promote {
+				if !strings.Contains(st.Deployment.Reason, tt.metric+" worse") {
+					t.Errorf("reason %q does not name %s", st.Deployment.Reason, tt.metric)
+				}
+				for _, m := range ev.Metrics {
+					if m.Metric == tt.metric && !(m.Lower > m.Margin || m.Upper < -m.Margin) {
+						t.Errorf("%s evidence %+v does not exclude the margin", m.Metric, m)
+					}
+				}
+			}
+		})
+	}
+}
+
+// require_approval: a passed canary waits for a person before promotion.
+func TestCanaryRequireApproval(t *testing.T) {
+	cfg := canaryConfig()
+	cfg.RequireApproval = true
+	f := &fakeServer{perCall: 1000}
+	st, seen, err := execCanaryWith(t, f, cfg, func(st CanaryStatus) *ApproveInput {
+		return &ApproveInput{Step: "deploy", Approve: true, Reason: "looks good", Actor: "ana"}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Deployment.Promoted || len(seen) == 0 || !strings.Contains(seen[0].Paused, "approval") || !strings.Contains(st.Deployment.Reason, "approved by ana") {
+		t.Fatalf("deployment %+v, pauses %+v", st.Deployment, seen)
+	}
+	if len(f.moves) != 1 {
+		t.Errorf("alias moves %+v", f.moves)
+	}
+}
+
+// Several replicas get the same split, and the analysis sums their traffic.
+func TestCanaryReplicas(t *testing.T) {
+	cfg := canaryConfig()
+	cfg.Servers = []string{"http://a", "http://b"}
+	f := &fakeServer{perCall: 500}
+	st, _, err := execCanaryWith(t, f, cfg, func(CanaryStatus) *ApproveInput { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Deployment.Promoted {
+		t.Fatalf("deployment %+v", st.Deployment)
+	}
+	byServer := map[string][]int{}
+	for _, tr := range f.traffic {
+		byServer[tr.Server] = append(byServer[tr.Server], tr.CanaryPercent)
+	}
+	if !equalInts(byServer["http://a"], []int{10, 50, 0}) || !equalInts(byServer["http://b"], []int{10, 50, 0}) {
+		t.Errorf("splits per server %v", byServer)
+	}
+	// Each look reads both servers; each fake server serves perCall
+	// requests between reads, so the analysis sees twice one server's.
+	first := st.Steps[0]
+	if got := first.Stable.Requests + first.Canary.Requests; got != 2*500 {
+		t.Errorf("first look summed %d requests, want %d", got, 2*500)
 	}
 }
 

@@ -383,6 +383,7 @@ func deployStep(ctx workflow.Context, input activities.StepInput, summary string
 		Config:  cfg,
 		RunID:   input.Run.WorkflowID,
 		Actor:   input.Run.CreatedBy,
+		Step:    input.Step.Name,
 	}
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		var res CanaryStatus
