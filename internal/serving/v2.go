@@ -190,11 +190,10 @@ func badRequest(format string, args ...any) *inferError {
 // bundle whose inputs the request is checked against (the stable version's
 // when none was named).
 type target struct {
-	m     *served
-	mdl   *model.Model
-	dep   Deployment
-	name  string
-	pinTo string // the version requested, "" for none
+	m    *served
+	mdl  *model.Model
+	dep  Deployment
+	name string
 }
 
 // resolve finds the model, and the version if one is given, that a request
@@ -209,7 +208,7 @@ func (s *Server) resolve(name, version string) (target, *inferError) {
 	if l == nil {
 		return target{}, &inferError{http.StatusServiceUnavailable, fmt.Sprintf("model %q is not ready: it has no deployment", name)}
 	}
-	t := target{m: m, mdl: l.stable, dep: l.dep, name: name, pinTo: version}
+	t := target{m: m, mdl: l.stable, dep: l.dep, name: name}
 	if version == "" {
 		return t, nil
 	}
