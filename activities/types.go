@@ -249,9 +249,12 @@ type ScoredRef struct {
 
 // DeploymentRef is the outcome of a canary rollout.
 type DeploymentRef struct {
-	Server  string `json:"server"`
-	Model   string `json:"model"`
-	Version int64  `json:"version"`
+	Server string `json:"server"`
+	// Servers are all the model servers the version was deployed to (set
+	// by sequential rollouts; Server is the first).
+	Servers []string `json:"servers,omitempty"`
+	Model   string   `json:"model"`
+	Version int64    `json:"version"`
 	// Alias is the registry alias the rollout moves (e.g. production).
 	Alias    string `json:"alias"`
 	Promoted bool   `json:"promoted"`

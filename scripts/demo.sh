@@ -55,7 +55,7 @@ fi
 PARAMS=(-p cooldown=1m)
 
 # Live traffic from the start: on a repeated demo, run 1 is a canary too.
-"$KILN" replay churn data/churn.csv --server "$SERVER" --rate 50 --duration 10m -q 2>/dev/null &
+"$KILN" replay churn data/churn.csv --server "$SERVER" --rate 200 --duration 10m -q 2>/dev/null &
 REPLAY=$!
 trap 'kill $REPLAY 2>/dev/null || true' EXIT
 
@@ -70,7 +70,7 @@ wait $REPLAY 2>/dev/null || true
 
 step "Drift: serve shifted traffic; the monitor compares it with the training profile"
 since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-"$KILN" replay churn data/churn-drifted.csv --server "$SERVER" --rate 50 --duration 10m -q &
+"$KILN" replay churn data/churn-drifted.csv --server "$SERVER" --rate 200 --duration 10m -q &
 REPLAY=$!
 retrain=""
 for i in $(seq 120); do

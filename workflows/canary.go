@@ -64,6 +64,12 @@ type CanaryStatus struct {
 	Paused string `json:"paused,omitempty"`
 	// Decisions are the people's decisions on pauses and on promotion.
 	Decisions []activities.ApprovalRef `json:"decisions,omitempty"`
+	// Baseline is the stable version the canary was compared with.
+	Baseline int64 `json:"baseline,omitempty"`
+	// RunID and Step are the pipeline run and deploy step that started the
+	// rollout.
+	RunID string `json:"run_id,omitempty"`
+	Step  string `json:"step,omitempty"`
 }
 
 // CanaryWorkflow rolls a new model version out to its model servers. With no
@@ -79,7 +85,7 @@ type CanaryStatus struct {
 // sequential analysis replay the per-step z-test (Analyze).
 func CanaryWorkflow(ctx workflow.Context, in CanaryInput) (CanaryStatus, error) {
 	cfg := in.Config
-	st := &CanaryStatus{Model: in.Model, Canary: in.Version.Version}
+	st := &CanaryStatus{Model: in.Model, Canary: in.Version.Version, RunID: in.RunID, Step: in.Step}
 	dep := &st.Deployment
 	*dep = activities.DeploymentRef{Server: cfg.Server, Model: in.Model, Version: in.Version.Version, Alias: cfg.Alias}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (CanaryStatus, error) { return *st, nil }); err != nil {
@@ -95,6 +101,7 @@ func CanaryWorkflow(ctx workflow.Context, in CanaryInput) (CanaryStatus, error) 
 	servers := []string{cfg.Server}
 	if sequential {
 		servers = cfg.AllServers()
+		dep.Servers = servers
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,

@@ -92,7 +92,8 @@ func sequentialRollout(ctx, actx workflow.Context, in CanaryInput, st *CanarySta
 	servers := cfg.AllServers()
 	acfg := cfg.CanaryConfig()
 	dep := &st.Deployment
-	var base activities.StatsOutput
+	var base []activities.StatsOutput
+	st.Baseline = stable.Version
 	pause := func(why string) (bool, error) {
 		st.Paused = why
 		alert := activities.CanaryAlertInput{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, Key: fmt.Sprintf("%s/%s/%d", in.RunID, in.Step, len(st.Steps)), Message: why}
@@ -123,7 +124,7 @@ func sequentialRollout(ctx, actx workflow.Context, in CanaryInput, st *CanarySta
 		if i == 0 {
 			base = now
 		}
-		stepStart := arm(now, base, in.Version.Version).Requests
+		stepStart := armsSince(now, base, in.Version.Version).Requests
 		last := stepStart
 		idle, looks := 0, 0
 		for {
@@ -135,7 +136,7 @@ func sequentialRollout(ctx, actx workflow.Context, in CanaryInput, st *CanarySta
 			if err != nil {
 				return *st, err
 			}
-			s, c := arm(now, base, stable.Version), arm(now, base, in.Version.Version)
+			s, c := armsSince(now, base, stable.Version), armsSince(now, base, in.Version.Version)
 			an := canary.Analyze(acfg, s, c, pct)
 			newCanary := c.Requests - stepStart
 			verdict, reason := an.Decision, an.Reason
@@ -241,61 +242,59 @@ func setTrafficAll(ctx workflow.Context, servers []string, in CanaryInput, stabl
 	return first
 }
 
-// statsAll reads every server's counters and sums them per version.
-func statsAll(ctx workflow.Context, servers []string, model string) (activities.StatsOutput, error) {
+// statsAll reads every server's counters, in the order of servers.
+func statsAll(ctx workflow.Context, servers []string, model string) ([]activities.StatsOutput, error) {
 	futures := make([]workflow.Future, len(servers))
 	for i, srv := range servers {
 		futures[i] = workflow.ExecuteActivity(withSummary(ctx, "stats "+model+" on "+srv), a.GetStats, activities.StatsInput{Server: srv, Model: model})
 	}
-	var out activities.StatsOutput
-	for _, f := range futures {
-		var one activities.StatsOutput
-		if err := f.Get(ctx, &one); err != nil {
-			return out, err
+	out := make([]activities.StatsOutput, len(servers))
+	for i, f := range futures {
+		if err := f.Get(ctx, &out[i]); err != nil {
+			return nil, err
 		}
-		out = sumStats(out, one)
 	}
 	return out, nil
 }
 
-// sumStats adds b's per-version counters to a's (versions stay sorted).
-func sumStats(a, b activities.StatsOutput) activities.StatsOutput {
-	out := activities.StatsOutput{Variants: append([]activities.VariantStats(nil), a.Variants...)}
-	for _, v := range b.Variants {
-		found := false
-		for i := range out.Variants {
-			w := &out.Variants[i]
-			if w.Version != v.Version {
-				continue
-			}
-			found = true
-			if n := w.Requests + v.Requests; n > 0 {
-				w.MeanMs = (w.MeanMs*float64(w.Requests) + v.MeanMs*float64(v.Requests)) / float64(n)
-			}
-			w.Requests += v.Requests
-			w.Errors += v.Errors
-			w.Predictions += v.Predictions
-			w.Latency = w.Latency.Add(v.Latency)
-			w.Values = w.Values.Add(v.Values)
-			w.P50Ms, w.P99Ms = msOr0(w.Latency.Quantile(0.5)), msOr0(w.Latency.Quantile(0.99))
+// armsSince sums, over the servers, version's traffic in now since base
+// (both per server). A server whose counters went down restarted: all it
+// counted since is new (as Prometheus's rate() treats a counter reset).
+func armsSince(now, base []activities.StatsOutput, version int64) canary.Arm {
+	var total canary.Arm
+	for i := range now {
+		var b activities.StatsOutput
+		if i < len(base) {
+			b = base[i]
 		}
-		if !found {
-			out.Variants = append(out.Variants, v)
-		}
+		total = addArms(total, arm(now[i], b, version))
 	}
-	for i := 1; i < len(out.Variants); i++ {
-		for j := i; j > 0 && out.Variants[j].Version < out.Variants[j-1].Version; j-- {
-			out.Variants[j], out.Variants[j-1] = out.Variants[j-1], out.Variants[j]
-		}
+	return total
+}
+
+// addArms adds two arms' counts (bins of the same histograms).
+func addArms(x, y canary.Arm) canary.Arm {
+	out := canary.Arm{Requests: x.Requests + y.Requests, Errors: x.Errors + y.Errors, LatencyBounds: x.LatencyBounds}
+	if out.LatencyBounds == nil {
+		out.LatencyBounds = y.LatencyBounds
 	}
+	out.Latency = addBins(x.Latency, y.Latency)
+	out.Predictions = addBins(x.Predictions, y.Predictions)
 	return out
 }
 
-func msOr0(s float64) float64 {
-	if s != s || s > 1e300 || s < -1e300 {
-		return 0
+func addBins(x, y []float64) []float64 {
+	switch {
+	case len(x) == 0:
+		return append([]float64(nil), y...)
+	case len(y) == 0 || len(x) != len(y):
+		return append([]float64(nil), x...)
 	}
-	return s * 1e3
+	out := make([]float64, len(x))
+	for i := range x {
+		out[i] = x[i] + y[i]
+	}
+	return out
 }
 
 // arm is version's traffic in now since base, as internal/canary reads it.
@@ -310,6 +309,9 @@ func arm(now, base activities.StatsOutput, version int64) canary.Arm {
 		if v.Version == version {
 			b = v
 		}
+	}
+	if n.Requests < b.Requests || n.Latency.Count < b.Latency.Count {
+		b = activities.VariantStats{} // the server restarted since base
 	}
 	lat := n.Latency.Sub(b.Latency)
 	vals := n.Values.Sub(b.Values)

@@ -433,7 +433,9 @@ func monitorStep(ctx workflow.Context, in PipelineInput, input activities.StepIn
 	req := activities.StartMonitorInput{Monitor: activities.MonitorRequest{
 		Model: dep.Model, Alias: alias, Config: *input.Step.Monitor, Pipeline: input.Run.Pipeline, Retrain: in.Spec,
 	}}
-	if dep.Server != "" {
+	if len(dep.Servers) > 0 {
+		req.Monitor.Servers = dep.Servers
+	} else if dep.Server != "" {
 		req.Monitor.Servers = []string{dep.Server}
 	}
 	workflow.Go(ctx, func(gctx workflow.Context) {

@@ -69,11 +69,12 @@ type Config struct {
 }
 
 // DefaultConfig checks the error rate (min_effect 0.02) and latency
-// (min_effect 0.1) at alpha 0.05 and power 0.8.
+// (min_effect 0.1, margin 0.05: a rank effect below 0.05 is noise of the
+// machine, not of the model) at alpha 0.05 and power 0.8.
 func DefaultConfig() Config {
 	return Config{
 		ErrorRate: &Threshold{MinEffect: 0.02},
-		Latency:   &Threshold{MinEffect: 0.1},
+		Latency:   &Threshold{MinEffect: 0.1, Margin: 0.05},
 		Alpha:     0.05, Power: 0.8,
 	}
 }

@@ -40,10 +40,18 @@ The run refuses a decision, and kiln approve exits with code 1, when STEP is
 not a step of RUN, is not an approval step, is not waiting for a decision, or
 when you are not one of the step's approvers (its "approvers" list in the
 spec; an empty list lets anyone decide). --reason is required. You decide as
-the local user unless --as names someone else.`,
+the local user unless --as names someone else.
+
+A canary rollout that pauses (no canary traffic for max_waits intervals, no
+verdict after max_intervals, or require_approval before promotion) waits for
+the same decision on its own workflow: RUN is canary/<model> and STEP the
+deploy step (kiln runs show prints the command). Approving a pause looks
+again; approving a passed canary promotes it; --reject rolls it back.`,
 		Example: `  kiln approve churn/20261125-104512-a1b2 gate --reason "AUC up 2 points, drift checks clean"
   kiln approve pipeline/churn/20261125-104512-a1b2 gate --reject --reason "holdout too small"
-  kiln approve churn/20261125-104512-a1b2 gate --reason "on call" --as ana --json`,
+  kiln approve churn/20261125-104512-a1b2 gate --reason "on call" --as ana --json
+  kiln approve canary/churn deploy --reason "quiet night, traffic resumes at 8"
+  kiln approve canary/churn deploy --reject --reason "p99 too close to the SLO"`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(reason) == "" {

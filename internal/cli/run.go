@@ -438,7 +438,71 @@ func canaryProgress(ctx context.Context, c client.Client, model string) string {
 		last := cs.Steps[n-1]
 		msg += fmt.Sprintf(", last analysis %s: %s", last.Verdict, last.Reason)
 	}
+	if cs.Paused != "" {
+		msg += fmt.Sprintf("; PAUSED (%s): decide with kiln approve %s %s --reason ... [--reject]", cs.Paused, activities.CanaryID(model), cs.Step)
+	}
 	return msg
+}
+
+// readCanary returns the latest rollout of model if runWID started it: the
+// status query of a running one, the result of a closed one.
+func readCanary(ctx context.Context, c client.Client, model, runWID string) (workflows.CanaryStatus, bool) {
+	var cs workflows.CanaryStatus
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if v, err := c.QueryWorkflow(qctx, activities.CanaryID(model), "", workflows.QueryStatus); err == nil && v.Get(&cs) == nil {
+		return cs, cs.RunID == runWID
+	}
+	if err := c.GetWorkflow(qctx, activities.CanaryID(model), "").Get(qctx, &cs); err == nil || cs.RunID != "" {
+		return cs, cs.RunID == runWID
+	}
+	return cs, false
+}
+
+// printCanaryEvidence prints the canary analysis of run's deploy step: each
+// metric's effect, always-valid interval and samples, and how to decide a
+// paused rollout.
+func printCanaryEvidence(ctx context.Context, cfg *Config, c client.Client, st workflows.RunStatus) {
+	a := st.Artifacts()
+	if a.Model == nil {
+		return
+	}
+	hasDeploy := false
+	for _, s := range st.Steps {
+		hasDeploy = hasDeploy || s.Uses == pipelines.StepDeploy
+	}
+	if !hasDeploy {
+		return
+	}
+	cs, ok := readCanary(ctx, c, a.Model.Name, st.WorkflowID)
+	if !ok || cs.Analysis == nil {
+		return
+	}
+	out := cfg.stdout
+	fmt.Fprintf(out, "\nCanary   v%d against v%d, %d analyses, decision %s\n", cs.Canary, cs.Baseline, len(cs.Steps), cs.Analysis.Decision)
+	t := newTable(out, "  METRIC", "VERDICT", "EFFECT", "INTERVAL", "MARGIN", "MIN EFFECT", "CANARY/NEED", "STABLE", "DETAIL")
+	for _, m := range cs.Analysis.Metrics {
+		t.row("  "+m.Metric, m.Verdict, fmt.Sprintf("%+.4f", m.Effect), fmt.Sprintf("[%s, %s]", bound(m.Lower), bound(m.Upper)),
+			fmt.Sprintf("%g", m.Margin), fmt.Sprintf("%g", m.MinEffect), fmt.Sprintf("%d/%d", m.Canary, m.Need), fmt.Sprint(m.Stable), m.Detail)
+	}
+	_ = t.flush()
+	for _, d := range cs.Decisions {
+		fmt.Fprintf(out, "  %s by %s at %s: %s\n", d.Decision, d.By, when(d.At), d.Reason)
+	}
+	if cs.Paused != "" {
+		fmt.Fprintf(out, "  PAUSED: %s\n  Decide: kiln approve %s %s --reason ... [--reject]\n", cs.Paused, activities.CanaryID(cs.Model), cs.Step)
+	}
+}
+
+// bound prints an interval end; ±1e9 stands for unbounded.
+func bound(v float64) string {
+	switch {
+	case v >= 1e9:
+		return "+inf"
+	case v <= -1e9:
+		return "-inf"
+	}
+	return fmt.Sprintf("%+.4f", v)
 }
 
 // pendingProgress reads the latest heartbeat of each running activity.

@@ -189,7 +189,7 @@ func payloadInt(p *commonpb.Payload) int64 {
 
 // runWorkflowID accepts a workflow ID, or <pipeline>/<run> without the prefix.
 func runWorkflowID(arg string) string {
-	if strings.HasPrefix(arg, "pipeline/") || strings.HasPrefix(arg, "promote/") {
+	if strings.HasPrefix(arg, "pipeline/") || strings.HasPrefix(arg, "promote/") || strings.HasPrefix(arg, "canary/") {
 		return arg
 	}
 	return "pipeline/" + arg
@@ -222,6 +222,7 @@ workflow ID printed by kiln run (pipeline/<name>/<run>), with or without the
 				return printJSON(cfg.stdout, st)
 			}
 			printRun(cfg, st, cfg.workflowURL(wid, runID))
+			printCanaryEvidence(ctx, cfg, c, st)
 			return nil
 		},
 	}
@@ -351,7 +352,11 @@ func printRun(cfg *Config, st workflows.RunStatus, link string) {
 		fmt.Fprintf(out, "Report   %s (%d/%d features drifted; kiln reports show %s %s)\n", r.HTML, r.DriftedColumns, r.Columns, st.Pipeline, r.RunKey)
 	}
 	if a.Deployment != nil {
-		fmt.Fprintf(out, "Deployed %s v%d to %s: %s (%s)\n", a.Deployment.Model, a.Deployment.Version, a.Deployment.Server, a.Deployment.Outcome, a.Deployment.Reason)
+		where := a.Deployment.Server
+		if len(a.Deployment.Servers) > 1 {
+			where = strings.Join(a.Deployment.Servers, ", ")
+		}
+		fmt.Fprintf(out, "Deployed %s v%d to %s: %s (%s)\n", a.Deployment.Model, a.Deployment.Version, where, a.Deployment.Outcome, a.Deployment.Reason)
 	}
 	if st.Error != "" {
 		fmt.Fprintf(out, "Error    %s\n", st.Error)
