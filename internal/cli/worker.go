@@ -84,7 +84,7 @@ machines share one).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelServer, "model-server", envOr("KILN_MODEL_SERVER", "http://127.0.0.1:8080"), "default model server for deploy steps")
+	f.StringVar(&modelServer, "model-server", envOr("KILN_MODEL_SERVER", "http://127.0.0.1:8080"), "model servers of deploy steps, comma-separated (replicas); deploy steps target all of them unless the spec names server(s), and the admin token goes to no other")
 	f.StringVar(&adminToken, "admin-token", "", "model server admin token (env KILN_ADMIN_TOKEN; default: $KILN_HOME/admin-token)")
 	f.StringVar(&trainer, "trainer-bin", "", "local trainer binary for the process runtime")
 	f.BoolVar(&noDocker, "no-docker", false, "train as local processes even when Docker is reachable")
