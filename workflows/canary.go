@@ -270,19 +270,19 @@ func oneSidedPValue(x1, n1, x2, n2 int64) float64 {
 	return 0.5 * math.Erfc(z/math.Sqrt2)
 }
 
+// variantOf returns version's counters in s (zero when it has none).
+func variantOf(s activities.StatsOutput, version int64) activities.VariantStats {
+	for _, v := range s.Variants {
+		if v.Version == version {
+			return v
+		}
+	}
+	return activities.VariantStats{}
+}
+
 // delta returns version's counters in now minus those in base.
 func delta(now, base activities.StatsOutput, version int64) activities.VariantStats {
-	var n, b activities.VariantStats
-	for _, v := range now.Variants {
-		if v.Version == version {
-			n = v
-		}
-	}
-	for _, v := range base.Variants {
-		if v.Version == version {
-			b = v
-		}
-	}
+	n, b := variantOf(now, version), variantOf(base, version)
 	out := activities.VariantStats{Version: version, Requests: n.Requests - b.Requests, Errors: n.Errors - b.Errors}
 	if out.Requests > 0 {
 		out.MeanMs = (n.MeanMs*float64(n.Requests) - b.MeanMs*float64(b.Requests)) / float64(out.Requests)

@@ -299,17 +299,7 @@ func addBins(x, y []float64) []float64 {
 
 // arm is version's traffic in now since base, as internal/canary reads it.
 func arm(now, base activities.StatsOutput, version int64) canary.Arm {
-	var n, b activities.VariantStats
-	for _, v := range now.Variants {
-		if v.Version == version {
-			n = v
-		}
-	}
-	for _, v := range base.Variants {
-		if v.Version == version {
-			b = v
-		}
-	}
+	n, b := variantOf(now, version), variantOf(base, version)
 	if n.Requests < b.Requests || n.Latency.Count < b.Latency.Count {
 		b = activities.VariantStats{} // the server restarted since base
 	}
