@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -156,13 +155,9 @@ func newLabelsListCmd(cfg *Config) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			model := args[0]
-			var from time.Time
-			if since != "" {
-				t, err := parseSince(since, time.Now())
-				if err != nil {
-					return &exitError{code: 2, err: err}
-				}
-				from = t
+			from, err := sinceFlag(since)
+			if err != nil {
+				return err
 			}
 			reg, err := cfg.openRegistry(cmd)
 			if err != nil {

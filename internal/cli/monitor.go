@@ -60,13 +60,9 @@ threshold (which, by how much, when) and every decision with its reason
   kiln monitor show churn --since 2026-12-03T08:00:00Z --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var from time.Time
-			if since != "" {
-				t, err := parseSince(since, time.Now())
-				if err != nil {
-					return &exitError{code: 2, err: err}
-				}
-				from = t
+			from, err := sinceFlag(since)
+			if err != nil {
+				return err
 			}
 			reg, err := cfg.openRegistry(cmd)
 			if err != nil {

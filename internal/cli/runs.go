@@ -151,6 +151,19 @@ func newRunsListCmd(cfg *Config) *cobra.Command {
 	return cmd
 }
 
+// sinceFlag reads an optional --since (zero time when empty); a bad value
+// is a usage error (exit code 2).
+func sinceFlag(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := parseSince(s, time.Now())
+	if err != nil {
+		return t, &exitError{code: 2, err: err}
+	}
+	return t, nil
+}
+
 // parseSince reads --since: a duration before now (Go's, or whole days
 // as 7d), an RFC 3339 time, or a local date.
 func parseSince(s string, now time.Time) (time.Time, error) {
