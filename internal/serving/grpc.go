@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -118,13 +119,13 @@ func (g grpcService) ModelMetadata(_ context.Context, req *inferencepb.ModelMeta
 // (FP64, shape [n]), is in raw_output_contents when the request used
 // raw_input_contents, else in contents.fp64_contents; parameters
 // "prediction_ids" holds the prediction IDs.
-func (g grpcService) ModelInfer(_ context.Context, pr *inferencepb.ModelInferRequest) (*inferencepb.ModelInferResponse, error) {
+func (g grpcService) ModelInfer(ctx context.Context, pr *inferencepb.ModelInferRequest) (*inferencepb.ModelInferResponse, error) {
 	start := time.Now()
 	t, ierr := g.s.resolve(pr.GetModelName(), pr.GetModelVersion())
 	if ierr != nil {
 		return nil, grpcError(ierr)
 	}
-	req := inferRequest{id: pr.GetId()}
+	req := inferRequest{id: pr.GetId(), header: metadataHeader(ctx)}
 	if p, ok := pr.GetParameters()[PredictionIDsParameter]; ok {
 		js, isStr := p.GetParameterChoice().(*inferencepb.InferParameter_StringParam)
 		if !isStr || json.Unmarshal([]byte(js.StringParam), &req.ids) != nil || req.ids == nil {
@@ -400,4 +401,19 @@ func rawTensor(in *inferencepb.ModelInferRequest_InferInputTensor, raw []byte) (
 		values = []any{}
 	}
 	return tensorIn{name: name, dt: dt, shape: in.GetShape(), values: values}, nil
+}
+
+// metadataHeader reads a gRPC request's metadata as HTTP headers are read
+// (the first value of a key, matched case-insensitively).
+func metadataHeader(ctx context.Context) func(string) string {
+	md, ok := grpcmd.FromIncomingContext(ctx)
+	if !ok {
+		return nil
+	}
+	return func(name string) string {
+		if v := md.Get(name); len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
 }

@@ -19,7 +19,7 @@ func TestRestore(t *testing.T) {
 	defer reg.Close()
 	uri1, _ := churnBundle(t, 1)
 	uri2, _ := churnBundle(t, 2)
-	for _, m := range []string{"churn", "other"} {
+	for _, m := range []string{"churn", "other", "shadowed", "tested"} {
 		for _, uri := range []string{uri1, uri2} {
 			if _, _, err := reg.Register(ctx, registry.Version{Model: m, BundleURI: uri}); err != nil {
 				t.Fatal(err)
@@ -30,6 +30,13 @@ func TestRestore(t *testing.T) {
 		}
 	}
 	if err := reg.SetDeployment(ctx, registry.Deployment{Model: "churn", StableVersion: 1, StableURI: uri1, CanaryVersion: 2, CanaryURI: uri2, CanaryPercent: 25}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.SetDeployment(ctx, registry.Deployment{Model: "shadowed", StableVersion: 1, StableURI: uri1, ShadowVersion: 2, ShadowURI: uri2}); err != nil {
+		t.Fatal(err)
+	}
+	exp := Experiment{Name: "e", Key: "header:X-User", Variants: []Variant{{Name: "a", Version: 1, BundleURI: uri1, Weight: 1}, {Name: "b", Version: 2, BundleURI: uri2, Weight: 3}}}
+	if err := reg.SetDeployment(ctx, registry.Deployment{Model: "tested", StableVersion: 1, StableURI: uri1, Experiment: mustJSON(t, exp)}); err != nil {
 		t.Fatal(err)
 	}
 	s := newTestServer(t, Options{})
@@ -43,5 +50,13 @@ func TestRestore(t *testing.T) {
 	got, ok = s.status("other")
 	if !ok || got.Deployment.Canary != nil || got.Deployment.Stable.Version != 1 {
 		t.Errorf("other restored as %+v, want the alias's v1", got.Deployment)
+	}
+	got, _ = s.status("shadowed")
+	if got.Deployment.Shadow == nil || got.Deployment.Shadow.Version != 2 {
+		t.Errorf("shadowed restored as %+v, want v1 with shadow v2", got.Deployment)
+	}
+	got, _ = s.status("tested")
+	if e := got.Deployment.Experiment; e == nil || len(e.Variants) != 2 || e.Variants[1].Weight != 3 || got.Deployment.Stable.Version != 1 {
+		t.Errorf("tested restored as %+v, want experiment e", got.Deployment)
 	}
 }

@@ -66,6 +66,14 @@ type Deployment struct {
 	// Canary, when set, receives CanaryPercent percent of the requests.
 	Canary        *Target `json:"canary,omitempty"`
 	CanaryPercent int     `json:"canary_percent"`
+	// Shadow, when set, receives a copy of every request after it is
+	// answered; its predictions are compared with the live answers
+	// (ShadowStats) and never returned.
+	Shadow *Target `json:"shadow,omitempty"`
+	// Experiment, when set, splits the traffic between its variants by
+	// key instead of between Stable and Canary (which it excludes); Stable
+	// is its control's version. Versionless metadata describes Stable.
+	Experiment *Experiment `json:"experiment,omitempty"`
 }
 
 // VariantStats are cumulative counters of one version since the server
@@ -98,6 +106,9 @@ type VariantStats struct {
 type Stats struct {
 	Model    string         `json:"model"`
 	Variants []VariantStats `json:"variants"`
+	// Shadows are the counters of the versions that served as shadows
+	// (not in Variants: a shadow answers no one), by ascending version.
+	Shadows []ShadowStats `json:"shadows,omitempty"`
 }
 
 // PredictResponse is the v1 predict answer.
@@ -126,6 +137,10 @@ type loaded struct {
 	canary  *model.Model
 	stableM *variantMetrics
 	canaryM *variantMetrics
+	// shadow receives mirrored requests; exp assigns experiment arms.
+	shadow  *model.Model
+	shadowM *shadowMetrics
+	exp     *assigner
 }
 
 // variantKey names one version in one variant.
@@ -140,6 +155,23 @@ type served struct {
 	cur  atomic.Pointer[loaded]
 	mu   sync.Mutex
 	vars map[variantKey]*variantMetrics // every variant ever deployed; guarded by mu
+	// shadows are the metrics of every version deployed as a shadow; guarded by mu.
+	shadows map[int64]*shadowMetrics
+}
+
+// shadowMetrics returns version's shadow metrics, creating them on first use.
+func (m *served) shadowMetrics(v *shadowVecs, version int64) *shadowMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.shadows == nil {
+		m.shadows = map[int64]*shadowMetrics{}
+	}
+	sm := m.shadows[version]
+	if sm == nil {
+		sm = v.shadow(m.name, version)
+		m.shadows[version] = sm
+	}
+	return sm
 }
 
 // metrics returns the metrics of version in variant, creating them (at
@@ -165,8 +197,12 @@ type Server struct {
 	cache   *bundleCache
 	reqLog  *requestLog
 	metrics *serverMetrics
+	shadowV *shadowVecs
 	stop    chan struct{}
 	done    chan struct{}
+	// shadowCh queues mirrored requests for shadowLoop.
+	shadowCh   chan shadowJob
+	shadowDone chan struct{}
 }
 
 // New returns a server with no models; deploy them through the admin route,
@@ -188,11 +224,14 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts: opts, log: log, models: map[string]*served{}, cache: &bundleCache{m: map[string]*model.Model{}},
 		stop: make(chan struct{}), done: make(chan struct{}), metrics: newServerMetrics(),
+		shadowCh: make(chan shadowJob, shadowQueue), shadowDone: make(chan struct{}),
 	}
+	s.shadowV = newShadowVecs(s.metrics.reg)
 	if opts.RequestLogDir != "" {
 		s.reqLog = newRequestLog(opts.RequestLogDir, opts.FlushRows, log)
 	}
 	go s.flushLoop()
+	go s.shadowLoop()
 	return s
 }
 
@@ -219,6 +258,7 @@ func (s *Server) flushLoop() {
 func (s *Server) Close() error {
 	close(s.stop)
 	<-s.done
+	<-s.shadowDone
 	if s.reqLog != nil {
 		return s.reqLog.close()
 	}
@@ -237,6 +277,17 @@ func (s *Server) SetDeployment(name string, d Deployment) error {
 	if d.Canary == nil && d.CanaryPercent != 0 {
 		return errors.New("canary_percent is set but there is no canary")
 	}
+	if e := d.Experiment; e != nil {
+		if d.Canary != nil {
+			return errors.New("a deployment has a canary or an experiment, not both")
+		}
+		if err := e.Check(); err != nil {
+			return err
+		}
+		if d.Stable.Version == 0 && d.Stable.BundleURI == "" {
+			d.Stable = Target{Version: e.Variants[0].Version, BundleURI: e.Variants[0].BundleURI}
+		}
+	}
 	l := &loaded{dep: d}
 	var err error
 	if l.stable, err = s.cache.load(d.Stable.BundleURI); err != nil {
@@ -245,6 +296,27 @@ func (s *Server) SetDeployment(name string, d Deployment) error {
 	if d.Canary != nil {
 		if l.canary, err = s.cache.load(d.Canary.BundleURI); err != nil {
 			return fmt.Errorf("loading canary v%d: %w", d.Canary.Version, err)
+		}
+	}
+	if d.Shadow != nil {
+		if l.shadow, err = s.cache.load(d.Shadow.BundleURI); err != nil {
+			return fmt.Errorf("loading shadow v%d: %w", d.Shadow.Version, err)
+		}
+	}
+	var arms []arm
+	if e := d.Experiment; e != nil {
+		kind, key, _ := parseKey(e.Key)
+		l.exp = &assigner{salt: e.Name, kind: kind, name: key, unkeyed: s.shadowV.unkeyed.WithLabelValues(name, e.Name)}
+		if kind == "header" {
+			l.exp.name = http.CanonicalHeaderKey(key)
+		}
+		for _, v := range e.Variants {
+			mdl, err := s.cache.load(v.BundleURI)
+			if err != nil {
+				return fmt.Errorf("loading variant %s (v%d): %w", v.Name, v.Version, err)
+			}
+			l.exp.total += uint64(v.Weight)
+			arms = append(arms, arm{v: v, mdl: mdl, upTo: l.exp.total})
 		}
 	}
 	// Store the deployment before unlocking, so a listed model always has one.
@@ -258,6 +330,15 @@ func (s *Server) SetDeployment(name string, d Deployment) error {
 	if d.Canary != nil {
 		l.canaryM = m.metrics(s.metrics, d.Canary.Version, "canary")
 	}
+	if d.Shadow != nil {
+		l.shadowM = m.shadowMetrics(s.shadowV, d.Shadow.Version)
+	}
+	for i := range arms {
+		arms[i].m = m.metrics(s.metrics, arms[i].v.Version, arms[i].v.Name)
+	}
+	if l.exp != nil {
+		l.exp.arms = arms
+	}
 	m.cur.Store(l)
 	s.metrics.canary.WithLabelValues(name).Set(float64(d.CanaryPercent))
 	inUse := map[string]bool{}
@@ -266,6 +347,14 @@ func (s *Server) SetDeployment(name string, d Deployment) error {
 			inUse[cur.dep.Stable.BundleURI] = true
 			if cur.dep.Canary != nil {
 				inUse[cur.dep.Canary.BundleURI] = true
+			}
+			if cur.dep.Shadow != nil {
+				inUse[cur.dep.Shadow.BundleURI] = true
+			}
+			if cur.dep.Experiment != nil {
+				for _, v := range cur.dep.Experiment.Variants {
+					inUse[v.BundleURI] = true
+				}
 			}
 		}
 	}
@@ -277,13 +366,24 @@ func (s *Server) SetDeployment(name string, d Deployment) error {
 	if d.Canary != nil {
 		desc += fmt.Sprintf(" %d%%, canary v%d %d%%", 100-d.CanaryPercent, d.Canary.Version, d.CanaryPercent)
 	}
+	if e := d.Experiment; e != nil {
+		parts := make([]string, len(e.Variants))
+		for i, v := range e.Variants {
+			parts[i] = fmt.Sprintf("%s v%d weight %d", v.Name, v.Version, v.Weight)
+		}
+		desc = fmt.Sprintf("experiment %s by %s: %s", e.Name, e.Key, strings.Join(parts, ", "))
+	}
+	if d.Shadow != nil {
+		desc += fmt.Sprintf(", shadow v%d", d.Shadow.Version)
+	}
 	s.log.Info("deployment", "model", name, "traffic", desc)
 	return nil
 }
 
 // Restore deploys what the registry says each model should serve: the
-// traffic split a deploy step recorded last (registry.Deployments: a
-// canary in progress keeps its split when a replica restarts), or else, as
+// traffic split a deploy step or an experiment recorded last
+// (registry.Deployments: a canary, shadow or experiment in progress keeps
+// its split when a replica restarts), or else, as
 // stable, the version the alias points to (models with neither are
 // skipped). A bundle that does not load is logged and skipped.
 func (s *Server) Restore(ctx context.Context, reg *registry.Registry, alias string) error {
@@ -297,6 +397,16 @@ func (s *Server) Restore(ctx context.Context, reg *registry.Registry, alias stri
 		dep := Deployment{Stable: Target{Version: d.StableVersion, BundleURI: d.StableURI}, CanaryPercent: d.CanaryPercent}
 		if d.CanaryVersion > 0 {
 			dep.Canary = &Target{Version: d.CanaryVersion, BundleURI: d.CanaryURI}
+		}
+		if d.ShadowVersion > 0 {
+			dep.Shadow = &Target{Version: d.ShadowVersion, BundleURI: d.ShadowURI}
+		}
+		if d.Experiment != "" {
+			dep.Experiment = &Experiment{}
+			if err := json.Unmarshal([]byte(d.Experiment), dep.Experiment); err != nil {
+				s.log.Warn("restoring deployment: unreadable experiment", "model", d.Model, "error", err)
+				dep.Experiment = nil
+			}
 		}
 		if err := s.SetDeployment(d.Model, dep); err != nil {
 			s.log.Warn("restoring deployment", "model", d.Model, "error", err)
@@ -336,6 +446,10 @@ func (s *Server) Stats(name string) (Stats, bool) {
 	for _, vm := range m.vars {
 		vars = append(vars, vm)
 	}
+	shadows := make([]*shadowMetrics, 0, len(m.shadows))
+	for _, sm := range m.shadows {
+		shadows = append(shadows, sm)
+	}
 	m.mu.Unlock()
 	type total struct {
 		requests, errors, predictions float64
@@ -366,6 +480,10 @@ func (s *Server) Stats(name string) (Stats, bool) {
 		})
 	}
 	sort.Slice(st.Variants, func(i, j int) bool { return st.Variants[i].Version < st.Variants[j].Version })
+	for _, sm := range shadows {
+		st.Shadows = append(st.Shadows, sm.stats())
+	}
+	sort.Slice(st.Shadows, func(i, j int) bool { return st.Shadows[i].Version < st.Shadows[j].Version })
 	return st, true
 }
 
@@ -485,24 +603,39 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// pick chooses the variant for one request.
-func pick(l *loaded) (*model.Model, *variantMetrics) {
+// pick chooses the variant for one request: an experiment's arm by the
+// request's key, else the canary or stable version by the split.
+func pick(l *loaded, rows []map[string]any, header func(string) string) (*model.Model, *variantMetrics) {
+	if l.exp != nil {
+		a := l.exp.pick(l.exp.keyOf(rows, header))
+		return a.mdl, a.m
+	}
 	if l.canary != nil && l.dep.CanaryPercent > 0 && rand.IntN(100) < l.dep.CanaryPercent {
 		return l.canary, l.canaryM
 	}
 	return l.stable, l.stableM
 }
 
-// predict runs rows through the chosen variant, counts the outcome, and
-// logs the rows. ids are the client's prediction IDs (already checked), nil
-// to generate them; start is when the request arrived.
-func (s *Server) predict(m *served, rows []map[string]any, ids []string, start time.Time) (PredictResponse, int, error) {
+// predict runs rows through the chosen variant, counts the outcome, logs
+// the rows, and mirrors them to the shadow, if any. ids are the client's
+// prediction IDs (already checked), nil to generate them; start is when the
+// request arrived; header reads the request's headers (an experiment's
+// key), nil when it has none.
+func (s *Server) predict(m *served, rows []map[string]any, ids []string, start time.Time, header func(string) string) (PredictResponse, int, error) {
 	l := m.cur.Load()
 	if l == nil {
 		return PredictResponse{}, http.StatusServiceUnavailable, fmt.Errorf("model %q has no deployment", m.name)
 	}
-	mdl, vm := pick(l)
+	mdl, vm := pick(l, rows, header)
+	var modelStart time.Time
+	if l.shadow != nil {
+		modelStart = time.Now()
+	}
 	preds, err := mdl.PredictRows(rows)
+	var modelDur time.Duration
+	if l.shadow != nil {
+		modelDur = time.Since(modelStart)
+	}
 	if err == nil {
 		for i, p := range preds {
 			if math.IsNaN(p) || math.IsInf(p, 0) {
@@ -528,6 +661,9 @@ func (s *Server) predict(m *served, rows []map[string]any, ids []string, start t
 	}
 	if s.reqLog != nil {
 		s.reqLog.add(m.name, vm.version, vm.variant, mdl, rows, preds, ids, el, start)
+	}
+	if l.shadow != nil {
+		s.mirror(shadowJob{mdl: l.shadow, m: l.shadowM, binary: l.shadow.Manifest.Task == model.TaskBinary, rows: rows, live: preds, liveDur: modelDur})
 	}
 	return PredictResponse{Predictions: preds, PredictionIDs: ids, ModelName: m.name, ModelVersion: vm.version, Variant: vm.variant}, http.StatusOK, nil
 }
@@ -574,7 +710,7 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	resp, code, err := s.predict(m, rows, req.IDs, start)
+	resp, code, err := s.predict(m, rows, req.IDs, start, r.Header.Get)
 	if err != nil {
 		writeError(w, code, err.Error())
 		return

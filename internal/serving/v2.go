@@ -237,14 +237,29 @@ func deployedVersion(l *loaded, version string) (*model.Model, *variantMetrics, 
 	if l.dep.Canary != nil && l.canary != nil && l.dep.Canary.Version == v {
 		return l.canary, l.canaryM, true
 	}
+	if l.exp != nil {
+		for i := range l.exp.arms {
+			if a := &l.exp.arms[i]; a.v.Version == v {
+				return a.mdl, a.m, true
+			}
+		}
+	}
 	return nil, nil, false
 }
 
-// deployedVersions are a deployment's versions: stable, then canary.
+// deployedVersions are a deployment's versions: stable, then canary, then
+// the experiment's variants' (each once).
 func deployedVersions(d Deployment) []string {
 	vs := []string{strconv.FormatInt(d.Stable.Version, 10)}
 	if d.Canary != nil && d.Canary.Version != d.Stable.Version {
 		vs = append(vs, strconv.FormatInt(d.Canary.Version, 10))
+	}
+	if d.Experiment != nil {
+		for _, v := range d.Experiment.Variants {
+			if s := strconv.FormatInt(v.Version, 10); !slices.Contains(vs, s) {
+				vs = append(vs, s)
+			}
+		}
 	}
 	return vs
 }
@@ -256,6 +271,9 @@ type inferRequest struct {
 	inputs  []tensorIn
 	ids     []string // parameters.prediction_ids; nil when not given
 	outputs []string // the outputs requested; empty for all
+	// header reads the request's HTTP headers or gRPC metadata (an
+	// experiment's assignment key); nil when there are none.
+	header func(string) string
 }
 
 // infer checks an inference request against t, builds its rows and
@@ -284,7 +302,7 @@ func (s *Server) infer(t target, req *inferRequest, start time.Time) (PredictRes
 		}
 		ids = []string{req.id}
 	}
-	resp, code, perr := s.predict(t.m, rows, ids, start)
+	resp, code, perr := s.predict(t.m, rows, ids, start, req.header)
 	if perr != nil {
 		return PredictResponse{}, &inferError{code, perr.Error()}
 	}
@@ -652,7 +670,7 @@ func (s *Server) inferV2(w http.ResponseWriter, r *http.Request, name, version s
 		bodyError(w, err)
 		return
 	}
-	req := inferRequest{id: body.ID, ids: body.Parameters.PredictionIDs}
+	req := inferRequest{id: body.ID, ids: body.Parameters.PredictionIDs, header: r.Header.Get}
 	for _, o := range body.Outputs {
 		req.outputs = append(req.outputs, o.Name)
 	}
