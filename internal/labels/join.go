@@ -76,8 +76,11 @@ type Pair struct {
 	Prediction   float64   `json:"prediction"`
 	Version      int64     `json:"version"`
 	PredictedAt  time.Time `json:"predicted_at"`
-	Label        float64   `json:"label"`
-	LabelledAt   time.Time `json:"labelled_at"`
+	// Variant answered the prediction ("stable", "canary", an
+	// experiment's variant); empty in logs without the column.
+	Variant    string    `json:"variant,omitempty"`
+	Label      float64   `json:"label"`
+	LabelledAt time.Time `json:"labelled_at"`
 }
 
 // JoinResult is what Join found.
@@ -122,6 +125,7 @@ type labelEntry struct {
 	predMs  int64
 	pred    float64
 	version int64
+	variant string
 	file    int32 // request log index and row of the matched prediction
 	row     int64
 	// keep marks a joined label whose prediction is in [From, To).
@@ -335,6 +339,10 @@ func (j *joiner) scanLog(ctx context.Context, fileIdx int, path string) error {
 	for i, f := range logFields {
 		names[i] = f.Name
 	}
+	withVariant := checkTypes(schema, []dataset.Field{{Name: LogVariant, Type: dataset.String}}) == nil
+	if withVariant {
+		names = append(names, LogVariant)
+	}
 	var row int64
 	for g := 0; g < r.NumRowGroups(); g++ {
 		err := r.ScanRowGroup(ctx, g, names, batchRows, func(rec arrow.Record) error {
@@ -342,6 +350,10 @@ func (j *joiner) scanLog(ctx context.Context, fileIdx int, path string) error {
 			preds := rec.Column(1).(*array.Float64)
 			versions := rec.Column(2).(*array.Int64)
 			times := rec.Column(3).(*array.Int64)
+			var variants *array.String
+			if withVariant {
+				variants = rec.Column(4).(*array.String)
+			}
 			n := ids.Len()
 			j.res.Predictions += int64(n)
 			for i := 0; i < n; i, row = i+1, row+1 {
@@ -368,6 +380,9 @@ func (j *joiner) scanLog(ctx context.Context, fileIdx int, path string) error {
 						e.pred = math.NaN()
 					}
 					e.file, e.row = int32(fileIdx), row
+					if variants != nil && !variants.IsNull(i) {
+						e.variant = variants.Value(i)
+					}
 				}
 			}
 			return nil
@@ -415,7 +430,7 @@ func (j *joiner) classify() {
 			if e.predMs >= lo && e.predMs < hi {
 				e.keep = true
 				j.res.Pairs = append(j.res.Pairs, Pair{
-					PredictionID: e.id, Prediction: e.pred, Version: e.version, PredictedAt: time.UnixMilli(e.predMs).UTC(),
+					PredictionID: e.id, Prediction: e.pred, Version: e.version, Variant: e.variant, PredictedAt: time.UnixMilli(e.predMs).UTC(),
 					Label: e.label, LabelledAt: time.UnixMilli(e.labelMs).UTC(),
 				})
 			}

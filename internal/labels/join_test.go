@@ -129,11 +129,11 @@ func TestJoin(t *testing.T) {
 		byID[p.PredictionID] = p
 	}
 	wantPairs := []Pair{
-		{"p1", 0.9, 1, at(0), 1, at(2 * day)},             // the later label of p1
-		{"p2", 0.2, 1, at(time.Hour), 1, at(day)},         // b2's label of p2
-		{"p5", 0.5, 1, at(4 * time.Hour), 1, at(6 * day)}, // the latest label of p5
-		{"p6", 0.6, 1, at(5 * time.Hour), 1, at(5*time.Hour + 14*day)},
-		{"p9", 0.31, 2, at(3 * day), 1, at(3*day + 12*time.Hour)}, // the prediction before the label
+		{"p1", 0.9, 1, at(0), "stable", 1, at(2 * day)},             // the later label of p1
+		{"p2", 0.2, 1, at(time.Hour), "stable", 1, at(day)},         // b2's label of p2
+		{"p5", 0.5, 1, at(4 * time.Hour), "stable", 1, at(6 * day)}, // the latest label of p5
+		{"p6", 0.6, 1, at(5 * time.Hour), "stable", 1, at(5*time.Hour + 14*day)},
+		{"p9", 0.31, 2, at(3 * day), "stable", 1, at(3*day + 12*time.Hour)}, // the prediction before the label
 	}
 	for _, w := range wantPairs {
 		if got := byID[w.PredictionID]; !reflect.DeepEqual(got, w) {

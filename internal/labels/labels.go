@@ -32,6 +32,9 @@ const (
 	LogPrediction   = "_kiln_prediction"
 	LogVersion      = "_kiln_model_version"
 	LogTimeMs       = "_kiln_ts_ms"
+	// LogVariant is the variant that answered ("stable", "canary" or an
+	// experiment's variant); logs written before it existed lack it.
+	LogVariant      = "_kiln_variant"
 	LogColumnPrefix = "_kiln_"
 )
 
