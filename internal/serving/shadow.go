@@ -73,10 +73,10 @@ func newShadowVecs(reg *prometheus.Registry) *shadowVecs {
 
 // shadowMetrics are one shadow version's metrics.
 type shadowMetrics struct {
-	version                               int64
+	version                                int64
 	requests, errors, dropped, rows, agree prometheus.Counter
-	duration, liveDuration                prometheus.Histogram
-	value, liveValue                      prometheus.Histogram
+	duration, liveDuration                 prometheus.Histogram
+	value, liveValue                       prometheus.Histogram
 }
 
 func (v *shadowVecs) shadow(model string, version int64) *shadowMetrics {
