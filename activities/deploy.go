@@ -92,12 +92,15 @@ func (a *Activities) SetTraffic(ctx context.Context, in TrafficInput) (TrafficOu
 	if in.Canary != nil {
 		rec.CanaryVersion, rec.CanaryURI, rec.CanaryPercent = in.Canary.Version, in.Canary.BundleURI, in.CanaryPercent
 	}
+	if in.Shadow != nil {
+		rec.ShadowVersion, rec.ShadowURI = in.Shadow.Version, in.Shadow.BundleURI
+	}
 	if a.Registry != nil && rec.StableURI != "" {
 		if err := a.Registry.SetDeployment(ctx, rec); err != nil {
 			return TrafficOutput{}, err
 		}
 	}
-	d := serving.Deployment{Stable: in.Stable, Canary: in.Canary, CanaryPercent: in.CanaryPercent}
+	d := serving.Deployment{Stable: in.Stable, Canary: in.Canary, CanaryPercent: in.CanaryPercent, Shadow: in.Shadow}
 	if err := c.SetDeployment(ctx, in.Model, d); err != nil {
 		return TrafficOutput{}, servingError(err, "deploying %s to %s", in.Model, in.Server)
 	}
@@ -114,7 +117,7 @@ func (a *Activities) GetStats(ctx context.Context, in StatsInput) (StatsOutput, 
 	if err != nil {
 		return StatsOutput{}, servingError(err, "reading stats of %s from %s", in.Model, in.Server)
 	}
-	return StatsOutput{Variants: st.Variants}, nil
+	return StatsOutput{Variants: st.Variants, Shadows: st.Shadows}, nil
 }
 
 // AlertKindCanaryPaused is the kind of the alert a paused canary raises.

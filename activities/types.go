@@ -264,6 +264,8 @@ type DeploymentRef struct {
 	// Evidence is the canary analysis that decided: each metric's effect,
 	// always-valid interval and samples.
 	Evidence *canary.Analysis `json:"evidence,omitempty"`
+	// Shadow is the shadow phase's last analysis, when the step ran one.
+	Shadow *canary.ShadowAnalysis `json:"shadow,omitempty"`
 }
 
 // ForeachRef summarises a foreach step: its items' outputs are in
@@ -357,6 +359,8 @@ type TrafficInput struct {
 	// Canary is nil when all traffic goes to Stable.
 	Canary        *VersionRef `json:"canary,omitempty"`
 	CanaryPercent int         `json:"canary_percent"`
+	// Shadow, when set, receives a copy of the requests (never answering).
+	Shadow *VersionRef `json:"shadow,omitempty"`
 	// RunID is the workflow that sets the split (recorded with it).
 	RunID string `json:"run_id,omitempty"`
 }
@@ -378,6 +382,8 @@ type VariantStats = serving.VariantStats
 // StatsOutput holds counters per served version, by ascending version.
 type StatsOutput struct {
 	Variants []VariantStats `json:"variants"`
+	// Shadows are the counters of shadow versions (serving.ShadowStats).
+	Shadows []serving.ShadowStats `json:"shadows,omitempty"`
 }
 
 // MoveAliasInput moves a registry alias by compare-and-swap.

@@ -552,6 +552,12 @@ type DeployConfig struct {
 	// RequireApproval makes the rollout wait, after the last step passes,
 	// for a person to approve the promotion (kiln approve).
 	RequireApproval bool `json:"require_approval,omitempty" yaml:"require_approval"`
+	// Shadow, when set, runs a shadow phase before the canary: the
+	// candidate gets a copy of the live requests (never answering them)
+	// and must agree with the live version and match its prediction
+	// distribution and latency before it gets real traffic
+	// (canary.ShadowConfig). A shadow that fails refuses the candidate.
+	Shadow *canary.ShadowConfig `json:"shadow,omitempty" yaml:"shadow"`
 }
 
 // AllServers returns the model servers the step deploys to.

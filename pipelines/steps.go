@@ -202,7 +202,7 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 		st.Report = d.decodeReport(w("input", "output", "model", "labels", "threshold", "trend", "drift", "columns", "title"), info)
 	case StepDeploy:
 		st.Deploy = d.decodeDeploy(w("server", "servers", "alias", "steps", "interval", "min_requests", "max_error_rate_increase", "max_waits",
-			"max_intervals", "analysis", "require_approval"))
+			"max_intervals", "analysis", "require_approval", "shadow"))
 	case StepMonitor:
 		st.Monitor = d.decodeMonitor(w("interval", "psi_threshold", "min_rows", "window", "retrain", "cooldown",
 			"drift_share", "features", "metric", "min_labels", "labels", "drift"))
@@ -817,7 +817,28 @@ func (d *decoder) decodeDeploy(o *object) *DeployConfig {
 	if k, ok := o.keys["analysis"]; ok {
 		c.Analysis = d.decodeCanaryAnalysis(d.object(o.vals["analysis"], k, joinPath(o.path, "analysis"), []string{"error_rate", "latency", "predictions", "alpha", "power"}))
 	}
+	if k, ok := o.keys["shadow"]; ok {
+		c.Shadow = d.decodeShadow(d.object(o.vals["shadow"], k, joinPath(o.path, "shadow"), []string{"min_agreement", "min_requests", "analysis"}))
+	}
 	return c
+}
+
+// decodeShadow reads a deploy step's shadow phase.
+func (d *decoder) decodeShadow(o *object) *canary.ShadowConfig {
+	c := canary.ShadowConfig{}.WithDefaults()
+	c.Analysis = nil
+	if o.float("min_agreement", &c.MinAgreement) && (c.MinAgreement <= 0 || c.MinAgreement >= 1) {
+		n, p := o.where("min_agreement")
+		d.errorf(n, p, "min_agreement is the share of rows the candidate must agree on, in (0, 1), found %g", c.MinAgreement)
+	}
+	if o.int("min_requests", &c.MinRequests) && c.MinRequests < 1 {
+		n, p := o.where("min_requests")
+		d.errorf(n, p, "min_requests must be at least 1, found %d", c.MinRequests)
+	}
+	if k, ok := o.keys["analysis"]; ok {
+		c.Analysis = d.decodeCanaryAnalysis(d.object(o.vals["analysis"], k, joinPath(o.path, "analysis"), []string{"error_rate", "latency", "predictions", "alpha", "power"}))
+	}
+	return &c
 }
 
 // decodeCanaryAnalysis reads a deploy step's analysis: the metrics the

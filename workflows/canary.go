@@ -70,6 +70,10 @@ type CanaryStatus struct {
 	// rollout.
 	RunID string `json:"run_id,omitempty"`
 	Step  string `json:"step,omitempty"`
+	// Shadow is the shadow phase's latest analysis and ShadowLooks how
+	// many it took, when the deploy step has a shadow phase.
+	Shadow      *canary.ShadowAnalysis `json:"shadow,omitempty"`
+	ShadowLooks int                    `json:"shadow_looks,omitempty"`
 }
 
 // CanaryWorkflow rolls a new model version out to its model servers. With no

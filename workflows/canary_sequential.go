@@ -108,6 +108,15 @@ func sequentialRollout(ctx, actx workflow.Context, in CanaryInput, st *CanarySta
 		st.Decisions = append(st.Decisions, ref)
 		return ref.Approved, nil
 	}
+	if cfg.Shadow != nil {
+		refused, err := shadowPhase(ctx, actx, in, st, stable, pause)
+		if err != nil {
+			return *st, err
+		}
+		if refused != "" {
+			return rollback(refused)
+		}
+	}
 	for i, pct := range cfg.Steps {
 		if pct >= 100 {
 			break
@@ -221,16 +230,26 @@ func maxIntervals(cfg pipelines.DeployConfig) int {
 
 // setTrafficAll sends one split to every server, in parallel.
 func setTrafficAll(ctx workflow.Context, servers []string, in CanaryInput, stable activities.VersionRef, canaryRef *activities.VersionRef, pct int) error {
+	return setSplitAll(ctx, servers, in, activities.TrafficInput{Stable: stable, Canary: canaryRef, CanaryPercent: pct})
+}
+
+// setSplitAll sends split (its Server, Model and RunID filled in here) to
+// every server, in parallel.
+func setSplitAll(ctx workflow.Context, servers []string, in CanaryInput, split activities.TrafficInput) error {
 	futures := make([]workflow.Future, len(servers))
 	for i, srv := range servers {
-		summary := fmt.Sprintf("%s: v%d 100%%", in.Model, stable.Version)
-		if canaryRef != nil {
-			summary = fmt.Sprintf("%s: v%d %d%%, canary v%d %d%%", in.Model, stable.Version, 100-pct, canaryRef.Version, pct)
+		summary := fmt.Sprintf("%s: v%d 100%%", in.Model, split.Stable.Version)
+		if split.Canary != nil {
+			summary = fmt.Sprintf("%s: v%d %d%%, canary v%d %d%%", in.Model, split.Stable.Version, 100-split.CanaryPercent, split.Canary.Version, split.CanaryPercent)
+		}
+		if split.Shadow != nil {
+			summary += fmt.Sprintf(", shadow v%d", split.Shadow.Version)
 		}
 		if len(servers) > 1 {
 			summary += " on " + srv
 		}
-		ti := activities.TrafficInput{Server: srv, Model: in.Model, Stable: stable, Canary: canaryRef, CanaryPercent: pct, RunID: workflow.GetInfo(ctx).WorkflowExecution.ID}
+		ti := split
+		ti.Server, ti.Model, ti.RunID = srv, in.Model, workflow.GetInfo(ctx).WorkflowExecution.ID
 		futures[i] = workflow.ExecuteActivity(withSummary(ctx, summary), a.SetTraffic, ti)
 	}
 	var first error

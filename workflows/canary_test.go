@@ -71,12 +71,18 @@ type fakeServer struct {
 	canaryLatency, canaryValue float64
 	by                         map[string]*fakeCounters
 	statsCalls                 int
+	// shadow is the version mirrored requests go to (all of stable's);
+	// shadowAgree the share of rows it agrees on; it answers with the
+	// canary's latency and value.
+	shadow      int64
+	shadowAgree float64
 }
 
 // fakeCounters are one server's cumulative counters per version.
 type fakeCounters struct {
 	reqs, errs map[int64]int64
 	lat, vals  map[int64]serving.Histogram
+	shadow     serving.ShadowStats
 }
 
 // observe adds n observations of v to h (cumulative buckets over bounds).
@@ -110,9 +116,12 @@ func (f *fakeServer) mock(env *testsuite.TestWorkflowEnvironment, current int64)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.traffic = append(f.traffic, in)
-		f.stable, f.pct, f.canary = in.Stable.Version, in.CanaryPercent, 0
+		f.stable, f.pct, f.canary, f.shadow = in.Stable.Version, in.CanaryPercent, 0, 0
 		if in.Canary != nil {
 			f.canary = in.Canary.Version
+		}
+		if in.Shadow != nil {
+			f.shadow = in.Shadow.Version
 		}
 		return activities.TrafficOutput{Applied: true}, nil
 	})
@@ -138,6 +147,20 @@ func (f *fakeServer) mock(env *testsuite.TestWorkflowEnvironment, current int64)
 			cn.vals[f.canary] = observe(cn.vals[f.canary], serving.PredictionBuckets, f.canaryValue, c)
 		}
 		var out activities.StatsOutput
+		if f.shadow != 0 {
+			sh := &cn.shadow
+			sh.Version = f.shadow
+			sh.Requests += s
+			sh.Rows += s
+			sh.Agreements += int64(float64(s) * f.shadowAgree)
+			sh.Latency = observe(sh.Latency, serving.DurationBuckets, f.canaryLatency, s)
+			sh.Values = observe(sh.Values, serving.PredictionBuckets, f.canaryValue, s)
+			sh.LiveLatency = observe(sh.LiveLatency, serving.DurationBuckets, 2e-3, s)
+			sh.LiveValues = observe(sh.LiveValues, serving.PredictionBuckets, 0.3, s)
+		}
+		if cn.shadow.Version != 0 {
+			out.Shadows = []serving.ShadowStats{cn.shadow}
+		}
 		for _, v := range []int64{1, 2} {
 			if cn.reqs[v] > 0 {
 				out.Variants = append(out.Variants, activities.VariantStats{Version: v, Requests: cn.reqs[v], Errors: cn.errs[v], Latency: cn.lat[v], Values: cn.vals[v]})
@@ -420,4 +443,54 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// A shadow phase runs before the canary: a candidate that agrees and
+// predicts alike goes on to the canary steps; one that disagrees is
+// refused before it answers a single request.
+func TestCanaryShadowPhase(t *testing.T) {
+	tests := []struct {
+		name    string
+		f       *fakeServer
+		promote bool
+		reason  string
+	}{
+		{"faithful candidate goes on to the canary", &fakeServer{perCall: 1000, shadowAgree: 0.99}, true, "canary passed"},
+		{"disagreeing candidate is refused", &fakeServer{perCall: 1000, shadowAgree: 0.5}, false, "shadow, after"},
+		{"shifted candidate is refused", &fakeServer{perCall: 1000, shadowAgree: 0.97, canaryValue: 0.9}, false, "predictions worse"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := canaryConfig()
+			cfg.Servers = []string{"http://a", "http://b"}
+			cfg.Shadow = &canary.ShadowConfig{MinAgreement: 0.9}
+			st, _, err := execCanaryWith(t, tt.f, cfg, func(CanaryStatus) *ApproveInput { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Deployment.Promoted != tt.promote || !strings.Contains(st.Deployment.Reason, tt.reason) {
+				t.Fatalf("promoted %v (%s), want %v naming %q", st.Deployment.Promoted, st.Deployment.Reason, tt.promote, tt.reason)
+			}
+			if st.Deployment.Shadow == nil || st.ShadowLooks == 0 {
+				t.Fatalf("no shadow evidence in %+v", st)
+			}
+			// The first split on each server is the shadow, with no
+			// canary traffic.
+			first := tt.f.traffic[0]
+			if first.Shadow == nil || first.Shadow.Version != 2 || first.Canary != nil {
+				t.Errorf("first split %+v, want stable with shadow v2", first)
+			}
+			canaried := false
+			for _, tr := range tt.f.traffic {
+				canaried = canaried || tr.Canary != nil
+			}
+			if canaried != tt.promote {
+				t.Errorf("canary traffic sent: %v, want %v", canaried, tt.promote)
+			}
+			last := tt.f.traffic[len(tt.f.traffic)-1]
+			if last.Shadow != nil || last.Canary != nil {
+				t.Errorf("last split %+v still mirrors or splits", last)
+			}
+		})
+	}
 }

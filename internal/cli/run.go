@@ -434,6 +434,9 @@ func canaryProgress(ctx context.Context, c client.Client, model string) string {
 		return ""
 	}
 	msg := fmt.Sprintf("canary v%d at %d%% (stable v%d)", cs.Canary, cs.Percent, cs.Stable)
+	if cs.Shadow != nil && len(cs.Steps) == 0 {
+		msg = fmt.Sprintf("shadow v%d beside stable v%d, %d analyses, last %s: %s", cs.Canary, cs.Stable, cs.ShadowLooks, cs.Shadow.Decision, cs.Shadow.Reason)
+	}
 	if n := len(cs.Steps); n > 0 {
 		last := cs.Steps[n-1]
 		msg += fmt.Sprintf(", last analysis %s: %s", last.Verdict, last.Reason)
@@ -475,10 +478,35 @@ func printCanaryEvidence(ctx context.Context, cfg *Config, c client.Client, st w
 		return
 	}
 	cs, ok := readCanary(ctx, c, a.Model.Name, st.WorkflowID)
-	if !ok || cs.Analysis == nil {
+	if !ok || (cs.Analysis == nil && cs.Shadow == nil) {
 		return
 	}
 	out := cfg.stdout
+	if sh := cs.Shadow; sh != nil {
+		fmt.Fprintf(out, "\nShadow   v%d beside v%d on %d mirrored requests (%d rows, %d dropped), %d analyses, decision %s\n",
+			cs.Canary, cs.Baseline, sh.Requests, sh.Rows, sh.Dropped, cs.ShadowLooks, sh.Decision)
+		t := newTable(out, "  METRIC", "VERDICT", "EFFECT", "INTERVAL", "MARGIN", "MIN EFFECT", "SHADOW/NEED", "LIVE", "DETAIL")
+		agree := "ok"
+		switch {
+		case sh.AgreementUpper < sh.MinAgreement:
+			agree = "worse"
+		case sh.AgreementLower < sh.MinAgreement:
+			agree = "not yet"
+		}
+		t.row("  agreement", agree, fmt.Sprintf("%.4f", sh.Agreement), fmt.Sprintf("[%.4f, %.4f]", sh.AgreementLower, sh.AgreementUpper),
+			"-", fmt.Sprintf("≥ %g", sh.MinAgreement), fmt.Sprint(sh.Rows), "-", "share of rows agreeing with the live answer")
+		for _, m := range sh.Comparison.Metrics {
+			t.row("  "+m.Metric, m.Verdict, fmt.Sprintf("%+.4f", m.Effect), fmt.Sprintf("[%s, %s]", bound(m.Lower), bound(m.Upper)),
+				fmt.Sprintf("%g", m.Margin), fmt.Sprintf("%g", m.MinEffect), fmt.Sprintf("%d/%d", m.Canary, m.Need), fmt.Sprint(m.Stable), m.Detail)
+		}
+		_ = t.flush()
+	}
+	if cs.Analysis == nil {
+		if cs.Paused != "" {
+			fmt.Fprintf(out, "  PAUSED: %s\n  Decide: kiln approve %s %s --reason ... [--reject]\n", cs.Paused, activities.CanaryID(cs.Model), cs.Step)
+		}
+		return
+	}
 	fmt.Fprintf(out, "\nCanary   v%d against v%d, %d analyses, decision %s\n", cs.Canary, cs.Baseline, len(cs.Steps), cs.Analysis.Decision)
 	t := newTable(out, "  METRIC", "VERDICT", "EFFECT", "INTERVAL", "MARGIN", "MIN EFFECT", "CANARY/NEED", "STABLE", "DETAIL")
 	for _, m := range cs.Analysis.Metrics {
