@@ -442,7 +442,9 @@ func newExperimentsListCmd(cfg *Config) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List experiments, newest first",
-		Args:  cobra.NoArgs,
+		Example: `  kiln experiments list
+  kiln experiments list --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			reg, err := cfg.openRegistry(cmd)
 			if err != nil {
