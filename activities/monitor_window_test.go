@@ -144,6 +144,12 @@ func mwSpread(pop *mwPopulation, first, n int, from, to time.Time, prefix string
 // after the flush time flushed. All rows are from one population.
 func (f *mwFixture) writeLog(t *testing.T, a *activities.Activities, name string, flushed time.Time, seq int, rows []mwRow) string {
 	t.Helper()
+	return f.writeVersionLog(t, a, name, flushed, seq, rows, 1)
+}
+
+// writeVersionLog is writeLog for rows served by version.
+func (f *mwFixture) writeVersionLog(t *testing.T, a *activities.Activities, name string, flushed time.Time, seq int, rows []mwRow, version int64) string {
+	t.Helper()
 	dir := filepath.Join(a.RequestLogDir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -156,7 +162,7 @@ func (f *mwFixture) writeLog(t *testing.T, a *activities.Activities, name string
 			t.Fatal("writeLog: rows of several populations")
 		}
 		idx[k] = r.i
-		preds[k], versions[k], variants[k], latency[k], ts[k], ids[k] = r.pred(), 1, "stable", 1.5, r.at.UnixMilli(), r.id
+		preds[k], versions[k], variants[k], latency[k], ts[k], ids[k] = r.pred(), version, "stable", 1.5, r.at.UnixMilli(), r.id
 	}
 	rec, err := dataset.Take(rows[0].pop.rec, idx)
 	if err != nil {

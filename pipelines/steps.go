@@ -815,7 +815,7 @@ func (d *decoder) decodeDeploy(o *object) *DeployConfig {
 	}
 	o.bool("require_approval", &c.RequireApproval)
 	if k, ok := o.keys["analysis"]; ok {
-		c.Analysis = d.decodeCanaryAnalysis(d.object(o.vals["analysis"], k, joinPath(o.path, "analysis"), []string{"error_rate", "latency", "predictions", "alpha", "power"}))
+		c.Analysis = d.decodeCanaryAnalysis(d.object(o.vals["analysis"], k, joinPath(o.path, "analysis"), []string{"error_rate", "latency", "predictions", "live", "alpha", "power"}))
 	}
 	if k, ok := o.keys["shadow"]; ok {
 		c.Shadow = d.decodeShadow(d.object(o.vals["shadow"], k, joinPath(o.path, "shadow"), []string{"min_agreement", "min_requests", "analysis"}))
@@ -867,6 +867,24 @@ func (d *decoder) decodeCanaryAnalysis(o *object) *canary.Config {
 		}
 		*m.dst = th
 	}
+	if k, ok := o.keys["live"]; ok {
+		t := d.object(o.vals["live"], k, joinPath(o.path, "live"), []string{"metric", "min_effect", "margin"})
+		lt := &canary.LiveThreshold{Metric: canary.LiveAccuracy}
+		t.require("min_effect")
+		if t.str("metric", &lt.Metric) && lt.Metric != canary.LiveAccuracy && lt.Metric != canary.LiveAbsError {
+			n, p := t.where("metric")
+			d.errorf(n, p, "live metric %q: want %s or %s", lt.Metric, canary.LiveAccuracy, canary.LiveAbsError)
+		}
+		if t.float("min_effect", &lt.MinEffect) && lt.MinEffect <= 0 {
+			n, p := t.where("min_effect")
+			d.errorf(n, p, "min_effect is the smallest degradation of the live metric that matters, above 0, found %g", lt.MinEffect)
+		}
+		if t.float("margin", &lt.Margin) && lt.MinEffect > 0 && (lt.Margin < 0 || lt.Margin >= lt.MinEffect) {
+			n, p := t.where("margin")
+			d.errorf(n, p, "margin is the degradation tolerated, in [0, min_effect=%g), found %g", lt.MinEffect, lt.Margin)
+		}
+		c.Live = lt
+	}
 	if o.float("alpha", &c.Alpha) && (c.Alpha <= 0 || c.Alpha >= 0.5) {
 		n, p := o.where("alpha")
 		d.errorf(n, p, "alpha bounds the chance of a wrong rollback, in (0, 0.5), found %g", c.Alpha)
@@ -875,8 +893,8 @@ func (d *decoder) decodeCanaryAnalysis(o *object) *canary.Config {
 		n, p := o.where("power")
 		d.errorf(n, p, "power is the chance of catching a degradation of min_effect, in [0.5, 1), found %g", c.Power)
 	}
-	if o.ok && c.ErrorRate == nil && c.Latency == nil && c.Predictions == nil {
-		d.errorf(o.at, o.path, "declare at least one of error_rate, latency and predictions")
+	if o.ok && c.ErrorRate == nil && c.Latency == nil && c.Predictions == nil && c.Live == nil {
+		d.errorf(o.at, o.path, "declare at least one of error_rate, latency, predictions and live")
 	}
 	return c
 }

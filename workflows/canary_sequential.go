@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -93,6 +94,7 @@ func sequentialRollout(ctx, actx workflow.Context, in CanaryInput, st *CanarySta
 	acfg := cfg.CanaryConfig()
 	dep := &st.Deployment
 	var base []activities.StatsOutput
+	var since time.Time // when the canary first got traffic (the live metric's start)
 	st.Baseline = stable.Version
 	pause := func(why string) (bool, error) {
 		st.Paused = why
@@ -132,6 +134,7 @@ func sequentialRollout(ctx, actx workflow.Context, in CanaryInput, st *CanarySta
 		}
 		if i == 0 {
 			base = now
+			since = workflow.Now(ctx)
 		}
 		stepStart := armsSince(now, base, in.Version.Version).Requests
 		last := stepStart
@@ -146,6 +149,14 @@ func sequentialRollout(ctx, actx workflow.Context, in CanaryInput, st *CanarySta
 				return *st, err
 			}
 			s, c := armsSince(now, base, stable.Version), armsSince(now, base, in.Version.Version)
+			if acfg.Live != nil {
+				var lo activities.CanaryOutcomesOutput
+				oin := activities.CanaryOutcomesInput{Model: in.Model, Since: since, Metric: acfg.Live.Metric, Versions: []int64{stable.Version, in.Version.Version}}
+				if err := workflow.ExecuteActivity(withSummary(actx, "labelled outcomes of "+in.Model), a.CanaryOutcomes, oin).Get(ctx, &lo); err != nil {
+					return *st, err
+				}
+				s.Outcomes, c.Outcomes = lo.ByVersion[0].Outcomes, lo.ByVersion[1].Outcomes
+			}
 			an := canary.Analyze(acfg, s, c, pct)
 			newCanary := c.Requests - stepStart
 			verdict, reason := an.Decision, an.Reason

@@ -76,6 +76,9 @@ type fakeServer struct {
 	// canary's latency and value.
 	shadow      int64
 	shadowAgree float64
+	// liveAcc is each version's accuracy on labelled predictions (half
+	// of its requests get a label), for the live metric.
+	liveAcc map[int64]float64
 }
 
 // fakeCounters are one server's cumulative counters per version.
@@ -165,6 +168,20 @@ func (f *fakeServer) mock(env *testsuite.TestWorkflowEnvironment, current int64)
 			if cn.reqs[v] > 0 {
 				out.Variants = append(out.Variants, activities.VariantStats{Version: v, Requests: cn.reqs[v], Errors: cn.errs[v], Latency: cn.lat[v], Values: cn.vals[v]})
 			}
+		}
+		return out, nil
+	})
+	env.OnActivity(a.CanaryOutcomes, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CanaryOutcomesInput) (activities.CanaryOutcomesOutput, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var out activities.CanaryOutcomesOutput
+		for _, v := range in.Versions {
+			var n int64
+			for _, cn := range f.by {
+				n += cn.reqs[v] / 2
+			}
+			sum := float64(n) * f.liveAcc[v]
+			out.ByVersion = append(out.ByVersion, activities.VersionOutcomes{Version: v, Outcomes: canary.Outcomes{N: n, Sum: sum, SumSq: sum}})
 		}
 		return out, nil
 	})
@@ -490,6 +507,46 @@ func TestCanaryShadowPhase(t *testing.T) {
 			last := tt.f.traffic[len(tt.f.traffic)-1]
 			if last.Shadow != nil || last.Canary != nil {
 				t.Errorf("last split %+v still mirrors or splits", last)
+			}
+		})
+	}
+}
+
+// The live metric: labels joined to each arm's predictions. A canary whose
+// labelled accuracy is lower rolls back naming it; one as accurate passes.
+func TestCanaryLiveMetric(t *testing.T) {
+	tests := []struct {
+		name    string
+		acc     map[int64]float64
+		promote bool
+	}{
+		{"less accurate canary rolls back", map[int64]float64{1: 0.9, 2: 0.7}, false},
+		{"as accurate canary promotes", map[int64]float64{1: 0.9, 2: 0.9}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := canaryConfig()
+			cfg.Analysis = &canary.Config{
+				ErrorRate: &canary.Threshold{MinEffect: 0.02},
+				Live:      &canary.LiveThreshold{Metric: canary.LiveAccuracy, Threshold: canary.Threshold{MinEffect: 0.05, Margin: 0.01}},
+			}
+			f := &fakeServer{perCall: 2000, liveAcc: tt.acc}
+			st, _, err := execCanaryWith(t, f, cfg, func(CanaryStatus) *ApproveInput { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Deployment.Promoted != tt.promote {
+				t.Fatalf("promoted %v, want %v: %s", st.Deployment.Promoted, tt.promote, st.Deployment.Reason)
+			}
+			if !tt.promote && !strings.Contains(st.Deployment.Reason, "live worse") {
+				t.Errorf("reason %q does not name the live metric", st.Deployment.Reason)
+			}
+			found := false
+			for _, m := range st.Deployment.Evidence.Metrics {
+				found = found || (m.Metric == canary.MetricLive && m.Canary > 0)
+			}
+			if !found {
+				t.Errorf("no live evidence in %+v", st.Deployment.Evidence)
 			}
 		})
 	}

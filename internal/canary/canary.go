@@ -12,7 +12,11 @@
 //   - predictions: the rank effect of the canary's predictions over
 //     stable's, two-sided (a shift either way), from the servers' prediction
 //     histograms; the drift package's PSI of the two histograms is reported
-//     beside it.
+//     beside it;
+//   - live: a metric over the labels that have joined the arms' predictions
+//     by prediction ID (accuracy or absolute error, as experiments measure
+//     outcomes), the difference of its means, signed so that positive is
+//     worse.
 //
 // Analyze combines them: any metric whose always-valid interval lies wholly
 // beyond its margin rolls the canary back; the canary passes only when every
@@ -37,6 +41,15 @@ const (
 	MetricErrorRate   = "error_rate"
 	MetricLatency     = "latency"
 	MetricPredictions = "predictions"
+	MetricLive        = "live"
+)
+
+// Live metrics: what a joined label says about a prediction.
+const (
+	// LiveAccuracy is 1 for a prediction whose class at 0.5 is the label.
+	LiveAccuracy = "accuracy"
+	// LiveAbsError is |prediction − label|.
+	LiveAbsError = "abs_error"
 )
 
 // Decisions of one analysis.
@@ -55,11 +68,53 @@ type Threshold struct {
 	Margin float64 `json:"margin" yaml:"margin"`
 }
 
+// LiveThreshold is a live metric's margins, in the metric's units (0.02 is
+// two points of accuracy).
+type LiveThreshold struct {
+	// Metric is LiveAccuracy or LiveAbsError.
+	Metric string `json:"metric"`
+	Threshold
+}
+
+// Outcomes are an arm's labelled predictions: their number and the sum
+// and sum of squares of their outcomes (1/0 for accuracy, the absolute
+// error otherwise).
+type Outcomes struct {
+	N     int64   `json:"n"`
+	Sum   float64 `json:"sum"`
+	SumSq float64 `json:"sum_sq"`
+}
+
+// Mean is the mean outcome, NaN without any.
+func (o Outcomes) Mean() float64 {
+	if o.N == 0 {
+		return math.NaN()
+	}
+	return o.Sum / float64(o.N)
+}
+
+// Var is one outcome's sample variance, floored (as for a proportion with
+// one more success and failure than seen) so that a few equal outcomes do
+// not claim certainty.
+func (o Outcomes) Var() float64 {
+	n := float64(o.N)
+	floor := 1 / ((n + 2) * (n + 2))
+	if o.N < 2 {
+		return 0.25
+	}
+	v := (o.SumSq - o.Sum*o.Sum/n) / (n - 1)
+	return math.Max(v, floor)
+}
+
 // Config is what an analysis checks. A nil metric is not checked.
 type Config struct {
 	ErrorRate   *Threshold `json:"error_rate,omitempty"`
 	Latency     *Threshold `json:"latency,omitempty"`
 	Predictions *Threshold `json:"predictions,omitempty"`
+	// Live judges a metric over the labels joined to each arm's
+	// predictions: it waits for labels, so declare it when labels arrive
+	// within the rollout.
+	Live *LiveThreshold `json:"live,omitempty"`
 	// Alpha bounds the chance of a wrong rollback over all metrics and all
 	// looks. Default 0.05.
 	Alpha float64 `json:"alpha"`
@@ -90,6 +145,8 @@ type Arm struct {
 	Latency       []float64 `json:"latency,omitempty"`
 	LatencyBounds []float64 `json:"latency_bounds,omitempty"`
 	Predictions   []float64 `json:"predictions,omitempty"`
+	// Outcomes are the arm's labelled predictions (Config.Live).
+	Outcomes Outcomes `json:"outcomes,omitempty"`
 }
 
 // Result is one metric's evidence at one look.
@@ -132,13 +189,16 @@ func (c Config) Check() error {
 		if err := r.Check(); err != nil {
 			return fmt.Errorf("%s: %w", m.name, err)
 		}
-		if m.name != MetricErrorRate && m.t.MinEffect > 0.5 {
+		if m.name == MetricLive && c.Live.Metric != LiveAccuracy && c.Live.Metric != LiveAbsError {
+			return fmt.Errorf("live: metric %q: want %s or %s", c.Live.Metric, LiveAccuracy, LiveAbsError)
+		}
+		if m.name != MetricErrorRate && m.name != MetricLive && m.t.MinEffect > 0.5 {
 			return fmt.Errorf("%s: min_effect is a rank effect in (0, 0.5], found %g", m.name, m.t.MinEffect)
 		}
 	}
 	switch {
 	case n == 0:
-		return fmt.Errorf("declare at least one metric (error_rate, latency, predictions)")
+		return fmt.Errorf("declare at least one metric (error_rate, latency, predictions, live)")
 	case c.Alpha < 0 || c.Alpha >= 1:
 		return fmt.Errorf("alpha must be in (0, 1), found %g", c.Alpha)
 	case c.Power < 0 || c.Power >= 1:
@@ -154,7 +214,11 @@ type namedThreshold struct {
 
 // metrics lists the metrics in a fixed order.
 func (c Config) metrics() []namedThreshold {
-	return []namedThreshold{{MetricErrorRate, c.ErrorRate}, {MetricLatency, c.Latency}, {MetricPredictions, c.Predictions}}
+	out := []namedThreshold{{MetricErrorRate, c.ErrorRate}, {MetricLatency, c.Latency}, {MetricPredictions, c.Predictions}}
+	if c.Live != nil {
+		out = append(out, namedThreshold{MetricLive, &c.Live.Threshold})
+	}
+	return out
 }
 
 // rules returns the declared metrics' rules, alpha split evenly.
@@ -204,6 +268,17 @@ func Analyze(cfg Config, stable, canary Arm, percent int) Analysis {
 			q := math.Min(p+nr.rule.MinEffect, 0.5)
 			varB = q * (1 - q)
 			detail = fmt.Sprintf("error rate %s vs stable %s", rateString(canary.Errors, canary.Requests), rateString(stable.Errors, stable.Requests))
+		case MetricLive:
+			sa, sb := stable.Outcomes, canary.Outcomes
+			if sa.N > 0 && sb.N > 0 {
+				// Positive is worse: lower accuracy, or larger errors.
+				est = sequential.Estimate{Effect: sa.Mean() - sb.Mean(), Var: sa.Var()/float64(sa.N) + sb.Var()/float64(sb.N), NA: sa.N, NB: sb.N}
+				if cfg.Live.Metric == LiveAbsError {
+					est.Effect = -est.Effect
+				}
+			}
+			varA, varB = sa.Var(), sb.Var()
+			detail = fmt.Sprintf("%s %s (%d labelled) vs stable %s (%d labelled)", cfg.Live.Metric, meanString(sb), sb.N, meanString(sa), sa.N)
 		case MetricLatency, MetricPredictions:
 			a, b := stable.Latency, canary.Latency
 			if nr.name == MetricPredictions {
@@ -272,6 +347,13 @@ func (a Analysis) NeedsData() bool {
 }
 
 func clamp(v float64) float64 { return math.Max(-1e9, math.Min(1e9, v)) }
+
+func meanString(o Outcomes) string {
+	if o.N == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.4f", o.Mean())
+}
 
 func rateString(x, n int64) string {
 	if n == 0 {
