@@ -155,8 +155,21 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 }
 
 // usageErrors makes flag and argument errors of cmd and its subcommands
-// usage errors (exit code 2), like the checks commands make themselves.
+// usage errors (exit code 2), like the checks commands make themselves. A
+// command group (kiln runs, kiln models, ...) given an unknown subcommand
+// says so, with the nearest ones, instead of printing its help and exiting
+// 0.
 func usageErrors(cmd *cobra.Command) {
+	if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.DisableFlagsInUseLine = true
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return c.Help()
+			}
+			return &exitError{code: 2, err: unknownSubcommand(c, args[0])}
+		}
+	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: 2, err: err}
 	})
@@ -171,6 +184,25 @@ func usageErrors(cmd *cobra.Command) {
 	for _, c := range cmd.Commands() {
 		usageErrors(c)
 	}
+}
+
+// unknownSubcommand is the error for an unknown subcommand of group, naming
+// the subcommands close to it (or all of them).
+func unknownSubcommand(group *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, group.CommandPath())
+	if group.SuggestionsMinimumDistance <= 0 {
+		group.SuggestionsMinimumDistance = 2
+	}
+	if s := group.SuggestionsFor(name); len(s) > 0 {
+		return fmt.Errorf("%s\n\nDid you mean this?\n\t%s", msg, strings.Join(s, "\n\t"))
+	}
+	var names []string
+	for _, c := range group.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	return fmt.Errorf("%s; its commands are: %s (%s --help)", msg, strings.Join(names, ", "), group.CommandPath())
 }
 
 // useDevStack points the client at the `kiln dev` stack running on this
