@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/kiln-ml/kiln/internal/gate"
 	"github.com/kiln-ml/kiln/internal/metrics"
@@ -66,26 +67,57 @@ func (d *decoder) decodeSignificance(o *object, info *stepInfo) *Significance {
 	return c
 }
 
-// checkTasks checks each evaluate step's gate and significance metric
-// against the task of its nearest upstream preprocess step: a regression
-// has no AUC, a classifier no RMSE.
+// algorithmTasks are the tasks each algorithm can do.
+var algorithmTasks = map[string][]string{
+	"logistic": {"binary"},
+	"ridge":    {"regression"},
+	"gbdt":     {"binary", "regression"},
+}
+
+// upstreamPreprocess is the nearest preprocess step upstream of step i, and
+// its name (nil when there is none).
+func upstreamPreprocess(spec *Spec, i int, edges [][]int) (*PreprocessConfig, string) {
+	for _, level := range levels(i, edges) {
+		for _, j := range level {
+			if p := spec.Steps[j].Preprocess; p != nil {
+				return p, spec.Steps[j].Name
+			}
+		}
+	}
+	return nil, ""
+}
+
+// checkTasks checks each train step's algorithm, and each evaluate step's
+// gate and significance metric, against the task of its nearest upstream
+// preprocess step: logistic regression cannot fit a regression, a
+// regression has no AUC, a classifier no RMSE.
 func (d *decoder) checkTasks(spec *Spec, infos []*stepInfo, edges [][]int, badNeeds []bool) {
+	for i, info := range infos {
+		tr := spec.Steps[i].Train
+		if tr == nil || badNeeds[i] || info.algorithmAt == nil {
+			continue
+		}
+		prep, name := upstreamPreprocess(spec, i, edges)
+		if prep == nil || !contains(tasks, prep.Task) {
+			continue
+		}
+		if fit := algorithmTasks[tr.Algorithm]; !contains(fit, prep.Task) {
+			var can []string
+			for _, a := range algorithms {
+				if contains(algorithmTasks[a], prep.Task) {
+					can = append(can, a)
+				}
+			}
+			d.errorf(info.algorithmAt, info.algorithmPath, "algorithm %q cannot do task %s (step %q sets task: %s): use %s, or task: %s",
+				tr.Algorithm, prep.Task, name, prep.Task, strings.Join(can, " or "), strings.Join(fit, " or "))
+		}
+	}
 	for i, info := range infos {
 		ev := spec.Steps[i].Evaluate
 		if ev == nil || badNeeds[i] || (info.gate == nil && info.sigMetricAt == nil) {
 			continue
 		}
-		var prep *PreprocessConfig
-		for _, level := range levels(i, edges) {
-			for _, j := range level {
-				if p := spec.Steps[j].Preprocess; p != nil && prep == nil {
-					prep = p
-				}
-			}
-			if prep != nil {
-				break
-			}
-		}
+		prep, _ := upstreamPreprocess(spec, i, edges)
 		if prep == nil || !contains(tasks, prep.Task) {
 			continue // reported elsewhere
 		}

@@ -87,6 +87,10 @@ type stepInfo struct {
 	gatePath      string
 	sigMetricAt   *yaml.Node
 	sigMetricPath string
+	// algorithmAt locates a train step's valid algorithm, checked against
+	// the task of its upstream preprocess step (see checkTasks).
+	algorithmAt   *yaml.Node
+	algorithmPath string
 }
 
 // decodeStep decodes one item of steps into st.
@@ -413,6 +417,8 @@ func (d *decoder) decodeTrain(o *object) *TrainConfig {
 		n, p := o.where("algorithm")
 		if !contains(algorithms, c.Algorithm) {
 			d.errorf(n, p, "unsupported algorithm %q%s (supported algorithms: %s)", c.Algorithm, didYouMean(c.Algorithm, algorithms), quoteList(algorithms))
+		} else if d.cur != nil {
+			d.cur.algorithmAt, d.cur.algorithmPath = n, p
 		}
 	}
 	if n, p, ok := o.get("params"); ok {
