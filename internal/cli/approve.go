@@ -60,7 +60,7 @@ again; approving a passed canary promotes it; --reject rolls it back.`,
 			if actor == "" {
 				actor = activities.CurrentUser()
 			}
-			wid, step := runWorkflowID(args[0]), args[1]
+			step := args[1]
 			in := workflows.ApproveInput{Step: step, Approve: !reject, Reason: reason, Actor: actor}
 			ctx := cmd.Context()
 			c, err := cfg.dial(ctx)
@@ -68,6 +68,10 @@ again; approving a passed canary promotes it; --reject rolls it back.`,
 				return err
 			}
 			defer c.Close()
+			wid, err := resolveRun(ctx, cfg, c, args[0])
+			if err != nil {
+				return err
+			}
 			ref, err := sendApproval(ctx, c, wid, in)
 			if err != nil {
 				return err

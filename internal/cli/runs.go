@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -208,6 +209,49 @@ func runWorkflowID(arg string) string {
 	return "pipeline/" + arg
 }
 
+// bareRunID matches a run ID without its pipeline: 20261203-074909-bee2.
+var bareRunID = regexp.MustCompile(`^\d{8}-\d{6}-[0-9a-z]+$`)
+
+// resolveRun turns what a user typed for a run into its workflow ID: a
+// full ID, one without "pipeline/", or a bare run ID (found among the
+// pipeline runs, newest first). A child workflow's ID (a foreach chunk or a
+// scoring shard, as the Temporal UI lists them) resolves to its run, with
+// a note on stderr saying so.
+func resolveRun(ctx context.Context, cfg *Config, c client.Client, arg string) (string, error) {
+	wid := runWorkflowID(arg)
+	if !strings.HasPrefix(wid, "pipeline/") {
+		return wid, nil
+	}
+	parts := strings.Split(strings.TrimPrefix(wid, "pipeline/"), "/")
+	switch {
+	case len(parts) == 1 && bareRunID.MatchString(parts[0]):
+		q := fmt.Sprintf("WorkflowType = '%s'", activities.WorkflowPipeline)
+		var token []byte
+		for seen := 0; seen < 10000; {
+			resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: cfg.Namespace, Query: q, PageSize: 1000, NextPageToken: token})
+			if err != nil {
+				return "", fmt.Errorf("looking up run %s: %w", parts[0], err)
+			}
+			for _, e := range resp.GetExecutions() {
+				if id := e.GetExecution().GetWorkflowId(); strings.HasSuffix(id, "/"+parts[0]) {
+					return id, nil
+				}
+			}
+			seen += len(resp.GetExecutions())
+			if token = resp.GetNextPageToken(); len(token) == 0 {
+				break
+			}
+		}
+		return "", &exitError{code: 1, err: fmt.Errorf("no pipeline run has the ID %s (kiln runs list shows the runs)", parts[0])}
+	case len(parts) > 2 && bareRunID.MatchString(parts[1]):
+		run := "pipeline/" + parts[0] + "/" + parts[1]
+		fmt.Fprintf(cfg.stderr, "note: %s is a child workflow of run %s (its %s step); showing the run. The Temporal UI shows the child: %s\n",
+			wid, run, parts[2], cfg.workflowURL(wid, ""))
+		return run, nil
+	}
+	return wid, nil
+}
+
 func newRunsShowCmd(cfg *Config) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show RUN",
@@ -215,9 +259,11 @@ func newRunsShowCmd(cfg *Config) *cobra.Command {
 		Long: `Show a pipeline run: its status, then one line per step with its status,
 duration and outputs (rows, metrics, model version, scored file). RUN is the
 workflow ID printed by kiln run (pipeline/<name>/<run>), with or without the
-"pipeline/" prefix.`,
+"pipeline/" prefix, or the bare run ID (20261125-104512-a1b2). A child
+workflow's ID copied from the Temporal UI (.../<run>/<step>/...) shows its run.`,
 		Example: `  kiln runs show pipeline/churn/20261125-104512-a1b2
-  kiln runs show churn/20261125-104512-a1b2 --json`,
+  kiln runs show churn/20261125-104512-a1b2 --json
+  kiln runs show 20261125-104512-a1b2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -226,7 +272,10 @@ workflow ID printed by kiln run (pipeline/<name>/<run>), with or without the
 				return err
 			}
 			defer c.Close()
-			wid := runWorkflowID(args[0])
+			wid, err := resolveRun(ctx, cfg, c, args[0])
+			if err != nil {
+				return err
+			}
 			st, runID, _, err := readRunStatus(ctx, c, wid)
 			if err != nil {
 				return err
@@ -390,7 +439,10 @@ func newRunsCancelCmd(cfg *Config) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			wid := runWorkflowID(args[0])
+			wid, err := resolveRun(ctx, cfg, c, args[0])
+			if err != nil {
+				return err
+			}
 			if err := c.CancelWorkflow(ctx, wid, ""); err != nil {
 				return fmt.Errorf("canceling %s: %w", wid, err)
 			}

@@ -167,7 +167,9 @@ func TestApprovalThroughTheCLI(t *testing.T) {
 	if _, err := kiln(t, st, st.Home, "approve", wid, "sign-off", "--reason", "metrics look fine", "--as", "mallory"); err == nil {
 		t.Error("an approval by someone not in approvers was accepted")
 	}
-	if _, err := kiln(t, st, st.Home, "approve", wid, "sign-off", "--reason", "metrics look fine", "--as", "ana"); err != nil {
+	// The bare run ID (20261203-074909-bee2) names the run too.
+	bare := wid[strings.LastIndex(wid, "/")+1:]
+	if _, err := kiln(t, st, st.Home, "approve", bare, "sign-off", "--reason", "metrics look fine", "--as", "ana"); err != nil {
 		t.Fatalf("kiln approve: %v", err)
 	}
 	var rs workflows.RunStatus
@@ -182,6 +184,17 @@ func TestApprovalThroughTheCLI(t *testing.T) {
 	out, err = kiln(t, st, st.Home, "runs", "show", wid)
 	if err != nil || !strings.Contains(out, "ana") || !strings.Contains(out, "metrics look fine") {
 		t.Errorf("kiln runs show does not show the approval (%v):\n%s", err, out)
+	}
+	// A bare run ID and a child workflow's ID (as the UI lists foreach
+	// chunks and scoring shards) show the run.
+	for _, arg := range []string{bare, wid + "/each/0"} {
+		out, err = kiln(t, st, st.Home, "runs", "show", arg, "--json")
+		if err != nil || jsonField(t, out, "workflow_id") != wid {
+			t.Errorf("kiln runs show %s: %v\n%s", arg, err, out)
+		}
+	}
+	if _, err := kiln(t, st, st.Home, "runs", "show", "20200101-000000-zzzz"); err == nil || !strings.Contains(err.Error(), "no pipeline run has the ID") {
+		t.Errorf("unknown bare run ID: %v", err)
 	}
 }
 
