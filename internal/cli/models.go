@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,8 +28,20 @@ func newModelsCmd(cfg *Config) *cobra.Command {
 	return cmd
 }
 
+// openRegistry opens the configured registry. A SQLite registry must
+// exist: the CLI never creates an empty one by itself (a command run from
+// the wrong directory would otherwise report "no models" from a new,
+// empty registry instead of the one the pipelines write).
 func (c *Config) openRegistry(cmd *cobra.Command) (*registry.Registry, error) {
-	return registry.Open(cmd.Context(), c.registryTarget())
+	target := c.registryTarget()
+	if !registry.IsPostgres(target) {
+		if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
+			abs, _ := filepath.Abs(target)
+			return nil, fmt.Errorf("no model registry at %s: this Kiln home has registered nothing yet.\n"+
+				"Run a pipeline (kiln run pipelines/churn.yaml --wait with kiln dev running), or point --home, KILN_HOME or --registry at the Kiln home that has one", abs)
+		}
+	}
+	return registry.Open(cmd.Context(), target)
 }
 
 func newModelsListCmd(cfg *Config) *cobra.Command {

@@ -1,13 +1,16 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/kiln-ml/kiln/internal/cli"
 	"github.com/kiln-ml/kiln/internal/registry"
 )
 
@@ -132,9 +135,30 @@ func TestModelsJSON(t *testing.T) {
 	}
 
 	var empty []registry.ModelSummary
-	r := kiln(t, "--json", "models", "list")
+	emptyHome := t.TempDir()
+	reg, err := registry.Open(context.Background(), filepath.Join(emptyHome, "registry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Close()
+	r := kiln(t, "--home", emptyHome, "--json", "models", "list")
 	if err := json.Unmarshal([]byte(r.stdout), &empty); r.err != nil || err != nil || empty == nil || len(empty) != 0 {
 		t.Errorf("models list --json on an empty registry: %q, %v, %v", r.stdout, r.err, err)
+	}
+}
+
+// TestNoRegistryIsNotCreated: a Kiln home without a registry is an error
+// naming where Kiln looked, and no empty registry appears there.
+func TestNoRegistryIsNotCreated(t *testing.T) {
+	home := t.TempDir()
+	for _, args := range [][]string{{"models", "list"}, {"models", "show", "churn"}, {"experiments", "list"}, {"labels", "list", "churn"}} {
+		r := kiln(t, append([]string{"--home", home}, args...)...)
+		if r.err == nil || !strings.Contains(r.err.Error(), "no model registry at "+filepath.Join(home, "registry.db")) {
+			t.Errorf("kiln %v: %v, want the missing registry named", args, r.err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(home, "registry.db")); !os.IsNotExist(err) {
+		t.Errorf("a registry was created: %v", err)
 	}
 }
 
@@ -168,5 +192,29 @@ func TestModelsErrors(t *testing.T) {
 				t.Errorf("models show %s printed %q", tt.ref, r.stdout)
 			}
 		})
+	}
+}
+
+// TestHomeDiscovery: without --home or KILN_HOME, the CLI finds the Kiln
+// home in a parent directory as git finds .git, so models list from a
+// subdirectory sees the project's registry.
+func TestHomeDiscovery(t *testing.T) {
+	proj := t.TempDir()
+	populate(t, filepath.Join(proj, ".kiln"))
+	sub := filepath.Join(proj, "notebooks", "week1")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KILN_HOME", "")
+	t.Chdir(sub)
+	for _, dir := range []string{sub, proj} {
+		t.Chdir(dir)
+		var out, errOut bytes.Buffer
+		if err := cli.Run(context.Background(), []string{"models", "list"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "churn") {
+			t.Errorf("models list in %s: %v\n%s", dir, err, out.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(sub, ".kiln")); !os.IsNotExist(err) {
+		t.Errorf("a .kiln appeared in the subdirectory: %v", err)
 	}
 }

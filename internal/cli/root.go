@@ -110,6 +110,10 @@ Start here:
   kiln approve <run> <step> --reason "..." # decide an approval step
   kiln models show churn                   # versions, metrics, aliases
 
+The Kiln home is found as git finds its repository: --home or KILN_HOME, else
+the nearest .kiln directory holding a dev stack, a registry or artifacts in
+the current directory or one of its parents, else ./.kiln.
+
 Environment: KILN_HOME (default .kiln), TEMPORAL_ADDRESS (127.0.0.1:7233),
 TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 		SilenceUsage:  true,
@@ -125,6 +129,13 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 			fromEnv(&cfg.TLSCA, "TEMPORAL_TLS_CA")
 			fromEnv(&cfg.APIKey, "TEMPORAL_API_KEY")
 			fromEnv(&cfg.Registry, "KILN_REGISTRY")
+			if !cmd.Flags().Changed("home") && os.Getenv("KILN_HOME") == "" {
+				if wd, err := os.Getwd(); err == nil {
+					if home := findHome(wd); home != "" {
+						cfg.Home = home
+					}
+				}
+			}
 			cfg.useDevStack(cmd)
 		},
 	}
@@ -183,6 +194,27 @@ func usageErrors(cmd *cobra.Command) {
 	}
 	for _, c := range cmd.Commands() {
 		usageErrors(c)
+	}
+}
+
+// findHome returns the nearest Kiln home at or above dir: a .kiln
+// directory holding a dev stack (dev.json), a registry (registry.db) or
+// artifacts, as git finds .git; "" when there is none. A home found in dir
+// itself is returned as the relative ".kiln".
+func findHome(dir string) string {
+	for d := dir; ; d = filepath.Dir(d) {
+		home := filepath.Join(d, ".kiln")
+		for _, marker := range []string{"dev.json", "registry.db", "artifacts"} {
+			if _, err := os.Stat(filepath.Join(home, marker)); err == nil {
+				if d == dir {
+					return ".kiln"
+				}
+				return home
+			}
+		}
+		if parent := filepath.Dir(d); parent == d {
+			return ""
+		}
 	}
 }
 
