@@ -258,7 +258,8 @@ type DeploymentRef struct {
 	// Alias is the registry alias the rollout moves (e.g. production).
 	Alias    string `json:"alias"`
 	Promoted bool   `json:"promoted"`
-	// Outcome is "promoted", "rolled back" or "first deployment".
+	// Outcome is "promoted", "rolled back", "first deployment" or
+	// "deployed without analysis" (analysis: none).
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason"`
 	// Evidence is the canary analysis that decided: each metric's effect,

@@ -549,6 +549,10 @@ type DeployConfig struct {
 	// max(0.02, 2·max_error_rate_increase) and margin max_error_rate_increase,
 	// and latency with min_effect 0.1.
 	Analysis *canary.Config `json:"analysis,omitempty" yaml:"analysis"`
+	// NoAnalysis (analysis: none) deploys the version to all traffic at
+	// once and moves the alias, with no canary: for a first deployment
+	// with no live users to compare on.
+	NoAnalysis bool `json:"no_analysis,omitempty" yaml:"-"`
 	// RequireApproval makes the rollout wait, after the last step passes,
 	// for a person to approve the promotion (kiln approve).
 	RequireApproval bool `json:"require_approval,omitempty" yaml:"require_approval"`

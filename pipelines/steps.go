@@ -821,10 +821,18 @@ func (d *decoder) decodeDeploy(o *object) *DeployConfig {
 	}
 	o.bool("require_approval", &c.RequireApproval)
 	if k, ok := o.keys["analysis"]; ok {
-		c.Analysis = d.decodeCanaryAnalysis(d.object(o.vals["analysis"], k, joinPath(o.path, "analysis"), []string{"error_rate", "latency", "predictions", "live", "alpha", "power"}))
+		if v := d.deref(o.vals["analysis"]); v != nil && v.Kind == yaml.ScalarNode && v.Value == "none" {
+			c.NoAnalysis = true
+		} else {
+			c.Analysis = d.decodeCanaryAnalysis(d.object(o.vals["analysis"], k, joinPath(o.path, "analysis"), []string{"error_rate", "latency", "predictions", "live", "alpha", "power"}))
+		}
 	}
 	if k, ok := o.keys["shadow"]; ok {
 		c.Shadow = d.decodeShadow(d.object(o.vals["shadow"], k, joinPath(o.path, "shadow"), []string{"min_agreement", "min_requests", "analysis"}))
+	}
+	if c.NoAnalysis && c.Shadow != nil {
+		n, p := o.where("shadow")
+		d.errorf(n, p, "analysis: none deploys at once, with no canary for a shadow to gate: remove shadow, or declare an analysis")
 	}
 	return c
 }

@@ -119,7 +119,7 @@ func CanaryWorkflow(ctx workflow.Context, in CanaryInput) (CanaryStatus, error) 
 	if err := workflow.ExecuteActivity(withSummary(actx, "resolve "+cfg.Alias), a.ResolveAlias, activities.ResolveAliasInput{Model: in.Model, Alias: cfg.Alias}).Get(ctx, &cur); err != nil {
 		return *st, err
 	}
-	if !cur.Found || cur.Current.Version == in.Version.Version {
+	if !cur.Found || cur.Current.Version == in.Version.Version || cfg.NoAnalysis {
 		if sequential {
 			if err := setTrafficAll(actx, servers, in, in.Version, nil, 0); err != nil {
 				return *st, err
@@ -127,15 +127,18 @@ func CanaryWorkflow(ctx workflow.Context, in CanaryInput) (CanaryStatus, error) 
 		} else if err := setTraffic(actx, cfg.Server, in.Model, in.Version, nil, 0); err != nil {
 			return *st, err
 		}
-		reason := "no stable version to compare with"
-		if cur.Found {
+		reason, outcome := "no stable version to compare with", "first deployment"
+		switch {
+		case cur.Found && cur.Current.Version == in.Version.Version:
 			reason = "version already stable"
+		case cfg.NoAnalysis && cur.Found:
+			reason, outcome = fmt.Sprintf("analysis: none: replaced v%d at once, with no canary", cur.Current.Version), "deployed without analysis"
 		}
 		if err := moveAlias(actx, in, cur, reason); err != nil {
 			return *st, err
 		}
 		st.Stable, st.Percent, st.Done = in.Version.Version, 100, true
-		dep.Promoted, dep.Outcome, dep.Reason = true, "first deployment", reason
+		dep.Promoted, dep.Outcome, dep.Reason = true, outcome, reason
 		return *st, nil
 	}
 

@@ -181,7 +181,8 @@ func sequentialRollout(ctx, actx workflow.Context, in CanaryInput, st *CanarySta
 				var why string
 				switch {
 				case idle > cfg.MaxWaits:
-					why = fmt.Sprintf("no new canary traffic at %d%% for %d intervals: %s", pct, idle, reason)
+					why = fmt.Sprintf("no new canary traffic at %d%% for %d intervals: %s. Requests must reach the model servers (%s) for the canary to be judged: send some (kiln replay %s DATA.csv), or approve to look again; a first deployment with no live users can use analysis: none",
+						pct, idle, reason, strings.Join(servers, ", "), in.Model)
 				case looks >= maxIntervals(cfg):
 					why = fmt.Sprintf("no verdict at %d%% after %d intervals: %s", pct, looks, reason)
 				}

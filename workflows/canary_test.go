@@ -331,7 +331,7 @@ func TestCanaryWithoutTrafficPauses(t *testing.T) {
 	if st.Deployment.Promoted || st.Deployment.Outcome != "rolled back" {
 		t.Fatalf("deployment %+v", st.Deployment)
 	}
-	if len(seen) < 2 || !strings.Contains(seen[0].Paused, "no new canary traffic") {
+	if len(seen) < 2 || !strings.Contains(seen[0].Paused, "no new canary traffic") || !strings.Contains(seen[0].Paused, "kiln replay m DATA.csv") {
 		t.Fatalf("pauses seen: %+v", seen)
 	}
 	if !strings.Contains(st.Deployment.Reason, "no traffic today") || len(st.Decisions) != 2 || st.Decisions[0].By != "ana" || !st.Decisions[0].Approved {
@@ -436,6 +436,23 @@ func TestCanaryReplicas(t *testing.T) {
 	first := st.Steps[0]
 	if got := first.Stable.Requests + first.Canary.Requests; got != 2*500 {
 		t.Errorf("first look summed %d requests, want %d", got, 2*500)
+	}
+}
+
+// analysis: none replaces the stable version at once, with no canary.
+func TestCanaryNoAnalysis(t *testing.T) {
+	cfg := canaryConfig()
+	cfg.NoAnalysis = true
+	f := &fakeServer{perCall: 1000}
+	st, _, err := execCanaryWith(t, f, cfg, func(CanaryStatus) *ApproveInput { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Deployment.Promoted || st.Deployment.Outcome != "deployed without analysis" || len(st.Steps) != 0 {
+		t.Fatalf("deployment %+v, %d analyses", st.Deployment, len(st.Steps))
+	}
+	if len(f.traffic) != 1 || f.traffic[0].Canary != nil || f.traffic[0].Stable.Version != 2 || len(f.moves) != 1 {
+		t.Errorf("traffic %+v, moves %+v: want v2 at once and one alias move", f.traffic, f.moves)
 	}
 }
 
