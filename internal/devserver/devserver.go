@@ -6,6 +6,7 @@ package devserver
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -30,6 +31,7 @@ import (
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, to clear stale membership
 )
 
 // Options configures an embedded server. The zero value is not valid: use
@@ -108,7 +110,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		if err := os.MkdirAll(filepath.Dir(opts.DatabaseFile), 0o755); err != nil {
 			return nil, fmt.Errorf("creating directory for %s: %w", opts.DatabaseFile, err)
 		}
-		if _, err := os.Stat(opts.DatabaseFile); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(opts.DatabaseFile); err == nil {
+			if err := forgetMembership(opts.DatabaseFile); err != nil {
+				return nil, err
+			}
+		} else if errors.Is(err, os.ErrNotExist) {
 			if err := sqliteschema.SetupSchema(sqlConf); err != nil {
 				// A half-created schema would make every later start skip
 				// setup and fail obscurely: start from nothing next time.
@@ -447,3 +453,21 @@ func (quietLogger) Debug(string, ...interface{}) {}
 func (quietLogger) Info(string, ...interface{})  {}
 func (quietLogger) Warn(string, ...interface{})  {}
 func (quietLogger) Error(string, ...interface{}) {}
+
+// forgetMembership deletes the cluster membership an earlier run of the
+// server saved in its database file. Each start binds new membership
+// ports, so the saved rows name hosts that no longer exist; ringpop would
+// try to bootstrap from them and the server would not serve workflows
+// until they expired (about 50 s after a restart). This process is the
+// whole cluster, so no row of another live host can be lost.
+func forgetMembership(dbFile string) error {
+	db, err := sql.Open("sqlite", "file:"+dbFile+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", dbFile, err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DELETE FROM cluster_membership`); err != nil {
+		return fmt.Errorf("clearing the saved cluster membership in %s: %w", dbFile, err)
+	}
+	return nil
+}
