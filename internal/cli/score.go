@@ -17,8 +17,10 @@ import (
 
 	"github.com/kiln-ml/kiln/activities"
 	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/registry"
+	"github.com/kiln-ml/kiln/pipelines"
 )
 
 // scoreSummary is `kiln score --json`'s output.
@@ -38,14 +40,52 @@ type scoreSummary struct {
 	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`
 }
 
+// convertScoreInput converts a CSV or JSON Lines input to Parquet with the
+// readers ingest uses (same type inference), into a temporary file under
+// $KILN_HOME/artifacts/cache/score-inputs, and returns it.
+func convertScoreInput(ctx context.Context, stderr io.Writer, cfg *Config, input, format string) ([]string, error) {
+	if _, err := os.Stat(input); err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("input: %w", err)}
+	}
+	dir := cfg.path("artifacts", "cache", "score-inputs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	sum, err := dataset.HashFile(input)
+	if err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	dst := filepath.Join(dir, sum+".parquet")
+	if _, err := os.Stat(dst); err == nil {
+		return []string{dst}, nil // converted before: the same bytes
+	}
+	tmp := dst + ".tmp"
+	fmt.Fprintf(stderr, "converting %s (%s) to Parquet\n", input, format)
+	if format == "csv" {
+		_, err = dataset.CSVToParquet(ctx, input, tmp, dataset.CSVOptions{})
+	} else {
+		_, err = dataset.JSONLToParquet(ctx, input, tmp, dataset.JSONLOptions{})
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return nil, &exitError{code: 2, err: fmt.Errorf("input %s: %w", input, err)}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return nil, err
+	}
+	return []string{dst}, nil
+}
+
 func newScoreCmd(cfg *Config) *cobra.Command {
 	var passthrough []string
 	var shardRows int64
 	cmd := &cobra.Command{
 		Use:   "score MODEL INPUT OUTPUT",
-		Short: "Batch-score Parquet files with a model bundle, here and now (no Temporal)",
+		Short: "Batch-score Parquet, CSV or JSON Lines with a model bundle, here and now (no Temporal)",
 		Long: `Score Parquet input with a model, in this process, with the same scorer the
-pipeline's score step runs on workers.
+pipeline's score step runs on workers. A .csv, .jsonl or .ndjson INPUT file is
+converted to Parquet first with ingest's readers (same type inference), and a
+file:// URI (as kiln models lineage prints datasets) is read as its path.
 
 MODEL is a bundle directory, or a registry reference (name, name:VERSION or
 name@ALIAS) resolved in $KILN_HOME/registry.db.
@@ -66,6 +106,7 @@ Progress goes to stderr: a bar on a terminal, plain lines otherwise.`,
 		Example: `  kiln score churn@production data/customers.parquet scored.parquet --passthrough customer_id
   kiln score churn:3 'landing/2026-11-*.parquet' scores/2026-11 --json
   kiln score ./bundle data/ scored/ --passthrough id,segment
+  kiln score churn@production data/churn.csv scored.parquet
   kiln score churn@production 's3://lake/landing/2026-12/?region=eu-west-1' scores/2026-12`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -248,6 +289,17 @@ func peakRSSMiB() float64 {
 // store, fetched into the object cache under the Kiln home
 // (artifacts/cache/objects) unless already there.
 func scoreInputs(ctx context.Context, stderr io.Writer, cfg *Config, input string) ([]string, error) {
+	if strings.HasPrefix(input, "file://") {
+		// As kiln models lineage prints datasets.
+		p, err := artifact.Path(input, "")
+		if err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("input: %w", err)}
+		}
+		input = p
+	}
+	if f := pipelines.FormatOf(input); f == "csv" || f == "jsonl" {
+		return convertScoreInput(ctx, stderr, cfg, input, f)
+	}
 	if !artifact.Remote(input) {
 		files, err := activities.ResolveScoreInputs(input, "")
 		if err != nil {

@@ -83,6 +83,28 @@ func TestScoreCommand(t *testing.T) {
 			t.Errorf("kiln %v: exit %d (%v), want 2", args, r.exitCode(), r.err)
 		}
 	}
+	// CSV and JSON Lines inputs are read as ingest reads them, and a
+	// file:// URI (as kiln models lineage prints datasets) as its path.
+	csvIn := filepath.Join(dir, "rows.csv")
+	jsonlIn := filepath.Join(dir, "rows.jsonl")
+	os.WriteFile(csvIn, []byte("id,a,b\n0,1,0\n1,2,1\n2,3,5\n"), 0o644)
+	os.WriteFile(jsonlIn, []byte(`{"id":0,"a":1.0,"b":0}`+"\n"+`{"id":1,"a":2,"b":1.5}`+"\n"), 0o644)
+	for _, tt := range []struct {
+		input string
+		rows  int64
+	}{{csvIn, 3}, {"file://" + csvIn, 3}, {jsonlIn, 2}} {
+		out := filepath.Join(t.TempDir(), "scored.parquet")
+		r := kiln(t, "score", bundle, tt.input, out, "--passthrough", "id", "--json")
+		var sum struct {
+			Rows int64 `json:"rows"`
+		}
+		if r.err != nil || json.Unmarshal([]byte(r.stdout), &sum) != nil || sum.Rows != tt.rows {
+			t.Errorf("kiln score %s: %v, %q (%s)", tt.input, r.err, r.stdout, r.stderr)
+		}
+	}
+	if r := kiln(t, "score", bundle, filepath.Join(dir, "missing.csv"), filepath.Join(dir, "z.parquet")); r.exitCode() != 2 {
+		t.Errorf("a missing CSV input: exit %d (%v), want 2", r.exitCode(), r.err)
+	}
 	r := kiln(t, "score", bundle, filepath.Join(in, "1.parquet"), filepath.Join(dir, "y.parquet"), "--passthrough", "nope")
 	if r.err == nil || !strings.Contains(r.err.Error(), `"nope"`) {
 		t.Errorf("unknown passthrough column: %v", r.err)

@@ -381,7 +381,7 @@ func (j *joiner) scanLog(ctx context.Context, fileIdx int, path string) error {
 					}
 					e.file, e.row = int32(fileIdx), row
 					if variants != nil && !variants.IsNull(i) {
-						e.variant = variants.Value(i)
+						e.variant = strings.Clone(variants.Value(i)) // Value aliases a buffer the next batch reuses
 					}
 				}
 			}

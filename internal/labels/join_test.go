@@ -2,6 +2,7 @@ package labels
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"math"
 	"os"
@@ -361,5 +362,43 @@ func TestTimeRange(t *testing.T) {
 				t.Errorf("TimeRange = %v, %v, %v; want %v, %v, %v", first, last, ok, tt.first, tt.last, tt.ok)
 			}
 		})
+	}
+}
+
+// TestJoinKeepsVariants: each pair names the variant that answered, also
+// when the request log is read in several batches (the reader reuses its
+// buffers between batches, so a variant must be copied out).
+func TestJoinKeepsVariants(t *testing.T) {
+	dir := t.TempDir()
+	n := batchRows + 5000
+	ids, variants := make([]string, n), make([]string, n)
+	preds, lat := make([]float64, n), make([]float64, n)
+	versions, ts := make([]int64, n), make([]int64, n)
+	base := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	var labelled []labelRow
+	for i := range n {
+		ids[i], variants[i] = fmt.Sprintf("p%d", i), fmt.Sprintf("arm-%d", i%7)
+		versions[i], ts[i] = int64(i%7+1), base.UnixMilli()
+		if i%1000 == 0 {
+			labelled = append(labelled, labelRow{ids[i], 1, base.Add(time.Minute)})
+		}
+	}
+	log := writeParquet(t, filepath.Join(dir, "log.parquet"), append(append([]dataset.Field(nil), logTail...), dataset.Field{Name: LogPredictionID, Type: dataset.String}),
+		[]arrow.Array{dataset.Float64Array(preds), dataset.Int64Array(versions, nil), dataset.StringArray(variants, nil),
+			dataset.Float64Array(lat), dataset.Int64Array(ts, nil), dataset.StringArray(ids, nil)})
+	batch := writeBatch(t, filepath.Join(dir, "b.parquet"), labelled)
+	res, err := Join(context.Background(), JoinInput{RequestLogs: []string{log}, LabelFiles: []string{batch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pairs) != len(labelled) {
+		t.Fatalf("%d pairs, want %d", len(res.Pairs), len(labelled))
+	}
+	for _, p := range res.Pairs {
+		var i int
+		fmt.Sscanf(p.PredictionID, "p%d", &i)
+		if want := fmt.Sprintf("arm-%d", i%7); p.Variant != want || p.Version != int64(i%7+1) {
+			t.Errorf("%s: variant %q v%d, want %q v%d", p.PredictionID, p.Variant, p.Version, want, i%7+1)
+		}
 	}
 }
