@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -121,10 +122,14 @@ func newModelsShowCmd(cfg *Config) *cobra.Command {
 				if cfg.JSON {
 					return printJSON(cfg.stdout, versions)
 				}
-				t := newTable(cfg.stdout, "VERSION", "CREATED", "AUC", "ACCURACY", "F1", "RUNTIME", "RUN", "ALIASES")
+				cols := metricColumns(versions)
+				t := newTable(cfg.stdout, append(append([]string{"VERSION", "CREATED"}, upper(cols)...), "RUNTIME", "RUN", "ALIASES")...)
 				for _, v := range versions {
-					t.row(strconv.FormatInt(v.Version, 10), when(v.CreatedAt), metric(v.Metrics, "auc"), metric(v.Metrics, "accuracy"),
-						metric(v.Metrics, "f1"), v.Runtime, v.RunID, strings.Join(v.Aliases, ", "))
+					row := []string{strconv.FormatInt(v.Version, 10), when(v.CreatedAt)}
+					for _, c := range cols {
+						row = append(row, metric(v.Metrics, c))
+					}
+					t.row(append(row, v.Runtime, v.RunID, strings.Join(v.Aliases, ", "))...)
 				}
 				return t.flush()
 			}
@@ -170,7 +175,7 @@ func newModelsShowCmd(cfg *Config) *cobra.Command {
 				fmt.Fprintf(out, "  %-22s %.6g\n", k, v.Metrics[k])
 			}
 			if len(v.Params) > 0 {
-				fmt.Fprintf(out, "\nParams     %v\n", v.Params)
+				fmt.Fprintf(out, "\nParams     %s\n", paramsText(v.Params))
 			}
 			var mine []registry.AliasEvent
 			for _, e := range history {
@@ -189,6 +194,67 @@ func newModelsShowCmd(cfg *Config) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// metricColumns are the metrics a versions table shows: AUC, accuracy and
+// F1 for classifiers, RMSE, MAE and R² for regressions (both kinds when a
+// model has both), else the first three metrics by name.
+func metricColumns(versions []registry.Version) []string {
+	has := map[string]bool{}
+	for _, v := range versions {
+		for k := range v.Metrics {
+			has[k] = true
+		}
+	}
+	var cols []string
+	for _, group := range [][]string{{"auc", "accuracy", "f1"}, {"rmse", "mae", "r2"}} {
+		for _, m := range group {
+			if has[m] {
+				cols = append(cols, m)
+			}
+		}
+	}
+	if len(cols) > 0 {
+		return cols
+	}
+	for k := range has {
+		cols = append(cols, k)
+	}
+	sort.Strings(cols)
+	if len(cols) > 3 {
+		cols = cols[:3]
+	}
+	return cols
+}
+
+func upper(s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = strings.ToUpper(x)
+	}
+	return out
+}
+
+// paramsText prints training parameters as key=value, sorted by key.
+func paramsText(p map[string]any) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		v := p[k]
+		switch x := v.(type) {
+		case float64:
+			v = strconv.FormatFloat(x, 'g', -1, 64)
+		case map[string]any, []any:
+			b, _ := json.Marshal(x)
+			v = string(b)
+		}
+		parts[i] = fmt.Sprintf("%s=%v", k, v)
+	}
+	return strings.Join(parts, " ")
 }
 
 func metric(m map[string]float64, k string) string {

@@ -78,7 +78,7 @@ func TestModels(t *testing.T) {
 			line("Aliases", "production"),
 			line("  auc", "0.8123"),
 			line("  accuracy", "0.79"),
-			regexp.MustCompile(`(?m)^Params +map\[l2:0\.001\]$`),
+			regexp.MustCompile(`(?m)^Params +l2=0\.001$`),
 			regexp.MustCompile(`(?m)^  \S+ \S+ +production +- +1 +ada +first deployment$`),
 		}},
 		{"by alias", []string{"models", "show", "churn@staging"}, []*regexp.Regexp{
@@ -216,5 +216,30 @@ func TestHomeDiscovery(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(sub, ".kiln")); !os.IsNotExist(err) {
 		t.Errorf("a .kiln appeared in the subdirectory: %v", err)
+	}
+}
+
+// TestModelsRegressionColumns: a regression's versions show RMSE, MAE and
+// R², not empty classification columns.
+func TestModelsRegressionColumns(t *testing.T) {
+	home := t.TempDir()
+	reg, err := registry.Open(context.Background(), filepath.Join(home, "registry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := reg.Register(context.Background(), registry.Version{Model: "price", BundleURI: "file:///b/1",
+		Metrics: map[string]float64{"rmse": 1.25, "mae": 0.75, "r2": 0.5}, Params: map[string]any{"l2": 1.0, "max_depth": 6.0}}); err != nil {
+		t.Fatal(err)
+	}
+	reg.Close()
+	for _, args := range [][]string{{"models", "show", "price"}, {"models", "versions", "price"}} {
+		r := kiln(t, append([]string{"--home", home}, args...)...)
+		if r.err != nil || !strings.Contains(r.stdout, "RMSE") || !strings.Contains(r.stdout, "R2") || !strings.Contains(r.stdout, "1.2500") || strings.Contains(r.stdout, "AUC") {
+			t.Errorf("kiln %v: %v\n%s", args, r.err, r.stdout)
+		}
+	}
+	r := kiln(t, "--home", home, "models", "show", "price:1")
+	if !regexp.MustCompile(`(?m)^Params +l2=1 max_depth=6$`).MatchString(r.stdout) {
+		t.Errorf("params not printed as key=value:\n%s", r.stdout)
 	}
 }

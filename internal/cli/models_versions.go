@@ -30,10 +30,14 @@ main metrics, the run that registered it and the aliases pointing at it.`,
 			if cfg.JSON {
 				return printJSON(cfg.stdout, versions)
 			}
-			t := newTable(cfg.stdout, "VERSION", "STATUS", "CREATED", "AUC", "ACCURACY", "RUN", "ALIASES")
+			cols := metricColumns(versions)
+			t := newTable(cfg.stdout, append(append([]string{"VERSION", "STATUS", "CREATED"}, upper(cols)...), "RUN", "ALIASES")...)
 			for _, v := range versions {
-				t.row(strconv.FormatInt(v.Version, 10), v.Status, when(v.CreatedAt), metric(v.Metrics, "auc"),
-					metric(v.Metrics, "accuracy"), dash(v.RunID), dash(strings.Join(v.Aliases, ", ")))
+				row := []string{strconv.FormatInt(v.Version, 10), v.Status, when(v.CreatedAt)}
+				for _, c := range cols {
+					row = append(row, metric(v.Metrics, c))
+				}
+				t.row(append(row, dash(v.RunID), dash(strings.Join(v.Aliases, ", ")))...)
 			}
 			return t.flush()
 		},
