@@ -199,7 +199,7 @@ func TestUsageErrors(t *testing.T) {
 		{"missing argument", []string{"validate"}, "requires at least 1 arg(s)"},
 		{"extra argument", []string{"models", "show", "churn", "churn:2"}, "accepts 1 arg(s), received 2"},
 		{"bad status filter", []string{"runs", "list", "--status", "exploded"}, `--status "exploded"`},
-		{"unknown subcommand", []string{"runs", "diff"}, `unknown command "diff" for "kiln runs"; its commands are: cancel, list, show`},
+		{"unknown subcommand", []string{"runs", "diff"}, `unknown command "diff" for "kiln runs"; its commands are: cancel, compare, list, show`},
 		{"misspelt subcommand", []string{"models", "lst"}, "Did you mean this?\n\tlist"},
 		{"unknown command", []string{"deploy"}, `unknown command "deploy" for "kiln"`},
 		{"unknown nested subcommand", []string{"experiments", "begin"}, `unknown command "begin" for "kiln experiments"`},

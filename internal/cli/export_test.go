@@ -39,3 +39,6 @@ func StartInput(ev *historypb.HistoryEvent) (workflows.PipelineInput, error) { r
 func PrintRun(w io.Writer, st workflows.RunStatus) {
 	printRun(&Config{stdout: w, UIURL: "http://ui", Namespace: "default"}, st, "http://ui/run")
 }
+
+// CompareRuns is compareRuns, for tests.
+func CompareRuns(ids []string, runs []workflows.RunStatus) Comparison { return compareRuns(ids, runs) }

@@ -25,7 +25,7 @@ func newRunsCmd(cfg *Config) *cobra.Command {
 		Use:   "runs",
 		Short: "List, inspect and cancel pipeline runs",
 	}
-	cmd.AddCommand(newRunsListCmd(cfg), newRunsShowCmd(cfg), newRunsCancelCmd(cfg))
+	cmd.AddCommand(newRunsListCmd(cfg), newRunsShowCmd(cfg), newRunsCancelCmd(cfg), newRunsCompareCmd(cfg))
 	return cmd
 }
 

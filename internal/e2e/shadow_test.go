@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-ml/kiln/internal/cli"
 	"github.com/kiln-ml/kiln/workflows"
 )
 
@@ -83,6 +85,17 @@ func TestShadowGatesCanary(t *testing.T) {
 		t.Fatalf("run 3 deployment %+v (canary analyses %d)", dep, len(cs.Steps))
 	}
 	t.Logf("run 3 passed the shadow (agreement %.3f over %d rows) and %d canary analyses", dep.Shadow.Agreement, dep.Shadow.Rows, len(cs.Steps))
+	// kiln runs compare lays the two good runs side by side.
+	cmpOut, err := kiln(t, st, st.Home, "runs", "compare", run1.WorkflowID, run3.WorkflowID, "--json")
+	var cmp cli.Comparison
+	if err != nil || json.Unmarshal([]byte(cmpOut), &cmp) != nil || len(cmp.Runs) != 2 {
+		t.Fatalf("kiln runs compare: %v\n%s", err, cmpOut)
+	}
+	for _, f := range cmp.Fields {
+		if f.Name == "model" && (f.Values[0] != model+":1" || f.Values[1] != model+":3" || !f.Differs) {
+			t.Errorf("compare: model %+v", f)
+		}
+	}
 	out, err := kiln(t, st, st.Home, "runs", "show", run3.WorkflowID)
 	if err != nil || !strings.Contains(out, "Shadow   v3 beside v1") || !strings.Contains(out, "agreement") {
 		t.Errorf("kiln runs show: %v\n%s", err, out)
