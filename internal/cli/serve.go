@@ -30,7 +30,9 @@ Routes (docs/serving.md):
   POST /v1/models/NAME:predict     KServe v1: {"instances": [{"col": value, ...}]}
   GET  /v1/models, /v1/models/NAME what is served, with the traffic split; model ready
   POST /v2/models/NAME[/versions/V]/infer
-                                   Open Inference Protocol v2 (typed tensors)
+                                   Open Inference Protocol v2: {"inputs": [{"name": "tenure",
+                                   "shape": [1], "datatype": "FP64", "data": [3]}, ...]},
+                                   one input per column (docs/serving.md)
   GET  /v2, /v2/health/live|ready, /v2/models/NAME[/versions/V][/ready]
                                    v2 server metadata, health, model metadata, model ready
   GET  /metrics                    Prometheus
@@ -42,7 +44,9 @@ reflection) on its own listener; empty (the default) serves no gRPC.
 
 Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monitoring.`,
 		Example: `  KILN_ADMIN_TOKEN=s3cret kiln serve --addr 127.0.0.1:8080 --grpc-addr 127.0.0.1:8081
-  curl -s localhost:8080/v1/models/churn:predict -d '{"instances":[{"tenure":3,"plan":"basic"}]}'
+  curl -s localhost:8080/v1/models/churn:predict -d '{"instances":[{"tenure":3,"monthly_charges":70.5,
+    "total_charges":211.5,"plan":"basic","contract":"month-to-month","support_calls":2,"region":"east",
+    "paperless":true}]}'
   grpcurl -plaintext -d '{"name":"churn"}' localhost:8081 inference.GRPCInferenceService/ModelMetadata`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

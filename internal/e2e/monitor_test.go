@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -206,6 +207,7 @@ func TestMonitorRetrainsOnLateLabels(t *testing.T) {
 	if rs := runPipeline(t, st, home, spec); rs.Status != workflows.StatusCompleted {
 		t.Fatalf("run 1: %s %s", rs.Status, rs.Error)
 	}
+	checkServeHelpExample(t, st, home)
 
 	// Served traffic: the training population (no input drift), whose
 	// churn now depends on the features the other way round.
@@ -347,5 +349,28 @@ func TestMonitorRetrainsOnLateLabels(t *testing.T) {
 	after, err := st.Activities.Registry.MonitorDecisions(ctx, "churn", time.Time{}, monitor.ActionRetrain)
 	if err != nil || len(after) != 1 || after[0].ID != retrainDecision.ID {
 		t.Errorf("after the restart, retrain decisions %+v (%v), want decision #%d", after, err, retrainDecision.ID)
+	}
+}
+
+// checkServeHelpExample posts the v1 request printed by kiln serve --help,
+// as printed, to the stack's server, which serves a churn model.
+func checkServeHelpExample(t *testing.T, st *devstack.Stack, home string) {
+	t.Helper()
+	help, _ := kiln(t, st, home, "serve", "--help")
+	const start = "curl -s localhost:8080/v1/models/churn:predict -d '"
+	i := strings.Index(help, start)
+	if i < 0 {
+		t.Fatalf("kiln serve --help has no churn predict example:\n%s", help)
+	}
+	body := help[i+len(start):]
+	body = body[:strings.Index(body, "'")]
+	resp, err := http.Post(st.ServerURL+"/v1/models/churn:predict", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the kiln serve --help example answers %d: %s\nbody: %s", resp.StatusCode, b, body)
 	}
 }
