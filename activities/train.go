@@ -153,6 +153,10 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 			// The same limit would kill a retry again.
 			return StepOutput{}, temporal.NewNonRetryableApplicationError(err.Error()+" (raise container.memory)", ErrTypeOutOfMemory, err)
 		}
+		if re := (*containers.RunError)(nil); errors.As(err, &re) && re.ExitCode == containers.ExitBadInput {
+			// The contract's bad-input code: the same input fails again.
+			return StepOutput{}, invalid("%v (exit code %d is the trainer contract's bad input: not retried)", err, containers.ExitBadInput)
+		}
 		return StepOutput{}, err
 	}
 

@@ -283,6 +283,28 @@ func TestTrainOutOfMemory(t *testing.T) {
 	}
 }
 
+// exitRuntime is a runtime whose trainer always exits with code.
+type exitRuntime struct{ oomRuntime }
+
+func (exitRuntime) Run(ctx context.Context, spec containers.RunSpec) (containers.Result, error) {
+	return containers.Result{Runtime: containers.RuntimeProcess, ExitCode: 2},
+		&containers.RunError{Runtime: containers.RuntimeProcess, ExitCode: 2, LogTail: "unknown parameter \"alpha\""}
+}
+
+// TestTrainBadInputNotRetried: a trainer exiting with the contract's
+// bad-input code (2) fails the step with a non-retryable InvalidInput
+// error naming the code and the trainer's message.
+func TestTrainBadInputNotRetried(t *testing.T) {
+	e := newEnv(t)
+	spec := loadSpec(t, "breast_cancer.yaml")
+	c := e.chain(runInfo(spec, "badinput"))
+	c.must(step(t, spec, "ingest"))
+	c.must(step(t, spec, "prep"))
+	e.acts.Process = exitRuntime{}
+	_, err := c.try(processTrain(t, spec, "train"))
+	checkAppError(t, err, "InvalidInput", "exited with code 2", "not retried", "unknown parameter")
+}
+
 // TestTrainCSVInputs checks the io.kiln.inputs=csv contract: the trainer
 // gets train.csv and valid.csv next to the Parquet files, with the features
 // then the target, and values that read back exactly.

@@ -161,6 +161,11 @@ type Runtime interface {
 	Labels(ctx context.Context, image string) (map[string]string, error)
 }
 
+// ExitBadInput is the trainer contract's exit code for bad input (NaN
+// features, unknown parameters, a target the algorithm cannot fit): a retry
+// would fail the same way (docs/containers.md).
+const ExitBadInput = 2
+
 // RunError reports a trainer that failed: non-zero exit, OOM kill or timeout.
 type RunError struct {
 	// Runtime is the runtime that ran the trainer.
