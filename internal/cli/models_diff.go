@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -122,6 +123,23 @@ func datasetsByRole(ds []registry.DatasetRef) map[string]string {
 	return out
 }
 
+// longHex matches a hash (a git commit, a sha256).
+var longHex = regexp.MustCompile(`[0-9a-f]{40,64}`)
+
+// diffCellWidth keeps kiln models diff within 100 columns: the field name,
+// two values and the mark.
+const diffCellWidth = 36
+
+// fitCell shortens a value for the diff table: hashes to 12 characters,
+// then the middle of what is still too long.
+func fitCell(s string) string {
+	s = longHex.ReplaceAllStringFunc(strings.TrimSpace(s), func(h string) string { return h[:12] })
+	if r := []rune(s); len(r) > diffCellWidth {
+		s = string(r[:diffCellWidth/2-1]) + "…" + string(r[len(r)-diffCellWidth/2:])
+	}
+	return s
+}
+
 func gitText(v registry.Version) string {
 	if v.GitCommit == "" {
 		return ""
@@ -197,9 +215,13 @@ unless --all.`,
 				if r.Changed {
 					mark = "*"
 				}
-				t.row(r.Field, dash(strings.TrimSpace(r.A)), dash(strings.TrimSpace(r.B)), mark)
+				t.row(r.Field, dash(fitCell(r.A)), dash(fitCell(r.B)), mark)
 			}
-			return t.flush()
+			if err := t.flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(cfg.stdout, "(hashes and long values are shortened: --json prints them whole)")
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "show the fields that do not differ too")

@@ -149,6 +149,27 @@ func TestModelsLineageAndDiff(t *testing.T) {
 	if strings.Contains(r.stdout, "status") {
 		t.Errorf("diff shows an unchanged field without --all:\n%s", r.stdout)
 	}
+	// Long values (dataset URIs with their sha256, the image) are shortened
+	// so the table fits a 100-column terminal; --json keeps them whole.
+	long := strings.Repeat("ab12", 16)
+	reg, err = registry.Open(ctx, filepath.Join(home, "registry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := reg.Register(ctx, registry.Version{Model: "churn", BundleURI: "file:///artifacts/bundles/eee", Image: "sha256:" + long,
+		Datasets: []registry.DatasetRef{{Role: registry.DatasetIngested, URI: "file:///home/someone/projects/churn/.kiln/artifacts/datasets/" + long + "/data.parquet", SHA256: long}}}); err != nil {
+		t.Fatal(err)
+	}
+	reg.Close()
+	r = kiln(t, "--home", home, "models", "diff", "churn:3", "4", "--all")
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if n := len([]rune(line)); n > 100 {
+			t.Errorf("diff line of %d columns: %q", n, line)
+		}
+	}
+	if r = kiln(t, "--home", home, "--json", "models", "diff", "churn:3", "4"); !strings.Contains(r.stdout, "sha256:"+long) {
+		t.Errorf("diff --json shortened the image:\n%s", r.stdout)
+	}
 	r = kiln(t, "--home", home, "models", "versions", "churn")
 	if r.err != nil || !strings.Contains(r.stdout, "STATUS") || !strings.Contains(r.stdout, "ready") {
 		t.Errorf("versions:\n%s %v", r.stdout, r.err)
