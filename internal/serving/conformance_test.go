@@ -343,12 +343,12 @@ func TestConformanceREST(t *testing.T) {
 	tests := []restCase{
 		// KServe v1.
 		{name: "v1 live", method: "GET", path: "/", code: 200, want: map[string]any{"status": "alive"}},
-		{name: "v1 list", method: "GET", path: "/v1/models", code: 200, want: map[string]any{"models": []ModelStatus{
+		{name: "v1 list", method: "GET", path: "/v1/models", code: 200, want: map[string]any{"models": []string{"churn", "iris"}, "statuses": []ModelStatus{
 			{Name: "churn", Ready: true, Deployment: withCanary(3, c.uri3, 4, c.uri4, 0)},
 			{Name: "iris", Ready: true, Deployment: stable(1, c.irisURI)},
 		}}},
 		{name: "v1 list with a model not ready", pending: true, method: "GET", path: "/v1/models", code: 200,
-			want: map[string]any{"models": []ModelStatus{{Name: "pending"}}}},
+			want: map[string]any{"models": []string{"pending"}, "statuses": []ModelStatus{{Name: "pending"}}}},
 		{name: "v1 model ready", method: "GET", path: "/v1/models/iris", code: 200, want: ModelStatus{Name: "iris", Ready: true, Deployment: stable(1, c.irisURI)}},
 		{name: "v1 model not ready", pending: true, method: "GET", path: "/v1/models/pending", code: 503, errHas: []string{`"pending" is not ready`}},
 		{name: "v1 model unknown", method: "GET", path: "/v1/models/nope", code: 404, errHas: []string{`"nope"`}},

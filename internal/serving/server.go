@@ -505,7 +505,7 @@ func (s *Server) model(name string) *served {
 //	GET  /healthz
 //	GET  /metrics                                 Prometheus metrics (MetricsRegistry)
 //	GET  /                                        KServe v1 liveness: {"status": "alive"}
-//	GET  /v1/models                               served models
+//	GET  /v1/models                               served models: KServe's names, and their statuses (ModelList)
 //	GET  /v1/models/{name}                        one model's status (KServe v1 model ready: 503 when not ready)
 //	POST /v1/models/{name}:predict                {"instances": [{"col": value, ...} or [value, ...], ...], "ids": [...]}
 //	GET  /v2/health/live, /v2/health/ready        Open Inference Protocol v2 (v2.go) health,
@@ -564,14 +564,19 @@ func (s *Server) names() []string {
 	return names
 }
 
+// ModelList is the answer of GET /v1/models: KServe v1's list of model
+// names, and Kiln's status of each (ready, traffic split) beside it.
+type ModelList struct {
+	Models   []string      `json:"models"`
+	Statuses []ModelStatus `json:"statuses"`
+}
+
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	names := s.names()
-	out := struct {
-		Models []ModelStatus `json:"models"`
-	}{Models: []ModelStatus{}}
-	for _, n := range names {
+	out := ModelList{Models: []string{}, Statuses: []ModelStatus{}}
+	for _, n := range s.names() {
 		if st, ok := s.status(n); ok {
-			out.Models = append(out.Models, st)
+			out.Models = append(out.Models, n)
+			out.Statuses = append(out.Statuses, st)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -499,7 +499,7 @@ func TestReadRoutes(t *testing.T) {
 		t.Errorf("healthz: %d %q", rec.Code, rec.Body)
 	}
 	rec = serve(t, h, "GET", "/v1/models", "", "")
-	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"models":[]}` {
+	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"models":[],"statuses":[]}` {
 		t.Errorf("models without deployments: %d %s", rec.Code, rec.Body)
 	}
 	rec = serve(t, h, "GET", "/metrics", "", "")
@@ -523,13 +523,11 @@ func TestReadRoutes(t *testing.T) {
 	if rec.Code != 200 {
 		t.Fatalf("models: %d %s", rec.Code, rec.Body)
 	}
-	list := decode[struct {
-		Models []ModelStatus `json:"models"`
-	}](t, rec)
-	if len(list.Models) != 2 || list.Models[0].Name != "churn" || list.Models[1].Name != "fraud" {
-		t.Fatalf("models %+v, want churn and fraud", list.Models)
+	list := decode[ModelList](t, rec)
+	if len(list.Models) != 2 || list.Models[0] != "churn" || list.Models[1] != "fraud" || len(list.Statuses) != 2 || list.Statuses[1].Name != "fraud" {
+		t.Fatalf("models %+v, want churn and fraud", list)
 	}
-	ch := list.Models[0]
+	ch := list.Statuses[0]
 	if !ch.Ready || ch.Deployment.Stable != (Target{1, uri1}) || ch.Deployment.Canary == nil ||
 		*ch.Deployment.Canary != (Target{2, uri2}) || ch.Deployment.CanaryPercent != 30 {
 		t.Errorf("churn status %+v", ch)
