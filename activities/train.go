@@ -200,7 +200,7 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 	if _, err := model.Load(bundleTmp); err != nil {
 		return StepOutput{}, fmt.Errorf("the trainer's model does not load: %w", err)
 	}
-	sum, err := hashDir(bundleTmp)
+	sum, err := HashDir(bundleTmp)
 	if err != nil {
 		return StepOutput{}, err
 	}
@@ -333,8 +333,9 @@ func linkOrCopy(src, dst string) error {
 	return out.Close()
 }
 
-// hashDir hashes a flat directory's file names and contents in name order.
-func hashDir(dir string) (string, error) {
+// HashDir hashes a flat directory's file names and contents in name order:
+// the content address of a model bundle (bundles/<hash>).
+func HashDir(dir string) (string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return "", err

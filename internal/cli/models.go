@@ -25,7 +25,7 @@ func newModelsCmd(cfg *Config) *cobra.Command {
 	}
 	cmd.AddCommand(newModelsListCmd(cfg), newModelsShowCmd(cfg), newModelsVersionsCmd(cfg),
 		newModelsPromoteCmd(cfg), newModelsRollbackCmd(cfg), newModelsHistoryCmd(cfg),
-		newModelsLineageCmd(cfg), newModelsDiffCmd(cfg))
+		newModelsLineageCmd(cfg), newModelsDiffCmd(cfg), newModelsImportCmd(cfg))
 	return cmd
 }
 

@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/internal/registry"
+	"github.com/kiln-ml/kiln/internal/transform"
+	"github.com/kiln-ml/kiln/internal/xgbjson"
+)
+
+// Estimator types kiln models import reads.
+const (
+	importXGBoost  = "xgboost"
+	importLogistic = "logistic"
+	importLinear   = "linear"
+)
+
+// importedModel is a model file read for import: its bundle manifest
+// fields.
+type importedModel struct {
+	typ      string // estimator type of the bundle
+	task     string
+	output   string
+	features []string
+}
+
+// readImported reads an estimator file of the given type ("" to detect it
+// from the JSON: XGBoost's save_model has a "learner", Kiln's linear
+// formats a "type").
+func readImported(data []byte, typ string, inputs []string) (importedModel, error) {
+	var probe struct {
+		Learner json.RawMessage `json:"learner"`
+		Type    string          `json:"type"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return importedModel{}, fmt.Errorf("not a JSON model file: %w", err)
+	}
+	if typ == "" {
+		switch {
+		case probe.Learner != nil:
+			typ = importXGBoost
+		case probe.Type == importLogistic || probe.Type == importLinear:
+			typ = probe.Type
+		default:
+			return importedModel{}, errors.New(`cannot tell the model's type: give --type xgboost, logistic or linear`)
+		}
+	}
+	var m importedModel
+	switch typ {
+	case importXGBoost:
+		b, err := xgbjson.Parse(data)
+		if err != nil {
+			return m, fmt.Errorf("reading the XGBoost model: %w", err)
+		}
+		m.typ = model.EstimatorXGBoost
+		m.task, m.output = model.TaskBinary, model.OutputProbability
+		if b.Objective == xgbjson.ObjectiveSquaredError {
+			m.task, m.output = model.TaskRegression, model.OutputValue
+		}
+		m.features = b.FeatureNames
+		if len(inputs) > 0 {
+			if len(inputs) != b.NumFeature {
+				return m, fmt.Errorf("--inputs names %d columns but the model has %d features", len(inputs), b.NumFeature)
+			}
+			m.features = inputs
+		}
+		if len(m.features) == 0 {
+			return m, fmt.Errorf("the model file names no features (trained from arrays): name its %d input columns in order with --inputs", b.NumFeature)
+		}
+	case importLogistic, importLinear:
+		var lin struct {
+			Type     string    `json:"type"`
+			Features []string  `json:"features"`
+			Weights  []float64 `json:"weights"`
+		}
+		if err := json.Unmarshal(data, &lin); err != nil {
+			return m, fmt.Errorf("reading the %s model: %w", typ, err)
+		}
+		if lin.Type != typ {
+			return m, fmt.Errorf(`the file's "type" is %q, not %q (Kiln's linear formats: docs/models.md)`, lin.Type, typ)
+		}
+		m.features = lin.Features
+		if len(inputs) > 0 {
+			return m, errors.New("--inputs is for XGBoost models: a logistic or linear file names its features")
+		}
+		m.typ, m.task, m.output = model.EstimatorLogistic, model.TaskBinary, model.OutputProbability
+		if typ == importLinear {
+			m.typ, m.task, m.output = model.EstimatorLinear, model.TaskRegression, model.OutputValue
+		}
+	default:
+		return m, fmt.Errorf("--type %q: want xgboost, logistic or linear", typ)
+	}
+	seen := map[string]bool{}
+	for _, f := range m.features {
+		if f == "" || seen[f] {
+			return m, fmt.Errorf("feature names must be distinct and not empty, found %q", f)
+		}
+		seen[f] = true
+	}
+	return m, nil
+}
+
+func newModelsImportCmd(cfg *Config) *cobra.Command {
+	var (
+		file, typ, target, reason string
+		inputs                    []string
+	)
+	cmd := &cobra.Command{
+		Use:   "import NAME --estimator FILE --reason REASON",
+		Short: "Register a model trained elsewhere (XGBoost save_model JSON, or Kiln's logistic/linear JSON)",
+		Long: `Register a model trained outside Kiln, as the next version of NAME, so it can be
+scored, served, canaried, monitored and compared like any other.
+
+--estimator is XGBoost's save_model JSON (binary:logistic or
+reg:squarederror) or Kiln's logistic or linear JSON (docs/models.md); --type
+says which when the file does not. The bundle's recipe is the identity over
+the model's input columns: their names come from the XGBoost file's
+feature_names, or --inputs (in order) for a model trained from arrays; each
+is read as a number. The version's lineage says "imported", by whom and why,
+the file's path and sha256.`,
+		Example: `  kiln models import churn-xgb --estimator model.json --reason "trained in the notebook, week 49"
+  kiln models import churn-xgb --estimator model.json --inputs tenure,monthly_charges,support_calls --reason "baseline"
+  kiln models import price --estimator ridge.json --type linear --reason "from scikit-learn" --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			switch {
+			case file == "":
+				return &exitError{code: 2, err: errors.New("--estimator FILE is required: the model file to import")}
+			case strings.TrimSpace(reason) == "":
+				return &exitError{code: 2, err: errors.New(`--reason is required: say where the model comes from (it is kept in its lineage)`)}
+			}
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("--estimator: %w", err)}
+			}
+			var cols []string
+			for _, s := range inputs {
+				for _, c := range strings.Split(s, ",") {
+					if c = strings.TrimSpace(c); c != "" {
+						cols = append(cols, c)
+					}
+				}
+			}
+			im, err := readImported(data, typ, cols)
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("%s: %w", file, err)}
+			}
+			sum := sha256.Sum256(data)
+			fileHash := hex.EncodeToString(sum[:])
+			abs, _ := filepath.Abs(file)
+			actor := activities.CurrentUser()
+			fields := make([]dataset.Field, len(im.features))
+			for i, f := range im.features {
+				fields[i] = dataset.Field{Name: f, Type: dataset.Float64}
+			}
+			man := model.Manifest{
+				FormatVersion: model.FormatVersion, Name: name, Task: im.task, Target: target, Output: im.output,
+				Inputs: fields, Transforms: &transform.Fitted{Inputs: fields, Features: im.features},
+				Estimator: model.Estimator{Type: im.typ, File: model.DefaultEstimatorFile},
+				Lineage: model.Lineage{Runtime: "imported", CreatedBy: actor, CreatedAt: time.Now().UTC(),
+					Params: map[string]any{"imported_from": abs, "estimator_sha256": fileHash}},
+			}
+			store, err := artifact.NewLocal(cfg.path("artifacts"))
+			if err != nil {
+				return err
+			}
+			tmp, err := store.TempDir("import-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			dir := filepath.Join(tmp, "bundle")
+			err = model.WriteBundle(dir, man, map[string][]byte{model.DefaultEstimatorFile: data})
+			if err == nil {
+				_, err = model.Load(dir)
+			}
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("%s does not load as a %s model: %w", file, im.typ, err)}
+			}
+			bundleSum, err := activities.HashDir(dir)
+			if err != nil {
+				return err
+			}
+			uri, err := store.Publish(dir, "bundles/"+bundleSum)
+			if err != nil {
+				return err
+			}
+			reg, err := registry.Open(cmd.Context(), cfg.registryTarget()) // importing may create the registry
+			if err != nil {
+				return err
+			}
+			defer reg.Close()
+			v, _, err := reg.Register(cmd.Context(), registry.Version{
+				Model: name, BundleURI: uri, Runtime: "imported", Image: "sha256:" + fileHash, Trigger: "import: " + reason,
+				CreatedBy: actor, Params: map[string]any{"imported_from": abs, "estimator_type": im.typ, "reason": reason},
+				Datasets: []registry.DatasetRef{{Role: registry.DatasetSource, URI: artifact.FileURI(abs), SHA256: fileHash}},
+			})
+			if err != nil {
+				return err
+			}
+			if cfg.JSON {
+				return printJSON(cfg.stdout, v)
+			}
+			fmt.Fprintf(cfg.stdout, "Imported %s as %s:%d (%s, task %s, %d inputs: %s)\n", file, v.Model, v.Version, im.typ, im.task,
+				len(im.features), strings.Join(im.features, ", "))
+			fmt.Fprintf(cfg.stdout, "Bundle %s\nScore it: kiln score %s:%d DATA OUT; promote it: kiln models promote %s %d --to production --reason ...\n",
+				uri, v.Model, v.Version, v.Model, v.Version)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&file, "estimator", "", "the model file: XGBoost save_model JSON, or Kiln's logistic or linear JSON (required)")
+	f.StringVar(&typ, "type", "", "xgboost, logistic or linear (default: read from the file)")
+	f.StringArrayVar(&inputs, "inputs", nil, "the model's input columns in order, comma-separated (for an XGBoost model without feature_names)")
+	f.StringVar(&target, "target", "label", "the name of the label column (kept in the manifest; scoring does not need it)")
+	f.StringVar(&reason, "reason", "", "where the model comes from and why it is imported (required; kept in its lineage)")
+	return cmd
+}
