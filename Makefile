@@ -22,14 +22,20 @@ build: ## Build bin/kiln and the reference trainer bin/kiln-trainer
 	$(GO) build -o $(KILN) ./cmd/kiln
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/kiln-trainer ./containers/trainer
 
+# The trainer image is built under a tag named by its content (the trainer
+# binary and Dockerfile), written to build/trainer-image, and as kiln/trainer:dev.
+# Tests run the content tag (KILN_TRAINER_IMAGE): checkouts sharing one Docker
+# engine all rebuild kiln/trainer:dev, but none can change another's content tag.
 images: build ## Build the kiln/trainer:dev image (FROM scratch, no registry needed)
 	rm -rf build/trainer && mkdir -p build/trainer
 	cp $(BIN)/kiln-trainer build/trainer/trainer
 	cp containers/trainer/Dockerfile.offline build/trainer/Dockerfile
 	@if docker info >/dev/null 2>&1; then \
-		$(KILN) images build build/trainer -t $(TRAINER_IMAGE); \
+		tag=kiln/trainer:c$$(cat build/trainer/trainer build/trainer/Dockerfile | sha256sum | cut -c1-16); \
+		$(KILN) images build build/trainer -t $$tag && $(KILN) images build build/trainer -t $(TRAINER_IMAGE) && echo $$tag > build/trainer-image; \
 	else \
 		echo "No Docker engine reachable: skipping $(TRAINER_IMAGE); training will run as a local process."; \
+		rm -f build/trainer-image; \
 	fi
 
 $(XGBOOST_TAR): containers/xgboost/build-rootfs.sh
@@ -57,7 +63,7 @@ stop: ## Stop a dev stack started by make demo
 	./scripts/demo.sh stop
 
 test: images ## Run every test, including the end-to-end ones against real Temporal and Docker
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	KILN_TRAINER_IMAGE=$$(cat build/trainer-image 2>/dev/null) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 test-short: ## Unit tests only (no servers, no containers)
 	$(GO) test -short -count=1 ./...

@@ -36,11 +36,25 @@ type DockerOptions struct {
 	Host string
 	// PingTimeout bounds the reachability check (0 = 3s).
 	PingTimeout time.Duration
+	// Images maps image references that steps name to the images run in
+	// their place, e.g. "kiln/trainer:dev" to the content-addressed tag
+	// `make images` built, so that another checkout rebuilding the shared
+	// tag on the same engine cannot change what this worker runs.
+	Images map[string]string
 }
 
 // Docker is the Docker-engine Runtime. It is safe for concurrent use.
 type Docker struct {
-	cli *client.Client
+	cli    *client.Client
+	images map[string]string
+}
+
+// image returns the image run for the reference ref (DockerOptions.Images).
+func (d *Docker) image(ref string) string {
+	if to, ok := d.images[ref]; ok {
+		return to
+	}
+	return ref
 }
 
 var _ Runtime = (*Docker)(nil)
@@ -69,7 +83,7 @@ func NewDocker(ctx context.Context, opts DockerOptions) (*Docker, error) {
 		return nil, fmt.Errorf("docker engine unreachable at %s: %w", cli.DaemonHost(), err)
 	}
 	cli.NegotiateAPIVersionPing(ping)
-	return &Docker{cli: cli}, nil
+	return &Docker{cli: cli, images: opts.Images}, nil
 }
 
 // Client returns the underlying Docker client.
@@ -89,11 +103,12 @@ func (d *Docker) Name() string { return RuntimeDocker }
 // Identify returns the ID ("sha256:…") of the local image, as Run reports
 // it in Result.ImageID.
 func (d *Docker) Identify(ctx context.Context, image string) (string, error) {
-	return ImageID(ctx, d.cli, image)
+	return ImageID(ctx, d.cli, d.image(image))
 }
 
 // Labels returns the labels of the local image (its LABEL instructions).
 func (d *Docker) Labels(ctx context.Context, image string) (map[string]string, error) {
+	image = d.image(image)
 	img, err := d.cli.ImageInspect(ctx, image)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -176,7 +191,7 @@ func (d *Docker) Run(ctx context.Context, spec RunSpec) (res Result, err error) 
 	if err != nil {
 		return res, err
 	}
-	res.ImageID, err = ImageID(ctx, d.cli, spec.Image)
+	res.ImageID, err = ImageID(ctx, d.cli, d.image(spec.Image))
 	if err != nil {
 		return res, err
 	}

@@ -661,3 +661,24 @@ func TestImportImage(t *testing.T) {
 		})
 	}
 }
+
+// TestDockerImageAliases: a reference mapped by DockerOptions.Images is
+// identified, inspected and run as the image it maps to.
+func TestDockerImageAliases(t *testing.T) {
+	needDocker(t)
+	d, err := NewDocker(context.Background(), DockerOptions{Images: map[string]string{"kiln-test/alias:" + testRunID: probeImage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	got, err := d.Identify(context.Background(), "kiln-test/alias:"+testRunID)
+	if err != nil || got != probeImageID {
+		t.Errorf("Identify(alias) = %q, %v; want the probe image %q", got, err, probeImageID)
+	}
+	if _, err := d.Labels(context.Background(), "kiln-test/alias:"+testRunID); err != nil {
+		t.Errorf("Labels(alias): %v", err)
+	}
+	if got, err := d.Identify(context.Background(), "kiln-test/unmapped:"+testRunID); err == nil {
+		t.Errorf("an unmapped missing image identified as %q", got)
+	}
+}

@@ -39,6 +39,8 @@ if running; then
 else
   step "Starting the Kiln dev stack (log: $LOG)"
   mkdir -p "$KILN_HOME"
+  # The content-addressed trainer tag make images built (see the Makefile).
+  [ -f build/trainer-image ] && export KILN_TRAINER_IMAGE="$(cat build/trainer-image)"
   nohup "$KILN" dev >"$LOG" 2>&1 &
   echo $! >"$PIDFILE"
   for i in $(seq 120); do

@@ -37,6 +37,11 @@ type Config struct {
 	TrainerBinary string
 	// NoDocker skips the Docker engine even when one is reachable.
 	NoDocker bool
+	// TrainerImage, when set, is the Docker image run for steps that name
+	// TrainerImage (kiln/trainer:dev): a content-addressed tag, so that a
+	// checkout sharing the Docker engine cannot change the trainer under
+	// this worker by rebuilding the shared tag.
+	TrainerImage string
 	// Logger receives the activities' log.
 	Logger *slog.Logger
 	// UIURL and Namespace locate runs in the Temporal web UI; ReportsURL
@@ -86,7 +91,11 @@ func OpenActivities(ctx context.Context, c client.Client, cfg Config) (acts *act
 		acts.Process = containers.NewProcess(containers.ProcessOptions{Binaries: map[string]string{TrainerImage: trainer}})
 	}
 	if !cfg.NoDocker {
-		d, err := containers.NewDocker(ctx, containers.DockerOptions{})
+		dopts := containers.DockerOptions{}
+		if cfg.TrainerImage != "" {
+			dopts.Images = map[string]string{TrainerImage: cfg.TrainerImage}
+		}
+		d, err := containers.NewDocker(ctx, dopts)
 		if err != nil {
 			log.Warn("no Docker engine: training runs as local processes", "error", err)
 		} else {

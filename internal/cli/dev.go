@@ -17,7 +17,7 @@ func newDevCmd(cfg *Config) *cobra.Command {
 		port, uiPort, servePort int
 		reportsPort             int
 		noUI, noServer          bool
-		trainer                 string
+		trainer, trainerImage   string
 		noDocker                bool
 	)
 	cmd := &cobra.Command{
@@ -49,7 +49,7 @@ Press Ctrl-C to stop; starting again keeps the history, the registry and the art
 			st, err := devstack.Start(ctx, devstack.Options{
 				Home: cfg.Home, TemporalPort: port, UIPort: uiPort, ServePort: servePort, ReportsPort: reportsPort, AdminToken: token,
 				UI: !noUI, NoServer: noServer, Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue,
-				Worker: worker.Config{TrainerBinary: trainer, NoDocker: noDocker, Registry: cfg.Registry},
+				Worker: worker.Config{TrainerBinary: trainer, NoDocker: noDocker, Registry: cfg.Registry, TrainerImage: trainerImage},
 			})
 			if err != nil {
 				return err
@@ -83,6 +83,7 @@ Press Ctrl-C to stop; starting again keeps the history, the registry and the art
 	f.BoolVar(&noUI, "headless", false, "do not start the web UI")
 	f.BoolVar(&noServer, "no-serve", false, "do not start the model server")
 	f.StringVar(&trainer, "trainer-bin", "", "local trainer binary for the process runtime (default: kiln-trainer next to kiln)")
+	f.StringVar(&trainerImage, "trainer-image", os.Getenv("KILN_TRAINER_IMAGE"), trainerImageHelp)
 	f.BoolVar(&noDocker, "no-docker", false, "train as local processes even when Docker is reachable")
 	return cmd
 }

@@ -17,9 +17,9 @@ import (
 
 func newWorkerCmd(cfg *Config) *cobra.Command {
 	var (
-		modelServer, adminToken, trainer string
-		noDocker, registerAttrs          bool
-		concurrency                      int
+		modelServer, adminToken, trainer, trainerImage string
+		noDocker, registerAttrs                        bool
+		concurrency                                    int
 	)
 	var reportsURL, metricsAddr string
 	cmd := &cobra.Command{
@@ -54,7 +54,7 @@ machines share one).`,
 			}
 			acts, closeActs, err := worker.OpenActivities(ctx, c, worker.Config{
 				Home: cfg.Home, Registry: cfg.Registry, TaskQueue: cfg.TaskQueue, ModelServer: modelServer,
-				AdminToken: adminToken, TrainerBinary: trainer, NoDocker: noDocker,
+				AdminToken: adminToken, TrainerBinary: trainer, NoDocker: noDocker, TrainerImage: trainerImage,
 				UIURL: cfg.UIURL, Namespace: cfg.Namespace, ReportsURL: reportsURL,
 			})
 			if err != nil {
@@ -88,6 +88,7 @@ machines share one).`,
 	f.StringVar(&adminToken, "admin-token", "", "model server admin token (env KILN_ADMIN_TOKEN; default: $KILN_HOME/admin-token)")
 	f.StringVar(&trainer, "trainer-bin", "", "local trainer binary for the process runtime")
 	f.BoolVar(&noDocker, "no-docker", false, "train as local processes even when Docker is reachable")
+	f.StringVar(&trainerImage, "trainer-image", os.Getenv("KILN_TRAINER_IMAGE"), trainerImageHelp)
 	f.BoolVar(&registerAttrs, "register-search-attributes", true, "register Kiln's search attributes on the namespace at start")
 	f.IntVar(&concurrency, "max-activities", 16, "activities this worker runs at once (each foreach item is one)")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics (process, Go runtime) on this host:port, e.g. 127.0.0.1:9464")
@@ -102,3 +103,6 @@ func readToken(path string) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// trainerImageHelp documents --trainer-image (kiln worker and kiln dev).
+const trainerImageHelp = "Docker image to run for steps that name kiln/trainer:dev, e.g. the content-addressed tag make images writes to build/trainer-image, so another checkout rebuilding kiln/trainer:dev on a shared engine cannot change it (env KILN_TRAINER_IMAGE)"

@@ -137,7 +137,7 @@ func TestCanaryTwoReplicas(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	d := docker(t)
-	wcfg := worker.Config{}
+	wcfg := worker.Config{TrainerImage: trainerImage()}
 	if d == nil {
 		wcfg.TrainerBinary = buildTrainer(t)
 		wcfg.NoDocker = true

@@ -39,10 +39,22 @@ func docker(t *testing.T) *containers.Docker {
 		return nil
 	}
 	t.Cleanup(func() { d.Close() })
-	if _, err := containers.ImageID(ctx, d.Client(), worker.TrainerImage); err != nil {
+	if _, err := containers.ImageID(ctx, d.Client(), trainerImage()); err != nil {
 		t.Fatalf("%v (make test builds it)", err)
 	}
 	return d
+}
+
+// trainerImage is the trainer image the tests' workers run for
+// kiln/trainer:dev: the content-addressed tag make images built
+// (KILN_TRAINER_IMAGE, set by make test), so that another checkout
+// rebuilding kiln/trainer:dev on the same Docker engine cannot change it;
+// kiln/trainer:dev itself when the variable is unset.
+func trainerImage() string {
+	if img := os.Getenv("KILN_TRAINER_IMAGE"); img != "" {
+		return img
+	}
+	return worker.TrainerImage
 }
 
 // buildTrainer builds the reference trainer binary for the process runtime.
@@ -62,7 +74,7 @@ func buildTrainer(t *testing.T) string {
 func startStack(t *testing.T, noWorker bool) *devstack.Stack {
 	t.Helper()
 	d := docker(t)
-	wcfg := worker.Config{}
+	wcfg := worker.Config{TrainerImage: trainerImage()}
 	if d == nil && !noWorker {
 		wcfg.TrainerBinary = buildTrainer(t)
 		wcfg.NoDocker = true

@@ -58,7 +58,7 @@ func runWorkerProcess() error {
 		return err
 	}
 	defer c.Close()
-	acts, closeActs, err := worker.OpenActivities(ctx, c, worker.Config{Home: os.Getenv(envHome)})
+	acts, closeActs, err := worker.OpenActivities(ctx, c, worker.Config{Home: os.Getenv(envHome), TrainerImage: trainerImage()})
 	if err != nil {
 		return err
 	}

@@ -171,7 +171,7 @@ func TestMonitorRetrainsOnLateLabels(t *testing.T) {
 	}
 	home := t.TempDir()
 	d := docker(t)
-	wcfg := worker.Config{}
+	wcfg := worker.Config{TrainerImage: trainerImage()}
 	if d == nil {
 		wcfg.TrainerBinary, wcfg.NoDocker = buildTrainer(t), true
 	}
