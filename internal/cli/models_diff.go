@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 

@@ -134,7 +134,7 @@ np.savetxt(sys.argv[3], b.predict(xgb.DMatrix(X, feature_names=names)), fmt="%.9
 	p := readPredictions(t, filepath.Join(dir, "lin.parquet"))
 	r0, _ := strconv.ParseFloat(rows[1][0], 64)
 	r1, _ := strconv.ParseFloat(rows[1][1], 64)
-	if w := 1 / (1 + math.Exp(-(0.5*r0-0.25*r1+0.1))); math.Abs(p[0]-w) > 1e-12 {
+	if w := 1 / (1 + math.Exp(-(0.5*r0 - 0.25*r1 + 0.1))); math.Abs(p[0]-w) > 1e-12 {
 		t.Errorf("logistic prediction %v, want %v", p[0], w)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/pipelines"
 	"github.com/kiln-ml/kiln/workflows"
 )
@@ -39,6 +40,8 @@ type runRow struct {
 	Ended      time.Time `json:"ended,omitempty"`
 	Trigger    string    `json:"trigger,omitempty"`
 	Model      string    `json:"model,omitempty"`
+	// Metrics are the run's evaluation metrics (runs list --metrics).
+	Metrics map[string]float64 `json:"metrics,omitempty"`
 }
 
 var statusQuery = map[string]string{
@@ -49,13 +52,15 @@ var statusQuery = map[string]string{
 func newRunsListCmd(cfg *Config) *cobra.Command {
 	var pipeline, status, trigger, since string
 	var limit int
+	var withMetrics bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List pipeline runs, newest first (a Temporal visibility query)",
 		Example: `  kiln runs list
   kiln runs list --pipeline churn --status failed
   kiln runs list --trigger drift --since 1h
-  kiln runs list --json --limit 100`,
+  kiln runs list --json --limit 100
+  kiln runs list --pipeline churn --metrics`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -122,6 +127,17 @@ func newRunsListCmd(cfg *Config) *cobra.Command {
 					break
 				}
 			}
+			if withMetrics {
+				// Each run's evaluation metrics, from its status (a query,
+				// or a closed run's result).
+				for i := range rows {
+					if st, _, _, err := readRunStatus(ctx, c, rows[i].WorkflowID); err == nil {
+						if ev := st.Artifacts().Evaluation; ev != nil {
+							rows[i].Metrics = ev.Metrics
+						}
+					}
+				}
+			}
 			if cfg.JSON {
 				if rows == nil {
 					rows = []runRow{}
@@ -132,13 +148,21 @@ func newRunsListCmd(cfg *Config) *cobra.Command {
 				fmt.Fprintln(cfg.stdout, "No runs. Start one with: kiln run pipelines/churn.yaml")
 				return nil
 			}
-			t := newTable(cfg.stdout, "RUN", "STATUS", "STARTED", "DURATION", "TRIGGER", "MODEL")
+			var cols []string
+			if withMetrics {
+				cols = runMetricColumns(rows)
+			}
+			t := newTable(cfg.stdout, append([]string{"RUN", "STATUS", "STARTED", "DURATION", "TRIGGER", "MODEL"}, upper(cols)...)...)
 			for _, r := range rows {
 				end := r.Ended
 				if end.IsZero() {
 					end = time.Now()
 				}
-				t.row(r.WorkflowID, r.Status, when(r.Started), duration(end.Sub(r.Started)), r.Trigger, r.Model)
+				row := []string{r.WorkflowID, r.Status, when(r.Started), duration(end.Sub(r.Started)), r.Trigger, r.Model}
+				for _, c := range cols {
+					row = append(row, metric(r.Metrics, c))
+				}
+				t.row(row...)
 			}
 			return t.flush()
 		},
@@ -149,7 +173,18 @@ func newRunsListCmd(cfg *Config) *cobra.Command {
 	f.StringVar(&trigger, "trigger", "", "only runs started this way: cli or drift")
 	f.StringVar(&since, "since", "", "only runs started after this: a duration back from now (10m, 7d), an RFC 3339 time or a date")
 	f.IntVar(&limit, "limit", 20, "at most this many runs")
+	f.BoolVar(&withMetrics, "metrics", false, "add each run's evaluation metrics (AUC, accuracy, F1, or RMSE, MAE, R²); reads every listed run")
 	return cmd
+}
+
+// runMetricColumns are the metric columns of runs list --metrics, picked
+// as models show picks them.
+func runMetricColumns(rows []runRow) []string {
+	vs := make([]registry.Version, len(rows))
+	for i, r := range rows {
+		vs[i].Metrics = r.Metrics
+	}
+	return metricColumns(vs)
 }
 
 // sinceFlag reads an optional --since (zero time when empty); a bad value

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -93,6 +94,20 @@ func TestBreastCancerEndToEnd(t *testing.T) {
 	recordHistory(t, st.Client, activities.CanaryID(model), "", "canary_promoted")
 	if v, ok, err := reg.Alias(ctx, model, "production"); err != nil || !ok || v != 2 {
 		t.Errorf("production alias = %d, %v, %v; want 2", v, ok, err)
+	}
+	// kiln runs list --metrics reads each run's evaluation metrics.
+	listOut, err := kiln(t, st, st.Home, "runs", "list", "--pipeline", "breast-cancer", "--metrics", "--json")
+	var listed []struct {
+		WorkflowID string             `json:"workflow_id"`
+		Metrics    map[string]float64 `json:"metrics"`
+	}
+	if err != nil || json.Unmarshal([]byte(listOut), &listed) != nil || len(listed) != 2 {
+		t.Fatalf("kiln runs list --metrics: %v\n%s", err, listOut)
+	}
+	for _, r := range listed {
+		if _, ok := r.Metrics["auc"]; !ok {
+			t.Errorf("run %s listed without its AUC: %v", r.WorkflowID, r.Metrics)
+		}
 	}
 
 	// Drift: shifted inputs make the monitor start exactly one retrain.
