@@ -287,11 +287,21 @@ func PlanScore(m *model.Model, files []string, out string, opts ScorePlanOptions
 	sum := sha256.Sum256(doc)
 	p.Key = hex.EncodeToString(sum[:])
 	if old, err := LoadScorePlan(p.Staging); err != nil || old.Key != p.Key {
+		// Another job's staging (or one being planned): refuse while that
+		// job is alive, so its parts are not wiped under it.
+		if age, ok := leaseAge(p.Staging); ok && age < ScoreLeaseTTL {
+			return nil, &dataError{fmt.Errorf("output %s is being written by another score job (its staging %s was active %s ago): "+
+				"wait for it to finish, or write to another output; a job that died releases the output %s after its last activity",
+				out, p.Staging, age.Round(time.Second), ScoreLeaseTTL)}
+		}
 		if err := os.RemoveAll(p.Staging); err != nil {
 			return nil, fmt.Errorf("clearing %s: %w", p.Staging, err)
 		}
 	}
 	if err := os.MkdirAll(p.Staging, 0o755); err != nil {
+		return nil, err
+	}
+	if err := touchLease(p.Staging); err != nil {
 		return nil, err
 	}
 	b, err := json.MarshalIndent(p, "", " ")
@@ -338,6 +348,43 @@ func (p *ScorePlan) cut(groups [][]int64, shardRows, partRows int64) {
 			first += rows
 		}
 	}
+}
+
+// ScoreLeaseTTL is how long a score job's staging directory stays its own
+// after the job's last sign of life (planning, or finishing a part): a
+// second job with another plan for the same output is refused until then,
+// and takes the output over after (the first job died).
+const ScoreLeaseTTL = 10 * time.Minute
+
+// leaseFile marks a staging directory's owner alive by its modification
+// time.
+const leaseFile = "lease"
+
+// touchLease records that the job owning staging is alive.
+func touchLease(staging string) error {
+	p := filepath.Join(staging, leaseFile)
+	now := time.Now()
+	if err := os.Chtimes(p, now, now); err == nil {
+		return nil
+	}
+	return os.WriteFile(p, nil, 0o644)
+}
+
+// releaseLease marks the job owning staging as gone (an interrupted local
+// job): its staging resumes for the same job, and no longer holds off
+// another.
+func releaseLease(staging string) {
+	_ = os.Chtimes(filepath.Join(staging, leaseFile), time.Unix(0, 0), time.Unix(0, 0))
+}
+
+// leaseAge is how long ago the job owning staging last showed life; false
+// when the staging directory has no lease.
+func leaseAge(staging string) (time.Duration, bool) {
+	st, err := os.Stat(filepath.Join(staging, leaseFile))
+	if err != nil {
+		return 0, false
+	}
+	return time.Since(st.ModTime()), true
 }
 
 // LoadScorePlan reads the plan in a staging directory.
@@ -453,6 +500,9 @@ func (p *ScorePlan) RunShard(ctx context.Context, m *model.Model, i int, progres
 			pr.RowsDone += n
 		}
 		if _, err := w.Commit(); err != nil {
+			return res, err
+		}
+		if err := touchLease(p.Staging); err != nil {
 			return res, err
 		}
 		pr.PartsDone++
@@ -622,6 +672,10 @@ func ScoreLocal(ctx context.Context, m *model.Model, files []string, out string,
 		if err != nil {
 			if ctx.Err() == nil {
 				p.Abandon()
+			} else {
+				// Interrupted: the parts stay for a rerun of the same job to
+				// resume, and another job may take the output over at once.
+				releaseLease(p.Staging)
 			}
 			return res, err
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -478,5 +479,67 @@ func scoreStepInput(dir, workflowID, input string) activities.StepInput {
 		Run:    activities.RunInfo{Pipeline: "p", WorkflowID: workflowID, SpecDir: dir},
 		Step:   pipelines.Step{Name: "score", Uses: pipelines.StepScore, Score: &pipelines.ScoreConfig{Input: input, Passthrough: []string{"id"}, ShardRows: 2000}},
 		Inputs: activities.Artifacts{Model: &activities.ModelRef{Name: "churn", Version: 7, BundleURI: artifact.FileURI(filepath.Join(dir, "bundle"))}},
+	}
+}
+
+// TestScoreSecondJobRefused: while a score job's staging directory is
+// alive, a second job with another plan for the same output is refused and
+// the first job's parts stay; once the first job has shown no life for
+// ScoreLeaseTTL the second takes the output over and commits every row
+// once. A rerun of the same job resumes.
+func TestScoreSecondJobRefused(t *testing.T) {
+	dir := t.TempDir()
+	m := testScoreModel(t, dir)
+	in := filepath.Join(dir, "in")
+	os.Mkdir(in, 0o755)
+	writeScoreInput(t, filepath.Join(in, "a.parquet"), 0, 5000, 1000, nil)
+	files, err := activities.ResolveScoreInputs(in, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "scored")
+	p1, err := activities.PlanScore(m, files, out, scoreOpts(3000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p1.RunShard(context.Background(), m, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	part0 := filepath.Join(p1.Staging, activities.PartFile(0))
+	// Another job: the same files cut into other shards, another plan.
+	other := scoreOpts(2000)
+	if _, err := activities.PlanScore(m, files, out, other); err == nil || !strings.Contains(err.Error(), "being written by another score job") {
+		t.Fatalf("second job planned over a live one: %v", err)
+	}
+	if _, err := os.Stat(part0); err != nil {
+		t.Fatalf("the first job's part is gone: %v", err)
+	}
+	// The same job again (a retried plan) resumes.
+	if _, err := activities.PlanScore(m, files, out, scoreOpts(3000)); err != nil {
+		t.Fatalf("the same job's plan was refused: %v", err)
+	}
+	// The first job goes quiet for longer than the lease: taken over.
+	old := time.Now().Add(-activities.ScoreLeaseTTL - time.Minute)
+	if err := os.Chtimes(filepath.Join(p1.Staging, "lease"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	p2, err := activities.PlanScore(m, files, out, other)
+	if err != nil {
+		t.Fatalf("a stale staging was not taken over: %v", err)
+	}
+	if _, err := os.Stat(part0); err == nil {
+		t.Error("the stale job's part survived the takeover")
+	}
+	for i := range p2.Shards {
+		if _, err := p2.RunShard(context.Background(), m, i, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	man, err := p2.Commit()
+	if err != nil || man.Rows != p2.Rows {
+		t.Fatalf("commit: %+v, %v", man, err)
+	}
+	if got := scoredIDs(t, out); len(got) != int(p2.Rows) {
+		t.Errorf("%d rows committed, want %d", len(got), p2.Rows)
 	}
 }
