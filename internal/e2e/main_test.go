@@ -13,9 +13,13 @@ import (
 	"runtime"
 	"syscall"
 	"testing"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 
+	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/worker"
 )
 
@@ -24,6 +28,10 @@ const (
 	envWorker  = "KILN_E2E_WORKER"
 	envAddress = "KILN_E2E_ADDRESS"
 	envHome    = "KILN_E2E_HOME"
+	// envBlockShard, when set, makes the worker's ScoreShard activity stop
+	// inside its shard, after the shard's first new part, write this file
+	// and wait there to be killed (blockingScoreShard).
+	envBlockShard = "KILN_E2E_BLOCK_SHARD"
 )
 
 // repoRoot is the repository's root directory.
@@ -64,6 +72,9 @@ func runWorkerProcess() error {
 	}
 	defer closeActs()
 	w := worker.New(c, acts, worker.Options{})
+	if marker := os.Getenv(envBlockShard); marker != "" {
+		w.RegisterActivityWithOptions(blockingScoreShard(marker), activity.RegisterOptions{Name: "ScoreShard", DisableAlreadyRegisteredCheck: true})
+	}
 	if err := w.Start(); err != nil {
 		return err
 	}
@@ -73,11 +84,39 @@ func runWorkerProcess() error {
 	return nil
 }
 
+// blockingScoreShard is ScoreShard for a worker that a test kills inside a
+// shard: it scores the shard's parts like ScoreShard, but once it has
+// written one new part of a shard with more to do it writes marker and
+// stops there, heartbeating, until the process is killed. The kill then
+// always lands inside a shard, whose next attempt must resume it.
+func blockingScoreShard(marker string) func(context.Context, activities.ScoreShardInput) (activities.ScoreShardResult, error) {
+	return func(ctx context.Context, in activities.ScoreShardInput) (activities.ScoreShardResult, error) {
+		p, err := activities.LoadScorePlan(in.Staging)
+		if err != nil {
+			return activities.ScoreShardResult{}, err
+		}
+		m, err := model.Load(p.BundleDir)
+		if err != nil {
+			return activities.ScoreShardResult{}, err
+		}
+		return p.RunShard(ctx, m, in.Shard, func(sp activities.ShardProgress) {
+			if sp.PartsDone > sp.Skipped && sp.PartsDone < sp.Parts {
+				_ = os.WriteFile(marker, fmt.Appendf(nil, "shard %d: %d of %d parts\n", in.Shard, sp.PartsDone, sp.Parts), 0o644)
+				for {
+					activity.RecordHeartbeat(ctx, sp)
+					time.Sleep(time.Second)
+				}
+			}
+		})
+	}
+}
+
 // startWorkerProcess starts this test binary as a worker process.
-func startWorkerProcess(t *testing.T, address, home string) *exec.Cmd {
+// env adds NAME=value settings (e.g. envBlockShard).
+func startWorkerProcess(t *testing.T, address, home string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envWorker+"=1", envAddress+"="+address, envHome+"="+home)
+	cmd.Env = append(append(os.Environ(), envWorker+"=1", envAddress+"="+address, envHome+"="+home), env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting worker process: %v", err)
