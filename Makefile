@@ -13,7 +13,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short lint bench bench-score bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto
+.PHONY: help build images data demo stop test test-short fuzz lint bench bench-score bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,6 +64,22 @@ stop: ## Stop a dev stack started by make demo
 
 test: images ## Run every test, including the end-to-end ones against real Temporal and Docker
 	KILN_TRAINER_IMAGE=$$(cat build/trainer-image 2>/dev/null) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz
+
+# Fuzz targets of what reads untrusted bytes, each run for FUZZTIME (their
+# seed corpora also run in every go test): bundles, XGBoost JSON, predict
+# bodies, CSV and JSON Lines ingest, pipeline specs.
+FUZZTIME ?= 3s
+FUZZ_TARGETS := internal/model:FuzzLoad internal/xgbjson:FuzzParse internal/serving:FuzzPredict \
+	internal/dataset:FuzzCSVToParquet internal/dataset:FuzzJSONLToParquet pipelines:FuzzParse
+
+fuzz: ## Run each fuzz target for FUZZTIME (default 3s)
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) >/tmp/kiln-fuzz.$$$$.log 2>&1 || { cat /tmp/kiln-fuzz.$$$$.log; rm -f /tmp/kiln-fuzz.$$$$.log; exit 1; }; \
+		rm -f /tmp/kiln-fuzz.$$$$.log; \
+	done
 
 test-short: ## Unit tests only (no servers, no containers)
 	$(GO) test -short -count=1 ./...
