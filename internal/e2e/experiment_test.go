@@ -22,8 +22,9 @@ import (
 	"github.com/kiln-ml/kiln/internal/transform"
 )
 
-// writeLogisticBundle writes a logistic bundle over x0..x2 with weights w.
-func writeLogisticBundle(t *testing.T, dir string, w [3]float64) {
+// writeLogisticBundle writes a logistic bundle of model name over x0..x2
+// with weights w and intercept b.
+func writeLogisticBundle(t *testing.T, dir, name string, w [3]float64, b float64) {
 	t.Helper()
 	names := []string{"x0", "x1", "x2"}
 	var inputs []dataset.Field
@@ -31,11 +32,11 @@ func writeLogisticBundle(t *testing.T, dir string, w [3]float64) {
 		inputs = append(inputs, dataset.Field{Name: n, Type: dataset.Float64})
 	}
 	man := model.Manifest{
-		FormatVersion: model.FormatVersion, Name: "ab", Task: model.TaskBinary, Target: "y", Output: model.OutputProbability,
+		FormatVersion: model.FormatVersion, Name: name, Task: model.TaskBinary, Target: "y", Output: model.OutputProbability,
 		Inputs: inputs, Transforms: &transform.Fitted{Inputs: inputs, Features: names},
 		Estimator: model.Estimator{Type: model.EstimatorLogistic, File: model.DefaultEstimatorFile},
 	}
-	est := fmt.Appendf(nil, `{"type":"logistic","features":["x0","x1","x2"],"weights":[%g,%g,%g],"intercept":0}`, w[0], w[1], w[2])
+	est := fmt.Appendf(nil, `{"type":"logistic","features":["x0","x1","x2"],"weights":[%g,%g,%g],"intercept":%g}`, w[0], w[1], w[2], b)
 	if err := model.WriteBundle(dir, man, map[string][]byte{model.DefaultEstimatorFile: est}); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestExperimentTwoReplicas(t *testing.T) {
 	const model = "ab"
 	for i, w := range [][3]float64{{0.5, -1.25, 2}, {1.5, 0.25, -1}} {
 		dir := filepath.Join(home, "bundles", fmt.Sprint(i+1))
-		writeLogisticBundle(t, dir, w)
+		writeLogisticBundle(t, dir, "ab", w, 0)
 		if _, _, err := reg.Register(ctx, registry.Version{Model: model, BundleURI: artifact.FileURI(dir)}); err != nil {
 			t.Fatal(err)
 		}

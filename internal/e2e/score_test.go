@@ -20,8 +20,6 @@ import (
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/devstack"
-	"github.com/kiln-ml/kiln/internal/model"
-	"github.com/kiln-ml/kiln/internal/transform"
 	"github.com/kiln-ml/kiln/pipelines"
 	"github.com/kiln-ml/kiln/worker"
 )
@@ -162,23 +160,10 @@ func maxShardAttempt(t *testing.T, c client.Client, wid string) int32 {
 	return attempt
 }
 
-// writeScoreBundle writes a logistic bundle over x0..x2.
+// writeScoreBundle writes the scoring tests' logistic bundle over x0..x2.
 func writeScoreBundle(t *testing.T, dir string) {
 	t.Helper()
-	names := []string{"x0", "x1", "x2"}
-	var inputs []dataset.Field
-	for _, n := range names {
-		inputs = append(inputs, dataset.Field{Name: n, Type: dataset.Float64})
-	}
-	man := model.Manifest{
-		FormatVersion: model.FormatVersion, Name: "churn", Task: model.TaskBinary, Target: "y", Output: model.OutputProbability,
-		Inputs: inputs, Transforms: &transform.Fitted{Inputs: inputs, Features: names},
-		Estimator: model.Estimator{Type: model.EstimatorLogistic, File: model.DefaultEstimatorFile},
-	}
-	est := []byte(`{"type":"logistic","features":["x0","x1","x2"],"weights":[0.5,-1.25,2],"intercept":0.1}`)
-	if err := model.WriteBundle(dir, man, map[string][]byte{model.DefaultEstimatorFile: est}); err != nil {
-		t.Fatal(err)
-	}
+	writeLogisticBundle(t, dir, "churn", [3]float64{0.5, -1.25, 2}, 0.1)
 }
 
 // writeScoreFile writes rows rows (ids from firstID) of id, x0..x2 in row
