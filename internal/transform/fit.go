@@ -263,7 +263,7 @@ func fitStep(t pipelines.Transform, name string, c *column) (Step, error) {
 		return s, nil
 	case KindOnehot:
 		if c.kind != kindText {
-			return s, fmt.Errorf("column is numeric; onehot applies to string columns")
+			return s, fmt.Errorf("column is numeric; onehot applies to string columns: to encode its values as categories (codes such as 1, 2, 3), read it as text with the ingest step's schema: {%s: string}", name)
 		}
 		limit := t.MaxCategories
 		if limit == 0 {

@@ -490,7 +490,7 @@ func TestFitErrors(t *testing.T) {
 		{"standardize string", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id"}, Transforms: []pipelines.Transform{tr("standardize", "plan")}}, churn,
 			"column plan: column is a string; standardize applies to numeric columns"},
 		{"onehot number", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []pipelines.Transform{tr("onehot", "tenure")}}, churn,
-			"column tenure: column is numeric; onehot applies to string columns"},
+			"column tenure: column is numeric; onehot applies to string columns: to encode its values as categories (codes such as 1, 2, 3), read it as text with the ingest step's schema: {tenure: string}"},
 		{"onehot twice", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id"}, Transforms: []pipelines.Transform{tr("onehot", "plan"), tr("onehot", "plan")}}, churn,
 			"transforms[1] (onehot): column plan: column is already one-hot encoded"},
 		{"negative max categories", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id"}, Transforms: []pipelines.Transform{{Kind: "onehot", Columns: []string{"plan"}, MaxCategories: -1}}}, churn,
