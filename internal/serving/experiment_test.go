@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -8,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	grpcmd "google.golang.org/grpc/metadata"
+
+	"github.com/kiln-ml/kiln/internal/serving/inferencepb"
 )
 
 func abExperiment(uri1, uri2, uri3 string) *Experiment {
@@ -239,4 +244,37 @@ func grepLines(text, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestExperimentGRPCMetadata: over gRPC the assignment key is read from the
+// request's metadata, as a header is over HTTP.
+func TestExperimentGRPCMetadata(t *testing.T) {
+	uri1, _ := churnBundle(t, 1)
+	uri2, _ := churnBundle(t, 2)
+	exp := &Experiment{Name: "g", Key: "header:X-User-ID", Variants: []Variant{
+		{Name: "a", Version: 1, BundleURI: uri1, Weight: 1}, {Name: "b", Version: 2, BundleURI: uri2, Weight: 1}}}
+	s := newTestServer(t, Options{})
+	deploy(t, s, "churn", Deployment{Experiment: exp})
+	_, gc := serveBoth(t, s)
+	seen := map[int64]bool{}
+	for u := range 40 {
+		key := fmt.Sprintf("user-%d", u)
+		ctx := grpcmd.AppendToOutgoingContext(context.Background(), "x-user-id", key)
+		resp, err := gc.ModelInfer(ctx, &inferencepb.ModelInferRequest{ModelName: "churn", Inputs: []*inferencepb.ModelInferRequest_InferInputTensor{
+			{Name: "charges", Datatype: "FP64", Shape: []int64{1}, Contents: &inferencepb.InferTensorContents{Fp64Contents: []float64{20.25}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := int64(1)
+		if exp.AssignVariant(key) == "b" {
+			want = 2
+		}
+		if resp.GetModelVersion() != fmt.Sprint(want) {
+			t.Fatalf("key %s answered by v%s, want v%d", key, resp.GetModelVersion(), want)
+		}
+		seen[want] = true
+	}
+	if !seen[1] || !seen[2] {
+		t.Errorf("40 keys all met one variant: %v", seen)
+	}
 }
