@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -272,11 +273,50 @@ func (m *Model) Predict(rec arrow.Record) ([]float64, error) {
 // returns one prediction per row, bit-identical to Predict on the same
 // values.
 func (m *Model) PredictRows(rows []map[string]any) ([]float64, error) {
+	if x, ok := identityRows(m.Manifest.Transforms, rows); ok {
+		return m.predictAll(x)
+	}
 	x, err := m.Manifest.Transforms.ApplyRows(rows)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	return m.predictAll(x)
+}
+
+// identityRows is ApplyRows for the identity transforms (no steps, every
+// input Float64 or Int64 and a feature of its own, as Kiln's GBDT pipelines
+// fit them) over rows whose values are all float64 (JSON numbers) or null or
+// absent (NaN): it returns the same matrix without the general machinery's
+// per-call planning and per-column allocations, which cost more than a
+// one-row prediction. ok is false for other transforms and other values,
+// which ApplyRows then converts or rejects.
+func identityRows(t *transform.Fitted, rows []map[string]any) (x *Matrix, ok bool) {
+	if len(t.Steps) != 0 || len(t.Features) != len(t.Inputs) {
+		return nil, false
+	}
+	for j, in := range t.Inputs {
+		if in.Type != dataset.Float64 && in.Type != dataset.Int64 || t.Features[j] != in.Name {
+			return nil, false
+		}
+	}
+	n := len(rows)
+	vals := make([]float64, n*len(t.Inputs))
+	cols := make([][]float64, len(t.Inputs))
+	for j, in := range t.Inputs {
+		c := vals[j*n : (j+1)*n : (j+1)*n]
+		for i, row := range rows {
+			switch v := row[in.Name].(type) {
+			case float64:
+				c[i] = v
+			case nil:
+				c[i] = math.NaN()
+			default:
+				return nil, false
+			}
+		}
+		cols[j] = c
+	}
+	return &Matrix{Rows: n, Features: t.Features, Cols: cols}, true
 }
 
 // predictAll runs the estimator over every row of x.

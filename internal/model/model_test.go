@@ -621,3 +621,51 @@ func BenchmarkPredictMatrix(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// TestIdentityRows checks PredictRows' shortcut for transforms without
+// steps over numeric inputs (identityRows) against ApplyRows: the same
+// matrix for numbers, nulls and absent values; no shortcut for other
+// values (ApplyRows converts or rejects them) or other transforms.
+func TestIdentityRows(t *testing.T) {
+	inputs := []dataset.Field{{Name: "a", Type: dataset.Float64}, {Name: "b", Type: dataset.Int64}, {Name: "c", Type: dataset.Float64}}
+	id := &transform.Fitted{Inputs: inputs, Features: []string{"a", "b", "c"}}
+	if err := id.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	rows := []map[string]any{
+		{"a": 1.5, "b": 3.0, "c": -0.0},
+		{"a": nil, "b": 2.0},
+		{"a": math.Inf(1), "b": nil, "c": 7.25, "extra": "x"},
+		nil,
+	}
+	got, ok := identityRows(id, rows)
+	if !ok {
+		t.Fatal("no shortcut for numbers, nulls and absent values")
+	}
+	want, err := id.ApplyRows(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Rows != want.Rows || !slices.Equal(got.Features, want.Features) || len(got.Cols) != len(want.Cols) {
+		t.Fatalf("matrix %d rows %v, ApplyRows %d rows %v", got.Rows, got.Features, want.Rows, want.Features)
+	}
+	for j := range want.Cols {
+		for i := range want.Cols[j] {
+			if math.Float64bits(got.Cols[j][i]) != math.Float64bits(want.Cols[j][i]) {
+				t.Errorf("row %d feature %d: %v, ApplyRows %v", i, j, got.Cols[j][i], want.Cols[j][i])
+			}
+		}
+	}
+	for _, v := range []any{3, "3", true, []any{1.0}} {
+		if _, ok := identityRows(id, []map[string]any{{"a": 1.0, "b": v}}); ok {
+			t.Errorf("shortcut taken for %T", v)
+		}
+	}
+	withBool := &transform.Fitted{Inputs: []dataset.Field{{Name: "a", Type: dataset.Bool}}, Features: []string{"a"}}
+	if _, ok := identityRows(withBool, []map[string]any{{"a": 1.0}}); ok {
+		t.Error("shortcut taken for a bool input")
+	}
+	if _, ok := identityRows(newModel(t).Manifest.Transforms, data.rows()); ok {
+		t.Error("shortcut taken for transforms with steps")
+	}
+}

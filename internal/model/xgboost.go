@@ -395,8 +395,13 @@ func newPerfectForest(b *xgbjson.Booster, depths []int32) *perfectForest {
 // predict writes the predictions of x's rows into out (as
 // XGBoost.PredictMatrix, which checked the shapes).
 func (f *perfectForest) predict(x *transform.Matrix, out []float64, base float32, prob bool) {
+	if x.Rows < xgbRowWalk {
+		f.predictRows(x, out, base, prob)
+		return
+	}
 	nc := max(len(f.cols), 1)
-	blk := make([]float32, nc*xgbBlock)
+	// A block of min(rows, xgbBlock) rows, in whole groups.
+	blk := make([]float32, nc*min(xgbBlock, (x.Rows+xgbGroup-1)/xgbGroup*xgbGroup))
 	var acc [xgbBlock]float32
 	for lo := 0; lo < x.Rows; lo += xgbBlock {
 		n := min(xgbBlock, x.Rows-lo)
@@ -443,6 +448,109 @@ func (f *perfectForest) predict(x *transform.Matrix, out []float64, base float32
 			}
 		}
 	}
+}
+
+// xgbRowWalk is the number of rows below which perfectForest.predict walks
+// the trees row by row (predictRows) instead of in groups of xgbGroup rows,
+// most of whose lanes would be padding: a request of one row, as a model
+// server scores them, walks each tree once instead of eight times.
+const xgbRowWalk = xgbGroup / 2
+
+// predictRows is predict for a few rows (fewer than xgbRowWalk), one at a
+// time: it computes the same sums in the same order, so the predictions
+// are bit-identical.
+func (f *perfectForest) predictRows(x *transform.Matrix, out []float64, base float32, prob bool) {
+	// The row's block columns, as predict converts them; the splits'
+	// offsets address groups of xgbGroup values, so column c of a single
+	// row is at offset/xgbGroup.
+	var small [64]float32
+	row := small[:]
+	if len(f.cols) > len(small) {
+		row = make([]float32, len(f.cols))
+	}
+	row = row[:max(len(f.cols), 1)]
+	for i := range x.Rows {
+		for c, col := range f.cols {
+			v := float32(x.Cols[col.feature][i])
+			if v != v {
+				v = col.nan
+			}
+			row[c] = v
+		}
+		acc := base
+		r := unsafe.Pointer(&row[0])
+		trees := f.trees
+		for len(trees) > 0 {
+			t := trees[0]
+			if len(trees) >= 4 && t.depth > 0 && trees[1].depth == t.depth && trees[2].depth == t.depth && trees[3].depth == t.depth {
+				// Four trees of the same depth walk together (their
+				// loads overlap); their leaves are added in tree order.
+				l0, l1, l2, l3 := perfectWalkRow4(f, trees[:4], r, t.depth)
+				acc += l0
+				acc += l1
+				acc += l2
+				acc += l3
+				trees = trees[4:]
+				continue
+			}
+			trees = trees[1:]
+			if t.depth == 0 {
+				acc += f.thr[t.thr+1]
+				continue
+			}
+			// In range: the tree's thr has 2^(depth+1) entries and off
+			// 2^depth; offsets name columns of the block.
+			acc += perfectWalkRow(unsafe.Pointer(&f.thr[t.thr]), unsafe.Pointer(&f.off[t.off]), r, t.depth)
+		}
+		if prob {
+			out[i] = sigmoid(float64(acc))
+		} else {
+			out[i] = float64(acc)
+		}
+	}
+}
+
+// perfectWalkRow walks one row (its block columns at row) down the depth
+// levels of the tree whose thresholds and leaves are at nodes and column
+// offsets at offs, and returns the leaf's value. depth is at least 1.
+func perfectWalkRow(nodes, offs, row unsafe.Pointer, depth int) float32 {
+	i := uintptr(1)
+	for range depth {
+		i = rowStep(nodes, offs, row, i)
+	}
+	return *(*float32)(unsafe.Add(nodes, i*4))
+}
+
+// rowStep is perfectStep for a single row, whose block columns are at row:
+// the offsets address groups of xgbGroup values, so a column's value is at
+// offset/xgbGroup.
+func rowStep(nodes, offs, row unsafe.Pointer, i uintptr) uintptr {
+	thr := *(*float32)(unsafe.Add(nodes, i*4))
+	off := *(*uint32)(unsafe.Add(offs, i*4))
+	v := *(*float32)(unsafe.Add(row, uintptr(off)/xgbGroup))
+	right := uintptr(0)
+	if v >= thr {
+		right = 1
+	}
+	return 2*i + right
+}
+
+// perfectWalkRow4 is perfectWalkRow for the four trees ts, all of the
+// given depth (at least 1), walked in lock step.
+func perfectWalkRow4(f *perfectForest, ts []perfectTree, row unsafe.Pointer, depth int) (l0, l1, l2, l3 float32) {
+	n0, o0 := unsafe.Pointer(&f.thr[ts[0].thr]), unsafe.Pointer(&f.off[ts[0].off])
+	n1, o1 := unsafe.Pointer(&f.thr[ts[1].thr]), unsafe.Pointer(&f.off[ts[1].off])
+	n2, o2 := unsafe.Pointer(&f.thr[ts[2].thr]), unsafe.Pointer(&f.off[ts[2].off])
+	n3, o3 := unsafe.Pointer(&f.thr[ts[3].thr]), unsafe.Pointer(&f.off[ts[3].off])
+	i0, i1, i2, i3 := uintptr(1), uintptr(1), uintptr(1), uintptr(1)
+	for range depth {
+		i0 = rowStep(n0, o0, row, i0)
+		i1 = rowStep(n1, o1, row, i1)
+		i2 = rowStep(n2, o2, row, i2)
+		i3 = rowStep(n3, o3, row, i3)
+	}
+	return *(*float32)(unsafe.Add(n0, i0*4)), *(*float32)(unsafe.Add(n1, i1*4)),
+		*(*float32)(unsafe.Add(n2, i2*4)), *(*float32)(unsafe.Add(n3, i3*4))
 }
 
 // perfectStep moves from split i of the tree at nodes one level down for

@@ -241,6 +241,64 @@ func BenchmarkPredictXGBoost(b *testing.B) {
 	b.ReportMetric((cpuTime()-cpu0).Seconds()*1e9/float64(b.N)/(rows*trees), "cpu-ns/tree/row")
 }
 
+// BenchmarkPredictXGBoostOneRow scores one row at a time, as a model server
+// does, with the ensemble of BenchmarkPredictXGBoost.
+func BenchmarkPredictXGBoostOneRow(b *testing.B) {
+	const trees, depth, nf, rows = 100, 6, 30, 1024
+	bst := randomBooster(1, trees, depth, nf, true, xgbjson.ObjectiveBinaryLogistic)
+	x := randomMatrix(2, rows, nf, 0.01)
+	p, err := NewXGBoost(bst, x.Features)
+	if err != nil {
+		b.Fatal(err)
+	}
+	one := &transform.Matrix{Rows: 1, Features: x.Features, Cols: make([][]float64, nf)}
+	out := make([]float64, 1)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for j := range one.Cols {
+			one.Cols[j] = x.Cols[j][i : i+1]
+		}
+		if err := p.PredictMatrix(one, out); err != nil {
+			b.Fatal(err)
+		}
+		i = (i + 1) % rows
+	}
+	b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/trees, "ns/tree")
+}
+
+// TestXGBoostOneRowWide checks the row-by-row walk (predictRows) of a model
+// with more block columns than its stack buffer holds against the batch.
+func TestXGBoostOneRowWide(t *testing.T) {
+	const nf, rows = 50, 200
+	b := randomBooster(31, 40, 6, nf, true, xgbjson.ObjectiveBinaryLogistic)
+	x := randomMatrix(32, rows, nf, 0.2)
+	p, err := NewXGBoost(b, x.Features)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.perfect == nil || len(p.perfect.cols) <= 64 {
+		t.Fatalf("want the complete-tree form with more than 64 block columns")
+	}
+	batch := make([]float64, rows)
+	if err := p.PredictMatrix(x, batch); err != nil {
+		t.Fatal(err)
+	}
+	one := &transform.Matrix{Rows: 1, Features: x.Features, Cols: make([][]float64, nf)}
+	out := make([]float64, 1)
+	for i := range rows {
+		for j := range one.Cols {
+			one.Cols[j] = x.Cols[j][i : i+1]
+		}
+		if err := p.PredictMatrix(one, out); err != nil {
+			t.Fatal(err)
+		}
+		if math.Float64bits(out[0]) != math.Float64bits(batch[i]) {
+			t.Fatalf("row %d alone: %v, in the batch %v", i, out[0], batch[i])
+		}
+	}
+}
+
 // cpuTime returns the process's user+system CPU time.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -366,7 +424,8 @@ func TestXGBoostPerfectMatchesWalk(t *testing.T) {
 			}
 			walk := *p
 			walk.perfect = nil
-			for _, n := range []int{rows, 1, 8, 9, 127, 128, 129} {
+			// 1..xgbRowWalk-1 rows are walked row by row (predictRows).
+			for _, n := range []int{rows, 1, 2, 3, xgbRowWalk, 5, 8, 9, 127, 128, 129} {
 				xn := &transform.Matrix{Rows: n, Features: x.Features, Cols: make([][]float64, nf)}
 				for j := range x.Cols {
 					xn.Cols[j] = x.Cols[j][rows-n:]
