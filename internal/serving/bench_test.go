@@ -4,13 +4,20 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
+	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/internal/transform"
+	"github.com/kiln-ml/kiln/internal/xgbjson"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
@@ -130,4 +137,143 @@ func BenchmarkPredictHandler(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 		})
 	}
+}
+
+// The GBDT benchmarks serve what make bench-serve (scripts/bench/serve_bench.sh)
+// serves: an XGBoost ensemble of 100 complete trees of depth 6 over 30
+// Float64 inputs f0..f29 without transforms, one row per request, a canary
+// at 10% (another ensemble of the same shape), the request log on.
+const (
+	gbdtFeatures = 30
+	gbdtTrees    = 100
+	gbdtDepth    = 6
+	gbdtBodies   = 256
+)
+
+// gbdtBundle writes a bundle of a random complete ensemble (seeded) and
+// returns its URI.
+func gbdtBundle(b *testing.B, seed uint64) string {
+	b.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	names := make([]string, gbdtFeatures)
+	inputs := make([]dataset.Field, gbdtFeatures)
+	for j := range names {
+		names[j] = fmt.Sprintf("f%d", j)
+		inputs[j] = dataset.Field{Name: names[j], Type: dataset.Float64}
+	}
+	bst := &xgbjson.Booster{Objective: xgbjson.ObjectiveBinaryLogistic, BaseScore: 0.5, NumFeature: gbdtFeatures, FeatureNames: names}
+	for range gbdtTrees {
+		var t xgbjson.Tree
+		var grow func(d int) int32
+		grow = func(d int) int32 {
+			n := int32(len(t.LeftChildren))
+			t.LeftChildren = append(t.LeftChildren, -1)
+			t.RightChildren = append(t.RightChildren, -1)
+			t.SplitIndices = append(t.SplitIndices, 0)
+			t.DefaultLeft = append(t.DefaultLeft, false)
+			t.BaseWeights = append(t.BaseWeights, 0)
+			if d == gbdtDepth {
+				v := float32(rng.NormFloat64() * 0.1)
+				t.SplitConditions = append(t.SplitConditions, v)
+				t.BaseWeights[n] = v
+				return n
+			}
+			t.SplitConditions = append(t.SplitConditions, float32(rng.NormFloat64()))
+			t.SplitIndices[n] = int32(rng.IntN(gbdtFeatures))
+			t.DefaultLeft[n] = rng.IntN(2) == 0
+			l := grow(d + 1)
+			r := grow(d + 1)
+			t.LeftChildren[n], t.RightChildren[n] = l, r
+			return n
+		}
+		grow(0)
+		bst.Trees = append(bst.Trees, t)
+	}
+	est, err := bst.MarshalJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := model.Manifest{
+		FormatVersion: model.FormatVersion, Name: "gbdt", Task: model.TaskBinary, Target: "y",
+		Output: model.OutputProbability, Inputs: inputs,
+		Transforms: &transform.Fitted{Inputs: inputs, Features: names},
+		Estimator:  model.Estimator{Type: model.EstimatorXGBoost, File: model.DefaultEstimatorFile},
+	}
+	dir := filepath.Join(b.TempDir(), "bundle")
+	if err := model.WriteBundle(dir, m, map[string][]byte{model.DefaultEstimatorFile: est}); err != nil {
+		b.Fatal(err)
+	}
+	return artifact.FileURI(dir)
+}
+
+// gbdtServer is a server logging requests with two GBDT versions deployed as
+// "bench" (v2 a canary at 10%), and gbdtBodies one-row request bodies.
+func gbdtServer(b *testing.B) (*Server, [][]byte) {
+	b.Helper()
+	s := newTestServer(b, Options{RequestLogDir: b.TempDir()})
+	deploy(b, s, "bench", withCanary(1, gbdtBundle(b, 1), 2, gbdtBundle(b, 2), 10))
+	rng := rand.New(rand.NewPCG(3, 1))
+	bodies := make([][]byte, gbdtBodies)
+	for i := range bodies {
+		inst := map[string]any{}
+		for j := range gbdtFeatures {
+			inst[fmt.Sprintf("f%d", j)] = rng.NormFloat64()
+		}
+		bodies[i] = []byte(mustJSON(b, map[string]any{"instances": []map[string]any{inst}}))
+	}
+	return s, bodies
+}
+
+// BenchmarkPredictHandlerGBDT measures make bench-serve's requests (see
+// gbdtServer) straight into the handler, without HTTP.
+func BenchmarkPredictHandlerGBDT(b *testing.B) {
+	s, bodies := gbdtServer(b)
+	h := s.Handler()
+	var next atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			body := bodies[next.Add(1)%gbdtBodies]
+			req := httptest.NewRequest("POST", "/v1/models/bench:predict", bytes.NewReader(body))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Errorf("status %d: %s", rec.Code, rec.Body)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// BenchmarkPredictHTTPGBDT measures make bench-serve's requests over
+// loopback HTTP from parallel clients in the same process.
+func BenchmarkPredictHTTPGBDT(b *testing.B) {
+	s, bodies := gbdtServer(b)
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	tr := &http.Transport{MaxIdleConnsPerHost: 256}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	url := ts.URL + "/v1/models/bench:predict"
+	var next atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Post(url, "application/json", bytes.NewReader(bodies[next.Add(1)%gbdtBodies]))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }

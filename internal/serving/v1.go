@@ -1,9 +1,14 @@
 package serving
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"unsafe"
 )
 
 // v1Rows turns the instances of a KServe v1 predict request into rows. An
@@ -42,4 +47,334 @@ func v1Rows(m *served, instances []any) ([]map[string]any, error) {
 // handleLiveV1 is KServe v1's liveness route, GET /.
 func (s *Server) handleLiveV1(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}
+
+// v1Request is the body of a v1 predict request.
+type v1Request struct {
+	// Instances are objects (column → value) or arrays of the model's
+	// inputs in order (v1Rows).
+	Instances []any `json:"instances"`
+	// IDs are the client's prediction IDs, parallel to Instances.
+	IDs []string `json:"ids"`
+}
+
+// bodyBufs recycles request body buffers.
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// decodeV1Request decodes the body of a v1 predict request for m into req
+// with the same result, and the same errors, as decodeBody(r, req).
+// encoding/json's reflection into interfaces took about half of the CPU
+// time of a one-row request, so the usual body (an object of "instances":
+// objects, arrays or nulls of numbers, plain strings, booleans and nulls;
+// and "ids": plain strings) is parsed by hand (parseV1Request), each
+// instance's map sized for m's inputs. Anything else (escapes or non-ASCII
+// in strings, nested values, other keys, a syntax error, a body over
+// maxBodyBytes or a failed read) is decoded by decodeBody.
+//
+// handlePredictV1 (server.go) is meant to call it in place of decodeBody:
+// in BenchmarkPredictHandlerGBDT that took a one-row request from ~37 µs to
+// ~18 µs (BENCHMARKS.md, "Serving one row per request").
+func decodeV1Request(r *http.Request, m *served, req *v1Request) error {
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			bodyBufs.Put(buf)
+		}
+	}()
+	buf.Reset()
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err == nil && buf.Len() <= maxBodyBytes {
+		hint := 0
+		if l := m.cur.Load(); l != nil {
+			hint = len(l.stable.Manifest.Inputs)
+		}
+		if parseV1Request(buf.Bytes(), hint, req) {
+			return nil
+		}
+		*req = v1Request{}
+	}
+	// encoding/json reads what was read, then the rest of the body.
+	r2 := *r
+	r2.Body = io.NopCloser(io.MultiReader(bytes.NewReader(buf.Bytes()), r.Body))
+	return decodeBody(&r2, req)
+}
+
+// parseV1Request parses body into req and reports whether it could: false
+// for anything but the usual body (see decodeV1Request), which
+// encoding/json then decodes (or rejects). When it returns true, req holds
+// what json.Unmarshal would store in a zero v1Request: float64 numbers,
+// non-nil empty slices and maps for [] and {}, fresh strings. hint sizes
+// the instances' maps.
+func parseV1Request(body []byte, hint int, req *v1Request) bool {
+	p := v1Parser{b: body}
+	if p.ws(); !p.next('{') {
+		return false
+	}
+	var seenInstances, seenIDs bool
+	if p.ws(); !p.next('}') {
+		for {
+			p.ws()
+			switch {
+			case p.key(`"instances"`) && !seenInstances:
+				seenInstances = true
+				p.ws()
+				if p.lit("null") {
+					break
+				}
+				if !p.next('[') {
+					return false
+				}
+				req.Instances = []any{}
+				if p.ws(); p.next(']') {
+					break
+				}
+				for {
+					p.ws()
+					inst, ok := p.instance(hint)
+					if !ok {
+						return false
+					}
+					req.Instances = append(req.Instances, inst)
+					if !p.more(']') {
+						if p.err {
+							return false
+						}
+						break
+					}
+				}
+			case p.key(`"ids"`) && !seenIDs:
+				seenIDs = true
+				p.ws()
+				if p.lit("null") {
+					break
+				}
+				if !p.next('[') {
+					return false
+				}
+				req.IDs = []string{}
+				if p.ws(); p.next(']') {
+					break
+				}
+				for {
+					p.ws()
+					s, ok := p.str()
+					if !ok {
+						return false
+					}
+					req.IDs = append(req.IDs, s)
+					if !p.more(']') {
+						if p.err {
+							return false
+						}
+						break
+					}
+				}
+			default:
+				return false
+			}
+			if !p.more('}') {
+				if p.err {
+					return false
+				}
+				break
+			}
+		}
+	}
+	p.ws()
+	return p.i == len(p.b)
+}
+
+// v1Parser is parseV1Request's cursor over the body.
+type v1Parser struct {
+	b   []byte
+	i   int
+	err bool // set by more on a byte that is neither ',' nor the closer
+}
+
+// ws skips JSON whitespace.
+func (p *v1Parser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// next consumes c if it comes next.
+func (p *v1Parser) next(c byte) bool {
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// lit consumes s if it comes next.
+func (p *v1Parser) lit(s string) bool {
+	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
+		p.i += len(s)
+		return true
+	}
+	return false
+}
+
+// key consumes the quoted object key k and the colon after it.
+func (p *v1Parser) key(k string) bool {
+	i := p.i
+	if !p.lit(k) {
+		return false
+	}
+	if p.ws(); !p.next(':') {
+		p.i = i
+		return false
+	}
+	return true
+}
+
+// more consumes the separator after a value: true after ',' (another value
+// follows), false after closer (the list ends), false with p.err set after
+// anything else.
+func (p *v1Parser) more(closer byte) bool {
+	p.ws()
+	switch {
+	case p.next(','):
+		return true
+	case p.next(closer):
+		return false
+	}
+	p.err = true
+	return false
+}
+
+// instance parses one element of "instances": an object or an array of
+// scalars, or a scalar.
+func (p *v1Parser) instance(hint int) (any, bool) {
+	switch {
+	case p.next('{'):
+		m := make(map[string]any, hint)
+		if p.ws(); p.next('}') {
+			return m, true
+		}
+		for {
+			p.ws()
+			k, ok := p.str()
+			if !ok {
+				return nil, false
+			}
+			if p.ws(); !p.next(':') {
+				return nil, false
+			}
+			p.ws()
+			v, ok := p.scalar()
+			if !ok {
+				return nil, false
+			}
+			m[k] = v
+			if !p.more('}') {
+				return m, !p.err
+			}
+		}
+	case p.next('['):
+		a := []any{}
+		if p.ws(); p.next(']') {
+			return a, true
+		}
+		for {
+			p.ws()
+			v, ok := p.scalar()
+			if !ok {
+				return nil, false
+			}
+			a = append(a, v)
+			if !p.more(']') {
+				return a, !p.err
+			}
+		}
+	}
+	return p.scalar()
+}
+
+// scalar parses a number (as float64), a plain string, true, false or null.
+func (p *v1Parser) scalar() (any, bool) {
+	if p.i >= len(p.b) {
+		return nil, false
+	}
+	switch c := p.b[p.i]; {
+	case c == '"':
+		return p.str()
+	case c == '-' || c >= '0' && c <= '9':
+		return p.number()
+	case p.lit("null"):
+		return nil, true
+	case p.lit("true"):
+		return true, true
+	case p.lit("false"):
+		return false, true
+	}
+	return nil, false
+}
+
+// str parses a string of printable ASCII without escapes.
+func (p *v1Parser) str() (string, bool) {
+	if !p.next('"') {
+		return "", false
+	}
+	for j := p.i; j < len(p.b); j++ {
+		switch c := p.b[j]; {
+		case c == '"':
+			s := string(p.b[p.i:j])
+			p.i = j + 1
+			return s, true
+		case c < 0x20 || c >= 0x80 || c == '\\':
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// number parses a JSON number as encoding/json does into an interface
+// (strconv.ParseFloat); false for bad syntax or a value out of range.
+func (p *v1Parser) number() (any, bool) {
+	b, i := p.b, p.i
+	digits := func() bool {
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > j
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case !digits():
+		return nil, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digits() {
+			return nil, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return nil, false
+		}
+	}
+	f, err := strconv.ParseFloat(unsafe.String(&b[p.i], i-p.i), 64)
+	if err != nil {
+		return nil, false
+	}
+	p.i = i
+	return f, true
 }
