@@ -13,7 +13,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short fuzz lint bench bench-score bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto
+.PHONY: help build images data demo stop test test-short fuzz lint bench bench-score bench-serve bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -93,6 +93,7 @@ bench: images ## Run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $$($(GO) list ./internal/... ./containers/... | grep -v -e /internal/drift -e /internal/report)
 	$(MAKE) --no-print-directory bench-gbdt
 	$(MAKE) --no-print-directory bench-score
+	$(MAKE) --no-print-directory bench-serve
 	$(MAKE) --no-print-directory bench-drift
 	$(MAKE) --no-print-directory bench-report
 	$(MAKE) --no-print-directory bench-monitor
@@ -118,6 +119,15 @@ gbdt-xgboost: # the XGBoost side of bench-gbdt
 bench-score: ## Batch scoring, 10M rows Parquet -> Parquet on 1 core, vs XGBoost and scikit-learn
 	$(GO) test -run '^$$' -bench ScoreLogistic -benchmem -cpu 1 -count 1 ./activities/
 	scripts/bench/score_bench.sh
+
+# Serving benchmark: kiln serve (GOMAXPROCS=1, core 0; v1 stable + v2 canary at 10%, request
+# log on) against FastAPI + uvicorn + XGBoost from Debian on the same core and the same model
+# (100 trees, depth 6, 30 features), one row per request, wrk -t1 -c32 on core 1 (see
+# scripts/bench/serve_bench.sh; installs the Debian packages when missing and run as root).
+SERVE_BENCH_DIR ?= build/bench-serve
+
+bench-serve: ## Serving one row per request on 1 core: kiln serve (canary on) vs FastAPI + XGBoost: req/s, p50, p99
+	KILN_BENCH_SERVE_DIR=$(SERVE_BENCH_DIR) GO=$(GO) scripts/bench/serve_bench.sh
 
 # Drift benchmark: Kiln's binned and exact drift tests on 1M rows x 100 numeric columns on one
 # core, and SciPy (ks_2samp + wasserstein_distance) on the same shapes in the same run. SciPy

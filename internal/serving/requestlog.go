@@ -216,11 +216,13 @@ var logWriterOptions = func() dataset.WriterOptions {
 // (GOMAXPROCS=1). With one slice per column for the whole buffer, each
 // doubling of the columns copied megabytes inside one request (9 MB at 32k
 // rows of 30 inputs), and the flush encoded 2 s of traffic as one row group:
-// at 20,000 requests a second, execution traces showed the request
-// goroutines starved for 10-12 ms at a time. In chunks, the longest stretch
-// is one row group's encoding (~2-5 ms on the benchmark VM), and a flush of
-// 40,000 rows takes less CPU than before (55-68 ms vs 65-87 ms, measured
-// alternately).
+// at 20,000 requests a second, execution traces showed the flusher running
+// for up to 12 ms without a break. In chunks its longest run is one row
+// group (2-5 ms on the benchmark VM), and a flush of 40,000 rows takes less
+// CPU (54-68 ms vs 65-87 ms, measured alternately). The first row group of
+// a flush, with the garbage collection its allocations start, can still
+// hold requests up for ~25 ms (BENCHMARKS.md, "Serving one row per
+// request").
 const logChunkRows = 4096
 
 // logPause is how long a request log write pauses between row groups. A
