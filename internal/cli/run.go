@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -501,12 +502,19 @@ func printCanaryEvidence(ctx context.Context, cfg *Config, c client.Client, st w
 		}
 		_ = t.flush()
 	}
-	if cs.Analysis == nil {
-		if cs.Paused != "" {
-			fmt.Fprintf(out, "  PAUSED: %s\n  Decide: kiln approve %s %s --reason ... [--reject]\n", cs.Paused, activities.CanaryID(cs.Model), cs.Step)
-		}
-		return
+	if cs.Analysis != nil {
+		printCanaryAnalysis(out, cs)
 	}
+	for _, d := range cs.Decisions {
+		fmt.Fprintf(out, "  %s by %s at %s: %s\n", d.Decision, d.By, when(d.At), d.Reason)
+	}
+	if cs.Paused != "" {
+		fmt.Fprintf(out, "  PAUSED: %s\n  Decide: kiln approve %s %s --reason ... [--reject]\n", cs.Paused, activities.CanaryID(cs.Model), cs.Step)
+	}
+}
+
+// printCanaryAnalysis prints the canary's latest analysis as a table.
+func printCanaryAnalysis(out io.Writer, cs workflows.CanaryStatus) {
 	fmt.Fprintf(out, "\nCanary   v%d against v%d, %d analyses, decision %s\n", cs.Canary, cs.Baseline, len(cs.Steps), cs.Analysis.Decision)
 	t := newTable(out, "  METRIC", "VERDICT", "EFFECT", "INTERVAL", "MARGIN", "MIN EFFECT", "CANARY/NEED", "STABLE", "DETAIL")
 	for _, m := range cs.Analysis.Metrics {
@@ -514,12 +522,6 @@ func printCanaryEvidence(ctx context.Context, cfg *Config, c client.Client, st w
 			fmt.Sprintf("%g", m.Margin), fmt.Sprintf("%g", m.MinEffect), fmt.Sprintf("%d/%d", m.Canary, m.Need), fmt.Sprint(m.Stable), m.Detail)
 	}
 	_ = t.flush()
-	for _, d := range cs.Decisions {
-		fmt.Fprintf(out, "  %s by %s at %s: %s\n", d.Decision, d.By, when(d.At), d.Reason)
-	}
-	if cs.Paused != "" {
-		fmt.Fprintf(out, "  PAUSED: %s\n  Decide: kiln approve %s %s --reason ... [--reject]\n", cs.Paused, activities.CanaryID(cs.Model), cs.Step)
-	}
 }
 
 // bound prints an interval end; ±1e9 stands for unbounded.

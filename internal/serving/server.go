@@ -685,14 +685,8 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q is not served here", name))
 		return
 	}
-	var req struct {
-		// Instances are objects (column → value) or arrays of the model's
-		// inputs in order (v1.go).
-		Instances []any `json:"instances"`
-		// IDs are the client's prediction IDs, parallel to Instances.
-		IDs []string `json:"ids"`
-	}
-	if err := decodeBody(r, &req); err != nil {
+	var req v1Request
+	if err := decodeV1Request(r, m, &req); err != nil {
 		bodyError(w, err)
 		return
 	}
