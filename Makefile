@@ -13,7 +13,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short fuzz lint bench bench-score bench-serve bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto
+.PHONY: help build images data demo stop test test-short fuzz lint bench bench-score bench-serve bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto runtimes
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,8 +62,24 @@ demo: images data ## Start the dev stack and run the churn pipeline end to end (
 stop: ## Stop a dev stack started by make demo
 	./scripts/demo.sh stop
 
+# Predictor runtimes kiln export writes models into (no compiler needed at
+# export time): static, stripped, without gRPC (-tags kilnedge).
+RUNTIME_TARGETS ?= linux/amd64 linux/arm64 linux/arm darwin/arm64 windows/amd64 wasip1/wasm
+runtimes: ## Build the predictor runtimes kiln export uses (bin/runtimes; RUNTIME_TARGETS picks)
+	@mkdir -p $(BIN)/runtimes
+	@for t in $(RUNTIME_TARGETS); do os=$${t%/*}; arch=$${t#*/}; ext=; \
+	  case $$os in windows) ext=.exe;; wasip1) ext=.wasm;; esac; \
+	  echo "runtime $$t"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=7 $(GO) build -tags kilnedge -trimpath -ldflags='-s -w' \
+	    -o $(BIN)/runtimes/kiln-predict-$$os-$$arch$$ext ./cmd/kiln-predict || exit 1; done
+
+# The runtimes the export tests run (amd64 natively, arm64 and arm under
+# qemu-user, wasm under wazero).
+TEST_RUNTIMES := linux/amd64 linux/arm64 linux/arm wasip1/wasm
+
 test: images ## Run every test, including the end-to-end ones against real Temporal and Docker
-	KILN_TRAINER_IMAGE=$$(cat build/trainer-image 2>/dev/null) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory runtimes RUNTIME_TARGETS="$(TEST_RUNTIMES)"
+	KILN_RUNTIMES=$(abspath $(BIN))/runtimes KILN_TRAINER_IMAGE=$$(cat build/trainer-image 2>/dev/null) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
 
 # Fuzz targets of what reads untrusted bytes, each run for FUZZTIME (their

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
@@ -66,7 +67,7 @@ const (
 	trainImplVersion      = 1
 	evaluateImplVersion   = 2
 	registerImplVersion   = 1
-	scoreImplVersion      = 1
+	scoreImplVersion      = scorer.ImplVersion
 )
 
 // cacheDir is the directory of the step cache in the artifact store.
@@ -244,7 +245,7 @@ func checkOutputs(art Artifacts) error {
 			return err
 		}
 		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			p = filepath.Join(p, SuccessFile) // a fanned-out output: its manifest
+			p = filepath.Join(p, scorer.SuccessFile) // a fanned-out output: its manifest
 		}
 		sum, err := dataset.HashFile(p)
 		if err != nil {

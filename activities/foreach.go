@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/scorer"
 )
 
 // ExpandForeach lists the items of a foreach step whose items are not
@@ -28,7 +26,7 @@ func (a *Activities) ExpandForeach(ctx context.Context, in ExpandForeachInput) (
 	fe := in.Foreach
 	switch {
 	case fe.Files != "":
-		items, err := globFiles(fe.Files, in.Run.SpecDir)
+		items, err := scorer.GlobFiles(fe.Files, in.Run.SpecDir)
 		if err != nil {
 			return ExpandForeachOutput{}, invalid("step %q: foreach files: %v", in.Step, err)
 		}
@@ -54,30 +52,6 @@ func (a *Activities) ExpandForeach(ctx context.Context, in ExpandForeachInput) (
 		return ExpandForeachOutput{Items: items}, nil
 	}
 	return ExpandForeachOutput{Items: append([]string{}, fe.Items...)}, nil
-}
-
-// globFiles returns the absolute paths of the regular files matching
-// pattern, relative to dir unless absolute, in lexical order.
-func globFiles(pattern, dir string) ([]string, error) {
-	if !filepath.IsAbs(pattern) {
-		pattern = filepath.Join(dir, pattern)
-	}
-	abs, err := filepath.Abs(pattern)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", pattern, err)
-	}
-	matches, err := filepath.Glob(abs)
-	if err != nil {
-		return nil, fmt.Errorf("pattern %q: %w", pattern, err)
-	}
-	items := []string{}
-	for _, m := range matches {
-		if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() {
-			items = append(items, m)
-		}
-	}
-	slices.Sort(items)
-	return items, nil
 }
 
 // WriteItemResults stores a chunk of a foreach step's item results as JSON

@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-ml/kiln/activities"
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
@@ -271,12 +272,12 @@ func TestScoreRowGroups(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".parquet")
 			var last [2]int64
-			info, err := activities.ScoreFile(e.ctx, m, mref.Name, mref.Version, in, out, activities.ScoreOptions{
+			info, err := scorer.File(e.ctx, m, mref.Name, mref.Version, in, out, scorer.FileOptions{
 				Passthrough: []string{"mean_radius"}, RowGroups: tt.rowGroups,
 				Progress: func(done, total int64) { last = [2]int64{done, total} },
 			})
 			if tt.err != nil {
-				checkAppError(t, err, "InvalidInput", tt.err...)
+				checkBadInput(t, err, tt.err...)
 				if _, err := os.Stat(out); err == nil {
 					t.Errorf("a failed scoring wrote %s", out)
 				}

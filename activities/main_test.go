@@ -23,6 +23,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/demodata"
 	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/registry"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
@@ -362,4 +363,18 @@ func loadModel(uri string) (*model.Model, error) {
 		return nil, err
 	}
 	return model.Load(p)
+}
+
+// checkBadInput fails unless err is the scorer's bad-input error
+// (scorer.BadInput) and mentions every string of want.
+func checkBadInput(t *testing.T, err error, want ...string) {
+	t.Helper()
+	if err == nil || !scorer.BadInput(err) {
+		t.Fatalf("error %v (%T), want a scorer bad-input error", err, err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err.Error(), w)
+		}
+	}
 }

@@ -420,7 +420,7 @@ func genMonitorBench(dir string, meta mbMeta) error {
 	defer train.Release()
 	rawSchema := benchdata.Schema()
 	rawSchema.Fields = append(rawSchema.Fields, dataset.Field{Name: "y", Type: dataset.Float64})
-	fitted, err := transform.Fit(pipelines.PreprocessConfig{Target: "y", Transforms: []pipelines.Transform{{Kind: "standardize", Columns: []string{"*"}}}}, rawSchema, train)
+	fitted, err := transform.Fit(transform.Recipe{Target: "y", Transforms: []pipelines.Transform{{Kind: "standardize", Columns: []string{"*"}}}}, rawSchema, train)
 	if err != nil {
 		return err
 	}

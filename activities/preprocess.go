@@ -124,7 +124,7 @@ func (a *Activities) preprocess(ctx context.Context, cfg *pipelines.PreprocessCo
 	defer test.Release()
 
 	pl.set(Progress{Pct: 30, Msg: "fitting transforms"})
-	fitted, err := transform.Fit(*cfg, schema, train)
+	fitted, err := transform.Fit(cfg.Recipe(), schema, train)
 	if err != nil {
 		return StepOutput{}, invalid("%v", err)
 	}

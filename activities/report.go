@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/artifact/localfs"
 	"github.com/kiln-ml/kiln/internal/drift"
 	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/report"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
@@ -214,10 +216,10 @@ func (a *Activities) reportInput(in StepInput) (files []string, display, modelRe
 		return nil, "", "", invalid("step %q: input: %v", in.Step.Name, err)
 	}
 	if st, err := os.Stat(p); err == nil && st.IsDir() {
-		man, err := ReadSuccess(p)
+		man, err := scorer.ReadSuccess(p)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, "", "", invalid("step %q: %s is not a committed scored output (no %s): was its score step run?", in.Step.Name, p, SuccessFile)
+				return nil, "", "", invalid("step %q: %s is not a committed scored output (no %s): was its score step run?", in.Step.Name, p, scorer.SuccessFile)
 			}
 			return nil, "", "", invalid("step %q: %v", in.Step.Name, err)
 		}
@@ -232,7 +234,7 @@ func (a *Activities) reportInput(in StepInput) (files []string, display, modelRe
 		}
 		return files, p, modelRef, nil
 	}
-	files, err = ResolveScoreInputs(p, in.Run.SpecDir)
+	files, err = scorer.ResolveInputs(p, in.Run.SpecDir)
 	if err != nil {
 		return nil, "", "", invalid("step %q: input: %v", in.Step.Name, err)
 	}
@@ -281,14 +283,14 @@ func writeReport(dir string, s *report.Summary) error {
 	if err != nil {
 		return fmt.Errorf("encoding the report summary: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(staging, ReportSummaryFile), append(js, '\n')); err != nil {
+	if err := localfs.WriteFileAtomic(filepath.Join(staging, ReportSummaryFile), append(js, '\n')); err != nil {
 		return err
 	}
 	var html bytes.Buffer
 	if err := report.RenderHTML(&html, s); err != nil {
 		return fmt.Errorf("rendering the report: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(staging, ReportHTMLFile), html.Bytes()); err != nil {
+	if err := localfs.WriteFileAtomic(filepath.Join(staging, ReportHTMLFile), html.Bytes()); err != nil {
 		return err
 	}
 	if err := artifact.ReplaceDir(staging, dir); err != nil {

@@ -2,131 +2,25 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
-	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
-// ScoreOptions are the options of ScoreFile.
-type ScoreOptions struct {
-	// Passthrough columns are copied from the input to the output.
-	Passthrough []string
-	// RowGroups selects the input's row groups to score: "" (all), "N" or
-	// "N-M" (inclusive; row groups count from 0).
-	RowGroups string
-	// Progress, when set, is called after each row group with the rows
-	// scored so far and the rows selected.
-	Progress func(done, total int64)
-}
-
-// ScoreFile scores one Parquet file (or the row groups opts selects) with a
-// loaded model, one row group at a time, and writes a Parquet file with the
-// passthrough columns, the prediction, and the model name and version on
-// every row. The output appears atomically. It returns the output's rows and
-// SHA-256. Bad options or input (a missing column, a row group out of range)
-// are InvalidInput errors naming the file.
-func ScoreFile(ctx context.Context, m *model.Model, name string, version int64, inPath, outPath string, opts ScoreOptions) (dataset.Info, error) {
-	lo, hi, err := parseRowGroups(opts.RowGroups)
-	if err != nil {
-		return dataset.Info{}, invalid("%s: %v", inPath, err)
-	}
-	sc, err := newScorer(m, name, version, opts.Passthrough, scoreBatchRows)
-	if err != nil {
-		return dataset.Info{}, invalid("%s: %v", inPath, err)
-	}
-	r, err := dataset.OpenParquet(inPath)
-	if err != nil {
-		return dataset.Info{}, badInput(ctx, err)
-	}
-	defer r.Close()
-	n := r.NumRowGroups()
-	if hi < 0 {
-		lo, hi = 0, n-1
-	} else if hi >= n {
-		return dataset.Info{}, invalid("%s: row_groups %q is out of range: the file has %d row groups%s", inPath, opts.RowGroups, n, groupRange(n))
-	}
-	if err := sc.check(inPath, r); err != nil {
-		return dataset.Info{}, invalid("%v", err)
-	}
-	var total, first int64
-	for g := 0; g <= hi; g++ {
-		if g < lo {
-			first += r.RowGroupRows(g)
-		} else {
-			total += r.RowGroupRows(g)
-		}
-	}
-	w, err := dataset.CreateParquet(outPath, sc.out, sc.writerOptions())
-	if err != nil {
-		return dataset.Info{}, err
-	}
-	defer w.Abort()
-	var done int64
-	for g := lo; g <= hi; g++ {
-		rows, err := sc.scoreRowGroup(ctx, r, g, first, w)
-		if err != nil {
-			return dataset.Info{}, scoreError(ctx, err)
-		}
-		first += rows
-		done += rows
-		if opts.Progress != nil {
-			opts.Progress(done, total)
-		}
-	}
-	return w.Commit()
-}
-
-// scoreError classifies an error of scoreRowGroup: bad data (a value, a
-// corrupt page) is InvalidInput and not retried; a write failure or a
-// cancellation is returned as it is.
+// scoreError classifies an error of the scorer: bad data or options (a
+// value, a corrupt page, a missing column) is InvalidInput and not retried;
+// a write failure or a cancellation is returned as it is.
 func scoreError(ctx context.Context, err error) error {
-	var de *dataError
-	if ctx.Err() != nil || !errors.As(err, &de) && !isReadError(err) {
+	if ctx.Err() != nil || !scorer.BadInput(err) {
 		return err
 	}
 	return invalid("%v", err)
-}
-
-// isReadError reports whether err came from decoding the input (its
-// message starts with "reading "): a corrupt file is not fixed by a retry.
-func isReadError(err error) bool { return strings.HasPrefix(err.Error(), "reading ") }
-
-// parseRowGroups reads a row group selection: "" selects all (hi < 0), "N"
-// row group N, "N-M" row groups N to M inclusive.
-func parseRowGroups(s string) (lo, hi int, err error) {
-	if s == "" {
-		return 0, -1, nil
-	}
-	first, last, isRange := strings.Cut(s, "-")
-	lo, err1 := strconv.Atoi(first)
-	hi, err2 := lo, error(nil)
-	if isRange {
-		hi, err2 = strconv.Atoi(last)
-	}
-	if err1 != nil || err2 != nil || lo < 0 || hi < lo || strings.HasPrefix(first, "+") || strings.HasPrefix(last, "+") {
-		return 0, 0, fmt.Errorf("row_groups %q: want a row group N or a range N-M with 0 <= N <= M", s)
-	}
-	return lo, hi, nil
-}
-
-// groupRange describes the valid row group indexes of a file with n of them.
-func groupRange(n int) string {
-	switch n {
-	case 0:
-		return ""
-	case 1:
-		return " (0)"
-	}
-	return fmt.Sprintf(" (0-%d)", n-1)
 }
 
 // Score batch-scores a Parquet file (the spec's input, or the ingested
@@ -147,7 +41,7 @@ func (a *Activities) Score(ctx context.Context, in StepInput) (StepOutput, error
 	if cfg == nil || mref == nil {
 		return StepOutput{}, invalid("step %q needs a score config and a registered model upstream", in.Step.Name)
 	}
-	if _, _, err := parseRowGroups(cfg.RowGroups); err != nil {
+	if _, _, err := scorer.ParseRowGroups(cfg.RowGroups); err != nil {
 		return StepOutput{}, invalid("step %q: %v", in.Step.Name, err)
 	}
 	input := cfg.Input
@@ -214,7 +108,7 @@ func (a *Activities) score(ctx context.Context, pl *pulse, in StepInput, cfg *pi
 	}
 	start := time.Now()
 	pl.set(Progress{Msg: "scoring " + filepath.Base(inPath)})
-	info, err := ScoreFile(ctx, m, mref.Name, mref.Version, inPath, outPath, ScoreOptions{
+	info, err := scorer.File(ctx, m, mref.Name, mref.Version, inPath, outPath, scorer.FileOptions{
 		Passthrough: cfg.Passthrough,
 		RowGroups:   cfg.RowGroups,
 		Progress: func(done, total int64) {
@@ -222,7 +116,7 @@ func (a *Activities) score(ctx context.Context, pl *pulse, in StepInput, cfg *pi
 		},
 	})
 	if err != nil {
-		return StepOutput{}, err
+		return StepOutput{}, scoreError(ctx, err)
 	}
 	el := time.Since(start)
 	summary := fmt.Sprintf("%d rows scored with %s:%d in %s → %s", info.Rows, mref.Name, mref.Version, el.Round(time.Millisecond), outPath)

@@ -9,9 +9,9 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/array"
 
-	"github.com/kiln-ml/kiln/activities"
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/internal/serving"
 )
 
@@ -31,8 +31,8 @@ func TestBatchEqualsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "scored.parquet")
-	if _, err := activities.ScoreLocal(context.Background(), m, []string{in}, out, activities.ScoreLocalOptions{
-		ScorePlanOptions: activities.ScorePlanOptions{Model: "bc", Version: 1},
+	if _, err := scorer.Local(context.Background(), m, []string{in}, out, scorer.LocalOptions{
+		PlanOptions: scorer.PlanOptions{Model: "bc", Version: 1},
 	}); err != nil {
 		t.Fatal(err)
 	}

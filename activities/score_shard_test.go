@@ -18,6 +18,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/internal/transform"
 	"github.com/kiln-ml/kiln/pipelines"
 )
@@ -108,7 +109,7 @@ func scoredIDs(t *testing.T, out string) map[int64]float64 {
 	t.Helper()
 	files := []string{out}
 	if st, err := os.Stat(out); err == nil && st.IsDir() {
-		man, err := activities.ReadSuccess(out)
+		man, err := scorer.ReadSuccess(out)
 		if err != nil {
 			t.Fatalf("reading the manifest of %s: %v", out, err)
 		}
@@ -155,8 +156,8 @@ func scoredIDs(t *testing.T, out string) map[int64]float64 {
 	return preds
 }
 
-func scoreOpts(shardRows int64) activities.ScorePlanOptions {
-	return activities.ScorePlanOptions{Model: "churn", Version: 7, Passthrough: []string{"id"}, ShardRows: shardRows, PartRows: 1000}
+func scoreOpts(shardRows int64) scorer.PlanOptions {
+	return scorer.PlanOptions{Model: "churn", Version: 7, Passthrough: []string{"id"}, ShardRows: shardRows, PartRows: 1000}
 }
 
 // TestResolveScoreInputs lists a file, a directory, a glob and a prefix.
@@ -183,13 +184,13 @@ func TestResolveScoreInputs(t *testing.T) {
 		{"day-*.parquet", abs("day-1.parquet", "day-2.parquet")},
 		{"day-", abs("day-1.parquet", "day-2.parquet")},
 	} {
-		got, err := activities.ResolveScoreInputs(tc.input, dir)
+		got, err := scorer.ResolveInputs(tc.input, dir)
 		if err != nil || !slices.Equal(got, tc.want) {
 			t.Errorf("%q: got %v, %v; want %v", tc.input, got, err, tc.want)
 		}
 	}
 	for _, bad := range []string{"nothing-*.parquet", "missing", filepath.Join(dir, "notes.txt", "x")} {
-		if _, err := activities.ResolveScoreInputs(bad, dir); err == nil {
+		if _, err := scorer.ResolveInputs(bad, dir); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
 	}
@@ -207,12 +208,12 @@ func TestScoreShardsResume(t *testing.T) {
 	writeScoreInput(t, filepath.Join(in, "a.parquet"), 0, 10000, 1000, nil)
 	writeScoreInput(t, filepath.Join(in, "b.parquet"), 10000, 1500, 700, nil)
 	writeScoreInput(t, filepath.Join(in, "c.parquet"), 11500, 1, 1, nil)
-	files, err := activities.ResolveScoreInputs(in, "")
+	files, err := scorer.ResolveInputs(in, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	p, err := activities.PlanScore(m, files, out, scoreOpts(3000))
+	p, err := scorer.NewPlan(m, files, out, scoreOpts(3000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestScoreShardsResume(t *testing.T) {
 
 	// Interrupt shard 0 after its first part.
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err = p.RunShard(ctx, m, 0, func(sp activities.ShardProgress) {
+	_, err = p.RunShard(ctx, m, 0, func(sp scorer.ShardProgress) {
 		if sp.PartsDone == 1 {
 			cancel()
 		}
@@ -234,12 +235,12 @@ func TestScoreShardsResume(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted shard: %v, want context.Canceled", err)
 	}
-	part0 := filepath.Join(p.Staging, activities.PartFile(0))
+	part0 := filepath.Join(p.Staging, scorer.PartFile(0))
 	st0, err := os.Stat(part0)
 	if err != nil {
 		t.Fatalf("the first part is not there after the interruption: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(p.Staging, activities.PartFile(1))); err == nil {
+	if _, err := os.Stat(filepath.Join(p.Staging, scorer.PartFile(1))); err == nil {
 		t.Fatal("the second part exists although the shard was interrupted before it")
 	}
 	if _, err := p.Commit(); err == nil {
@@ -247,7 +248,7 @@ func TestScoreShardsResume(t *testing.T) {
 	}
 
 	// A new plan of the same job resumes the staging directory.
-	p2, err := activities.PlanScore(m, files, out, scoreOpts(3000))
+	p2, err := scorer.NewPlan(m, files, out, scoreOpts(3000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +284,7 @@ func TestScoreShardsResume(t *testing.T) {
 	}
 	// Same predictions as the single-file scorer.
 	single := filepath.Join(dir, "single.parquet")
-	if _, err := activities.ScoreLocal(context.Background(), m, files, single, activities.ScoreLocalOptions{ScorePlanOptions: scoreOpts(0)}); err != nil {
+	if _, err := scorer.Local(context.Background(), m, files, single, scorer.LocalOptions{PlanOptions: scoreOpts(0)}); err != nil {
 		t.Fatal(err)
 	}
 	want := scoredIDs(t, single)
@@ -293,7 +294,7 @@ func TestScoreShardsResume(t *testing.T) {
 		}
 	}
 	// An identical job rerun over the committed output replaces it whole.
-	if _, err := activities.ScoreLocal(context.Background(), m, files[:1], out, activities.ScoreLocalOptions{ScorePlanOptions: scoreOpts(0)}); err != nil {
+	if _, err := scorer.Local(context.Background(), m, files[:1], out, scorer.LocalOptions{PlanOptions: scoreOpts(0)}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(scoredIDs(t, out)); n != 10000 {
@@ -343,7 +344,7 @@ func TestScoreBadInput(t *testing.T) {
 				in := filepath.Join(dir, "input.parquet")
 				tc.make(t, in)
 				out := filepath.Join(dir, output)
-				_, err := activities.ScoreLocal(context.Background(), m, []string{in}, out, activities.ScoreLocalOptions{ScorePlanOptions: scoreOpts(1000)})
+				_, err := scorer.Local(context.Background(), m, []string{in}, out, scorer.LocalOptions{PlanOptions: scoreOpts(1000)})
 				if err == nil {
 					t.Fatal("no error")
 				}
@@ -447,7 +448,7 @@ func TestScoreStepActivities(t *testing.T) {
 	if err != nil || cached.Cached == nil || cached.Cached.Artifacts.Scored.URI != out.Artifacts.Scored.URI {
 		t.Fatalf("second plan: %+v, %v; want the cached output", cached, err)
 	}
-	if err := os.WriteFile(filepath.Join(outDir, activities.SuccessFile), []byte("{}"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(outDir, scorer.SuccessFile), []byte("{}"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if p, err := e.acts.ScorePlan(e.ctx, si); err != nil || p.Cached != nil {
@@ -493,37 +494,37 @@ func TestScoreSecondJobRefused(t *testing.T) {
 	in := filepath.Join(dir, "in")
 	os.Mkdir(in, 0o755)
 	writeScoreInput(t, filepath.Join(in, "a.parquet"), 0, 5000, 1000, nil)
-	files, err := activities.ResolveScoreInputs(in, "")
+	files, err := scorer.ResolveInputs(in, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "scored")
-	p1, err := activities.PlanScore(m, files, out, scoreOpts(3000))
+	p1, err := scorer.NewPlan(m, files, out, scoreOpts(3000))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p1.RunShard(context.Background(), m, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	part0 := filepath.Join(p1.Staging, activities.PartFile(0))
+	part0 := filepath.Join(p1.Staging, scorer.PartFile(0))
 	// Another job: the same files cut into other shards, another plan.
 	other := scoreOpts(2000)
-	if _, err := activities.PlanScore(m, files, out, other); err == nil || !strings.Contains(err.Error(), "being written by another score job") {
+	if _, err := scorer.NewPlan(m, files, out, other); err == nil || !strings.Contains(err.Error(), "being written by another score job") {
 		t.Fatalf("second job planned over a live one: %v", err)
 	}
 	if _, err := os.Stat(part0); err != nil {
 		t.Fatalf("the first job's part is gone: %v", err)
 	}
 	// The same job again (a retried plan) resumes.
-	if _, err := activities.PlanScore(m, files, out, scoreOpts(3000)); err != nil {
+	if _, err := scorer.NewPlan(m, files, out, scoreOpts(3000)); err != nil {
 		t.Fatalf("the same job's plan was refused: %v", err)
 	}
 	// The first job goes quiet for longer than the lease: taken over.
-	old := time.Now().Add(-activities.ScoreLeaseTTL - time.Minute)
+	old := time.Now().Add(-scorer.LeaseTTL - time.Minute)
 	if err := os.Chtimes(filepath.Join(p1.Staging, "lease"), old, old); err != nil {
 		t.Fatal(err)
 	}
-	p2, err := activities.PlanScore(m, files, out, other)
+	p2, err := scorer.NewPlan(m, files, out, other)
 	if err != nil {
 		t.Fatalf("a stale staging was not taken over: %v", err)
 	}

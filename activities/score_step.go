@@ -15,10 +15,11 @@ import (
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/registry"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
-// The fanned-out score step: ScorePlan → ScoreShard (one activity per shard,
+// The fanned-out score step: scorer.Plan → ScoreShard (one activity per shard,
 // run by workflows.ScoreWorkflow in chunks of child workflows) →
 // ScoreCommit, or ScoreAbort when a shard fails. See score_shard.go for the
 // exactly-once design.
@@ -41,7 +42,7 @@ type ScorePlanOutput struct {
 	Rows    int64  `json:"rows,omitempty"`
 }
 
-// ScorePlan plans a score step: it resolves the input (the spec's input — a
+// scorer.Plan plans a score step: it resolves the input (the spec's input — a
 // file, a directory, a glob or a prefix — or the ingested dataset), computes
 // the cache key (returning the cached result when there is one), checks
 // every file against the model and writes the plan of shards into the
@@ -85,7 +86,7 @@ func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutp
 			input = p
 		}
 		var err error
-		if files, err = ResolveScoreInputs(input, in.Run.SpecDir); err != nil {
+		if files, err = scorer.ResolveInputs(input, in.Run.SpecDir); err != nil {
 			return ScorePlanOutput{}, invalid("step %q: input: %v", in.Step.Name, err)
 		}
 	}
@@ -128,7 +129,7 @@ func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutp
 		return ScorePlanOutput{}, invalid("model bundle: %v", err)
 	}
 	pl.set(Progress{Msg: fmt.Sprintf("planning %d input file(s)", len(files))})
-	p, err := PlanScore(m, files, out, ScorePlanOptions{
+	p, err := scorer.NewPlan(m, files, out, scorer.PlanOptions{
 		Model: mref.Name, Version: mref.Version, BundleDir: bundle, Passthrough: cfg.Passthrough,
 		ShardRows: cfg.ShardRows, MaxShards: cfg.MaxShards, KeyExtra: key,
 	})
@@ -193,17 +194,17 @@ type ScoreShardInput struct {
 // ScoreShard scores one shard of a plan (see ScorePlan.RunShard): parts
 // already complete are skipped, so a retry after a killed worker resumes
 // from the last completed part. It heartbeats the parts and rows done.
-func (a *Activities) ScoreShard(ctx context.Context, in ScoreShardInput) (ScoreShardResult, error) {
-	p, err := LoadScorePlan(in.Staging)
+func (a *Activities) ScoreShard(ctx context.Context, in ScoreShardInput) (scorer.ShardResult, error) {
+	p, err := scorer.LoadPlan(in.Staging)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return ScoreShardResult{}, invalid("step %q: no score plan in %s (was the job committed or abandoned?)", in.Step, in.Staging)
+			return scorer.ShardResult{}, invalid("step %q: no score plan in %s (was the job committed or abandoned?)", in.Step, in.Staging)
 		}
-		return ScoreShardResult{}, err
+		return scorer.ShardResult{}, err
 	}
 	m, err := loadBundle(artifact.FileURI(p.BundleDir))
 	if err != nil {
-		return ScoreShardResult{}, err
+		return scorer.ShardResult{}, err
 	}
 	pl := startPulse(ctx, Progress{Msg: fmt.Sprintf("shard %d: starting", in.Shard)})
 	defer pl.stop()
@@ -212,7 +213,7 @@ func (a *Activities) ScoreShard(ctx context.Context, in ScoreShardInput) (ScoreS
 			a.logger(ctx).Info("score shard retried: resuming from its completed parts", "step", in.Step, "shard", in.Shard, "attempt", info.Attempt)
 		}
 	}
-	res, err := p.RunShard(ctx, m, in.Shard, func(sp ShardProgress) {
+	res, err := p.RunShard(ctx, m, in.Shard, func(sp scorer.ShardProgress) {
 		pl.set(Progress{
 			Pct: 100 * float64(sp.RowsDone) / float64(max(sp.Rows, 1)),
 			Msg: fmt.Sprintf("shard %d: %d/%d parts, %d/%d rows (%d parts already done)", in.Shard, sp.PartsDone, sp.Parts, sp.RowsDone, sp.Rows, sp.Skipped),
@@ -235,8 +236,8 @@ type ScoreCommitInput struct {
 // the result in the step cache and returns it. A retried commit returns the
 // committed output.
 func (a *Activities) ScoreCommit(ctx context.Context, in ScoreCommitInput) (StepOutput, error) {
-	p, err := LoadScorePlan(in.Staging)
-	var man SuccessManifest
+	p, err := scorer.LoadPlan(in.Staging)
+	var man scorer.SuccessManifest
 	var outDir string
 	switch {
 	case err == nil:
@@ -248,13 +249,13 @@ func (a *Activities) ScoreCommit(ctx context.Context, in ScoreCommitInput) (Step
 		// Committed by an earlier attempt: the staging directory is now
 		// the output.
 		outDir = filepath.Join(filepath.Dir(in.Staging), strings.TrimSuffix(strings.TrimPrefix(filepath.Base(in.Staging), "."), ".staging"))
-		if man, err = ReadSuccess(outDir); err != nil {
+		if man, err = scorer.ReadSuccess(outDir); err != nil {
 			return StepOutput{}, fmt.Errorf("committing step %q: no plan in %s and no committed output: %w", in.Step.Step.Name, in.Staging, err)
 		}
 	default:
 		return StepOutput{}, err
 	}
-	sum, err := dataset.HashFile(filepath.Join(outDir, SuccessFile))
+	sum, err := dataset.HashFile(filepath.Join(outDir, scorer.SuccessFile))
 	if err != nil {
 		return StepOutput{}, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/demodata"
 	"github.com/kiln-ml/kiln/internal/registry"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/internal/serving"
 )
 
@@ -93,14 +94,14 @@ func TestScoreFile(t *testing.T) {
 				}
 			}
 			var progress [][2]int64
-			info, err := activities.ScoreFile(e.ctx, m, "breast-cancer", 3, in, out, activities.ScoreOptions{
+			info, err := scorer.File(e.ctx, m, "breast-cancer", 3, in, out, scorer.FileOptions{
 				Passthrough: []string{"malignant"},
 				Progress:    func(done, total int64) { progress = append(progress, [2]int64{done, total}) },
 			})
 			n := info.Rows
 			files := listFiles(t, outDir)
 			if tt.err != nil {
-				checkAppError(t, err, "InvalidInput", tt.err...)
+				checkBadInput(t, err, tt.err...)
 				// It failed midway: after the first row group.
 				if !slices.Equal(progress, [][2]int64{{100, 200}}) {
 					t.Errorf("progress %v, want one call after the first row group", progress)

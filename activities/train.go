@@ -2,14 +2,11 @@ package activities
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"time"
 
@@ -340,21 +337,15 @@ func HashDir(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	names := make([]string, 0, len(entries))
+	files := make(map[string][]byte, len(entries))
 	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(dir, n))
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00", n, len(b))
-		h.Write(b)
+		files[e.Name()] = b
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return model.HashFiles(files), nil
 }
 
 // estimatorType maps a train algorithm to the estimator type of the model

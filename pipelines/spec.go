@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/kiln-ml/kiln/internal/canary"
+	"github.com/kiln-ml/kiln/internal/transform"
 	"time"
 )
 
@@ -251,47 +252,11 @@ type Split struct {
 
 // Transform is one preprocessing step. YAML is a one-key mapping, e.g.
 // `- impute: {columns: [tenure], strategy: median}`. Kind is that key.
-// docs/spec.md documents every kind and option.
-type Transform struct {
-	// Kind is "impute", "standardize", "minmax", "onehot", "ordinal",
-	// "bucketize", "log1p" or "clip".
-	Kind string `json:"kind"`
-	// Columns the transform applies to; ["*"] means every numeric feature
-	// (impute, standardize, minmax, bucketize, log1p, clip) or every string
-	// feature (onehot, ordinal).
-	Columns []string `json:"columns" yaml:"columns"`
-	// Strategy (impute): "mean", "median", "most_frequent" ("mode" is an
-	// alias) or "constant". Default "median" for numbers; string columns
-	// always use "most_frequent" unless "constant".
-	Strategy string `json:"strategy,omitempty" yaml:"strategy"`
-	// Value (impute, strategy constant): the fill value, a number or a string.
-	Value any `json:"value,omitempty" yaml:"value"`
-	// MaxCategories (onehot, ordinal): most frequent categories kept; the
-	// rest count as unknown. Default 50.
-	MaxCategories int `json:"max_categories,omitempty" yaml:"max_categories"`
-	// HandleUnknown (onehot, ordinal): what a category not seen in training
-	// (or a null) becomes: "ignore" (onehot: all zeros; ordinal: -1),
-	// "error" (applying fails) or "as_category" (its own extra category).
-	// Empty means "ignore".
-	HandleUnknown string `json:"handle_unknown,omitempty" yaml:"handle_unknown"`
-	// Boundaries (bucketize): increasing cut points; x becomes the number of
-	// boundaries <= x.
-	Boundaries []float64 `json:"boundaries,omitempty" yaml:"boundaries"`
-	// Quantiles (bucketize): fit Quantiles-1 boundaries at the training
-	// quantiles instead (equal-frequency buckets). Exactly one of
-	// Boundaries and Quantiles is set.
-	Quantiles int `json:"quantiles,omitempty" yaml:"quantiles"`
-	// OnInvalid (log1p): what a value <= -1 (where log1p is not finite)
-	// does: "error" (the default, also when empty) or "clip" (it is raised
-	// to the smallest training value above -1).
-	OnInvalid string `json:"on_invalid,omitempty" yaml:"on_invalid"`
-	// Min and Max (clip): fixed bounds; either may be omitted.
-	Min *float64 `json:"min,omitempty" yaml:"min"`
-	Max *float64 `json:"max,omitempty" yaml:"max"`
-	// Percentiles (clip): [low, high] in [0, 100], fitted on the training
-	// values instead of Min and Max.
-	Percentiles []float64 `json:"percentiles,omitempty" yaml:"percentiles"`
-}
+// docs/spec.md documents every kind and option. It is transform.Spec, so
+// the recipe a spec declares is what internal/transform fits, and the
+// transform package (which exported predictors link) does not depend on
+// the spec package.
+type Transform = transform.Spec
 
 // TrainConfig: train an estimator in a container.
 type TrainConfig struct {
@@ -706,3 +671,8 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // ByteSize is a size in bytes; YAML accepts "512MiB", "1GiB", "1.5G", "100k" or a plain number.
 type ByteSize int64
+
+// Recipe is what internal/transform fits for this preprocess step.
+func (c PreprocessConfig) Recipe() transform.Recipe {
+	return transform.Recipe{Target: c.Target, Exclude: c.Exclude, Transforms: c.Transforms}
+}

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
@@ -143,7 +144,7 @@ func ScoreShardsWorkflow(ctx workflow.Context, in ScoreShardsInput) (ScoreShards
 			running++
 			sel.AddFuture(workflow.ExecuteActivity(actx, a.ScoreShard, activities.ScoreShardInput{Step: step.Name, Staging: in.Staging, Shard: i}), func(f workflow.Future) {
 				running--
-				var r activities.ScoreShardResult
+				var r scorer.ShardResult
 				if err := f.Get(ctx, &r); err != nil {
 					if firstErr == nil {
 						firstErr = err

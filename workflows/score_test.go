@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
@@ -30,7 +31,7 @@ func TestScoreWorkflowFanOut(t *testing.T) {
 		var mu sync.Mutex
 		seen := map[int]int{}
 		running, peak := 0, 0
-		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ScoreShardInput) (activities.ScoreShardResult, error) {
+		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ScoreShardInput) (scorer.ShardResult, error) {
 			mu.Lock()
 			seen[in.Shard]++
 			running++
@@ -38,9 +39,9 @@ func TestScoreWorkflowFanOut(t *testing.T) {
 			mu.Unlock()
 			defer func() { mu.Lock(); running--; mu.Unlock() }()
 			if in.Shard == failAt {
-				return activities.ScoreShardResult{}, temporal.NewNonRetryableApplicationError("bad row", ErrTypeInvalidInput, nil)
+				return scorer.ShardResult{}, temporal.NewNonRetryableApplicationError("bad row", ErrTypeInvalidInput, nil)
 			}
-			return activities.ScoreShardResult{Shard: in.Shard, Parts: 1, Rows: 10}, nil
+			return scorer.ShardResult{Shard: in.Shard, Parts: 1, Rows: 10}, nil
 		})
 		committed, aborted := false, false
 		env.OnActivity(a.ScoreCommit, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ScoreCommitInput) (activities.StepOutput, error) {

@@ -96,7 +96,7 @@ func (a *gbdtAlgo) fit(ctx context.Context, schema schemaSpec, train, valid *dat
 	if a.params.EarlyStoppingRounds > 0 {
 		fmt.Fprintf(log, "early stopping: kept %d trees (best round %d of %d)\n", len(m.Trees), m.BestRound+1, m.Rounds)
 	}
-	b := booster(m, schema.Features)
+	b := m.Booster(schema.Features)
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("the trained model is invalid: %w", err)
 	}
@@ -115,19 +115,6 @@ func metricName(objective string) string {
 		return "logloss"
 	}
 	return "rmse"
-}
-
-// booster converts a trained model to XGBoost's JSON model.
-func booster(m *gbdt.Model, features []string) *xgbjson.Booster {
-	b := &xgbjson.Booster{Objective: m.Objective, BaseScore: m.BaseScore, NumFeature: m.NumFeature, FeatureNames: features}
-	for _, t := range m.Trees {
-		b.Trees = append(b.Trees, xgbjson.Tree{
-			LeftChildren: t.Left, RightChildren: t.Right, SplitIndices: t.Feature,
-			SplitConditions: t.Threshold, DefaultLeft: t.DefaultLeft,
-			BaseWeights: t.BaseWeight, SumHessian: t.SumHessian, LossChanges: t.LossChange,
-		})
-	}
-	return b
 }
 
 // predictBooster predicts every row of d as the model file does.

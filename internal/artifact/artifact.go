@@ -8,12 +8,11 @@
 package artifact
 
 import (
-	"errors"
 	"fmt"
+	"github.com/kiln-ml/kiln/internal/artifact/localfs"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // Store is a local artifact store rooted at a directory.
@@ -89,28 +88,7 @@ func FileURI(path string) string {
 
 // Path returns the local file system path of uri. It accepts file:// URIs and
 // plain paths; a relative path is resolved against base.
-func Path(uri, base string) (string, error) {
-	if uri == "" {
-		return "", errors.New("empty artifact URI")
-	}
-	if strings.Contains(uri, "://") {
-		u, err := url.Parse(uri)
-		if err != nil {
-			return "", fmt.Errorf("artifact URI %q: %w", uri, err)
-		}
-		if u.Scheme != "file" {
-			return "", fmt.Errorf("artifact URI %q: scheme %q is not supported yet (only file://)", uri, u.Scheme)
-		}
-		if u.Host != "" && u.Host != "localhost" {
-			return "", fmt.Errorf("artifact URI %q: file URIs must not name a host", uri)
-		}
-		return filepath.FromSlash(u.Path), nil
-	}
-	if filepath.IsAbs(uri) || base == "" {
-		return filepath.Clean(uri), nil
-	}
-	return filepath.Join(base, uri), nil
-}
+func Path(uri, base string) (string, error) { return localfs.Path(uri, base) }
 
 // Exists reports whether the artifact at uri is present.
 func Exists(uri string) bool {
@@ -121,3 +99,7 @@ func Exists(uri string) bool {
 	_, err = os.Stat(p)
 	return err == nil
 }
+
+// ReplaceDir publishes the complete directory staging as dst atomically
+// (see localfs.ReplaceDir).
+func ReplaceDir(staging, dst string) error { return localfs.ReplaceDir(staging, dst) }

@@ -13,7 +13,7 @@ import (
 // the aliases serving it.
 type lineageLink struct {
 	// Stage is "source", "dataset", "spec", "run", "trigger", "training", "version",
-	// "alias" or "move".
+	// "alias", "move" or "export".
 	Stage string `json:"stage"`
 	// ID identifies the thing: a URI, hash, workflow ID, name:version...
 	ID string `json:"id"`
@@ -23,7 +23,7 @@ type lineageLink struct {
 
 // lineageChain lists v's lineage, source data first; history is the model's
 // alias history (the moves that involve v are kept).
-func lineageChain(v registry.Version, history []registry.AliasEvent) []lineageLink {
+func lineageChain(v registry.Version, history []registry.AliasEvent, exports []registry.Export) []lineageLink {
 	var out []lineageLink
 	for _, d := range v.Datasets {
 		if d.Role == registry.DatasetSource {
@@ -90,6 +90,10 @@ func lineageChain(v registry.Version, history []registry.AliasEvent) []lineageLi
 		out = append(out, lineageLink{Stage: "move", ID: v.Model + "@" + e.Alias,
 			Detail: fmt.Sprintf("%s %s by %s: %s (%s)", verb, when(e.At), dash(e.Actor), dash(e.Reason), dash(e.RunID))})
 	}
+	for _, e := range exports {
+		out = append(out, lineageLink{Stage: "export", ID: e.Path,
+			Detail: fmt.Sprintf("%s for %s, %s by %s, sha256 %s, %d bytes", e.Format, e.Target, when(e.At), dash(e.By), e.SHA256, e.Bytes)})
+	}
 	return out
 }
 
@@ -101,7 +105,8 @@ func newModelsLineageCmd(cfg *Config) *cobra.Command {
 ingested dataset and its splits (URIs, hashes, rows) → the spec (hash, git
 commit) → the pipeline run (workflow ID, Temporal run ID, who) → training
 (image, runtime, trainer version) → the version → the aliases pointing at it
-now and every alias move that involved it. --json adds the full version
+now, every alias move that involved it, and every standalone predictor kiln
+export wrote of it (where it runs outside Kiln). --json adds the full version
 record, spec text included.`,
 		Example: `  kiln models lineage churn:3
   kiln models lineage churn@production --json`,
@@ -124,7 +129,11 @@ record, spec text included.`,
 			if err != nil {
 				return err
 			}
-			chain := lineageChain(v, history)
+			exports, err := reg.Exports(ctx, v.Model, v.Version)
+			if err != nil {
+				return err
+			}
+			chain := lineageChain(v, history, exports)
 			if cfg.JSON {
 				return printJSON(cfg.stdout, map[string]any{"version": v, "chain": chain})
 			}

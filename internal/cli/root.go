@@ -159,7 +159,7 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 		newDevCmd(cfg), newWorkerCmd(cfg), newServeCmd(cfg),
 		newValidateCmd(cfg), newRunCmd(cfg), newRunsCmd(cfg), newApproveCmd(cfg), newModelsCmd(cfg),
 		newDemoDataCmd(cfg), newImagesCmd(cfg), newReplayCmd(cfg),
-		newScoreCmd(cfg), newSchedulesCmd(cfg), newReportsCmd(cfg), newMonitorCmd(cfg), newLabelsCmd(cfg), newExperimentsCmd(cfg), newDataCmd(cfg),
+		newScoreCmd(cfg), newExportCmd(cfg), newSchedulesCmd(cfg), newReportsCmd(cfg), newMonitorCmd(cfg), newLabelsCmd(cfg), newExperimentsCmd(cfg), newDataCmd(cfg),
 	)
 	usageErrors(root)
 	return root

@@ -15,11 +15,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kiln-ml/kiln/activities"
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/registry"
+	"github.com/kiln-ml/kiln/internal/scorer"
+	"github.com/kiln-ml/kiln/internal/scorer/remote"
 	"github.com/kiln-ml/kiln/pipelines"
 )
 
@@ -130,8 +131,8 @@ Progress goes to stderr: a bar on a terminal, plain lines otherwise.`,
 			defer stop()
 			prog := newProgress(cmd.ErrOrStderr())
 			start := time.Now()
-			res, err := activities.ScoreLocal(ctx, m, files, out, activities.ScoreLocalOptions{
-				ScorePlanOptions: activities.ScorePlanOptions{
+			res, err := scorer.Local(ctx, m, files, out, scorer.LocalOptions{
+				PlanOptions: scorer.PlanOptions{
 					Model: name, Version: version, BundleDir: bundle, Passthrough: passthrough, ShardRows: shardRows,
 				},
 				Progress: prog.update,
@@ -149,7 +150,7 @@ Progress goes to stderr: a bar on a terminal, plain lines otherwise.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(sum)
 			}
-			what := fmt.Sprintf("%d part(s) + %s", res.Parts, activities.SuccessFile)
+			what := fmt.Sprintf("%d part(s) + %s", res.Parts, scorer.SuccessFile)
 			if res.Single {
 				what = "one file"
 			}
@@ -301,7 +302,7 @@ func scoreInputs(ctx context.Context, stderr io.Writer, cfg *Config, input strin
 		return convertScoreInput(ctx, stderr, cfg, input, f)
 	}
 	if !artifact.Remote(input) {
-		files, err := activities.ResolveScoreInputs(input, "")
+		files, err := scorer.ResolveInputs(input, "")
 		if err != nil {
 			return nil, &exitError{code: 2, err: fmt.Errorf("input: %w", err)}
 		}
@@ -310,7 +311,7 @@ func scoreInputs(ctx context.Context, stderr io.Writer, cfg *Config, input strin
 	cache := cfg.path("artifacts", "cache", "objects")
 	fmt.Fprintf(stderr, "fetching %s into %s\n", input, cache)
 	var fetched int64
-	files, err := activities.StageScoreInputs(ctx, input, activities.StageOptions{
+	files, err := remote.Stage(ctx, input, remote.StageOptions{
 		CacheDir: cache,
 		Progress: func(done, total int64) { fetched = total },
 	})

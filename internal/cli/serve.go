@@ -15,10 +15,11 @@ import (
 
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/serving"
+	"github.com/kiln-ml/kiln/internal/serving/restore"
 )
 
 func newServeCmd(cfg *Config) *cobra.Command {
-	var addr, grpcAddr, token, restore string
+	var addr, grpcAddr, token, restoreAlias string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve registered models over HTTP and gRPC (predictions, canary split, metrics)",
@@ -60,7 +61,7 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 			}
 			srv := serving.New(serving.Options{AdminToken: token, RequestLogDir: cfg.path("requests")})
 			defer srv.Close()
-			if restore != "" {
+			if restoreAlias != "" {
 				// A missing default SQLite file means nothing was registered
 				// yet; a --registry target is always opened.
 				if _, err := os.Stat(cfg.path("registry.db")); err == nil || cfg.Registry != "" {
@@ -68,7 +69,7 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 					if err != nil {
 						return err
 					}
-					err = srv.Restore(ctx, reg, restore)
+					err = restore.Deployments(ctx, srv, reg, restoreAlias)
 					reg.Close()
 					if err != nil {
 						return err
@@ -148,6 +149,6 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
 	f.StringVar(&grpcAddr, "grpc-addr", "", "listen address of the Open Inference Protocol v2 gRPC service (empty: no gRPC)")
 	f.StringVar(&token, "admin-token", "", "bearer token of the admin routes (env KILN_ADMIN_TOKEN; default: $KILN_HOME/admin-token)")
-	f.StringVar(&restore, "restore", "production", "serve each model's version at this alias on start (empty: none)")
+	f.StringVar(&restoreAlias, "restore", "production", "serve each model's version at this alias on start (empty: none)")
 	return cmd
 }

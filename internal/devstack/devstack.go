@@ -26,6 +26,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/devserver"
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/serving"
+	"github.com/kiln-ml/kiln/internal/serving/restore"
 	"github.com/kiln-ml/kiln/internal/site"
 	"github.com/kiln-ml/kiln/worker"
 	"github.com/kiln-ml/kiln/workflows"
@@ -181,7 +182,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 			return st, err
 		}
 		if st.Server != nil {
-			if err := st.Server.Restore(ctx, st.Activities.Registry, "production"); err != nil {
+			if err := restore.Deployments(ctx, st.Server, st.Activities.Registry, "production"); err != nil {
 				log.Warn("restoring production models", "error", err)
 			}
 		}

@@ -6,6 +6,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -89,17 +90,17 @@ func runWorkerProcess() error {
 // written one new part of a shard with more to do it writes marker and
 // stops there, heartbeating, until the process is killed. The kill then
 // always lands inside a shard, whose next attempt must resume it.
-func blockingScoreShard(marker string) func(context.Context, activities.ScoreShardInput) (activities.ScoreShardResult, error) {
-	return func(ctx context.Context, in activities.ScoreShardInput) (activities.ScoreShardResult, error) {
-		p, err := activities.LoadScorePlan(in.Staging)
+func blockingScoreShard(marker string) func(context.Context, activities.ScoreShardInput) (scorer.ShardResult, error) {
+	return func(ctx context.Context, in activities.ScoreShardInput) (scorer.ShardResult, error) {
+		p, err := scorer.LoadPlan(in.Staging)
 		if err != nil {
-			return activities.ScoreShardResult{}, err
+			return scorer.ShardResult{}, err
 		}
 		m, err := model.Load(p.BundleDir)
 		if err != nil {
-			return activities.ScoreShardResult{}, err
+			return scorer.ShardResult{}, err
 		}
-		return p.RunShard(ctx, m, in.Shard, func(sp activities.ShardProgress) {
+		return p.RunShard(ctx, m, in.Shard, func(sp scorer.ShardProgress) {
 			if sp.PartsDone > sp.Skipped && sp.PartsDone < sp.Parts {
 				_ = os.WriteFile(marker, fmt.Appendf(nil, "shard %d: %d of %d parts\n", in.Shard, sp.PartsDone, sp.Parts), 0o644)
 				for {

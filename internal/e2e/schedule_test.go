@@ -27,6 +27,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/report"
 	"github.com/kiln-ml/kiln/internal/schedule"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/workflows"
 )
 
@@ -221,7 +222,7 @@ func TestScheduleBackfillAndTrigger(t *testing.T) {
 		if rs.LogicalDate != d || rs.TriggeredBy != activities.TriggerBackfill {
 			t.Errorf("%s: logical date %q trigger %q", id, rs.LogicalDate, rs.TriggeredBy)
 		}
-		man, err := activities.ReadSuccess(filepath.Join(dir, "scored", "date="+d))
+		man, err := scorer.ReadSuccess(filepath.Join(dir, "scored", "date="+d))
 		if err != nil {
 			t.Fatalf("dated output of %s: %v", d, err)
 		}
@@ -307,7 +308,7 @@ func TestScheduleBackfillAndTrigger(t *testing.T) {
 		if n := len(runs[activities.PipelineID("nightly", d)]); n != 2 {
 			t.Errorf("date %s ran %d times after --reprocess all, want 2", d, n)
 		}
-		man, err := activities.ReadSuccess(filepath.Join(dir, "scored", "date="+d))
+		man, err := scorer.ReadSuccess(filepath.Join(dir, "scored", "date="+d))
 		if err != nil || !man.Committed.After(committed[d]) {
 			t.Errorf("output of %s was not replaced (%v)", d, err)
 		}
@@ -396,7 +397,7 @@ func readSummary(t *testing.T, e registry.ReportEntry) report.Summary {
 // returns what was partial, or "".
 func checkComplete(dir, date, anyReport string) string {
 	out := filepath.Join(dir, "scored", "date="+date)
-	man, err := activities.ReadSuccess(out)
+	man, err := scorer.ReadSuccess(out)
 	if err != nil {
 		return fmt.Sprintf("output %s: %v", date, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/devstack"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/pipelines"
 	"github.com/kiln-ml/kiln/worker"
 )
@@ -71,7 +72,7 @@ func TestWorkerKilledDuringScoring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	staging := activities.StagingDir(out)
+	staging := scorer.StagingDir(out)
 	eventually(t, 2*time.Minute, "a shard stopped inside, after its first part", func() bool {
 		_, err := os.Stat(marker)
 		return err == nil
@@ -82,7 +83,7 @@ func TestWorkerKilledDuringScoring(t *testing.T) {
 	}
 	_, _ = w1.Process.Wait()
 	parts, _ := filepath.Glob(filepath.Join(staging, "part-*.parquet"))
-	plan, err := activities.LoadScorePlan(staging)
+	plan, err := scorer.LoadPlan(staging)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestWorkerKilledDuringScoring(t *testing.T) {
 	if res.Artifacts.Scored == nil || res.Artifacts.Scored.Rows != files*perFile {
 		t.Fatalf("result %+v, want %d rows", res.Artifacts.Scored, files*perFile)
 	}
-	man, err := activities.ReadSuccess(out)
+	man, err := scorer.ReadSuccess(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func onePart(t *testing.T, p string) string {
 	if err != nil || !st.IsDir() {
 		return p
 	}
-	man, err := activities.ReadSuccess(p)
+	man, err := scorer.ReadSuccess(p)
 	if err != nil {
 		t.Fatalf("scored output %s: %v", p, err)
 	}

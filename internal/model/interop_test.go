@@ -14,7 +14,6 @@ import (
 
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/transform"
-	"github.com/kiln-ml/kiln/pipelines"
 )
 
 // xgbNames are the raw input columns of the XGBoost fixtures (the
@@ -73,7 +72,7 @@ func (d *xgbData) rows() []map[string]any {
 // columns, with no preprocessing (missing values reach the trees as NaN).
 func xgbManifest(t testing.TB, d *xgbData, task, output string) Manifest {
 	t.Helper()
-	fitted, err := transform.Fit(pipelines.PreprocessConfig{Target: "y"}, xgbSchema(), d.record(t))
+	fitted, err := transform.Fit(transform.Recipe{Target: "y"}, xgbSchema(), d.record(t))
 	if err != nil {
 		t.Fatal(err)
 	}

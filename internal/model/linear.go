@@ -76,7 +76,7 @@ func (l *Linear) PredictMatrix(x *transform.Matrix, out []float64) error {
 			c := x.Cols[j][lo:hi]
 			oc := o[:len(c)]
 			for i, v := range c {
-				oc[i] += w * v
+				oc[i] += float64(w * v) // rounded: never fused (package detmath)
 			}
 		}
 		for i, z := range o {

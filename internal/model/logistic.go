@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/kiln-ml/kiln/internal/detmath"
 	"github.com/kiln-ml/kiln/internal/transform"
 )
 
@@ -119,8 +120,10 @@ func (l *Logistic) PredictMatrix(x *transform.Matrix, out []float64) error {
 			c1 = c1[:len(c0)] // lets the compiler drop the bounds checks
 			oc := o[:len(c0)]
 			for i, v := range c0 {
-				z := oc[i] + w0*v
-				oc[i] = z + w1*c1[i]
+				// float64(w*x) rounds the product, so no architecture
+				// fuses it with the sum (package detmath).
+				z := oc[i] + float64(w0*v)
+				oc[i] = z + float64(w1*c1[i])
 			}
 		}
 		if j < len(l.Weights) {
@@ -128,7 +131,7 @@ func (l *Logistic) PredictMatrix(x *transform.Matrix, out []float64) error {
 			c := x.Cols[j][lo:hi]
 			oc := o[:len(c)]
 			for i, v := range c {
-				oc[i] += w * v
+				oc[i] += float64(w * v)
 			}
 		}
 		for i, z := range o {
@@ -146,14 +149,10 @@ func (l *Logistic) PredictMatrix(x *transform.Matrix, out []float64) error {
 // FeatureNames returns l.Features.
 func (l *Logistic) FeatureNames() []string { return l.Features }
 
-// sigmoid is 1/(1+e^-z), computed without overflow.
-func sigmoid(z float64) float64 {
-	if z >= 0 {
-		return 1 / (1 + math.Exp(-z))
-	}
-	e := math.Exp(z)
-	return e / (1 + e)
-}
+// sigmoid is 1/(1+e^-z), computed without overflow, the same bits on every
+// architecture (package detmath), so exported predictors agree with batch
+// scoring.
+func sigmoid(z float64) float64 { return detmath.Sigmoid(z) }
 
 // checkMatrix checks that x has the features want, in order, and that out
 // has one slot per row.

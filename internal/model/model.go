@@ -12,6 +12,8 @@ package model
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -485,4 +487,21 @@ func syncDir(dir string) error {
 		return fmt.Errorf("model: syncing %s: %w", dir, err)
 	}
 	return nil
+}
+
+// HashFiles is the content address of a bundle (bundles/<hash> in the
+// artifact store): the SHA-256 of its files' names, lengths and contents in
+// name order.
+func HashFiles(files map[string][]byte) string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -128,7 +128,7 @@ const intercept = -0.2
 // fixture fits the transforms on data and builds a manifest and model.json.
 func fixture(t testing.TB) (Manifest, map[string][]byte) {
 	t.Helper()
-	fitted, err := transform.Fit(cfg, schema, data.record(t))
+	fitted, err := transform.Fit(cfg.Recipe(), schema, data.record(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestPredictErrors(t *testing.T) {
 	// Without imputing active, a null active is NaN and must be refused.
 	noImpute := cfg
 	noImpute.Transforms = []pipelines.Transform{{Kind: "onehot", Columns: []string{"*"}}, {Kind: "impute", Columns: []string{"tenure"}}}
-	fitted, err := transform.Fit(noImpute, schema, data.record(t))
+	fitted, err := transform.Fit(noImpute.Recipe(), schema, data.record(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -568,7 +568,7 @@ func benchData(b *testing.B, n, d int) (*Model, arrow.Record) {
 	sc := dataset.Schema{Fields: fields}
 	rec := array.NewRecord(sc.Arrow(), cols, int64(n))
 	b.Cleanup(rec.Release)
-	fitted, err := transform.Fit(pipelines.PreprocessConfig{Target: "y", Transforms: []pipelines.Transform{
+	fitted, err := transform.Fit(transform.Recipe{Target: "y", Transforms: []transform.Spec{
 		{Kind: "impute", Columns: []string{"*"}, Strategy: "mean"},
 		{Kind: "standardize", Columns: []string{"*"}},
 	}}, sc, rec)

@@ -314,7 +314,7 @@ func genReportBench(dir string, meta benchMeta) error {
 		rawSchema.Fields = append(rawSchema.Fields, dataset.Field{Name: n, Type: dataset.Float64})
 	}
 	rawSchema.Fields = append(rawSchema.Fields, dataset.Field{Name: "y", Type: dataset.Float64})
-	fitted, err := transform.Fit(pipelines.PreprocessConfig{Target: "y", Transforms: []pipelines.Transform{{Kind: "standardize", Columns: []string{"*"}}}}, rawSchema, train)
+	fitted, err := transform.Fit(transform.Recipe{Target: "y", Transforms: []pipelines.Transform{{Kind: "standardize", Columns: []string{"*"}}}}, rawSchema, train)
 	if err != nil {
 		return err
 	}

@@ -351,7 +351,7 @@ func newFixture(t testing.TB, fs fixtureSpec) *fixture {
 		{Kind: "standardize", Columns: []string{"x", "n"}},
 		{Kind: "onehot", Columns: []string{"plan", "region"}},
 	}}
-	fitted, err := transform.Fit(cfg, f.train.schema(), rec)
+	fitted, err := transform.Fit(cfg.Recipe(), f.train.schema(), rec)
 	if err != nil {
 		t.Fatal(err)
 	}

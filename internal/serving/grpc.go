@@ -1,3 +1,5 @@
+//go:build !kilnedge
+
 package serving
 
 // The Open Inference Protocol v2 over gRPC: inference.GRPCInferenceService

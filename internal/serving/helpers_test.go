@@ -83,7 +83,7 @@ func readTrain(t testing.TB) (dataset.Schema, arrow.Record) {
 // and its directory.
 func writeBundle(t testing.TB, cfg pipelines.PreprocessConfig, schema dataset.Schema, rec arrow.Record, weight func(j int) float64, intercept float64) (uri, dir string) {
 	t.Helper()
-	fitted, err := transform.Fit(cfg, schema, rec)
+	fitted, err := transform.Fit(cfg.Recipe(), schema, rec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@
 package serving
 
 import (
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -33,9 +32,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/artifact/localfs"
 	"github.com/kiln-ml/kiln/internal/model"
-	"github.com/kiln-ml/kiln/internal/registry"
 )
 
 // Options configures a Server.
@@ -380,57 +378,12 @@ func (s *Server) SetDeployment(name string, d Deployment) error {
 	return nil
 }
 
-// Restore deploys what the registry says each model should serve: the
-// traffic split a deploy step or an experiment recorded last
-// (registry.Deployments: a canary, shadow or experiment in progress keeps
-// its split when a replica restarts), or else, as
-// stable, the version the alias points to (models with neither are
-// skipped). A bundle that does not load is logged and skipped.
-func (s *Server) Restore(ctx context.Context, reg *registry.Registry, alias string) error {
-	deps, err := reg.Deployments(ctx)
-	if err != nil {
-		return err
-	}
-	recorded := map[string]bool{}
-	for _, d := range deps {
-		recorded[d.Model] = true
-		dep := Deployment{Stable: Target{Version: d.StableVersion, BundleURI: d.StableURI}, CanaryPercent: d.CanaryPercent}
-		if d.CanaryVersion > 0 {
-			dep.Canary = &Target{Version: d.CanaryVersion, BundleURI: d.CanaryURI}
-		}
-		if d.ShadowVersion > 0 {
-			dep.Shadow = &Target{Version: d.ShadowVersion, BundleURI: d.ShadowURI}
-		}
-		if d.Experiment != "" {
-			dep.Experiment = &Experiment{}
-			if err := json.Unmarshal([]byte(d.Experiment), dep.Experiment); err != nil {
-				s.log.Warn("restoring deployment: unreadable experiment", "model", d.Model, "error", err)
-				dep.Experiment = nil
-			}
-		}
-		if err := s.SetDeployment(d.Model, dep); err != nil {
-			s.log.Warn("restoring deployment", "model", d.Model, "error", err)
-		}
-	}
-	models, err := reg.Models(ctx)
-	if err != nil {
-		return err
-	}
-	for _, m := range models {
-		v, ok := m.Aliases[alias]
-		if !ok || recorded[m.Name] {
-			continue
-		}
-		ver, err := reg.Get(ctx, m.Name, v)
-		if err != nil {
-			return err
-		}
-		if err := s.SetDeployment(m.Name, Deployment{Stable: Target{Version: v, BundleURI: ver.BundleURI}}); err != nil {
-			s.log.Warn("restoring model", "model", m.Name, "version", v, "error", err)
-		}
-	}
-	return nil
-}
+// Status describes the named model's deployment; false if the server does
+// not know the model.
+func (s *Server) Status(name string) (ModelStatus, bool) { return s.status(name) }
+
+// Logger is the server's log.
+func (s *Server) Logger() *slog.Logger { return s.log }
 
 // Stats returns a model's counters: one VariantStats per version that has
 // served requests, read from the server's metrics.
@@ -819,6 +772,16 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
+// Preload puts a model in memory under uri, so a deployment may name it
+// without a bundle on disk (an exported predictor serves the bundle it
+// carries this way). It is dropped like a loaded bundle once no deployment
+// names it.
+func (s *Server) Preload(uri string, m *model.Model) {
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	s.cache.m[uri] = m
+}
+
 // bundleCache keeps loaded bundles by URI (bundles are immutable).
 type bundleCache struct {
 	mu sync.Mutex
@@ -849,7 +812,7 @@ func (c *bundleCache) load(uri string) (*model.Model, error) {
 	if m, ok := c.m[uri]; ok {
 		return m, nil
 	}
-	p, err := artifact.Path(uri, "")
+	p, err := localfs.Path(uri, "")
 	if err != nil {
 		return nil, err
 	}

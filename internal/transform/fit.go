@@ -9,10 +9,64 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
-	"github.com/kiln-ml/kiln/pipelines"
-
 	"github.com/kiln-ml/kiln/internal/dataset"
 )
+
+// Recipe is what Fit fits: a preprocess step's target, excluded columns
+// and transforms (pipelines.PreprocessConfig.Recipe gives it).
+type Recipe struct {
+	// Target is the label column.
+	Target string
+	// Exclude lists columns that are neither features nor target.
+	Exclude []string
+	// Transforms run in order, fitted on the training rows only.
+	Transforms []Spec
+}
+
+// Spec is one preprocessing step as a pipeline spec declares it
+// (pipelines.Transform is this type). YAML is a one-key mapping, e.g.
+// `- impute: {columns: [tenure], strategy: median}`. Kind is that key.
+// docs/spec.md documents every kind and option.
+type Spec struct {
+	// Kind is "impute", "standardize", "minmax", "onehot", "ordinal",
+	// "bucketize", "log1p" or "clip".
+	Kind string `json:"kind"`
+	// Columns the transform applies to; ["*"] means every numeric feature
+	// (impute, standardize, minmax, bucketize, log1p, clip) or every string
+	// feature (onehot, ordinal).
+	Columns []string `json:"columns" yaml:"columns"`
+	// Strategy (impute): "mean", "median", "most_frequent" ("mode" is an
+	// alias) or "constant". Default "median" for numbers; string columns
+	// always use "most_frequent" unless "constant".
+	Strategy string `json:"strategy,omitempty" yaml:"strategy"`
+	// Value (impute, strategy constant): the fill value, a number or a string.
+	Value any `json:"value,omitempty" yaml:"value"`
+	// MaxCategories (onehot, ordinal): most frequent categories kept; the
+	// rest count as unknown. Default 50.
+	MaxCategories int `json:"max_categories,omitempty" yaml:"max_categories"`
+	// HandleUnknown (onehot, ordinal): what a category not seen in training
+	// (or a null) becomes: "ignore" (onehot: all zeros; ordinal: -1),
+	// "error" (applying fails) or "as_category" (its own extra category).
+	// Empty means "ignore".
+	HandleUnknown string `json:"handle_unknown,omitempty" yaml:"handle_unknown"`
+	// Boundaries (bucketize): increasing cut points; x becomes the number of
+	// boundaries <= x.
+	Boundaries []float64 `json:"boundaries,omitempty" yaml:"boundaries"`
+	// Quantiles (bucketize): fit Quantiles-1 boundaries at the training
+	// quantiles instead (equal-frequency buckets). Exactly one of
+	// Boundaries and Quantiles is set.
+	Quantiles int `json:"quantiles,omitempty" yaml:"quantiles"`
+	// OnInvalid (log1p): what a value <= -1 (where log1p is not finite)
+	// does: "error" (the default, also when empty) or "clip" (it is raised
+	// to the smallest training value above -1).
+	OnInvalid string `json:"on_invalid,omitempty" yaml:"on_invalid"`
+	// Min and Max (clip): fixed bounds; either may be omitted.
+	Min *float64 `json:"min,omitempty" yaml:"min"`
+	Max *float64 `json:"max,omitempty" yaml:"max"`
+	// Percentiles (clip): [low, high] in [0, 100], fitted on the training
+	// values instead of Min and Max.
+	Percentiles []float64 `json:"percentiles,omitempty" yaml:"percentiles"`
+}
 
 // Fit fits cfg.Transforms on the training rows. The features are every
 // column of schema except cfg.Target and cfg.Exclude. Numeric columns
@@ -23,7 +77,7 @@ import (
 // Columns ["*"] means every column still numeric (impute, standardize) or
 // every string column not yet encoded (onehot). String columns are imputed
 // with their most frequent value unless the strategy is "constant".
-func Fit(cfg pipelines.PreprocessConfig, schema dataset.Schema, train arrow.Record) (*Fitted, error) {
+func Fit(cfg Recipe, schema dataset.Schema, train arrow.Record) (*Fitted, error) {
 	if train == nil {
 		return nil, fmt.Errorf("transform: nil training record")
 	}
@@ -80,7 +134,7 @@ func Fit(cfg pipelines.PreprocessConfig, schema dataset.Schema, train arrow.Reco
 
 // selectInputs returns the feature columns of schema: all but the target and
 // the excluded columns, in schema order.
-func selectInputs(cfg pipelines.PreprocessConfig, schema dataset.Schema) ([]dataset.Field, error) {
+func selectInputs(cfg Recipe, schema dataset.Schema) ([]dataset.Field, error) {
 	if cfg.Target == "" {
 		return nil, fmt.Errorf("transform: no target column")
 	}
@@ -115,7 +169,7 @@ func selectInputs(cfg pipelines.PreprocessConfig, schema dataset.Schema) ([]data
 
 // resolveColumns expands a transform's column list against the current
 // state of the columns.
-func resolveColumns(cfg pipelines.PreprocessConfig, t pipelines.Transform, inputs []dataset.Field, fr *frame, idx map[string]int) ([]string, error) {
+func resolveColumns(cfg Recipe, t Spec, inputs []dataset.Field, fr *frame, idx map[string]int) ([]string, error) {
 	switch t.Kind {
 	case KindImpute, KindStandardize, KindOnehot, KindMinMax, KindOrdinal, KindBucketize, KindLog1p, KindClip:
 	default:
@@ -161,7 +215,7 @@ func resolveColumns(cfg pipelines.PreprocessConfig, t pipelines.Transform, input
 }
 
 // fitStep fits one transform on one column's training values.
-func fitStep(t pipelines.Transform, name string, c *column) (Step, error) {
+func fitStep(t Spec, name string, c *column) (Step, error) {
 	s := Step{Kind: t.Kind, Column: name}
 	if c.kind == kindEncoded {
 		return s, fmt.Errorf("column is already one-hot encoded")
@@ -297,7 +351,7 @@ func handleUnknown(h string) string {
 
 // fitMore fits the transforms added after the first three: ordinal,
 // minmax, bucketize, log1p and clip.
-func fitMore(t pipelines.Transform, s Step, c *column) (Step, error) {
+func fitMore(t Spec, s Step, c *column) (Step, error) {
 	if t.Kind == KindOrdinal {
 		if c.kind != kindText {
 			return s, fmt.Errorf("column is numeric; ordinal applies to string columns")

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/kiln-ml/kiln/internal/dataset"
-	"github.com/kiln-ml/kiln/pipelines"
 )
 
 // kindsTrain is the training set of the per-transform tests: x's present
@@ -36,70 +35,70 @@ func TestTransformKinds(t *testing.T) {
 	l := math.Log1p
 	tests := []struct {
 		name string
-		tr   pipelines.Transform
+		tr   Spec
 		// want maps feature names to expected values on kindsTest; x and s
 		// are encoded as needed so that every case has numeric features.
 		want map[string][]float64
 		// applyErr, if set, is the error applying to kindsTest must give.
 		applyErr string
 	}{
-		{name: "minmax", tr: pipelines.Transform{Kind: "minmax", Columns: []string{"x"}},
+		{name: "minmax", tr: Spec{Kind: "minmax", Columns: []string{"x"}},
 			want: map[string][]float64{"x": {-1.0 / 9, 1.5 / 9, nan, 99.0 / 9, -6.0 / 9, -2.0 / 9, nan}}},
-		{name: "bucketize boundaries", tr: pipelines.Transform{Kind: "bucketize", Columns: []string{"x"}, Boundaries: []float64{0, 2.5, 50}},
+		{name: "bucketize boundaries", tr: Spec{Kind: "bucketize", Columns: []string{"x"}, Boundaries: []float64{0, 2.5, 50}},
 			want: map[string][]float64{"x": {1, 2, nan, 3, 0, 0, nan}}},
-		{name: "bucketize quantiles", tr: pipelines.Transform{Kind: "bucketize", Columns: []string{"x"}, Quantiles: 4},
+		{name: "bucketize quantiles", tr: Spec{Kind: "bucketize", Columns: []string{"x"}, Quantiles: 4},
 			// boundaries at the quartiles of {1,2,3,4,10}: 2, 3, 4.
 			want: map[string][]float64{"x": {0, 1, nan, 3, 0, 0, nan}}},
-		{name: "log1p clip", tr: pipelines.Transform{Kind: "log1p", Columns: []string{"x"}, OnInvalid: "clip"},
+		{name: "log1p clip", tr: Spec{Kind: "log1p", Columns: []string{"x"}, OnInvalid: "clip"},
 			// values <= -1 are raised to 1, the smallest training value above -1.
 			want: map[string][]float64{"x": {l(0), l(2.5), nan, l(100), l(1), l(1), nan}}},
-		{name: "log1p error", tr: pipelines.Transform{Kind: "log1p", Columns: []string{"x"}},
+		{name: "log1p error", tr: Spec{Kind: "log1p", Columns: []string{"x"}},
 			applyErr: "row 4: value -5 is <= -1"},
-		{name: "clip bounds", tr: pipelines.Transform{Kind: "clip", Columns: []string{"x"}, Min: ptr(0), Max: ptr(3)},
+		{name: "clip bounds", tr: Spec{Kind: "clip", Columns: []string{"x"}, Min: ptr(0), Max: ptr(3)},
 			want: map[string][]float64{"x": {0, 2.5, nan, 3, 0, 0, nan}}},
-		{name: "clip min only", tr: pipelines.Transform{Kind: "clip", Columns: []string{"x"}, Min: ptr(-1)},
+		{name: "clip min only", tr: Spec{Kind: "clip", Columns: []string{"x"}, Min: ptr(-1)},
 			want: map[string][]float64{"x": {0, 2.5, nan, 100, -1, -1, nan}}},
-		{name: "clip percentiles", tr: pipelines.Transform{Kind: "clip", Columns: []string{"x"}, Percentiles: []float64{25, 75}},
+		{name: "clip percentiles", tr: Spec{Kind: "clip", Columns: []string{"x"}, Percentiles: []float64{25, 75}},
 			want: map[string][]float64{"x": {2, 2.5, nan, 4, 2, 2, nan}}},
-		{name: "ordinal ignore", tr: pipelines.Transform{Kind: "ordinal", Columns: []string{"s"}},
+		{name: "ordinal ignore", tr: Spec{Kind: "ordinal", Columns: []string{"s"}},
 			want: map[string][]float64{"s": {0, -1, -1, 2, 1, 0, 1}}},
-		{name: "ordinal as_category", tr: pipelines.Transform{Kind: "ordinal", Columns: []string{"*"}, HandleUnknown: "as_category"},
+		{name: "ordinal as_category", tr: Spec{Kind: "ordinal", Columns: []string{"*"}, HandleUnknown: "as_category"},
 			want: map[string][]float64{"s": {0, 3, 3, 2, 1, 0, 1}}},
-		{name: "ordinal max_categories", tr: pipelines.Transform{Kind: "ordinal", Columns: []string{"s"}, MaxCategories: 2},
+		{name: "ordinal max_categories", tr: Spec{Kind: "ordinal", Columns: []string{"s"}, MaxCategories: 2},
 			// keeps a and b (most frequent), coded in lexical order.
 			want: map[string][]float64{"s": {0, -1, -1, -1, 1, 0, 1}}},
-		{name: "ordinal error", tr: pipelines.Transform{Kind: "ordinal", Columns: []string{"s"}, HandleUnknown: "error"},
+		{name: "ordinal error", tr: Spec{Kind: "ordinal", Columns: []string{"s"}, HandleUnknown: "error"},
 			applyErr: `row 1: unknown category "z" (handle_unknown: error)`},
-		{name: "onehot ignore", tr: pipelines.Transform{Kind: "onehot", Columns: []string{"s"}, HandleUnknown: "ignore"},
+		{name: "onehot ignore", tr: Spec{Kind: "onehot", Columns: []string{"s"}, HandleUnknown: "ignore"},
 			want: map[string][]float64{
 				"s=a": {1, 0, 0, 0, 0, 1, 0},
 				"s=b": {0, 0, 0, 0, 1, 0, 1},
 				"s=c": {0, 0, 0, 1, 0, 0, 0},
 			}},
-		{name: "onehot as_category", tr: pipelines.Transform{Kind: "onehot", Columns: []string{"s"}, HandleUnknown: "as_category"},
+		{name: "onehot as_category", tr: Spec{Kind: "onehot", Columns: []string{"s"}, HandleUnknown: "as_category"},
 			want: map[string][]float64{
 				"s=a":           {1, 0, 0, 0, 0, 1, 0},
 				"s=b":           {0, 0, 0, 0, 1, 0, 1},
 				"s=c":           {0, 0, 0, 1, 0, 0, 0},
 				"s=__unknown__": {0, 1, 1, 0, 0, 0, 0},
 			}},
-		{name: "onehot error", tr: pipelines.Transform{Kind: "onehot", Columns: []string{"s"}, HandleUnknown: "error"},
+		{name: "onehot error", tr: Spec{Kind: "onehot", Columns: []string{"s"}, HandleUnknown: "error"},
 			applyErr: `row 1: unknown category "z"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			trs := []pipelines.Transform{tc.tr}
+			trs := []Spec{tc.tr}
 			// Encode whichever column the case does not.
 			if tc.tr.Kind == "onehot" || tc.tr.Kind == "ordinal" {
-				trs = append([]pipelines.Transform{{Kind: "impute", Columns: []string{"x"}, Strategy: "constant", Value: 0.0}}, trs...)
+				trs = append([]Spec{{Kind: "impute", Columns: []string{"x"}, Strategy: "constant", Value: 0.0}}, trs...)
 				if tc.tr.HandleUnknown == "error" {
 					// Nulls count as unknown: impute them first.
-					trs = append([]pipelines.Transform{{Kind: "impute", Columns: []string{"s"}, Strategy: "mode"}}, trs...)
+					trs = append([]Spec{{Kind: "impute", Columns: []string{"s"}, Strategy: "mode"}}, trs...)
 				}
 			} else {
-				trs = append(trs, pipelines.Transform{Kind: "onehot", Columns: []string{"s"}})
+				trs = append(trs, Spec{Kind: "onehot", Columns: []string{"s"}})
 			}
-			cfg := pipelines.PreprocessConfig{Target: "y", Transforms: trs}
+			cfg := Recipe{Target: "y", Transforms: trs}
 			f, err := Fit(cfg, schemaOf(kindsTrain...), record(t, kindsTrain...))
 			if err != nil {
 				t.Fatalf("Fit: %v", err)
@@ -202,7 +201,7 @@ func TestEveryTransformBatchEqualsRows(t *testing.T) {
 		y[i] = int64(i % 2)
 	}
 	train := []col{{"x", dataset.Float64, x}, {"z", dataset.Float64, z}, {"s", dataset.String, s}, {"r", dataset.String, r}, {"y", dataset.Int64, y}}
-	cfg := pipelines.PreprocessConfig{Target: "y", Transforms: []pipelines.Transform{
+	cfg := Recipe{Target: "y", Transforms: []Spec{
 		{Kind: "clip", Columns: []string{"x"}, Percentiles: []float64{5, 95}},
 		{Kind: "log1p", Columns: []string{"x"}, OnInvalid: "clip"},
 		{Kind: "bucketize", Columns: []string{"z"}, Quantiles: 5},
@@ -244,26 +243,26 @@ func TestTransformFitErrors(t *testing.T) {
 		{"s", dataset.String, []any{"a", "b", "a"}},
 		{"y", dataset.Int64, []any{int64(0), int64(1), int64(0)}},
 	}
-	enc := pipelines.Transform{Kind: "onehot", Columns: []string{"s"}}
+	enc := Spec{Kind: "onehot", Columns: []string{"s"}}
 	tests := []struct {
 		name string
 		cols []col
-		tr   pipelines.Transform
+		tr   Spec
 		want string
 	}{
-		{"log1p training value <= -1", neg, pipelines.Transform{Kind: "log1p", Columns: []string{"x"}}, "training value -2 is <= -1"},
-		{"minmax on a string", neg, pipelines.Transform{Kind: "minmax", Columns: []string{"s"}}, "minmax applies to numeric columns"},
-		{"ordinal on a number", neg, pipelines.Transform{Kind: "ordinal", Columns: []string{"x"}}, "ordinal applies to string columns"},
-		{"onehot error on a training null", []col{neg[0], {"s", dataset.String, []any{"a", nil, "a"}}, neg[2]}, pipelines.Transform{Kind: "onehot", Columns: []string{"s"}, HandleUnknown: "error"}, "row 1: null value (handle_unknown: error; impute the column first)"},
-		{"onehot error on a category beyond the limit", neg, pipelines.Transform{Kind: "onehot", Columns: []string{"s"}, MaxCategories: 1, HandleUnknown: "error"}, `row 1: unknown category "b"`},
+		{"log1p training value <= -1", neg, Spec{Kind: "log1p", Columns: []string{"x"}}, "training value -2 is <= -1"},
+		{"minmax on a string", neg, Spec{Kind: "minmax", Columns: []string{"s"}}, "minmax applies to numeric columns"},
+		{"ordinal on a number", neg, Spec{Kind: "ordinal", Columns: []string{"x"}}, "ordinal applies to string columns"},
+		{"onehot error on a training null", []col{neg[0], {"s", dataset.String, []any{"a", nil, "a"}}, neg[2]}, Spec{Kind: "onehot", Columns: []string{"s"}, HandleUnknown: "error"}, "row 1: null value (handle_unknown: error; impute the column first)"},
+		{"onehot error on a category beyond the limit", neg, Spec{Kind: "onehot", Columns: []string{"s"}, MaxCategories: 1, HandleUnknown: "error"}, `row 1: unknown category "b"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			trs := []pipelines.Transform{tc.tr}
+			trs := []Spec{tc.tr}
 			if tc.tr.Columns[0] != "s" {
 				trs = append(trs, enc)
 			}
-			_, err := Fit(pipelines.PreprocessConfig{Target: "y", Transforms: trs}, schemaOf(tc.cols...), record(t, tc.cols...))
+			_, err := Fit(Recipe{Target: "y", Transforms: trs}, schemaOf(tc.cols...), record(t, tc.cols...))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want one containing %q", err, tc.want)
 			}

@@ -16,7 +16,6 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/kiln-ml/kiln/internal/dataset"
-	"github.com/kiln-ml/kiln/pipelines"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -142,10 +141,10 @@ var churn = []col{
 	{"churn", dataset.Int64, []any{int64(0), int64(1), int64(0), int64(1), int64(0), int64(1)}},
 }
 
-var churnCfg = pipelines.PreprocessConfig{
+var churnCfg = Recipe{
 	Target:  "churn",
 	Exclude: []string{"id"},
-	Transforms: []pipelines.Transform{
+	Transforms: []Spec{
 		{Kind: "impute", Columns: []string{"tenure"}, Strategy: "median"},
 		{Kind: "impute", Columns: []string{"charges"}, Strategy: "mean"},
 		{Kind: "impute", Columns: []string{"plan"}},
@@ -359,7 +358,7 @@ func TestOnehotOrderAndLimit(t *testing.T) {
 		{3, "a,b,c"},
 		{1, "a"},
 	} {
-		cfg := pipelines.PreprocessConfig{Target: "y", Transforms: []pipelines.Transform{{Kind: "onehot", Columns: []string{"c"}, MaxCategories: tc.max}}}
+		cfg := Recipe{Target: "y", Transforms: []Spec{{Kind: "onehot", Columns: []string{"c"}, MaxCategories: tc.max}}}
 		f, err := Fit(cfg, schemaOf(cols...), record(t, cols...))
 		if err != nil {
 			t.Fatal(err)
@@ -414,7 +413,7 @@ func TestImputeStrategies(t *testing.T) {
 			for _, c := range []struct {
 				column, wantErr string
 			}{{"x", tc.xErr}, {"s", tc.sErr}} {
-				cfg := pipelines.PreprocessConfig{Target: "y", Transforms: []pipelines.Transform{
+				cfg := Recipe{Target: "y", Transforms: []Spec{
 					{Kind: "impute", Columns: []string{c.column}, Strategy: tc.strategy, Value: tc.value},
 					{Kind: "onehot", Columns: []string{"*"}},
 				}}
@@ -445,7 +444,7 @@ func TestStandardizeConstantColumn(t *testing.T) {
 		{"x", dataset.Float64, []any{5.0, 5.0, 5.0}},
 		{"y", dataset.Int64, []any{int64(0), int64(1), int64(0)}},
 	}
-	cfg := pipelines.PreprocessConfig{Target: "y", Transforms: []pipelines.Transform{{Kind: "standardize", Columns: []string{"x"}}}}
+	cfg := Recipe{Target: "y", Transforms: []Spec{{Kind: "standardize", Columns: []string{"x"}}}}
 	f, err := Fit(cfg, schemaOf(cols...), record(t, cols...))
 	if err != nil {
 		t.Fatal(err)
@@ -456,8 +455,8 @@ func TestStandardizeConstantColumn(t *testing.T) {
 }
 
 func TestFitErrors(t *testing.T) {
-	tr := func(kind string, cols ...string) pipelines.Transform {
-		return pipelines.Transform{Kind: kind, Columns: cols}
+	tr := func(kind string, cols ...string) Spec {
+		return Spec{Kind: kind, Columns: cols}
 	}
 	allNull := []col{
 		{"x", dataset.Float64, []any{nil, nan}},
@@ -466,45 +465,45 @@ func TestFitErrors(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		cfg  pipelines.PreprocessConfig
+		cfg  Recipe
 		data []col
 		want string
 	}{
-		{"string not encoded", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id"}}, churn,
+		{"string not encoded", Recipe{Target: "churn", Exclude: []string{"id"}}, churn,
 			"column plan is a string; add it to onehot or exclude it"},
-		{"no target", pipelines.PreprocessConfig{Exclude: []string{"id"}}, churn, "no target column"},
-		{"target missing", pipelines.PreprocessConfig{Target: "label"}, churn, `target column "label" is not in the dataset`},
-		{"exclude missing", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"ID"}}, churn, `excluded column "ID" is not in the dataset`},
-		{"unknown column", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []pipelines.Transform{tr("standardize", "tenur")}}, churn,
+		{"no target", Recipe{Exclude: []string{"id"}}, churn, "no target column"},
+		{"target missing", Recipe{Target: "label"}, churn, `target column "label" is not in the dataset`},
+		{"exclude missing", Recipe{Target: "churn", Exclude: []string{"ID"}}, churn, `excluded column "ID" is not in the dataset`},
+		{"unknown column", Recipe{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []Spec{tr("standardize", "tenur")}}, churn,
 			`transforms[0] (standardize): no column "tenur"`},
-		{"transform of target", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []pipelines.Transform{tr("standardize", "churn")}}, churn,
+		{"transform of target", Recipe{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []Spec{tr("standardize", "churn")}}, churn,
 			"column churn is the target"},
-		{"transform of excluded", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []pipelines.Transform{tr("standardize", "id")}}, churn,
+		{"transform of excluded", Recipe{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []Spec{tr("standardize", "id")}}, churn,
 			"column id is excluded"},
-		{"unknown kind", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []pipelines.Transform{tr("scale", "tenure")}}, churn,
+		{"unknown kind", Recipe{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []Spec{tr("scale", "tenure")}}, churn,
 			`unknown transform "scale"`},
-		{"no columns", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []pipelines.Transform{tr("standardize")}}, churn,
+		{"no columns", Recipe{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []Spec{tr("standardize")}}, churn,
 			"no columns"},
-		{"star with others", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []pipelines.Transform{tr("standardize", "*", "tenure")}}, churn,
+		{"star with others", Recipe{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []Spec{tr("standardize", "*", "tenure")}}, churn,
 			`"*" must be the only column`},
-		{"standardize string", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id"}, Transforms: []pipelines.Transform{tr("standardize", "plan")}}, churn,
+		{"standardize string", Recipe{Target: "churn", Exclude: []string{"id"}, Transforms: []Spec{tr("standardize", "plan")}}, churn,
 			"column plan: column is a string; standardize applies to numeric columns"},
-		{"onehot number", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []pipelines.Transform{tr("onehot", "tenure")}}, churn,
+		{"onehot number", Recipe{Target: "churn", Exclude: []string{"id", "plan"}, Transforms: []Spec{tr("onehot", "tenure")}}, churn,
 			"column tenure: column is numeric; onehot applies to string columns: to encode its values as categories (codes such as 1, 2, 3), read it as text with the ingest step's schema: {tenure: string}"},
-		{"onehot twice", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id"}, Transforms: []pipelines.Transform{tr("onehot", "plan"), tr("onehot", "plan")}}, churn,
+		{"onehot twice", Recipe{Target: "churn", Exclude: []string{"id"}, Transforms: []Spec{tr("onehot", "plan"), tr("onehot", "plan")}}, churn,
 			"transforms[1] (onehot): column plan: column is already one-hot encoded"},
-		{"negative max categories", pipelines.PreprocessConfig{Target: "churn", Exclude: []string{"id"}, Transforms: []pipelines.Transform{{Kind: "onehot", Columns: []string{"plan"}, MaxCategories: -1}}}, churn,
+		{"negative max categories", Recipe{Target: "churn", Exclude: []string{"id"}, Transforms: []Spec{{Kind: "onehot", Columns: []string{"plan"}, MaxCategories: -1}}}, churn,
 			"max_categories -1 must be positive"},
-		{"impute all null", pipelines.PreprocessConfig{Target: "y", Exclude: []string{"s"}, Transforms: []pipelines.Transform{tr("impute", "x")}}, allNull,
+		{"impute all null", Recipe{Target: "y", Exclude: []string{"s"}, Transforms: []Spec{tr("impute", "x")}}, allNull,
 			"column x: no non-null values in the training rows"},
-		{"standardize all null", pipelines.PreprocessConfig{Target: "y", Exclude: []string{"s"}, Transforms: []pipelines.Transform{tr("standardize", "x")}}, allNull,
+		{"standardize all null", Recipe{Target: "y", Exclude: []string{"s"}, Transforms: []Spec{tr("standardize", "x")}}, allNull,
 			"column x: no non-null values in the training rows"},
-		{"onehot all null", pipelines.PreprocessConfig{Target: "y", Exclude: []string{"x"}, Transforms: []pipelines.Transform{tr("onehot", "s")}}, allNull,
+		{"onehot all null", Recipe{Target: "y", Exclude: []string{"x"}, Transforms: []Spec{tr("onehot", "s")}}, allNull,
 			"column s: no non-null values in the training rows"},
-		{"only target", pipelines.PreprocessConfig{Target: "y", Exclude: []string{"x", "s"}}, allNull, "no feature columns"},
-		{"infinite mean", pipelines.PreprocessConfig{Target: "y", Transforms: []pipelines.Transform{tr("standardize", "x")}}, []col{
+		{"only target", Recipe{Target: "y", Exclude: []string{"x", "s"}}, allNull, "no feature columns"},
+		{"infinite mean", Recipe{Target: "y", Transforms: []Spec{tr("standardize", "x")}}, []col{
 			{"x", dataset.Float64, []any{math.Inf(1), 1.0}}, {"y", dataset.Int64, []any{int64(0), int64(1)}}}, "not finite"},
-		{"name collision", pipelines.PreprocessConfig{Target: "y", Transforms: []pipelines.Transform{tr("onehot", "s")}}, []col{
+		{"name collision", Recipe{Target: "y", Transforms: []Spec{tr("onehot", "s")}}, []col{
 			{"s", dataset.String, []any{"a", "b"}}, {"s=a", dataset.Float64, []any{1.0, 2.0}}, {"y", dataset.Int64, []any{int64(0), int64(1)}}},
 			`feature name "s=a" occurs twice`},
 	}
@@ -651,7 +650,7 @@ func BenchmarkApply(b *testing.B) {
 		y[i] = int64(i % 2)
 	}
 	cols := []col{{"x", dataset.Float64, x}, {"plan", dataset.String, p}, {"y", dataset.Int64, y}}
-	cfg := pipelines.PreprocessConfig{Target: "y", Transforms: []pipelines.Transform{
+	cfg := Recipe{Target: "y", Transforms: []Spec{
 		{Kind: "impute", Columns: []string{"*"}},
 		{Kind: "standardize", Columns: []string{"*"}},
 		{Kind: "onehot", Columns: []string{"*"}},
@@ -695,7 +694,7 @@ func TestApplyNullsAndOffsets(t *testing.T) {
 		}
 	}
 	cols := []col{{"x", dataset.Float64, x}, {"k", dataset.Int64, k}, {"b", dataset.Bool, b}, {"s", dataset.String, s}, {"y", dataset.Int64, y}}
-	cfg := pipelines.PreprocessConfig{Target: "y", Transforms: []pipelines.Transform{
+	cfg := Recipe{Target: "y", Transforms: []Spec{
 		{Kind: "impute", Columns: []string{"k"}, Strategy: "mean"},
 		{Kind: "standardize", Columns: []string{"*"}},
 		{Kind: "onehot", Columns: []string{"s"}},

@@ -22,6 +22,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-ml/kiln/internal/detmath"
 )
 
 // Objectives Kiln scores.
@@ -84,7 +86,7 @@ func (b *Booster) BaseMargin() float32 {
 	bs := float32(b.BaseScore)
 	if b.Objective == ObjectiveBinaryLogistic {
 		// XGBoost's ProbToMargin: -logf(1/base_score - 1), in float32.
-		return float32(-math.Log(float64(float32(1/bs - 1))))
+		return float32(-detmath.Log(float64(float32(1/bs - 1))))
 	}
 	return bs
 }
@@ -111,14 +113,9 @@ func (b *Booster) Predict(x []float64) float64 {
 	return m
 }
 
-// Sigmoid is 1/(1+e^-z), computed without overflow.
-func Sigmoid(z float64) float64 {
-	if z >= 0 {
-		return 1 / (1 + math.Exp(-z))
-	}
-	e := math.Exp(z)
-	return e / (1 + e)
-}
+// Sigmoid is 1/(1+e^-z), computed without overflow, the same bits on every
+// architecture (package detmath).
+func Sigmoid(z float64) float64 { return detmath.Sigmoid(z) }
 
 // Leaf returns the value of the leaf row x reaches in t.
 func (t *Tree) Leaf(x []float64) float32 {

@@ -1,4 +1,4 @@
-package activities_test
+package scorer_test
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
-	"github.com/kiln-ml/kiln/activities"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/internal/scorer"
 	"github.com/kiln-ml/kiln/internal/transform"
 )
 
@@ -76,8 +76,8 @@ func BenchmarkScoreLogistic(b *testing.B) {
 	out := filepath.Join(dir, "out.parquet")
 	b.ResetTimer()
 	for range b.N {
-		if _, err := activities.ScoreLocal(context.Background(), m, []string{in}, out, activities.ScoreLocalOptions{
-			ScorePlanOptions: activities.ScorePlanOptions{Model: "bench", Version: 1, Passthrough: []string{"id"}},
+		if _, err := scorer.Local(context.Background(), m, []string{in}, out, scorer.LocalOptions{
+			PlanOptions: scorer.PlanOptions{Model: "bench", Version: 1, Passthrough: []string{"id"}},
 		}); err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package activities_test
+package remote_test
 
 import (
 	"context"
@@ -7,9 +7,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/kiln-ml/kiln/activities"
+	"github.com/apache/arrow/go/v17/arrow"
+
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/artifact/s3test"
+	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/scorer/remote"
 )
 
 // TestStageScoreInputs fetches a prefix's Parquet objects into the cache
@@ -19,8 +22,8 @@ func TestStageScoreInputs(t *testing.T) {
 	srv := s3test.Start(t, "lake")
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.parquet"), filepath.Join(dir, "b.parquet")
-	writeScoreInput(t, a, 0, 3000, 1000, nil)
-	writeScoreInput(t, b, 3000, 2000, 1000, nil)
+	writeParquet(t, a, 0, 3000)
+	writeParquet(t, b, 3000, 2000)
 	put := func(key, file string) []byte {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -38,8 +41,8 @@ func TestStageScoreInputs(t *testing.T) {
 	ctx := context.Background()
 	cache := filepath.Join(t.TempDir(), "cache")
 	var last, total int64
-	opts := activities.StageOptions{CacheDir: cache, Progress: func(d, n int64) { last, total = d, n }}
-	files, err := activities.StageScoreInputs(ctx, srv.URL("lake", "in/"), opts)
+	opts := remote.StageOptions{CacheDir: cache, Progress: func(d, n int64) { last, total = d, n }}
+	files, err := remote.Stage(ctx, srv.URL("lake", "in/"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +60,7 @@ func TestStageScoreInputs(t *testing.T) {
 		t.Fatalf("%d object reads, want 2", gets)
 	}
 
-	again, err := activities.StageScoreInputs(ctx, srv.URL("lake", "in/"), opts)
+	again, err := remote.Stage(ctx, srv.URL("lake", "in/"), opts)
 	if err != nil || again[0] != files[0] || again[1] != files[1] {
 		t.Fatalf("second staging %v, %v; want %v", again, err, files)
 	}
@@ -66,51 +69,42 @@ func TestStageScoreInputs(t *testing.T) {
 	}
 
 	put("in/b.parquet", a) // a new version of b
-	changed, err := activities.StageScoreInputs(ctx, srv.URL("lake", "in/b.parquet"), opts)
+	changed, err := remote.Stage(ctx, srv.URL("lake", "in/b.parquet"), opts)
 	if err != nil || len(changed) != 1 || changed[0] == files[1] {
 		t.Fatalf("changed object staged as %v, %v; want a new cache entry", changed, err)
 	}
 
-	_, err = activities.StageScoreInputs(ctx, srv.URL("lake", "empty/"), opts)
+	_, err = remote.Stage(ctx, srv.URL("lake", "empty/"), opts)
 	if !errors.Is(err, artifact.ErrNotFound) {
 		t.Fatalf("empty prefix: %v, want ErrNotFound", err)
 	}
 }
 
-// TestScoreStepS3Input runs a fanned-out score step over an S3 prefix:
-// the same rows are scored as from the local files.
-func TestScoreStepS3Input(t *testing.T) {
-	e := newEnv(t)
-	srv := s3test.Start(t, "lake")
-	dir := t.TempDir()
-	testScoreModel(t, dir)
-	for _, f := range []struct {
-		name         string
-		first, count int64
-	}{{"a.parquet", 0, 5000}, {"b.parquet", 5000, 3000}} {
-		p := filepath.Join(dir, f.name)
-		writeScoreInput(t, p, f.first, int(f.count), 1000, nil)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv.Put(t, "lake", "landing/"+f.name, data)
-	}
-	si := scoreStepInput(dir, "pipeline/p/s3", srv.URL("lake", "landing/"))
-	plan, err := e.acts.ScorePlan(e.ctx, si)
+// writeParquet writes rows IDs from firstID to path, 1,000 rows per row group.
+func writeParquet(t *testing.T, path string, firstID int64, rows int) {
+	t.Helper()
+	s := dataset.Schema{Fields: []dataset.Field{{Name: "id", Type: dataset.Int64}}}
+	w, err := dataset.CreateParquet(path, s, dataset.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan.Files != 2 || plan.Rows != 8000 {
-		t.Fatalf("plan %+v; want 2 files, 8000 rows", plan)
+	defer w.Abort()
+	for lo := 0; lo < rows; lo += 1000 {
+		ids := make([]int64, min(1000, rows-lo))
+		for i := range ids {
+			ids[i] = firstID + int64(lo+i)
+		}
+		rec, err := dataset.NewRecord(s, []arrow.Array{dataset.Int64Array(ids, nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = w.Write(rec)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	out := scoreShardsAndCommit(t, e, si, plan)
-	ids := scoredIDs(t, mustPath(t, out.Artifacts.Scored.URI))
-	if len(ids) != 8000 {
-		t.Fatalf("%d distinct ids scored, want 8000", len(ids))
+	if _, err := w.Commit(); err != nil {
+		t.Fatal(err)
 	}
-
-	si.Step.Score.Input = srv.URL("lake", "missing/")
-	_, err = e.acts.ScorePlan(e.ctx, si)
-	checkAppError(t, err, "InvalidInput", "no .parquet object", "s3://lake/missing/")
 }

@@ -1,4 +1,4 @@
-package activities
+package scorer
 
 import (
 	"context"
@@ -9,17 +9,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/artifact/localfs"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
 )
 
 // Sharded batch scoring with exactly-once output.
 //
-// A scoring job is planned once (PlanScore): its input files (a file, a
+// A scoring job is planned once (NewPlan): its input files (a file, a
 // directory of *.parquet files, a glob, or a path prefix) are cut into
 // shards — one per file, or ranges of consecutive row groups of a big file —
 // and each shard into parts of about PartRows rows (whole row groups).
@@ -49,6 +50,10 @@ import (
 // files belong to it. `kiln score` writes a single file instead when the
 // output path ends in .parquet.
 
+// ImplVersion is the version of the scorer's output: bump it when the same
+// model and input would score differently, so cached score steps rerun.
+const ImplVersion = 1
+
 // Score fan-out defaults.
 const (
 	// DefaultShardRows is the target rows per shard (ScoreConfig.ShardRows).
@@ -67,8 +72,8 @@ const SuccessFile = "_SUCCESS"
 // planFile is the plan's name in the staging directory.
 const planFile = "plan.json"
 
-// ScorePlan describes a sharded scoring job.
-type ScorePlan struct {
+// Plan describes a sharded scoring job.
+type Plan struct {
 	// Key identifies the job: the model, the inputs and the options. A
 	// staging directory holding a plan with the same key is resumed.
 	Key string `json:"key"`
@@ -83,14 +88,14 @@ type ScorePlan struct {
 	Output  string `json:"output"`
 	Staging string `json:"staging"`
 	// Files are the input files, in order.
-	Files  []ScoreInputFile `json:"files"`
-	Shards []ShardSpec      `json:"shards"`
-	Parts  int              `json:"parts"`
-	Rows   int64            `json:"rows"`
+	Files  []InputFile `json:"files"`
+	Shards []ShardSpec `json:"shards"`
+	Parts  int         `json:"parts"`
+	Rows   int64       `json:"rows"`
 }
 
-// ScoreInputFile is one input file of a plan.
-type ScoreInputFile struct {
+// InputFile is one input file of a plan.
+type InputFile struct {
 	Path      string `json:"path"`
 	Size      int64  `json:"size"`
 	Rows      int64  `json:"rows"`
@@ -99,15 +104,15 @@ type ScoreInputFile struct {
 
 // ShardSpec is one activity's work: parts of one file.
 type ShardSpec struct {
-	Index int         `json:"index"`
-	File  int         `json:"file"`
-	Parts []ScorePart `json:"parts"`
-	Rows  int64       `json:"rows"`
+	Index int    `json:"index"`
+	File  int    `json:"file"`
+	Parts []Part `json:"parts"`
+	Rows  int64  `json:"rows"`
 }
 
-// ScorePart is one output part file: row groups Lo..Hi (inclusive) of the
+// Part is one output part file: row groups Lo..Hi (inclusive) of the
 // shard's file, whose first row is the file's row First.
-type ScorePart struct {
+type Part struct {
 	ID    int   `json:"id"`
 	Lo    int   `json:"lo"`
 	Hi    int   `json:"hi"`
@@ -115,8 +120,8 @@ type ScorePart struct {
 	Rows  int64 `json:"rows"`
 }
 
-// ScorePlanOptions configure PlanScore.
-type ScorePlanOptions struct {
+// PlanOptions configure NewPlan.
+type PlanOptions struct {
 	Model       string
 	Version     int64
 	BundleDir   string
@@ -148,12 +153,12 @@ type SuccessPart struct {
 	SHA256 string `json:"sha256"`
 }
 
-// ResolveScoreInputs lists the Parquet files of a scoring input: a file; a
+// ResolveInputs lists the Parquet files of a scoring input: a file; a
 // directory (its *.parquet files that are not hidden, not recursive); a glob
 // pattern; or a path prefix (the files whose path starts with it). Relative
 // paths are relative to dir. The files come in lexical order; none is an
 // error.
-func ResolveScoreInputs(input, dir string) ([]string, error) {
+func ResolveInputs(input, dir string) ([]string, error) {
 	if input == "" {
 		return nil, errors.New("no input given")
 	}
@@ -161,7 +166,7 @@ func ResolveScoreInputs(input, dir string) ([]string, error) {
 		input = filepath.Join(dir, input)
 	}
 	if strings.ContainsAny(input, "*?[") {
-		files, err := globFiles(input, "")
+		files, err := GlobFiles(input, "")
 		if err != nil {
 			return nil, err
 		}
@@ -190,7 +195,7 @@ func ResolveScoreInputs(input, dir string) ([]string, error) {
 	case err == nil:
 		return []string{input}, nil
 	case errors.Is(err, os.ErrNotExist):
-		files, gerr := globFiles(escapeGlob(input)+"*", "")
+		files, gerr := GlobFiles(escapeGlob(input)+"*", "")
 		if gerr != nil || len(files) == 0 {
 			return nil, fmt.Errorf("%s: no such file, directory or prefix of files", input)
 		}
@@ -216,13 +221,13 @@ func StagingDir(out string) string {
 	return filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".staging")
 }
 
-// PlanScore plans scoring files with m into the output directory out. It
+// NewPlan plans scoring files with m into the output directory out. It
 // checks every file's schema against the model (errors name the file and
 // the column), cuts the files into shards and parts, and writes the plan
 // into the staging directory — keeping the parts already there if the
 // staging directory holds a plan with the same key, so a restarted job
 // resumes.
-func PlanScore(m *model.Model, files []string, out string, opts ScorePlanOptions) (*ScorePlan, error) {
+func NewPlan(m *model.Model, files []string, out string, opts PlanOptions) (*Plan, error) {
 	opts.ShardRows = cmpOr(opts.ShardRows, DefaultShardRows)
 	opts.MaxShards = cmpOr(opts.MaxShards, DefaultMaxShards)
 	// A shard gets at least about four resume points.
@@ -234,7 +239,7 @@ func PlanScore(m *model.Model, files []string, out string, opts ScorePlanOptions
 	if err != nil {
 		return nil, &dataError{err}
 	}
-	p := &ScorePlan{Model: opts.Model, Version: opts.Version, BundleDir: opts.BundleDir, Passthrough: opts.Passthrough,
+	p := &Plan{Model: opts.Model, Version: opts.Version, BundleDir: opts.BundleDir, Passthrough: opts.Passthrough,
 		Output: filepath.Clean(out), Staging: StagingDir(filepath.Clean(out))}
 	groups := make([][]int64, len(files))
 	for i, f := range files {
@@ -252,7 +257,7 @@ func PlanScore(m *model.Model, files []string, out string, opts ScorePlanOptions
 			for g := range groups[i] {
 				groups[i][g] = r.RowGroupRows(g)
 			}
-			p.Files = append(p.Files, ScoreInputFile{Path: f, Size: st.Size(), Rows: r.NumRows(), RowGroups: r.NumRowGroups()})
+			p.Files = append(p.Files, InputFile{Path: f, Size: st.Size(), Rows: r.NumRows(), RowGroups: r.NumRowGroups()})
 			p.Rows += r.NumRows()
 		}
 		r.Close()
@@ -276,23 +281,23 @@ func PlanScore(m *model.Model, files []string, out string, opts ScorePlanOptions
 		Version int64
 		Bundle  string
 		Pass    []string
-		Files   []ScoreInputFile
+		Files   []InputFile
 		Shards  []ShardSpec
 		Extra   string
 		Impl    int
-	}{p.Model, p.Version, p.BundleDir, p.Passthrough, p.Files, p.Shards, opts.KeyExtra, scoreImplVersion})
+	}{p.Model, p.Version, p.BundleDir, p.Passthrough, p.Files, p.Shards, opts.KeyExtra, ImplVersion})
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(doc)
 	p.Key = hex.EncodeToString(sum[:])
-	if old, err := LoadScorePlan(p.Staging); err != nil || old.Key != p.Key {
+	if old, err := LoadPlan(p.Staging); err != nil || old.Key != p.Key {
 		// Another job's staging (or one being planned): refuse while that
 		// job is alive, so its parts are not wiped under it.
-		if age, ok := leaseAge(p.Staging); ok && age < ScoreLeaseTTL {
+		if age, ok := leaseAge(p.Staging); ok && age < LeaseTTL {
 			return nil, &dataError{fmt.Errorf("output %s is being written by another score job (its staging %s was active %s ago): "+
 				"wait for it to finish, or write to another output; a job that died releases the output %s after its last activity",
-				out, p.Staging, age.Round(time.Second), ScoreLeaseTTL)}
+				out, p.Staging, age.Round(time.Second), LeaseTTL)}
 		}
 		if err := os.RemoveAll(p.Staging); err != nil {
 			return nil, fmt.Errorf("clearing %s: %w", p.Staging, err)
@@ -308,7 +313,7 @@ func PlanScore(m *model.Model, files []string, out string, opts ScorePlanOptions
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(p.Staging, planFile), b); err != nil {
+	if err := localfs.WriteFileAtomic(filepath.Join(p.Staging, planFile), b); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -325,11 +330,11 @@ func cmpOr[T int | int64](v, def T) T {
 // cut splits the files' row groups (groups[file][rg] = rows) into shards of
 // about shardRows rows and parts of about partRows rows, both whole row
 // groups.
-func (p *ScorePlan) cut(groups [][]int64, shardRows, partRows int64) {
+func (p *Plan) cut(groups [][]int64, shardRows, partRows int64) {
 	p.Shards, p.Parts = nil, 0
 	for fi, gs := range groups {
 		var sh *ShardSpec
-		var part *ScorePart
+		var part *Part
 		var first int64
 		for g, rows := range gs {
 			if sh == nil || sh.Rows >= shardRows {
@@ -338,7 +343,7 @@ func (p *ScorePlan) cut(groups [][]int64, shardRows, partRows int64) {
 				part = nil
 			}
 			if part == nil || part.Rows >= partRows {
-				sh.Parts = append(sh.Parts, ScorePart{ID: p.Parts, Lo: g, Hi: g, First: first})
+				sh.Parts = append(sh.Parts, Part{ID: p.Parts, Lo: g, Hi: g, First: first})
 				p.Parts++
 				part = &sh.Parts[len(sh.Parts)-1]
 			}
@@ -350,11 +355,11 @@ func (p *ScorePlan) cut(groups [][]int64, shardRows, partRows int64) {
 	}
 }
 
-// ScoreLeaseTTL is how long a score job's staging directory stays its own
+// LeaseTTL is how long a score job's staging directory stays its own
 // after the job's last sign of life (planning, or finishing a part): a
 // second job with another plan for the same output is refused until then,
 // and takes the output over after (the first job died).
-const ScoreLeaseTTL = 10 * time.Minute
+const LeaseTTL = 10 * time.Minute
 
 // leaseFile marks a staging directory's owner alive by its modification
 // time.
@@ -387,13 +392,13 @@ func leaseAge(staging string) (time.Duration, bool) {
 	return time.Since(st.ModTime()), true
 }
 
-// LoadScorePlan reads the plan in a staging directory.
-func LoadScorePlan(staging string) (*ScorePlan, error) {
+// LoadPlan reads the plan in a staging directory.
+func LoadPlan(staging string) (*Plan, error) {
 	b, err := os.ReadFile(filepath.Join(staging, planFile))
 	if err != nil {
 		return nil, err
 	}
-	var p ScorePlan
+	var p Plan
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", filepath.Join(staging, planFile), err)
 	}
@@ -406,7 +411,7 @@ func PartFile(id int) string { return fmt.Sprintf("part-%06d.parquet", id) }
 // partDone reports whether part's file exists in the staging directory with
 // the rows the plan expects. A part file with other rows (which the atomic
 // rename rules out, short of tampering) is removed and redone.
-func (p *ScorePlan) partDone(part ScorePart) bool {
+func (p *Plan) partDone(part Part) bool {
 	path := filepath.Join(p.Staging, PartFile(part.ID))
 	r, err := dataset.OpenParquet(path)
 	if err != nil {
@@ -432,8 +437,8 @@ type ShardProgress struct {
 	Skipped int
 }
 
-// ScoreShardResult is what RunShard did.
-type ScoreShardResult struct {
+// ShardResult is what RunShard did.
+type ShardResult struct {
 	Shard   int   `json:"shard"`
 	Parts   int   `json:"parts"`
 	Skipped int   `json:"skipped"`
@@ -443,14 +448,14 @@ type ScoreShardResult struct {
 // RunShard scores shard i of the plan with m: each part not already in the
 // staging directory is written there atomically. progress (optional) is
 // called after each part and after each batch.
-func (p *ScorePlan) RunShard(ctx context.Context, m *model.Model, i int, progress func(ShardProgress)) (ScoreShardResult, error) {
+func (p *Plan) RunShard(ctx context.Context, m *model.Model, i int, progress func(ShardProgress)) (ShardResult, error) {
 	if i < 0 || i >= len(p.Shards) {
-		return ScoreShardResult{}, &dataError{fmt.Errorf("shard %d out of range [0, %d)", i, len(p.Shards))}
+		return ShardResult{}, &dataError{fmt.Errorf("shard %d out of range [0, %d)", i, len(p.Shards))}
 	}
 	sh := p.Shards[i]
-	res := ScoreShardResult{Shard: i, Parts: len(sh.Parts), Rows: sh.Rows}
+	res := ShardResult{Shard: i, Parts: len(sh.Parts), Rows: sh.Rows}
 	pr := ShardProgress{Parts: len(sh.Parts), Rows: sh.Rows}
-	var todo []ScorePart
+	var todo []Part
 	for _, part := range sh.Parts {
 		if p.partDone(part) {
 			pr.PartsDone++
@@ -518,7 +523,7 @@ func (p *ScorePlan) RunShard(ctx context.Context, m *model.Model, i int, progres
 // onto the output directory (replacing an older output). Committing a plan
 // whose output is already committed with the same key returns the existing
 // manifest, so a retried commit is harmless.
-func (p *ScorePlan) Commit() (SuccessManifest, error) {
+func (p *Plan) Commit() (SuccessManifest, error) {
 	if man, err := ReadSuccess(p.Output); err == nil && man.Key == p.Key {
 		if _, serr := os.Stat(p.Staging); errors.Is(serr, os.ErrNotExist) {
 			return man, nil
@@ -560,12 +565,12 @@ func (p *ScorePlan) Commit() (SuccessManifest, error) {
 	if err != nil {
 		return SuccessManifest{}, err
 	}
-	if err := writeFileAtomic(filepath.Join(p.Staging, SuccessFile), append(b, '\n')); err != nil {
+	if err := localfs.WriteFileAtomic(filepath.Join(p.Staging, SuccessFile), append(b, '\n')); err != nil {
 		return SuccessManifest{}, err
 	}
 	// Swap the new output into place in one step: readers see the old
 	// output or the new one, never a partial one.
-	if err := artifact.ReplaceDir(p.Staging, p.Output); err != nil {
+	if err := localfs.ReplaceDir(p.Staging, p.Output); err != nil {
 		return SuccessManifest{}, fmt.Errorf("committing %s: %w", p.Output, err)
 	}
 	return man, nil
@@ -586,35 +591,7 @@ func ReadSuccess(dir string) (SuccessManifest, error) {
 
 // Abandon removes the staging directory of a failed job, so nothing partial
 // is left behind.
-func (p *ScorePlan) Abandon() error { return os.RemoveAll(p.Staging) }
-
-// writeFileAtomic writes data to path through a temporary file, a sync and
-// a rename.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp, 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, werr)
-	}
-	return nil
-}
+func (p *Plan) Abandon() error { return os.RemoveAll(p.Staging) }
 
 // syncDir makes a rename in dir durable; errors are ignored (some file
 // systems cannot sync directories).
@@ -625,16 +602,16 @@ func syncDir(dir string) {
 	}
 }
 
-// ScoreLocalOptions configure ScoreLocal.
-type ScoreLocalOptions struct {
-	ScorePlanOptions
+// LocalOptions configure Local.
+type LocalOptions struct {
+	PlanOptions
 	// Progress, when set, is called after every part (a directory output)
 	// or row group (a file output) with the rows scored so far and in all.
 	Progress func(done, total int64)
 }
 
-// ScoreLocalResult describes what ScoreLocal wrote.
-type ScoreLocalResult struct {
+// LocalResult describes what Local wrote.
+type LocalResult struct {
 	Output string `json:"output"`
 	// Single is true for one Parquet file, false for a directory of parts
 	// with a _SUCCESS manifest.
@@ -646,22 +623,22 @@ type ScoreLocalResult struct {
 	Skipped int `json:"skipped_parts,omitempty"`
 }
 
-// ScoreLocal scores files with m in this process, without Temporal (`kiln
+// Local scores files with m in this process, without Temporal (`kiln
 // score`). An output ending in .parquet is written as one file (atomically);
 // any other output is a directory of parts published with _SUCCESS, planned,
 // scored shard by shard and committed like the score step (an interrupted
 // run resumes from its staging directory). On failure nothing is published
 // and a directory job's staging directory is removed, unless the context
 // was cancelled (it is kept for a resume).
-func ScoreLocal(ctx context.Context, m *model.Model, files []string, out string, opts ScoreLocalOptions) (ScoreLocalResult, error) {
+func Local(ctx context.Context, m *model.Model, files []string, out string, opts LocalOptions) (LocalResult, error) {
 	if strings.HasSuffix(out, ".parquet") {
 		return scoreSingle(ctx, m, files, out, opts)
 	}
-	p, err := PlanScore(m, files, out, opts.ScorePlanOptions)
+	p, err := NewPlan(m, files, out, opts.PlanOptions)
 	if err != nil {
-		return ScoreLocalResult{}, err
+		return LocalResult{}, err
 	}
-	res := ScoreLocalResult{Output: p.Output, Files: len(p.Files), Parts: p.Parts, Rows: p.Rows}
+	res := LocalResult{Output: p.Output, Files: len(p.Files), Parts: p.Parts, Rows: p.Rows}
 	var before int64
 	for i := range p.Shards {
 		r, err := p.RunShard(ctx, m, i, func(sp ShardProgress) {
@@ -689,8 +666,8 @@ func ScoreLocal(ctx context.Context, m *model.Model, files []string, out string,
 }
 
 // scoreSingle scores files into one Parquet file.
-func scoreSingle(ctx context.Context, m *model.Model, files []string, out string, opts ScoreLocalOptions) (ScoreLocalResult, error) {
-	res := ScoreLocalResult{Output: out, Single: true, Files: len(files), Parts: 1}
+func scoreSingle(ctx context.Context, m *model.Model, files []string, out string, opts LocalOptions) (LocalResult, error) {
+	res := LocalResult{Output: out, Single: true, Files: len(files), Parts: 1}
 	sc, err := newScorer(m, opts.Model, opts.Version, opts.Passthrough, scoreBatchRows)
 	if err != nil {
 		return res, &dataError{err}
@@ -739,4 +716,28 @@ func scoreSingle(ctx context.Context, m *model.Model, files []string, out string
 	}
 	res.Rows = info.Rows
 	return res, nil
+}
+
+// GlobFiles returns the absolute paths of the regular files matching
+// pattern, relative to dir unless absolute, in lexical order.
+func GlobFiles(pattern, dir string) ([]string, error) {
+	if !filepath.IsAbs(pattern) {
+		pattern = filepath.Join(dir, pattern)
+	}
+	abs, err := filepath.Abs(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pattern, err)
+	}
+	matches, err := filepath.Glob(abs)
+	if err != nil {
+		return nil, fmt.Errorf("pattern %q: %w", pattern, err)
+	}
+	items := []string{}
+	for _, m := range matches {
+		if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() {
+			items = append(items, m)
+		}
+	}
+	slices.Sort(items)
+	return items, nil
 }
