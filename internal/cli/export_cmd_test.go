@@ -12,6 +12,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +28,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/browsertest"
 	"github.com/kiln-ml/kiln/internal/cli"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/gbdt"
@@ -102,6 +105,9 @@ func TestExportPredictors(t *testing.T) {
 				_, stderr, code = runWasm(t, out, nil, "--serve", "127.0.0.1:0")
 				if code != 2 || !strings.Contains(stderr, "not available in the wasm build") {
 					t.Errorf("wasm --serve: exit %d, %q; want exit 2 naming the limit", code, stderr)
+				}
+				if c.name == "bc" {
+					checkBrowser(t, c, out)
 				}
 			})
 		})
@@ -262,6 +268,87 @@ func checkServe(t *testing.T, c *exportCase, cmd []string) {
 	samePredictions(t, "--serve", pr.Predictions, c.batch[:50])
 }
 
+// checkBrowser runs the wasm module in headless Chromium through
+// docs/export/kiln-predict.js, as docs/export.md tells users to.
+func checkBrowser(t *testing.T, c *exportCase, wasm string) {
+	b := browsertest.New(t)
+	site := t.TempDir()
+	for src, dst := range map[string]string{
+		filepath.Join(repoRoot, "docs", "export", "kiln-predict.js"): "kiln-predict.js",
+		wasm:  "model.wasm",
+		c.csv: "rows.csv",
+	} {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(site, dst), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The page's <img src="/wait"> holds its load event (after which
+	// Chromium dumps the DOM and exits) until the script has posted what
+	// the predictor printed to /done.
+	page := `<!doctype html><pre id="out">pending</pre><img src="/wait" alt="">
+<script type="module">
+import { runPredictor } from "./kiln-predict.js";
+let text;
+try {
+  const csv = await (await fetch("rows.csv")).text();
+  const wasm = await (await fetch("model.wasm")).arrayBuffer();
+  const r = await runPredictor(wasm, { args: ["--passthrough", "id"], stdin: csv });
+  text = r.code === 0 ? r.stdout : "exit " + r.code + ": " + r.stderr;
+} catch (e) {
+  text = "error: " + e;
+}
+document.getElementById("out").textContent = text;
+await fetch("/done", { method: "POST", body: text });
+</script>`
+	if err := os.WriteFile(filepath.Join(site, "index.html"), []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []byte, 1)
+	mux := http.NewServeMux()
+	mux.Handle("/", http.FileServer(http.Dir(site)))
+	mux.HandleFunc("POST /done", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		select {
+		case done <- b:
+		default:
+		}
+	})
+	posted := make(chan []byte, 1)
+	mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case b := <-done:
+			posted <- b
+		case <-time.After(2 * time.Minute):
+		case <-r.Context().Done():
+		}
+		w.Header().Set("Content-Type", "image/gif")
+		w.Write([]byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	res, err := b.Load(context.Background(), srv.URL+"/index.html", browsertest.Options{Allow: []string{u.Host}, Timeout: 3 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var result []byte
+	select {
+	case result = <-posted:
+	default:
+	}
+	if !bytes.HasPrefix(result, []byte("id,prediction")) {
+		t.Fatalf("the page posted %.300q\n%s", result, res.Log)
+	}
+	samePredictions(t, "browser", parseScoredCSV(t, result), c.batch)
+	if !strings.Contains(res.DOM, "id,prediction,model,model_version") {
+		t.Errorf("the page does not show the predictions: %.300s", res.DOM)
+	}
+}
+
 // runCSV runs cmd with args and parses its CSV output.
 func runCSV(t *testing.T, cmd []string, args ...string) []float64 {
 	t.Helper()
@@ -290,6 +377,10 @@ func runWith(t *testing.T, cmd []string, stdin io.Reader, args ...string) ([]byt
 	return out, nil
 }
 
+// wasmCache keeps compiled modules, so running one module twice compiles
+// it once.
+var wasmCache = wazero.NewCompilationCache()
+
 // runWasm runs a WASI module under wazero.
 func runWasm(t *testing.T, path string, stdin []byte, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
@@ -298,7 +389,7 @@ func runWasm(t *testing.T, path string, stdin []byte, args ...string) (stdout, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := wazero.NewRuntime(ctx)
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(wasmCache))
 	defer r.Close(ctx)
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	var out, errb bytes.Buffer
