@@ -202,6 +202,17 @@ func checkExecutable(t *testing.T, c *exportCase, dir, exe string) {
 	}
 	samePredictions(t, "Parquet", readPredictions(t, pq), c.batch)
 
+	pqIn, err := os.Open(c.parquet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pqIn.Close()
+	out, err = runWith(t, cmd, pqIn, "--format", "parquet", "--output-format", "csv", "--passthrough", "id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePredictions(t, "Parquet stdin to CSV", parseScoredCSV(t, out), c.batch)
+
 	// A bad input is a clear error, and no output file is left behind.
 	bad := filepath.Join(dir, c.name+"-bad.csv")
 	if err := os.WriteFile(bad, []byte("id,nothing\n1,2\n"), 0o644); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -55,7 +56,8 @@ func TestParseArgs(t *testing.T) {
 		{args: []string{"--passthrough", "id,ts", "rows.jsonl"}, want: Options{Input: "rows.jsonl", Format: "jsonl", OutputFormat: "jsonl", Passthrough: []string{"id", "ts"}}},
 		{args: []string{"-o", "out.parquet", "rows.csv"}, want: Options{Input: "rows.csv", Output: "out.parquet", Format: "csv", OutputFormat: "parquet"}},
 		{args: []string{"--format", "jsonl", "--output-format", "csv"}, want: Options{Format: "jsonl", OutputFormat: "csv"}},
-		{args: []string{"--format", "parquet"}, err: "Parquet input must be a file"},
+		{args: []string{"--format", "parquet", "-o", "out.csv"}, want: Options{Format: "parquet", Output: "out.csv", OutputFormat: "csv"}},
+		{args: []string{"-o", "scored", "rows.parquet"}, want: Options{Input: "rows.parquet", Format: "parquet", Output: "scored", OutputFormat: "parquet"}},
 		{args: []string{"--output-format", "parquet", "rows.csv"}, err: "Parquet output must be a file"},
 		{args: []string{"--format", "xml", "rows.csv"}, err: `unknown format "xml"`},
 		{args: []string{"a.csv", "b.csv"}, err: "one input FILE at most"},
@@ -71,6 +73,27 @@ func TestParseArgs(t *testing.T) {
 		}
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%v: %+v, want %+v", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestRuntimeLinksOnlyPrediction: the predictor runtime links no Temporal,
+// Docker, SQL driver, cloud SDK or gRPC (built as make runtimes builds it;
+// database/sql itself comes with the Prometheus client, without a driver).
+func TestRuntimeLinksOnlyPrediction(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	out, err := exec.Command(goBin, "list", "-tags", "kilnedge", "-deps", "../../cmd/kiln-predict").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"go.temporal.io/", "github.com/docker/", "modernc.org/sqlite", "github.com/jackc/pgx", "github.com/lib/pq", "github.com/go-sql-driver", "gocloud.dev", "github.com/aws/", "cloud.google.com/", "google.golang.org/grpc", "github.com/kiln-ml/kiln/internal/registry", "github.com/kiln-ml/kiln/activities"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("the runtime links %s", dep)
+			}
 		}
 	}
 }

@@ -324,6 +324,12 @@ func scoreViaParquet(ctx context.Context, s *rowScorer, o Options, in io.Reader,
 	}
 	defer os.RemoveAll(tmp)
 	inPath := o.Input
+	if o.Format == FormatParquet && (inPath == "" || inPath == "-") {
+		inPath = filepath.Join(tmp, "stdin.parquet") // Parquet is read from its end
+		if err := copyToFile(inPath, in); err != nil {
+			return err
+		}
+	}
 	if o.Format != FormatParquet {
 		src := o.Input
 		if src == "" || src == "-" {

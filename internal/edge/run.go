@@ -104,17 +104,14 @@ func ParseArgs(prog string, args []string, stderr io.Writer) (Options, error) {
 	}
 	if o.OutputFormat == "" {
 		o.OutputFormat = o.Format
-		if o.Output != "" && o.Output != "-" && formatOf(o.Output) != FormatCSV {
-			o.OutputFormat = formatOf(o.Output)
+		if f, ok := knownFormat(o.Output); ok {
+			o.OutputFormat = f
 		}
 	}
 	for _, f := range []string{o.Format, o.OutputFormat} {
 		if f != FormatCSV && f != FormatJSONL && f != FormatParquet {
 			return o, usageErrorf("unknown format %q: want csv, jsonl or parquet", f)
 		}
-	}
-	if o.Format == FormatParquet && (o.Input == "" || o.Input == "-") {
-		return o, usageErrorf("Parquet input must be a file (Parquet is read from its end): give FILE")
 	}
 	if o.OutputFormat == FormatParquet && (o.Output == "" || o.Output == "-") {
 		return o, usageErrorf("Parquet output must be a file: give -o FILE")
@@ -125,13 +122,23 @@ func ParseArgs(prog string, args []string, stderr io.Writer) (Options, error) {
 // formatOf guesses a file's format from its extension: csv unless .jsonl,
 // .ndjson, .json or .parquet.
 func formatOf(path string) string {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".jsonl", ".ndjson", ".json":
-		return FormatJSONL
-	case ".parquet", ".pq":
-		return FormatParquet
+	if f, ok := knownFormat(path); ok {
+		return f
 	}
 	return FormatCSV
+}
+
+// knownFormat is the format a file's extension names, if it names one.
+func knownFormat(path string) (string, bool) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv", ".tsv", ".txt":
+		return FormatCSV, true
+	case ".jsonl", ".ndjson", ".json":
+		return FormatJSONL, true
+	case ".parquet", ".pq":
+		return FormatParquet, true
+	}
+	return "", false
 }
 
 // Main runs an exported predictor with the command line args (without the
@@ -187,6 +194,8 @@ func run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 func Score(ctx context.Context, m *model.Model, name string, version int64, o Options, stdin io.Reader, stdout io.Writer) error {
 	var in io.Reader = stdin
 	if o.Input != "" && o.Input != "-" && o.Format != FormatParquet {
+		// A Parquet file is read by path (from its end); Parquet on stdin is
+		// copied to a temporary file first (scoreViaParquet).
 		f, err := os.Open(o.Input)
 		if err != nil {
 			return err
