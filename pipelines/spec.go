@@ -99,6 +99,11 @@ type Step struct {
 	Retry Retry `json:"retry"`
 	// Timeout bounds one attempt of the step; 0 means the step type's default.
 	Timeout Duration `json:"timeout,omitempty"`
+	// Queue is the task queue the step's activities run on (score shards
+	// and foreach items included): only workers polling it (kiln worker
+	// --queues train,gpu) run them. Empty means the run's own queue. The
+	// step's workflow logic stays on the run's queue.
+	Queue string `json:"queue,omitempty"`
 	// Container is set for container steps (train).
 	Container *Container `json:"container,omitempty"`
 	// When is a condition evaluated when the step's needs are done; false

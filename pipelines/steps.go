@@ -31,7 +31,9 @@ const (
 var ForeachTypes = []StepType{StepIngest, StepScore, StepNoop}
 
 var (
-	stepKeys      = []string{"name", "uses", "needs", "when", "foreach", "with", "retry", "timeout", "container"}
+	// queueRE is what a step's queue may be named.
+	queueRE       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
+	stepKeys      = []string{"name", "uses", "needs", "when", "foreach", "with", "retry", "timeout", "container", "queue"}
 	foreachKeys   = []string{"items", "files", "row_groups", "parallelism", "continue_on_error"}
 	onTimeouts    = []string{"fail", "skip"}
 	retryKeys     = []string{"max_attempts", "backoff"}
@@ -157,6 +159,10 @@ func (d *decoder) decodeStep(item *yaml.Node, path string, spec *Spec, st *Step)
 	}
 	r.duration("backoff", &st.Retry.Backoff)
 	o.duration("timeout", &st.Timeout)
+	if o.str("queue", &st.Queue) && !queueRE.MatchString(st.Queue) {
+		n, p := o.where("queue")
+		d.errorf(n, p, "queue %q: want a task queue name of letters, digits, '.', '_' and '-' (e.g. train, gpu)", st.Queue)
+	}
 
 	if k, ok := o.keys["container"]; ok && known && st.Uses != StepTrain {
 		d.errorf(k, joinPath(path, "container"), "container is only allowed on train steps, and this step uses %s", st.Uses)

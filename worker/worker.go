@@ -28,6 +28,10 @@ type Options struct {
 	TaskQueue string
 	// MaxConcurrentActivities bounds activities running at once; 0 means 16.
 	MaxConcurrentActivities int
+	// ActivitiesOnly registers the activities and no workflow: a worker on
+	// a step queue (a spec step's `queue: train`) runs that queue's
+	// activities while the run's workflows stay on the run's queue.
+	ActivitiesOnly bool
 }
 
 // New returns a worker (not yet started) with every Kiln workflow registered
@@ -48,6 +52,10 @@ func New(c client.Client, acts *activities.Activities, opts Options) sdkworker.W
 		DefaultHeartbeatThrottleInterval: heartbeatThrottle,
 		MaxHeartbeatThrottleInterval:     heartbeatThrottle,
 	})
+	if opts.ActivitiesOnly {
+		w.RegisterActivityWithOptions(acts, activity.RegisterOptions{SkipInvalidStructFunctions: true})
+		return w
+	}
 	Register(w, acts)
 	return w
 }

@@ -67,6 +67,7 @@ func ScoreWorkflow(ctx workflow.Context, in activities.StepInput) (activities.St
 		return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			ActivityID:          id,
 			Summary:             summary,
+			TaskQueue:           step.Queue,
 			StartToCloseTimeout: 30 * time.Minute,
 			HeartbeatTimeout:    time.Minute,
 			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{ErrTypeInvalidInput}},
@@ -130,6 +131,7 @@ func ScoreShardsWorkflow(ctx workflow.Context, in ScoreShardsInput) (ScoreShards
 			actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 				ActivityID:          fmt.Sprintf("%s-shard-%d", step.Name, i),
 				Summary:             fmt.Sprintf("%s: shard %d", step.Name, i),
+				TaskQueue:           step.Queue,
 				StartToCloseTimeout: timeout,
 				HeartbeatTimeout:    shardHeartbeat,
 				RetryPolicy: &temporal.RetryPolicy{

@@ -81,6 +81,7 @@ func activityContext(ctx workflow.Context, step pipelines.Step, id, summary stri
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ActivityID:          id,
 		Summary:             summary,
+		TaskQueue:           step.Queue,
 		StartToCloseTimeout: timeout,
 		HeartbeatTimeout:    d.heartbeat,
 		RetryPolicy: &temporal.RetryPolicy{

@@ -20,6 +20,7 @@ func newWorkerCmd(cfg *Config) *cobra.Command {
 		modelServer, adminToken, trainer, trainerImage string
 		noDocker, registerAttrs                        bool
 		concurrency                                    int
+		queues                                         []string
 	)
 	var reportsURL, metricsAddr string
 	cmd := &cobra.Command{
@@ -31,8 +32,14 @@ one of "kiln dev", a self-hosted cluster, or Temporal Cloud (--api-key or mTLS).
 The worker keeps artifacts under --home and the model registry in --registry
 (a SQLite file, by default $KILN_HOME/registry.db, or a PostgreSQL DSN); workers
 that share work must share both (a PostgreSQL registry lets workers on several
-machines share one).`,
+machines share one).
+
+A spec step may name a task queue (queue: train); its activities then run only
+on workers polling that queue (--queues train), e.g. the machines with GPUs.
+Runs and the other steps stay on --task-queue.`,
 		Example: `  kiln worker --address 127.0.0.1:7233 --namespace default --task-queue kiln
+  kiln worker --queues train,gpu          # only the steps whose spec says queue: train or gpu
+  kiln worker --queues kiln,train         # the runs themselves and the train steps
   KILN_REGISTRY=postgres://kiln:secret@db:5432/kiln kiln worker --task-queue kiln
   TEMPORAL_API_KEY=... kiln worker --address my-ns.a1b2c.tmprl.cloud:7233 --namespace my-ns.a1b2c`,
 		Args: cobra.NoArgs,
@@ -61,12 +68,22 @@ machines share one).`,
 				return err
 			}
 			defer closeActs()
-			w := worker.New(c, acts, worker.Options{TaskQueue: cfg.TaskQueue, MaxConcurrentActivities: concurrency})
-			if err := w.Start(); err != nil {
-				return fmt.Errorf("starting worker: %w", err)
+			polled := queues
+			if len(polled) == 0 {
+				polled = []string{cfg.TaskQueue}
 			}
-			defer w.Stop()
-			fmt.Fprintf(cfg.stdout, "Kiln worker polling %s on %s (namespace %s); training: %s\n", cfg.TaskQueue, cfg.Address, cfg.Namespace, worker.Describe(acts))
+			for _, q := range polled {
+				w := worker.New(c, acts, worker.Options{TaskQueue: q, MaxConcurrentActivities: concurrency, ActivitiesOnly: q != cfg.TaskQueue})
+				if err := w.Start(); err != nil {
+					return fmt.Errorf("starting the worker of queue %s: %w", q, err)
+				}
+				defer w.Stop()
+				what := "workflows and activities"
+				if q != cfg.TaskQueue {
+					what = "step activities"
+				}
+				fmt.Fprintf(cfg.stdout, "Kiln worker polling %s (%s) on %s (namespace %s); training: %s\n", q, what, cfg.Address, cfg.Namespace, worker.Describe(acts))
+			}
 			if metricsAddr != "" {
 				ln, err := net.Listen("tcp", metricsAddr)
 				if err != nil {
@@ -90,6 +107,7 @@ machines share one).`,
 	f.BoolVar(&noDocker, "no-docker", false, "train as local processes even when Docker is reachable")
 	f.StringVar(&trainerImage, "trainer-image", os.Getenv("KILN_TRAINER_IMAGE"), trainerImageHelp)
 	f.BoolVar(&registerAttrs, "register-search-attributes", true, "register Kiln's search attributes on the namespace at start")
+	f.StringSliceVar(&queues, "queues", nil, "task queues to poll, comma-separated: --task-queue's runs workflows and activities, any other only the activities of spec steps naming it (queue: train); default --task-queue")
 	f.IntVar(&concurrency, "max-activities", 16, "activities this worker runs at once (each foreach item is one)")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics (process, Go runtime) on this host:port, e.g. 127.0.0.1:9464")
 	cmd.Flags().StringVar(&reportsURL, "reports-url", os.Getenv("KILN_REPORTS_URL"), "base URL of Kiln's local page, for links in reports (env KILN_REPORTS_URL)")
