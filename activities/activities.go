@@ -57,6 +57,10 @@ type Activities struct {
 	// ReportsURL is the base URL of Kiln's local page (reports index,
 	// lineage), for links in reports; empty leaves them out.
 	ReportsURL string
+	// AllowPaths, when set, confines the files specs name (sources,
+	// inputs, outputs, globs) to these directories and the artifact
+	// store: a shared worker's --allow-path (see paths.go).
+	AllowPaths []string
 }
 
 func (a *Activities) logger(ctx context.Context) *slog.Logger {

@@ -30,6 +30,9 @@ func (a *Activities) ExpandForeach(ctx context.Context, in ExpandForeachInput) (
 		if err != nil {
 			return ExpandForeachOutput{}, invalid("step %q: foreach files: %v", in.Step, err)
 		}
+		if err := a.confineAll(items); err != nil {
+			return ExpandForeachOutput{}, err
+		}
 		return ExpandForeachOutput{Items: items}, nil
 	case fe.RowGroups:
 		ds := in.Inputs.Dataset

@@ -188,7 +188,7 @@ func (a *Activities) fetchSource(ctx context.Context, pl *pulse, source, specDir
 	scheme, _, hasScheme := strings.Cut(source, "://")
 	scheme = strings.ToLower(scheme)
 	if !hasScheme || scheme == "file" {
-		src, err := artifact.Path(source, specDir)
+		src, err := a.specPath(source, specDir)
 		if err != nil {
 			return "", none, invalid("ingest source: %v", err)
 		}

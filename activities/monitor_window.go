@@ -108,7 +108,7 @@ func (a *Activities) MonitorWindow(ctx context.Context, in MonitorWindowInput) (
 			pl.set(Progress{Msg: "polling " + l.Source})
 			src := l.Source
 			if !artifact.Remote(src) {
-				p, err := artifact.Path(src, in.SpecDir)
+				p, err := a.specPath(src, in.SpecDir)
 				if err != nil {
 					return out, invalid("labels source %s: %v", l.Source, err)
 				}

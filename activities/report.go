@@ -114,7 +114,7 @@ func (a *Activities) Report(ctx context.Context, in StepInput) (StepOutput, erro
 	if l := cfg.Labels; l != nil {
 		opts.Labels = &report.Labels{Column: l.Column, IDColumn: l.ID, FileID: l.ID, FileLabel: l.Label}
 		if l.File != "" {
-			p, err := artifact.Path(l.File, in.Run.SpecDir)
+			p, err := a.specPath(l.File, in.Run.SpecDir)
 			if err != nil {
 				return StepOutput{}, invalid("step %q: labels file: %v", in.Step.Name, err)
 			}
@@ -211,7 +211,7 @@ func (a *Activities) reportInput(in StepInput) (files []string, display, modelRe
 		}
 		loc = in.Inputs.Scored.URI
 	}
-	p, err := artifact.Path(loc, in.Run.SpecDir)
+	p, err := a.specPath(loc, in.Run.SpecDir)
 	if err != nil {
 		return nil, "", "", invalid("step %q: input: %v", in.Step.Name, err)
 	}
@@ -238,6 +238,9 @@ func (a *Activities) reportInput(in StepInput) (files []string, display, modelRe
 	if err != nil {
 		return nil, "", "", invalid("step %q: input: %v", in.Step.Name, err)
 	}
+	if err := a.confineAll(files); err != nil {
+		return nil, "", "", err
+	}
 	return files, p, "", nil
 }
 
@@ -246,7 +249,7 @@ func (a *Activities) reportInput(in StepInput) (files []string, display, modelRe
 func (a *Activities) reportDir(in StepInput, key string) (string, error) {
 	base := a.Store.LocalPath(filepath.Join("reports", sanitize(in.Run.Pipeline), sanitize(in.Step.Name)))
 	if o := in.Step.Report.Output; o != "" {
-		p, err := artifact.Path(o, in.Run.SpecDir)
+		p, err := a.specPath(o, in.Run.SpecDir)
 		if err != nil {
 			return "", invalid("step %q: output: %v", in.Step.Name, err)
 		}

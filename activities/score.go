@@ -67,7 +67,7 @@ func (a *Activities) Score(ctx context.Context, in StepInput) (StepOutput, error
 		inPath = files[0]
 	} else {
 		var err error
-		if inPath, err = artifact.Path(input, in.Run.SpecDir); err != nil {
+		if inPath, err = a.specPath(input, in.Run.SpecDir); err != nil {
 			return StepOutput{}, invalid("score input: %v", err)
 		}
 	}
@@ -95,7 +95,7 @@ func (a *Activities) score(ctx context.Context, pl *pulse, in StepInput, cfg *pi
 	var outPath string
 	switch {
 	case cfg.Output != "":
-		if outPath, err = artifact.Path(cfg.Output, in.Run.SpecDir); err != nil {
+		if outPath, err = a.specPath(cfg.Output, in.Run.SpecDir); err != nil {
 			return StepOutput{}, invalid("score output: %v", err)
 		}
 	case in.Item != nil:

@@ -79,7 +79,7 @@ func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutp
 	default:
 		input := cfg.Input
 		if strings.HasPrefix(input, "file://") {
-			p, err := artifact.Path(input, in.Run.SpecDir)
+			p, err := a.specPath(input, in.Run.SpecDir)
 			if err != nil {
 				return ScorePlanOutput{}, invalid("score input: %v", err)
 			}
@@ -88,6 +88,9 @@ func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutp
 		var err error
 		if files, err = scorer.ResolveInputs(input, in.Run.SpecDir); err != nil {
 			return ScorePlanOutput{}, invalid("step %q: input: %v", in.Step.Name, err)
+		}
+		if err := a.confineAll(files); err != nil {
+			return ScorePlanOutput{}, err
 		}
 	}
 	pl.set(Progress{Msg: fmt.Sprintf("hashing %d input file(s)", len(files))})
@@ -163,7 +166,7 @@ func (a *Activities) scoreModel(ctx context.Context, in StepInput) (*ModelRef, e
 // configured output, or scores/<run>/<step> in the artifact store.
 func (a *Activities) scoreOutputDir(in StepInput) (string, error) {
 	if o := in.Step.Score.Output; o != "" {
-		p, err := artifact.Path(o, in.Run.SpecDir)
+		p, err := a.specPath(o, in.Run.SpecDir)
 		if err != nil {
 			return "", invalid("score output: %v", err)
 		}

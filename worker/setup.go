@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"log/slog"
 	"os"
@@ -47,6 +48,9 @@ type Config struct {
 	// UIURL and Namespace locate runs in the Temporal web UI; ReportsURL
 	// is Kiln's local page. Reports link to them when set.
 	UIURL, Namespace, ReportsURL string
+	// AllowPaths confines the files specs name to these directories (and
+	// the artifact store); empty allows any path. See activities.AllowPaths.
+	AllowPaths []string
 }
 
 // TrainerImage is the reference trainer's image; the process runtime maps it
@@ -56,6 +60,11 @@ const TrainerImage = pipelines.DefaultTrainerImage
 // OpenActivities opens the registry, the artifact store and the container
 // runtimes described by cfg. Close releases them.
 func OpenActivities(ctx context.Context, c client.Client, cfg Config) (acts *activities.Activities, closeFn func() error, err error) {
+	for _, p := range cfg.AllowPaths {
+		if st, err := os.Stat(p); err != nil || !st.IsDir() {
+			return nil, nil, fmt.Errorf("--allow-path %s: not a directory", p)
+		}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -80,6 +89,7 @@ func OpenActivities(ctx context.Context, c client.Client, cfg Config) (acts *act
 		ModelServer: cfg.ModelServer, AdminToken: cfg.AdminToken,
 		RequestLogDir: filepath.Join(cfg.Home, "requests"), Logger: log,
 		UIURL: cfg.UIURL, Namespace: cfg.Namespace, ReportsURL: cfg.ReportsURL,
+		AllowPaths: cfg.AllowPaths,
 	}
 	trainer := cfg.TrainerBinary
 	if trainer == "" {

@@ -20,7 +20,7 @@ func newWorkerCmd(cfg *Config) *cobra.Command {
 		modelServer, adminToken, trainer, trainerImage string
 		noDocker, registerAttrs                        bool
 		concurrency                                    int
-		queues                                         []string
+		queues, allowPaths                             []string
 	)
 	var reportsURL, metricsAddr string
 	cmd := &cobra.Command{
@@ -36,7 +36,11 @@ machines share one).
 
 A spec step may name a task queue (queue: train); its activities then run only
 on workers polling that queue (--queues train), e.g. the machines with GPUs.
-Runs and the other steps stay on --task-queue.`,
+Runs and the other steps stay on --task-queue.
+
+On a worker several teams share, --allow-path confines the files a spec may
+read or write to the given directories (and the Kiln home): a spec naming
+/etc/passwd, or a symbolic link out of an allowed directory, fails its step.`,
 		Example: `  kiln worker --address 127.0.0.1:7233 --namespace default --task-queue kiln
   kiln worker --queues train,gpu          # only the steps whose spec says queue: train or gpu
   kiln worker --queues kiln,train         # the runs themselves and the train steps
@@ -62,7 +66,7 @@ Runs and the other steps stay on --task-queue.`,
 			acts, closeActs, err := worker.OpenActivities(ctx, c, worker.Config{
 				Home: cfg.Home, Registry: cfg.Registry, TaskQueue: cfg.TaskQueue, ModelServer: modelServer,
 				AdminToken: adminToken, TrainerBinary: trainer, NoDocker: noDocker, TrainerImage: trainerImage,
-				UIURL: cfg.UIURL, Namespace: cfg.Namespace, ReportsURL: reportsURL,
+				UIURL: cfg.UIURL, Namespace: cfg.Namespace, ReportsURL: reportsURL, AllowPaths: allowPaths,
 			})
 			if err != nil {
 				return err
@@ -107,6 +111,7 @@ Runs and the other steps stay on --task-queue.`,
 	f.BoolVar(&noDocker, "no-docker", false, "train as local processes even when Docker is reachable")
 	f.StringVar(&trainerImage, "trainer-image", os.Getenv("KILN_TRAINER_IMAGE"), trainerImageHelp)
 	f.BoolVar(&registerAttrs, "register-search-attributes", true, "register Kiln's search attributes on the namespace at start")
+	f.StringSliceVar(&allowPaths, "allow-path", nil, "confine the files specs read and write (sources, inputs, outputs, globs) to these directories and the Kiln home, for a worker several teams share; repeatable or comma-separated (default: any path)")
 	f.StringSliceVar(&queues, "queues", nil, "task queues to poll, comma-separated: --task-queue's runs workflows and activities, any other only the activities of spec steps naming it (queue: train); default --task-queue")
 	f.IntVar(&concurrency, "max-activities", 16, "activities this worker runs at once (each foreach item is one)")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics (process, Go runtime) on this host:port, e.g. 127.0.0.1:9464")
