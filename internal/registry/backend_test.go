@@ -261,10 +261,31 @@ func TestRedact(t *testing.T) {
 		"/var/lib/kiln/registry.db":                     "/var/lib/kiln/registry.db",
 		"postgres://kiln:s3cret@db:5432/kiln":           "postgres://kiln:xxxxx@db:5432/kiln",
 		"postgresql://kiln@db/kiln?sslmode=verify-full": "postgresql://kiln@db/kiln?sslmode=verify-full",
+		"postgres://kiln@db/kiln?password=s3cret&x=1":   "postgres://kiln@db/kiln?password=xxxxx&x=1",
 	}
 	for in, want := range tests {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestOpenErrorHidesPassword: a registry that cannot be reached is an error
+// naming the DSN without its password (from the URL or its query), which
+// then reaches logs and the CLI's output.
+func TestOpenErrorHidesPassword(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://kiln:s3cret-pw@127.0.0.1:1/kiln?connect_timeout=2",
+		"postgres://kiln@127.0.0.1:1/kiln?password=s3cret-pw&connect_timeout=2",
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := Open(ctx, dsn)
+		cancel()
+		if err == nil {
+			t.Fatalf("Open(%s) succeeded", Redact(dsn))
+		}
+		if strings.Contains(err.Error(), "s3cret-pw") {
+			t.Errorf("the error shows the password: %v", err)
 		}
 	}
 }

@@ -93,8 +93,9 @@ func IsPostgres(target string) bool {
 	return strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://")
 }
 
-// Redact returns target fit for messages and logs: a DSN's password is
-// replaced by "xxxxx"; a path is returned as is.
+// Redact returns target fit for messages and logs: a DSN's password (in
+// its user information or a password= parameter) is replaced by "xxxxx";
+// a path is returned as is.
 func Redact(target string) string {
 	if !IsPostgres(target) {
 		return target
@@ -103,7 +104,29 @@ func Redact(target string) string {
 	if err != nil {
 		return "postgres://(unparsable DSN)"
 	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
+}
+
+// scrub returns err, or, when its text holds the DSN's password (a driver
+// may quote the DSN), an error with the same text and the password
+// replaced by "xxxxx".
+func scrub(err error, dsn string) error {
+	u, perr := url.Parse(dsn)
+	if perr != nil {
+		return errors.New("(error hidden: it may quote an unparsable DSN)")
+	}
+	pw, _ := u.User.Password()
+	if qpw := u.Query().Get("password"); qpw != "" {
+		pw = qpw
+	}
+	if pw == "" || !strings.Contains(err.Error(), pw) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
 }
 
 // Open opens the registry at target and applies pending schema migrations.
@@ -122,15 +145,15 @@ func openPostgres(ctx context.Context, target string) (*Registry, error) {
 	name := Redact(target)
 	db, err := sql.Open("pgx", target)
 	if err != nil {
-		return nil, fmt.Errorf("open registry %s: %w", name, err)
+		return nil, fmt.Errorf("open registry %s: %w", name, scrub(err, target))
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open registry %s: connect: %w", name, err)
+		return nil, fmt.Errorf("open registry %s: connect: %w", name, scrub(err, target))
 	}
 	if err := migrate(ctx, db, dialectPostgres, migrationFS, "migrations", time.Now); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open registry %s: %w", name, err)
+		return nil, fmt.Errorf("open registry %s: %w", name, scrub(err, target))
 	}
 	return &Registry{db: db, dialect: dialectPostgres, now: time.Now}, nil
 }
