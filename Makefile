@@ -13,7 +13,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short fuzz lint bench bench-score bench-serve bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto runtimes
+.PHONY: help build images data demo stop test test-short fuzz lint bench bench-score bench-serve bench-export bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto runtimes
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -110,6 +110,7 @@ bench: images ## Run the benchmarks (see BENCHMARKS.md)
 	$(MAKE) --no-print-directory bench-gbdt
 	$(MAKE) --no-print-directory bench-score
 	$(MAKE) --no-print-directory bench-serve
+	$(MAKE) --no-print-directory bench-export
 	$(MAKE) --no-print-directory bench-drift
 	$(MAKE) --no-print-directory bench-report
 	$(MAKE) --no-print-directory bench-monitor
@@ -144,6 +145,16 @@ SERVE_BENCH_DIR ?= build/bench-serve
 
 bench-serve: ## Serving one row per request on 1 core: kiln serve (canary on) vs FastAPI + XGBoost: req/s, p50, p99
 	KILN_BENCH_SERVE_DIR=$(SERVE_BENCH_DIR) GO=$(GO) scripts/bench/serve_bench.sh
+
+# Edge-export benchmark: the size of kiln export's executable for every target (make runtimes,
+# one 100-tree depth-6 GBDT bundle), cold start of the linux/amd64 one on a one-row CSV
+# (hyperfine), one-row latency in-process beside XGBoost's inplace_predict, and the C export
+# against Go on the same rows; waits for a load average below 1 before measuring (see
+# scripts/bench/export_bench.sh; installs hyperfine and python3-xgboost when missing, as root).
+EXPORT_BENCH_DIR ?= build/bench-export
+
+bench-export: ## Edge export: executable size per target, cold start, one-row latency vs XGBoost, C vs Go throughput
+	KILN_EXPORT_BENCH_DIR=$(EXPORT_BENCH_DIR) GO=$(GO) scripts/bench/export_bench.sh
 
 # Drift benchmark: Kiln's binned and exact drift tests on 1M rows x 100 numeric columns on one
 # core, and SciPy (ks_2samp + wasserstein_distance) on the same shapes in the same run. SciPy

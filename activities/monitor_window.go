@@ -432,6 +432,9 @@ func (a *Activities) PrepareRetrain(ctx context.Context, in PrepareRetrainInput)
 		return out, err
 	}
 	defer os.RemoveAll(tmp)
+	if m.Manifest.Target == "" {
+		return out, invalid("model %s names no target column in its bundle: its labelled rows cannot become training data", in.Model)
+	}
 	var features []string
 	for _, f := range m.Manifest.Inputs {
 		if !slices.Contains(features, f.Name) && f.Name != m.Manifest.Target {

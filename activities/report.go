@@ -122,6 +122,9 @@ func (a *Activities) Report(ctx context.Context, in StepInput) (StepOutput, erro
 			if opts.Labels.FileLabel == "" {
 				opts.Labels.FileLabel = m.Manifest.Target
 			}
+			if opts.Labels.FileLabel == "" {
+				return StepOutput{}, invalid("step %q: labels file: the model's bundle names no target column; set labels.label to the file's label column", in.Step.Name)
+			}
 		}
 	}
 	if opts.Title == "" {

@@ -9,9 +9,14 @@
 // feature order, and the tree ensembles as XGBoost's CPU predictor does
 // (features rounded to float32, x < threshold goes left, NaN takes the
 // split's default direction, leaf values summed in float32 in tree order
-// onto the base margin). Features and margins are bit-identical to Go's;
-// probabilities go through the C library's exp and may differ from Go's in
-// the last bit. Inputs for which Go returns an error (an unknown category
+// onto the base margin). Predictions are bit-identical to Go's: constants
+// are exact hexadecimal literals, each product is rounded on its own (no
+// contraction into fused multiply-adds, as internal/detmath and the Go
+// estimators round them), and log1p, exp and the sigmoid are C ports of
+// the Go functions Kiln calls (math.Log1p; detmath.Exp and detmath.Sigmoid,
+// with math.Ldexp), so no C library function decides a bit. XGBoost's base
+// margin is computed in Go (detmath.Log) and emitted as a float literal.
+// Inputs for which Go returns an error (an unknown category
 // under handle_unknown: error, log1p of a value <= -1 under on_invalid:
 // error, a missing feature reaching a linear estimator) make the C
 // functions return a non-zero code instead of a value.

@@ -322,17 +322,7 @@ func (g *gen) writeHelpers(w *writer) {
 		w.l("")
 	}
 	if g.helpers["sigmoid"] {
-		w.l("/* 1/(1+e^-z) without overflow, as Kiln computes it. */")
-		w.l("static double %s_sigmoid(double z)", p)
-		w.l("{")
-		w.l("    double e;")
-		w.l("    if (z >= 0.0) {")
-		w.l("        return 1.0 / (1.0 + exp(-z));")
-		w.l("    }")
-		w.l("    e = exp(z);")
-		w.l("    return e / (1.0 + e);")
-		w.l("}")
-		w.l("")
+		g.writeSigmoid(w)
 	}
 }
 
@@ -362,6 +352,118 @@ func (g *gen) writeLog1p(w *writer) {
 	w.WriteString(r.Replace(log1pSource))
 	w.l("")
 }
+
+// writeSigmoid writes <prefix>_sigmoid and the functions it calls: ports
+// of internal/detmath's Sigmoid, Exp and expmulti, and of Go's math.Ldexp,
+// with the same operations in the same order, so probabilities are Go's
+// bit for bit whatever the C library (no libc exp is called).
+func (g *gen) writeSigmoid(w *writer) {
+	c := func(v float64) string { return dbl(v) }
+	r := strings.NewReplacer(
+		"P_", g.p+"_",
+		"LN2HI", c(6.93147180369123816490e-01),
+		"LN2LO", c(1.90821492927058770002e-10),
+		"LOG2E", c(1.44269504088896338700e+00),
+		"OVERFLOW", c(7.09782712893383973096e+02),
+		"UNDERFLOW", c(-7.45133219101941108420e+02),
+		"NEARZERO", c(1.0/(1<<28)),
+		"EP1", c(1.66666666666666657415e-01),
+		"EP2", c(-2.77777777770155933842e-03),
+		"EP3", c(6.61375632143793436117e-05),
+		"EP4", c(-1.65339022054652515390e-06),
+		"EP5", c(4.13813679705723846039e-08),
+		"TWO52", c(0x1p52),
+		"TWOM53", c(0x1p-53),
+		"MINNORMAL", c(0x1p-1022),
+	)
+	w.WriteString(r.Replace(sigmoidSource))
+	w.l("")
+}
+
+// sigmoidSource is internal/detmath's Sigmoid and Exp and Go's math.Ldexp
+// in C; the upper-case names are replaced by the exact constants Go uses.
+// Every product is rounded on its own (the file turns contraction off), as
+// detmath's float64(x*y) conversions round them in Go.
+const sigmoidSource = `/* frac * 2^e, as Go's math.Ldexp computes it (one rounding, also for a
+ * subnormal result). */
+static double P_ldexp(double frac, int e)
+{
+    uint64_t x;
+    double m = 1.0;
+    if (frac == 0.0 || frac - frac != 0.0) { /* zero, infinite or NaN */
+        return frac;
+    }
+    if (fabs(frac) < MINNORMAL) { /* subnormal: normalize */
+        frac *= TWO52;
+        e -= 52;
+    }
+    memcpy(&x, &frac, sizeof x);
+    e += (int)((x >> 52) & UINT64_C(0x7ff)) - 1023;
+    if (e < -1075) {
+        return frac < 0.0 ? -0.0 : 0.0; /* underflow */
+    }
+    if (e > 1023) {
+        return frac < 0.0 ? -(double)INFINITY : (double)INFINITY;
+    }
+    if (e < -1022) { /* a subnormal result */
+        e += 53;
+        m = TWOM53;
+    }
+    x &= ~(UINT64_C(0x7ff) << 52);
+    x |= (uint64_t)(e + 1023) << 52;
+    memcpy(&frac, &x, sizeof frac);
+    return m * frac;
+}
+
+/* e^r * 2^k where r = hi - lo and |r| <= ln(2)/2, as Kiln's detmath computes it. */
+static double P_expmulti(double hi, double lo, int k)
+{
+    double r = hi - lo;
+    double t = r * r;
+    double c = r - t * (EP1 + t * (EP2 + t * (EP3 + t * (EP4 + t * EP5))));
+    double y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+    return P_ldexp(y, k);
+}
+
+/* e^x, as Kiln's detmath.Exp computes it (Go's portable math.Exp, from
+ * FreeBSD's msun): the same bits on every CPU, whatever the C library. */
+static double P_exp(double x)
+{
+    int k = 0;
+    if (x != x || x == (double)INFINITY) {
+        return x;
+    }
+    if (x == -(double)INFINITY) {
+        return 0.0;
+    }
+    if (x > OVERFLOW) {
+        return (double)INFINITY;
+    }
+    if (x < UNDERFLOW) {
+        return 0.0;
+    }
+    if (-NEARZERO < x && x < NEARZERO) {
+        return 1.0 + x;
+    }
+    if (x < 0.0) {
+        k = (int)(LOG2E * x - 0.5);
+    } else if (x > 0.0) {
+        k = (int)(LOG2E * x + 0.5);
+    }
+    return P_expmulti(x - (double)k * LN2HI, (double)k * LN2LO, k);
+}
+
+/* 1/(1+e^-z) without overflow, as Kiln's detmath.Sigmoid computes it. */
+static double P_sigmoid(double z)
+{
+    double e;
+    if (z >= 0.0) {
+        return 1.0 / (1.0 + P_exp(-z));
+    }
+    e = P_exp(z);
+    return e / (1.0 + e);
+}
+`
 
 // log1pSource is Go's math.log1p in C; the upper-case names are replaced
 // by the exact constants Go uses.

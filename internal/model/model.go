@@ -215,9 +215,6 @@ func (m *Manifest) validate() error {
 	case m.Task != TaskBinary && m.Task != TaskRegression:
 		return fmt.Errorf("task %q is not supported (want %q or %q)", m.Task, TaskBinary, TaskRegression)
 	}
-	if m.Target == "" {
-		return fmt.Errorf("no target")
-	}
 	if m.Transforms == nil {
 		return fmt.Errorf("no transforms")
 	}

@@ -456,6 +456,24 @@ func TestWriteBundleIgnoresParentSyncFailure(t *testing.T) {
 	}
 }
 
+// TestBundleWithoutTarget: a bundle that only scores need not name its
+// target column.
+func TestBundleWithoutTarget(t *testing.T) {
+	m, files := fixture(t)
+	m.Target = ""
+	dir := filepath.Join(t.TempDir(), "b")
+	if err := WriteBundle(dir, m, files); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loaded.PredictRows([]map[string]any{{"plan": "pro", "tenure": 3.0, "charges": 20.0, "active": true}}); err != nil {
+		t.Errorf("predicting with a bundle without target: %v", err)
+	}
+}
+
 func withMetric(m Manifest, v float64) Manifest {
 	m.Metrics = map[string]float64{"auc": v}
 	return m
