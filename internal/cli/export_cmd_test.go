@@ -608,7 +608,7 @@ func breastCancerCase(t *testing.T, dir string) *exportCase {
 }
 
 // churnCase is a logistic model over churn-like rows, with median and
-// most-frequent imputation, one-hot encoding and standardization, scored
+// most-frequent imputation, one-hot encoding, log1p and standardization, scored
 // on rows with missing values and categories unseen in training.
 func churnCase(t *testing.T, dir string) *exportCase {
 	t.Helper()
@@ -666,6 +666,7 @@ func churnCase(t *testing.T, dir string) *exportCase {
 	fitted, err := transform.Fit(transform.Recipe{Target: "churn", Exclude: []string{"id"}, Transforms: []transform.Spec{
 		{Kind: "impute", Columns: []string{"*"}},
 		{Kind: "onehot", Columns: []string{"plan", "region"}},
+		{Kind: "log1p", Columns: []string{"monthly_charges"}},
 		{Kind: "standardize", Columns: []string{"tenure", "monthly_charges"}},
 	}}, schema, rec)
 	if err != nil {

@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// TestCloseToMath: Exp and Log agree with the standard library within four
+// TestCloseToMath: Exp, Log and Log1p agree with the standard library
+// (which may fuse multiply-adds, or run assembly) within four
 // ulps (its assembly versions round differently) and
 // exactly on the special cases.
 func TestCloseToMath(t *testing.T) {
@@ -15,6 +16,10 @@ func TestCloseToMath(t *testing.T) {
 		x := (rng.Float64() - 0.5) * 1400
 		if d := ulps(Exp(x), math.Exp(x)); d > 4 {
 			t.Fatalf("Exp(%v) = %v, math.Exp %v (%d ulps)", x, Exp(x), math.Exp(x), d)
+		}
+		z := math.Exp((rng.Float64()-0.5)*60) - 1
+		if got, want := Log1p(z), math.Log1p(z); ulps(got, want) > 4 {
+			t.Fatalf("Log1p(%v) = %v, math.Log1p %v", z, got, want)
 		}
 		y := math.Exp((rng.Float64() - 0.5) * 1400)
 		if d := ulps(Log(y), math.Log(y)); d > 4 {
@@ -46,6 +51,7 @@ func TestGolden(t *testing.T) {
 		{Exp(0.5), 0x3ffa61298e1e069c},
 		{Log(0.3), 0xbff34378fcbda721},
 		{Sigmoid(-3.25), 0x3fa31c8280cf1c3e},
+		{Log1p(0.3929159284223316), 0x3fd535a593e52fd0},
 	} {
 		if math.Float64bits(tc.got) != tc.want {
 			t.Errorf("got %#x (%v), want %#x", math.Float64bits(tc.got), tc.got, tc.want)

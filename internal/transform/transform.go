@@ -21,6 +21,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 
 	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/detmath"
 )
 
 // Transform kinds, as in pipelines.Transform.Kind.
@@ -576,7 +577,7 @@ func applyNumeric(s *Step, xs []float64, lo int) error {
 				}
 				x = *s.Low
 			}
-			xs[i] = math.Log1p(x)
+			xs[i] = detmath.Log1p(x) // the same bits on every CPU (package detmath)
 		}
 	case KindClip:
 		lowV, highV := math.Inf(-1), math.Inf(1)
