@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/serving"
@@ -19,7 +21,7 @@ import (
 )
 
 func newServeCmd(cfg *Config) *cobra.Command {
-	var addr, grpcAddr, token, restoreAlias string
+	var addr, grpcAddr, token, restoreAlias, httpsCert, httpsKey string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve registered models over HTTP and gRPC (predictions, canary split, metrics)",
@@ -43,6 +45,11 @@ With --grpc-addr the Open Inference Protocol v2 is also served over gRPC
 (inference.GRPCInferenceService, KServe's grpc_predict_v2.proto, with server
 reflection) on its own listener; empty (the default) serves no gRPC.
 
+With --https-cert and --https-key the server speaks TLS 1.2+ only (HTTP/2 and
+HTTP/1.1; gRPC too). Workers calling it for deploy steps (--model-server
+https://...) verify its certificate against the system's roots, or the file
+SSL_CERT_FILE names.
+
 Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monitoring.`,
 		Example: `  KILN_ADMIN_TOKEN=s3cret kiln serve --addr 127.0.0.1:8080 --grpc-addr 127.0.0.1:8081
   curl -s localhost:8080/v1/models/churn:predict -d '{"instances":[{"tenure":3,"monthly_charges":70.5,
@@ -58,6 +65,10 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 			}
 			if token == "" {
 				return &exitError{code: 2, err: errors.New("no admin token: set KILN_ADMIN_TOKEN or --admin-token (deploy steps need it)")}
+			}
+			tlsCfg, err := serveTLS(httpsCert, httpsKey)
+			if err != nil {
+				return err
 			}
 			srv := serving.New(serving.Options{AdminToken: token, RequestLogDir: cfg.path("requests")})
 			defer srv.Close()
@@ -90,14 +101,18 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 					ln.Close()
 					return fmt.Errorf("listening on %s (--grpc-addr): %w", grpcAddr, err)
 				}
-				gs = srv.GRPCServer()
+				var opts []grpc.ServerOption
+				if tlsCfg != nil {
+					opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+				}
+				gs = srv.GRPCServer(opts...)
 				go func() {
 					err := gs.Serve(gln)
 					stop() // a failed gRPC server takes the HTTP one down with it
 					grpcDone <- err
 				}()
 			}
-			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
 			drained := make(chan struct{})
 			go func() {
 				defer close(drained)
@@ -124,11 +139,19 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 				_ = hs.Shutdown(sctx)
 			}()
 			abs, _ := filepath.Abs(cfg.path("requests"))
-			fmt.Fprintf(cfg.stdout, "Kiln model server on http://%s (request logs in %s)\n", ln.Addr(), abs)
-			if gs != nil {
-				fmt.Fprintf(cfg.stdout, "Open Inference Protocol v2 over gRPC on %s\n", gln.Addr())
+			scheme, grpcTLS := "http", ""
+			if tlsCfg != nil {
+				scheme, grpcTLS = "https", " (TLS)"
 			}
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(cfg.stdout, "Kiln model server on %s://%s (request logs in %s)\n", scheme, ln.Addr(), abs)
+			if gs != nil {
+				fmt.Fprintf(cfg.stdout, "Open Inference Protocol v2 over gRPC%s on %s\n", grpcTLS, gln.Addr())
+			}
+			serve := func() error { return hs.Serve(ln) }
+			if tlsCfg != nil {
+				serve = func() error { return hs.ServeTLS(ln, "", "") }
+			}
+			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				stop()
 				<-drained
 				return err
@@ -147,8 +170,25 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
+	f.StringVar(&httpsCert, "https-cert", "", "serve HTTPS (and gRPC over TLS) with this PEM certificate (chain); needs --https-key")
+	f.StringVar(&httpsKey, "https-key", "", "the PEM private key of --https-cert")
 	f.StringVar(&grpcAddr, "grpc-addr", "", "listen address of the Open Inference Protocol v2 gRPC service (empty: no gRPC)")
 	f.StringVar(&token, "admin-token", "", "bearer token of the admin routes (env KILN_ADMIN_TOKEN; default: $KILN_HOME/admin-token)")
 	f.StringVar(&restoreAlias, "restore", "production", "serve each model's version at this alias on start (empty: none)")
 	return cmd
+}
+
+// serveTLS loads kiln serve's certificate and key; nil without them.
+func serveTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, &exitError{code: 2, err: errors.New("--https-cert and --https-key go together")}
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("--https-cert %s / --https-key %s: %w", certFile, keyFile, err)}
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
