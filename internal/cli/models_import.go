@@ -20,6 +20,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/transform"
 	"github.com/kiln-ml/kiln/internal/xgbjson"
+	"github.com/kiln-ml/kiln/pipelines"
 )
 
 // Estimator types kiln models import reads.
@@ -116,8 +117,9 @@ func readImported(data []byte, typ string, inputs []string) (importedModel, erro
 
 func newModelsImportCmd(cfg *Config) *cobra.Command {
 	var (
-		file, typ, target, reason string
-		inputs                    []string
+		file, typ, target, reason    string
+		specFile, dataPath, stepName string
+		inputs                       []string
 	)
 	cmd := &cobra.Command{
 		Use:   "import NAME --estimator FILE --reason REASON",
@@ -131,10 +133,17 @@ says which when the file does not. The bundle's recipe is the identity over
 the model's input columns: their names come from the XGBoost file's
 feature_names, or --inputs (in order) for a model trained from arrays; each
 is read as a number. The version's lineage says "imported", by whom and why,
-the file's path and sha256.`,
+the file's path and sha256.
+
+With --spec and --dataset the recipe is instead the spec's preprocess step
+(--step names it when the spec has several), fitted by Kiln on the whole
+DATA (CSV, JSON Lines or Parquet): the model must read exactly the features
+that recipe produces, in order (an XGBoost file without feature names gets
+them). The version's lineage then also names the spec and the data.`,
 		Example: `  kiln models import churn-xgb --estimator model.json --reason "trained in the notebook, week 49"
   kiln models import churn-xgb --estimator model.json --inputs tenure,monthly_charges,support_calls --reason "baseline"
-  kiln models import price --estimator ridge.json --type linear --reason "from scikit-learn" --json`,
+  kiln models import price --estimator ridge.json --type linear --reason "from scikit-learn" --json
+  kiln models import churn-nb --estimator model.json --spec pipelines/churn.yaml --dataset data/churn.csv --reason "notebook, Kiln's recipe"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -156,9 +165,32 @@ the file's path and sha256.`,
 					}
 				}
 			}
+			var rec *importRecipe
+			if specFile != "" || dataPath != "" {
+				if specFile == "" || dataPath == "" {
+					return &exitError{code: 2, err: errors.New("--spec and --dataset go together: the spec's preprocess recipe is fitted on the dataset")}
+				}
+				if len(cols) > 0 {
+					return &exitError{code: 2, err: errors.New("--inputs and --spec exclude each other: with a spec, the model reads the features its recipe produces")}
+				}
+				if rec, err = fitImportRecipe(cmd, cfg, specFile, dataPath, stepName); err != nil {
+					return err
+				}
+				if (typ == importXGBoost || typ == "" && isXGBoostJSON(data)) && !namesFeatures(data) {
+					cols = rec.fitted.Features // a file without feature names reads the recipe's
+				}
+			}
 			im, err := readImported(data, typ, cols)
+			if err != nil && rec != nil && im.typ == model.EstimatorXGBoost {
+				return &exitError{code: 2, err: fmt.Errorf("%s: %w (the recipe of %s produces %d features)", file, err, specFile, len(rec.fitted.Features))}
+			}
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("%s: %w", file, err)}
+			}
+			if rec != nil {
+				if err := rec.check(im); err != nil {
+					return &exitError{code: 2, err: fmt.Errorf("%s: %w", file, err)}
+				}
 			}
 			sum := sha256.Sum256(data)
 			fileHash := hex.EncodeToString(sum[:])
@@ -168,9 +200,13 @@ the file's path and sha256.`,
 			for i, f := range im.features {
 				fields[i] = dataset.Field{Name: f, Type: dataset.Float64}
 			}
+			fitted := &transform.Fitted{Inputs: fields, Features: im.features}
+			if rec != nil {
+				fitted, fields, target = rec.fitted, rec.fitted.Inputs, rec.target
+			}
 			man := model.Manifest{
 				FormatVersion: model.FormatVersion, Name: name, Task: im.task, Target: target, Output: im.output,
-				Inputs: fields, Transforms: &transform.Fitted{Inputs: fields, Features: im.features},
+				Inputs: fields, Transforms: fitted,
 				Estimator: model.Estimator{Type: im.typ, File: model.DefaultEstimatorFile},
 				Lineage: model.Lineage{Runtime: "imported", CreatedBy: actor, CreatedAt: time.Now().UTC(),
 					Params: map[string]any{"imported_from": abs, "estimator_sha256": fileHash}},
@@ -205,11 +241,18 @@ the file's path and sha256.`,
 				return err
 			}
 			defer reg.Close()
-			v, _, err := reg.Register(cmd.Context(), registry.Version{
+			version := registry.Version{
 				Model: name, BundleURI: uri, Runtime: "imported", Image: "sha256:" + fileHash, Trigger: "import: " + reason,
 				CreatedBy: actor, Params: map[string]any{"imported_from": abs, "estimator_type": im.typ, "reason": reason},
 				Datasets: []registry.DatasetRef{{Role: registry.DatasetSource, URI: artifact.FileURI(abs), SHA256: fileHash}},
-			})
+			}
+			if rec != nil {
+				version.SpecText, version.SpecHash = rec.specText, rec.specHash
+				version.DatasetHash = rec.dataHash
+				version.Datasets = append(version.Datasets, registry.DatasetRef{Role: registry.DatasetTrain, URI: artifact.FileURI(rec.dataPath), SHA256: rec.dataHash, Rows: rec.rows})
+				version.Params["recipe"] = rec.step
+			}
+			v, _, err := reg.Register(cmd.Context(), version)
 			if err != nil {
 				return err
 			}
@@ -229,5 +272,110 @@ the file's path and sha256.`,
 	f.StringArrayVar(&inputs, "inputs", nil, "the model's input columns in order, comma-separated (for an XGBoost model without feature_names)")
 	f.StringVar(&target, "target", "label", "the name of the label column (kept in the manifest; scoring does not need it)")
 	f.StringVar(&reason, "reason", "", "where the model comes from and why it is imported (required; kept in its lineage)")
+	f.StringVar(&specFile, "spec", "", "a pipeline spec whose preprocess recipe the model was trained on (with --dataset)")
+	f.StringVar(&dataPath, "dataset", "", "the data (CSV, JSON Lines or Parquet) Kiln fits the spec's recipe on (with --spec)")
+	f.StringVar(&stepName, "step", "", "the spec's preprocess step, when it has several")
 	return cmd
+}
+
+// importRecipe is a spec's preprocess recipe fitted for kiln models import.
+type importRecipe struct {
+	step, target, task string
+	fitted             *transform.Fitted
+	specText, specHash string
+	dataPath, dataHash string
+	rows               int64
+	specFile           string
+}
+
+// fitImportRecipe fits the preprocess step of specFile (stepName, or its
+// only one) on every row of dataPath.
+func fitImportRecipe(cmd *cobra.Command, cfg *Config, specFile, dataPath, stepName string) (*importRecipe, error) {
+	specSrc, err := os.ReadFile(specFile)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("--spec: %w", err)}
+	}
+	spec, err := pipelines.Parse(specFile, specSrc, nil)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	var steps []pipelines.Step
+	for _, s := range spec.Steps {
+		if s.Uses == pipelines.StepPreprocess && s.Preprocess != nil && (stepName == "" || s.Name == stepName) {
+			steps = append(steps, s)
+		}
+	}
+	switch {
+	case len(steps) == 0 && stepName != "":
+		return nil, &exitError{code: 2, err: fmt.Errorf("%s has no preprocess step %q", specFile, stepName)}
+	case len(steps) == 0:
+		return nil, &exitError{code: 2, err: fmt.Errorf("%s has no preprocess step: its recipe is what --spec imports", specFile)}
+	case len(steps) > 1:
+		names := make([]string, len(steps))
+		for i, s := range steps {
+			names[i] = s.Name
+		}
+		return nil, &exitError{code: 2, err: fmt.Errorf("%s has %d preprocess steps (%s): name one with --step", specFile, len(steps), strings.Join(names, ", "))}
+	}
+	st := steps[0]
+	r, err := openData(cmd.Context(), cfg, dataPath)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	rec, err := r.ReadAll(cmd.Context(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("--dataset %s: %w", dataPath, err)
+	}
+	defer rec.Release()
+	fitted, err := transform.Fit(st.Preprocess.Recipe(), r.Schema(), rec)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("fitting step %q of %s on %s: %w", st.Name, specFile, dataPath, err)}
+	}
+	dataHash, err := dataset.HashFile(dataPath)
+	if err != nil {
+		return nil, err
+	}
+	abs, _ := filepath.Abs(dataPath)
+	task := st.Preprocess.Task
+	if task == "" {
+		task = model.TaskBinary
+	}
+	return &importRecipe{
+		step: st.Name, target: st.Preprocess.Target, task: task, fitted: fitted,
+		specText: string(specSrc), specHash: spec.Hash, dataPath: abs, dataHash: dataHash, rows: rec.NumRows(), specFile: specFile,
+	}, nil
+}
+
+// check verifies that the imported model reads the recipe's features, in
+// order, and does the spec's task.
+func (r *importRecipe) check(im importedModel) error {
+	if im.task != r.task {
+		return fmt.Errorf("the model does task %q but step %q of %s declares task %q", im.task, r.step, r.specFile, r.task)
+	}
+	want := r.fitted.Features
+	if len(im.features) != len(want) {
+		return fmt.Errorf("the model reads %d features but the recipe of step %q produces %d: %s", len(im.features), r.step, len(want), strings.Join(want, ", "))
+	}
+	for i := range want {
+		if im.features[i] != want[i] {
+			return fmt.Errorf("the model's feature %d is %q but the recipe of step %q produces %q there (its features: %s)", i, im.features[i], r.step, want[i], strings.Join(want, ", "))
+		}
+	}
+	return nil
+}
+
+// isXGBoostJSON reports whether data looks like XGBoost's save_model JSON.
+func isXGBoostJSON(data []byte) bool {
+	var probe struct {
+		Learner json.RawMessage `json:"learner"`
+	}
+	return json.Unmarshal(data, &probe) == nil && probe.Learner != nil
+}
+
+// namesFeatures reports whether an XGBoost model file names its features
+// (then they are checked against a recipe's, not replaced by them).
+func namesFeatures(data []byte) bool {
+	b, err := xgbjson.Parse(data)
+	return err == nil && len(b.FeatureNames) > 0
 }
