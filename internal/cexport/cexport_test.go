@@ -207,6 +207,15 @@ func TestGenerateRefuses(t *testing.T) {
 			}
 			return m
 		}, Options{}, `"most_similar"`},
+		{"numeric spellings", func(t *testing.T) *model.Model {
+			m := churn(t)
+			for i := range m.Manifest.Transforms.Steps {
+				if s := &m.Manifest.Transforms.Steps[i]; s.Kind == transform.KindOnehot {
+					s.NumericSpellings = true
+				}
+			}
+			return m
+		}, Options{}, "numeric_spellings"},
 		{"unknown input type", func(t *testing.T) *model.Model {
 			m := churn(t)
 			m.Manifest.Transforms.Inputs = slices.Clone(m.Manifest.Transforms.Inputs)

@@ -83,6 +83,12 @@ func planColumns(t *transform.Fitted) ([]inputPlan, error) {
 			default:
 				return nil, bad(fmt.Sprintf("handle_unknown %q is not supported by the C export", s.HandleUnknown))
 			}
+			if s.NumericSpellings {
+				// Matching "2" to the category "2.0" by value needs Go's
+				// number syntax (strconv.ParseFloat), which C's strtod
+				// does not share: refused rather than exported different.
+				return nil, bad("its categories read as numbers and values are matched to them by value (numeric_spellings), which the C export does not express; encode such a column as numbers, or spell its categories as words")
+			}
 			p.enc = s
 			continue
 		default:

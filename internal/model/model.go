@@ -272,14 +272,24 @@ func (m *Model) Predict(rec arrow.Record) ([]float64, error) {
 // returns one prediction per row, bit-identical to Predict on the same
 // values.
 func (m *Model) PredictRows(rows []map[string]any) ([]float64, error) {
+	preds, _, err := m.PredictRowsReport(rows)
+	return preds, err
+}
+
+// PredictRowsReport is PredictRows that also returns the values of string
+// columns read as a numeric-looking category by value ("2" as "2.0"; see
+// transform.Step.NumericSpellings), which a server reports.
+func (m *Model) PredictRowsReport(rows []map[string]any) ([]float64, []transform.Respelling, error) {
 	if x, ok := identityRows(m.Manifest.Transforms, rows); ok {
-		return m.predictAll(x)
+		preds, err := m.predictAll(x)
+		return preds, nil, err
 	}
 	x, err := m.Manifest.Transforms.ApplyRows(rows)
 	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
+		return nil, nil, fmt.Errorf("model: %w", err)
 	}
-	return m.predictAll(x)
+	preds, err := m.predictAll(x)
+	return preds, x.Respelled, err
 }
 
 // identityRows is ApplyRows for the identity transforms (no steps, every

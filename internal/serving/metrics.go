@@ -18,7 +18,10 @@ const (
 	MetricRequestDuration = "kiln_request_duration_seconds"
 	MetricPredictions     = "kiln_predictions_total"
 	MetricCanaryPercent   = "kiln_canary_percent"
-	MetricPredictionValue = "kiln_prediction_value"
+	// MetricCategoryRespelled counts values read as a numeric-looking
+	// category by value (transform.Step.NumericSpellings).
+	MetricCategoryRespelled = "kiln_category_respelled_total"
+	MetricPredictionValue   = "kiln_prediction_value"
 )
 
 // DurationBuckets are the upper bounds, in seconds, of the
@@ -65,6 +68,7 @@ type serverMetrics struct {
 	duration    *prometheus.HistogramVec
 	value       *prometheus.HistogramVec
 	canary      *prometheus.GaugeVec
+	respelled   *prometheus.CounterVec
 }
 
 func newServerMetrics() *serverMetrics {
@@ -97,8 +101,12 @@ func newServerMetrics() *serverMetrics {
 			Name: MetricCanaryPercent,
 			Help: "Percent of a model's requests sent to its canary version.",
 		}, []string{"model"}),
+		respelled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricCategoryRespelled,
+			Help: "Rows whose string value matched no training category as written and was read as the category with the same number (\"2\" as \"2.0\"), by model and column.",
+		}, []string{"model", "column"}),
 	}
-	m.reg.MustRegister(m.requests, m.errors, m.predictions, m.duration, m.value, m.canary,
+	m.reg.MustRegister(m.requests, m.errors, m.predictions, m.duration, m.value, m.canary, m.respelled,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector())
 	return m

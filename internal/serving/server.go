@@ -118,6 +118,8 @@ type PredictResponse struct {
 	ModelName     string   `json:"model_name"`
 	ModelVersion  int64    `json:"model_version"`
 	Variant       string   `json:"variant"`
+	// warnings go to the Kiln-Warning headers (WarningHeader).
+	warnings []string
 }
 
 // ModelStatus describes a served model.
@@ -589,7 +591,7 @@ func (s *Server) predict(m *served, rows []map[string]any, ids []string, start t
 	if l.shadow != nil {
 		modelStart = time.Now()
 	}
-	preds, err := mdl.PredictRows(rows)
+	preds, respelled, err := mdl.PredictRowsReport(rows)
 	var modelDur time.Duration
 	if l.shadow != nil {
 		modelDur = time.Since(modelStart)
@@ -623,7 +625,24 @@ func (s *Server) predict(m *served, rows []map[string]any, ids []string, start t
 	if l.shadow != nil {
 		s.mirror(shadowJob{mdl: l.shadow, m: l.shadowM, binary: l.shadow.Manifest.Task == model.TaskBinary, rows: rows, live: preds, liveDur: modelDur})
 	}
-	return PredictResponse{Predictions: preds, PredictionIDs: ids, ModelName: m.name, ModelVersion: vm.version, Variant: vm.variant}, http.StatusOK, nil
+	resp := PredictResponse{Predictions: preds, PredictionIDs: ids, ModelName: m.name, ModelVersion: vm.version, Variant: vm.variant}
+	for _, r := range respelled {
+		s.metrics.respelled.WithLabelValues(m.name, r.Column).Add(float64(r.Rows))
+		resp.warnings = append(resp.warnings, fmt.Sprintf("column %q: %q read as category %q (%d rows)", r.Column, r.Value, r.Category, r.Rows))
+	}
+	return resp, http.StatusOK, nil
+}
+
+// WarningHeader is the response header that reports what a prediction
+// request did that its client may not expect (one header per warning):
+// e.g. a string value read as the training category with the same number.
+const WarningHeader = "Kiln-Warning"
+
+// setWarnings adds resp's warnings to the response headers.
+func setWarnings(w http.ResponseWriter, resp PredictResponse) {
+	for _, s := range resp.warnings {
+		w.Header().Add(WarningHeader, s)
+	}
 }
 
 func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
@@ -667,6 +686,7 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, err.Error())
 		return
 	}
+	setWarnings(w, resp)
 	writePredictResponse(w, resp)
 }
 

@@ -691,6 +691,7 @@ func (s *Server) inferV2(w http.ResponseWriter, r *http.Request, name, version s
 	for i, p := range resp.Predictions {
 		data[i] = p
 	}
+	setWarnings(w, resp)
 	writeJSON(w, http.StatusOK, v2InferResponse{
 		ID: body.ID, ModelName: name, ModelVersion: strconv.FormatInt(resp.ModelVersion, 10),
 		Parameters: v2Parameters{PredictionIDs: resp.PredictionIDs},

@@ -108,7 +108,7 @@ func Fit(cfg Recipe, schema dataset.Schema, train arrow.Record) (*Fitted, error)
 			if err := checkStep(&s, c.kind); err != nil {
 				return nil, fmt.Errorf("transform: transforms[%d] (%s): column %s: %w", ti, t.Kind, name, err)
 			}
-			if err := applyStep(&s, c, categoryIndex(s.Categories)); err != nil {
+			if err := applyStep(&s, c, newCategoryLookup(&s)); err != nil {
 				return nil, fmt.Errorf("transform: transforms[%d] (%s): column %s: training rows: %w", ti, t.Kind, name, err)
 			}
 			f.Steps = append(f.Steps, s)
@@ -331,6 +331,7 @@ func fitStep(t Spec, name string, c *column) (Step, error) {
 			return s, fmt.Errorf("no non-null values in the training rows")
 		}
 		s.HandleUnknown = handleUnknown(t.HandleUnknown)
+		s.NumericSpellings = anyNumeric(s.Categories)
 		return s, nil
 	}
 	if s.Kind == KindOrdinal || s.Kind == KindMinMax || s.Kind == KindBucketize || s.Kind == KindLog1p || s.Kind == KindClip {
@@ -370,6 +371,7 @@ func fitMore(t Spec, s Step, c *column) (Step, error) {
 		}
 		sort.Strings(s.Categories)
 		s.HandleUnknown = handleUnknown(t.HandleUnknown)
+		s.NumericSpellings = anyNumeric(s.Categories)
 		return s, nil
 	}
 	if c.kind != kindNumeric {
@@ -551,4 +553,15 @@ func mostFrequentString(str []string, valid []bool) (string, bool) {
 		return "", false
 	}
 	return cats[0], true
+}
+
+// anyNumeric reports whether some category reads as a number: then values
+// spelled otherwise ("2" for "2.0") are matched by value.
+func anyNumeric(cats []string) bool {
+	for _, c := range cats {
+		if _, ok := numericCategory(c); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 
 	"github.com/kiln-ml/kiln/internal/dataset"
 )
@@ -39,6 +40,16 @@ func rowsColumn(in dataset.Field, rows []map[string]any, ops []*Step) (column, e
 					for k := range i {
 						valid[k] = true
 					}
+				}
+			case float64:
+				// A JSON number for a string column whose categories read
+				// as numbers is matched by value (Step.NumericSpellings).
+				if !numericSpelled(ops) {
+					return column{}, fmt.Errorf("transform: row %d: column %q: want a string, got %s", i, in.Name, describe(v))
+				}
+				str[i] = strconv.FormatFloat(v, 'g', -1, 64)
+				if valid != nil {
+					valid[i] = true
 				}
 			default:
 				return column{}, fmt.Errorf("transform: row %d: column %q: want a string, got %s", i, in.Name, describe(v))
@@ -125,4 +136,15 @@ func describe(v any) string {
 		return fmt.Sprintf("number %v", f)
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// numericSpelled reports whether the first encoding step of a string
+// column matches numeric-looking categories by value.
+func numericSpelled(ops []*Step) bool {
+	for _, s := range ops {
+		if s.Kind == KindOnehot || s.Kind == KindOrdinal {
+			return s.NumericSpellings
+		}
+	}
+	return false
 }

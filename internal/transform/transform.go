@@ -15,6 +15,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -118,6 +119,12 @@ type Step struct {
 	// HandleUnknown (onehot, ordinal): "" or UnknownIgnore, UnknownError
 	// or UnknownAsCategory.
 	HandleUnknown string `json:"handle_unknown,omitempty"`
+	// NumericSpellings (onehot, ordinal) records that some categories read
+	// as numbers ("2.0", "10"): a value that matches no category as written
+	// but equals such a category as a number ("2", "2.00", or a JSON number
+	// 2 sent for this string column) is that category, and is reported
+	// (Matrix.Respelled). Bundles written before it read values as written.
+	NumericSpellings bool `json:"numeric_spellings,omitempty"`
 
 	// Min and Range (minmax): x becomes (x-Min)/Range. Range is max-min of
 	// the training values, 1 when that is 0.
@@ -155,6 +162,10 @@ type Matrix struct {
 	Features []string
 	// Cols holds one slice per feature.
 	Cols [][]float64
+	// Respelled lists the values of string columns read as a
+	// numeric-looking category by value (Step.NumericSpellings), per
+	// column and value; nil when none.
+	Respelled []Respelling
 }
 
 // FeatureIndex returns the position of the named output feature, or -1.
@@ -194,6 +205,19 @@ type column struct {
 	valid []bool      // kindText; nil means every value is present
 	enc   [][]float64 // kindEncoded: one column per category
 	cats  []string    // kindEncoded: the categories, in enc order
+	// respelled counts the values a step read as a numeric-looking
+	// category by value (Step.NumericSpellings).
+	respelled []Respelling
+}
+
+// Respelling is a value of a string column that matched no category as
+// written and was read as the category with the same numeric value.
+type Respelling struct {
+	Column   string `json:"column"`
+	Value    string `json:"value"`
+	Category string `json:"category"`
+	// Rows is how many rows of the batch held Value.
+	Rows int `json:"rows"`
 }
 
 // frame holds the input columns of a batch while steps run over it.
@@ -519,23 +543,71 @@ func numericColumn(name string, n int, ops []*Step, load func(dst []float64, lo 
 func textColumn(name string, str []string, valid []bool, ops []*Step) (column, error) {
 	c := column{kind: kindText, str: str, valid: valid}
 	for _, s := range ops {
-		if err := applyStep(s, &c, categoryIndex(s.Categories)); err != nil {
+		if err := applyStep(s, &c, newCategoryLookup(s)); err != nil {
 			return column{}, fmt.Errorf("transform: %s %s: %w", s.Kind, name, err)
 		}
 	}
 	return c, nil
 }
 
-// categoryIndex maps each category to its position.
-func categoryIndex(cats []string) map[string]int {
-	if len(cats) == 0 {
-		return nil
+// categoryLookup finds the category of a value: as written, or, for a
+// step with NumericSpellings, by numeric value.
+type categoryLookup struct {
+	exact   map[string]int
+	numeric map[float64]int
+}
+
+// newCategoryLookup indexes s's categories.
+func newCategoryLookup(s *Step) categoryLookup {
+	l := categoryLookup{}
+	if len(s.Categories) == 0 {
+		return l
 	}
-	m := make(map[string]int, len(cats))
-	for k, c := range cats {
-		m[c] = k
+	l.exact = make(map[string]int, len(s.Categories))
+	for k, c := range s.Categories {
+		l.exact[c] = k
+		if x, ok := numericCategory(c); ok && s.NumericSpellings {
+			if l.numeric == nil {
+				l.numeric = map[float64]int{}
+			}
+			if _, dup := l.numeric[x]; !dup {
+				l.numeric[x] = k // the first (for onehot, most frequent) spelling
+			}
+		}
 	}
-	return m
+	return l
+}
+
+// find returns v's category; respelled is true when v matched by value.
+func (l categoryLookup) find(v string) (k int, respelled, ok bool) {
+	if k, ok := l.exact[v]; ok {
+		return k, false, true
+	}
+	if l.numeric != nil {
+		if x, isNum := numericCategory(v); isNum {
+			if k, ok := l.numeric[x]; ok {
+				return k, true, true
+			}
+		}
+	}
+	return 0, false, false
+}
+
+// numericCategory reads a category that looks like a finite number.
+func numericCategory(s string) (float64, bool) {
+	x, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return x, err == nil && !math.IsInf(x, 0) && !math.IsNaN(x)
+}
+
+// countRespelling adds one row of value v read as category cat.
+func (c *column) countRespelling(name, v, cat string) {
+	for i := range c.respelled {
+		if r := &c.respelled[i]; r.Value == v && r.Column == name {
+			r.Rows++
+			return
+		}
+	}
+	c.respelled = append(c.respelled, Respelling{Column: name, Value: v, Category: cat, Rows: 1})
 }
 
 // applyNumeric runs a checked numeric step over xs in place; xs holds rows
@@ -599,7 +671,7 @@ func applyNumeric(s *Step, xs []float64, lo int) error {
 }
 
 // applyStep runs one checked step over c in place. Rows count from 0.
-func applyStep(s *Step, c *column, cats map[string]int) error {
+func applyStep(s *Step, c *column, cats categoryLookup) error {
 	if c.kind == kindNumeric {
 		return applyNumeric(s, c.num, 0)
 	}
@@ -632,11 +704,14 @@ func applyStep(s *Step, c *column, cats map[string]int) error {
 			enc[k] = backing[k*n : (k+1)*n : (k+1)*n]
 		}
 		for i, v := range c.str {
-			k, ok := cats[v]
+			k, re, ok := cats.find(v)
 			if c.valid != nil && !c.valid[i] {
 				ok = false
 			}
 			if ok {
+				if re {
+					c.countRespelling(s.Column, v, s.Categories[k])
+				}
 				enc[k][i] = 1
 				continue
 			}
@@ -647,7 +722,7 @@ func applyStep(s *Step, c *column, cats map[string]int) error {
 				enc[len(s.Categories)][i] = 1
 			}
 		}
-		*c = column{kind: kindEncoded, enc: enc, cats: names}
+		*c = column{kind: kindEncoded, enc: enc, cats: names, respelled: c.respelled}
 	case KindOrdinal:
 		num := make([]float64, len(c.str))
 		other := -1.0
@@ -655,11 +730,14 @@ func applyStep(s *Step, c *column, cats map[string]int) error {
 			other = float64(len(s.Categories))
 		}
 		for i, v := range c.str {
-			k, ok := cats[v]
+			k, re, ok := cats.find(v)
 			if c.valid != nil && !c.valid[i] {
 				ok = false
 			}
 			if ok {
+				if re {
+					c.countRespelling(s.Column, v, s.Categories[k])
+				}
 				num[i] = float64(k)
 				continue
 			}
@@ -668,7 +746,7 @@ func applyStep(s *Step, c *column, cats map[string]int) error {
 			}
 			num[i] = other
 		}
-		*c = column{kind: kindNumeric, num: num}
+		*c = column{kind: kindNumeric, num: num, respelled: c.respelled}
 	}
 	return nil
 }
@@ -677,6 +755,9 @@ func applyStep(s *Step, c *column, cats map[string]int) error {
 // against f.Features.
 func (f *Fitted) assemble(fr *frame) (*Matrix, error) {
 	m := &Matrix{Rows: fr.rows, Features: f.Features, Cols: make([][]float64, 0, len(f.Features))}
+	for i := range fr.cols {
+		m.Respelled = append(m.Respelled, fr.cols[i].respelled...)
+	}
 	mismatch := func() error {
 		return fmt.Errorf("transform: the steps do not produce the recorded features (invalid fitted transforms)")
 	}
