@@ -481,15 +481,7 @@ func parseScoredJSONL(t *testing.T, out []byte) []float64 {
 // numbers as numbers, missing values as null.
 func readCSVRows(t *testing.T, path string) []map[string]any {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readCSV(t, path)
 	var rows []map[string]any
 	for _, r := range recs[1:] {
 		row := map[string]any{}
@@ -551,15 +543,7 @@ func finishCase(t *testing.T, c *exportCase) *exportCase {
 // data, scored on its rows with 10% of the values missing.
 func breastCancerCase(t *testing.T, dir string) *exportCase {
 	t.Helper()
-	f, err := os.Open(filepath.Join(repoRoot, "data", "breast_cancer.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := csv.NewReader(f).ReadAll()
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readCSV(t, filepath.Join(repoRoot, "data", "breast_cancer.csv"))
 	header := recs[0]
 	target := len(header) - 1
 	fitted := &transform.Fitted{}

@@ -42,32 +42,8 @@ func (s *syncBuffer) String() string {
 func TestServeGRPC(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- cli.Run(ctx, []string{"--home", t.TempDir(), "serve", "--admin-token", "tok", "--restore", "",
-			"--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"}, &out, &errOut)
-	}()
-	httpRe := regexp.MustCompile(`model server on http://(\S+) `)
-	grpcRe := regexp.MustCompile(`over gRPC on (\S+)\n`)
-	var httpAddr, grpcAddr string
-	for deadline := time.Now().Add(20 * time.Second); httpAddr == "" || grpcAddr == ""; {
-		select {
-		case err := <-done:
-			t.Fatalf("serve ended: %v\n%s%s", err, out.String(), errOut.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not print its addresses:\n%s%s", out.String(), errOut.String())
-		}
-		if m := httpRe.FindStringSubmatch(out.String()); m != nil {
-			httpAddr = m[1]
-		}
-		if m := grpcRe.FindStringSubmatch(out.String()); m != nil {
-			grpcAddr = m[1]
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	httpAddr, grpcAddr, done, errOut := startServe(t, ctx, `model server on http://(\S+) `, `over gRPC on (\S+)\n`,
+		"--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0")
 
 	resp, err := http.Get("http://" + httpAddr + "/v2/health/live")
 	if err != nil {
@@ -103,6 +79,38 @@ func TestServeGRPC(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not stop after its context ended")
 	}
+}
+
+// startServe runs kiln serve in this process with args (after its admin
+// token and an empty --restore) until ctx ends, and waits until it has
+// printed the addresses httpRe and grpcRe capture.
+func startServe(t *testing.T, ctx context.Context, httpRe, grpcRe string, args ...string) (httpAddr, grpcAddr string, done chan error, errOut *syncBuffer) {
+	t.Helper()
+	var out syncBuffer
+	errOut = &syncBuffer{}
+	done = make(chan error, 1)
+	go func() {
+		done <- cli.Run(ctx, append([]string{"--home", t.TempDir(), "serve", "--admin-token", "tok", "--restore", ""}, args...), &out, errOut)
+	}()
+	hre, gre := regexp.MustCompile(httpRe), regexp.MustCompile(grpcRe)
+	for deadline := time.Now().Add(20 * time.Second); httpAddr == "" || grpcAddr == ""; {
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended: %v\n%s%s", err, out.String(), errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not print its addresses:\n%s%s", out.String(), errOut.String())
+		}
+		if m := hre.FindStringSubmatch(out.String()); m != nil {
+			httpAddr = m[1]
+		}
+		if m := gre.FindStringSubmatch(out.String()); m != nil {
+			grpcAddr = m[1]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return httpAddr, grpcAddr, done, errOut
 }
 
 // TestServeHelpGRPC: kiln serve --help documents --grpc-addr.

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +23,6 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/kiln-ml/kiln/internal/cli"
 	"github.com/kiln-ml/kiln/internal/serving/inferencepb"
 )
 
@@ -36,32 +34,8 @@ func TestServeTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- cli.Run(ctx, []string{"--home", t.TempDir(), "serve", "--admin-token", "tok", "--restore", "",
-			"--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--https-cert", certFile, "--https-key", keyFile}, &out, &errOut)
-	}()
-	httpRe := regexp.MustCompile(`model server on https://(\S+) `)
-	grpcRe := regexp.MustCompile(`over gRPC \(TLS\) on (\S+)\n`)
-	var httpAddr, grpcAddr string
-	for deadline := time.Now().Add(20 * time.Second); httpAddr == "" || grpcAddr == ""; {
-		select {
-		case err := <-done:
-			t.Fatalf("serve ended: %v\n%s%s", err, out.String(), errOut.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not print its addresses:\n%s%s", out.String(), errOut.String())
-		}
-		if m := httpRe.FindStringSubmatch(out.String()); m != nil {
-			httpAddr = m[1]
-		}
-		if m := grpcRe.FindStringSubmatch(out.String()); m != nil {
-			grpcAddr = m[1]
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	httpAddr, grpcAddr, done, _ := startServe(t, ctx, `model server on https://(\S+) `, `over gRPC \(TLS\) on (\S+)\n`,
+		"--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--https-cert", certFile, "--https-key", keyFile)
 	tlsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 	resp, err := tlsClient.Get("https://" + httpAddr + "/v2/health/live")
 	if err != nil {
