@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -335,7 +336,10 @@ func (r *ResumeFrom) step(name string) (activities.StepOutput, bool) {
 	return out, ok
 }
 
-// finish records the run's end state.
+// finish records the run's end state. A run that fails or is canceled
+// has no result in its history, so its final status also goes into the
+// run's memo (MemoStatus): kiln runs show reads a closed run from history,
+// without asking a worker.
 func finish(ctx workflow.Context, run *RunStatus, err error) (RunStatus, error) {
 	run.Ended = workflow.Now(ctx)
 	switch {
@@ -346,8 +350,34 @@ func finish(ctx workflow.Context, run *RunStatus, err error) (RunStatus, error) 
 	default:
 		run.Status, run.Error = StatusFailed, errorMessage(err)
 	}
+	if err != nil {
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		if workflow.GetVersion(dctx, statusMemoVersion, workflow.DefaultVersion, 1) == 1 {
+			// Bounded, so a huge status cannot fail the workflow task on
+			// the server's memo size limit; runs show then asks a worker.
+			// json.Marshal's output is deterministic (map keys sorted); what
+			// workflowcheck sees is its type cache.
+			b, jerr := json.Marshal(run) //workflowcheck:ignore
+			if jerr == nil && len(b) <= maxStatusMemo {
+				if merr := workflow.UpsertMemo(dctx, map[string]any{MemoStatus: run}); merr != nil {
+					workflow.GetLogger(ctx).Warn("recording the final status in the memo", "error", merr)
+				}
+			}
+		}
+	}
 	return *run, err
 }
+
+// MemoStatus is the memo field holding a failed or canceled run's final
+// RunStatus.
+const MemoStatus = "kiln.status"
+
+// statusMemoVersion gates the final-status memo (runs recorded before it
+// replay without it).
+const statusMemoVersion = "final-status-memo"
+
+// maxStatusMemo bounds the final status kept in the memo, in JSON bytes.
+const maxStatusMemo = 256 << 10
 
 // needsDone reports whether every need of step completed or was skipped (a
 // skipped step's dependents run, as in Argo).

@@ -326,10 +326,11 @@ workflow's ID copied from the Temporal UI (.../<run>/<step>/...) shows its run.`
 	return cmd
 }
 
-// readRunStatus reads a run's status with the status query, which a worker
-// answers even for a closed run; without a worker, a closed run that
-// completed answers with its result (a failed run has none). running tells
-// whether the run is still open.
+// readRunStatus reads a run's status. A closed run is read from its
+// history, with no worker: a completed run's result, or the final status a
+// failed or canceled run keeps in its memo (workflows.MemoStatus). An open
+// run (or one recorded before the memo) answers the status query, which
+// needs a worker. running tells whether the run is still open.
 func readRunStatus(ctx context.Context, c client.Client, wid string) (st workflows.RunStatus, runID string, running bool, err error) {
 	d, err := c.DescribeWorkflowExecution(ctx, wid, "")
 	if err != nil {
@@ -338,6 +339,18 @@ func readRunStatus(ctx context.Context, c client.Client, wid string) (st workflo
 	info := d.GetWorkflowExecutionInfo()
 	runID = info.GetExecution().GetRunId()
 	running = info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING
+	if !running {
+		if p := info.GetMemo().GetFields()[workflows.MemoStatus]; p != nil {
+			if derr := converter.GetDefaultDataConverter().FromPayload(p, &st); derr == nil && st.WorkflowID != "" {
+				return st, runID, running, nil
+			}
+		}
+		if info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			if gerr := c.GetWorkflow(ctx, wid, runID).Get(ctx, &st); gerr == nil && st.WorkflowID != "" {
+				return st, runID, running, nil
+			}
+		}
+	}
 	st, qerr := queryStatus(ctx, c, wid, runID)
 	if qerr == nil {
 		return st, runID, running, nil

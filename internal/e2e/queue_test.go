@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kiln-ml/kiln/internal/devstack"
 	"github.com/kiln-ml/kiln/worker"
+	"github.com/kiln-ml/kiln/workflows"
 )
 
 // TestStepQueues: a step that names a task queue (queue: side) runs its
@@ -83,4 +85,42 @@ func scheduledQueues(t *testing.T, st *devstack.Stack, wid string) map[string]st
 		}
 	}
 	return out
+}
+
+// TestRunsShowWithoutWorker: a failed run's status is read from its
+// history (the final status in its memo), so kiln runs show answers with
+// no worker running.
+func TestRunsShowWithoutWorker(t *testing.T) {
+	st := startStack(t, false)
+	home := t.TempDir()
+	spec := filepath.Join(t.TempDir(), "fails.yaml")
+	if err := os.WriteFile(spec, []byte(`apiVersion: kiln/v1
+kind: Pipeline
+name: fails
+steps:
+  - {name: ingest, uses: ingest, with: {source: missing.csv}}
+  - {name: after, uses: noop, needs: [ingest]}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := kiln(t, st, home, "run", spec, "--wait", "--json")
+	var rs struct {
+		WorkflowID string `json:"workflow_id"`
+		Status     string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &rs); err != nil || rs.Status != "failed" {
+		t.Fatalf("kiln run: %q, %v; want a failed run", out, err)
+	}
+	st.Worker.Stop()
+	out, err := kiln(t, st, home, "runs", "show", rs.WorkflowID, "--json")
+	if err != nil {
+		t.Fatalf("kiln runs show without a worker: %v\n%s", err, out)
+	}
+	var shown workflows.RunStatus
+	if err := json.Unmarshal([]byte(out), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if shown.Status != workflows.StatusFailed || shown.Step("ingest").Status != workflows.StatusFailed || !strings.Contains(shown.Step("ingest").Error, "missing.csv") {
+		t.Errorf("runs show: %+v", shown)
+	}
 }
