@@ -111,6 +111,7 @@ steps:
 	if err := json.Unmarshal([]byte(out), &rs); err != nil || rs.Status != "failed" {
 		t.Fatalf("kiln run: %q, %v; want a failed run", out, err)
 	}
+	recordHistory(t, st.Client, rs.WorkflowID, "", "pipeline_failed_memo")
 	st.Worker.Stop()
 	out, err := kiln(t, st, home, "runs", "show", rs.WorkflowID, "--json")
 	if err != nil {
