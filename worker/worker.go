@@ -28,6 +28,13 @@ type Options struct {
 	TaskQueue string
 	// MaxConcurrentActivities bounds activities running at once; 0 means 16.
 	MaxConcurrentActivities int
+	// Deployment and BuildID, when both set, register the worker as
+	// version BuildID of the Temporal Worker Deployment Deployment (Worker
+	// Versioning; deploy/README.md has the upgrade procedure). Kiln's
+	// workflows are auto-upgrade: a new current version takes over open
+	// runs at their next workflow task, which workflow.GetVersion patches
+	// and the replay tests keep safe. Empty: an unversioned worker.
+	Deployment, BuildID string
 	// ActivitiesOnly registers the activities and no workflow: a worker on
 	// a step queue (a spec step's `queue: train`) runs that queue's
 	// activities while the run's workflows stay on the run's queue.
@@ -43,7 +50,16 @@ func New(c client.Client, acts *activities.Activities, opts Options) sdkworker.W
 	if opts.MaxConcurrentActivities == 0 {
 		opts.MaxConcurrentActivities = 16
 	}
+	var deployment sdkworker.DeploymentOptions
+	if opts.Deployment != "" && opts.BuildID != "" {
+		deployment = sdkworker.DeploymentOptions{
+			UseVersioning:             true,
+			Version:                   sdkworker.WorkerDeploymentVersion{DeploymentName: opts.Deployment, BuildID: opts.BuildID},
+			DefaultVersioningBehavior: workflow.VersioningBehaviorAutoUpgrade,
+		}
+	}
 	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
+		DeploymentOptions:                  deployment,
 		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities,
 		// Cancellation reaches an activity only with a heartbeat's answer, and
 		// the SDK otherwise sends heartbeats at most every 80% of the heartbeat

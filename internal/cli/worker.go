@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ func newWorkerCmd(cfg *Config) *cobra.Command {
 		noDocker, registerAttrs                        bool
 		concurrency                                    int
 		queues, allowPaths                             []string
+		deployment, buildID                            string
 	)
 	var reportsURL, metricsAddr string
 	cmd := &cobra.Command{
@@ -72,12 +74,19 @@ read or write to the given directories (and the Kiln home): a spec naming
 				return err
 			}
 			defer closeActs()
+			if deployment != "" && buildID == "" {
+				buildID = kilnVersion()
+			}
+			if buildID != "" && deployment == "" {
+				return &exitError{code: 2, err: errors.New("--build-id needs --deployment: the Worker Deployment the build belongs to")}
+			}
 			polled := queues
 			if len(polled) == 0 {
 				polled = []string{cfg.TaskQueue}
 			}
 			for _, q := range polled {
-				w := worker.New(c, acts, worker.Options{TaskQueue: q, MaxConcurrentActivities: concurrency, ActivitiesOnly: q != cfg.TaskQueue})
+				w := worker.New(c, acts, worker.Options{TaskQueue: q, MaxConcurrentActivities: concurrency, ActivitiesOnly: q != cfg.TaskQueue,
+					Deployment: deployment, BuildID: buildID})
 				if err := w.Start(); err != nil {
 					return fmt.Errorf("starting the worker of queue %s: %w", q, err)
 				}
@@ -111,6 +120,8 @@ read or write to the given directories (and the Kiln home): a spec naming
 	f.BoolVar(&noDocker, "no-docker", false, "train as local processes even when Docker is reachable")
 	f.StringVar(&trainerImage, "trainer-image", os.Getenv("KILN_TRAINER_IMAGE"), trainerImageHelp)
 	f.BoolVar(&registerAttrs, "register-search-attributes", true, "register Kiln's search attributes on the namespace at start")
+	f.StringVar(&deployment, "deployment", "", "register as a version of this Temporal Worker Deployment (Worker Versioning; see deploy/README.md for upgrades)")
+	f.StringVar(&buildID, "build-id", "", "this worker's version in --deployment (default: Kiln's version, from the build)")
 	f.StringSliceVar(&allowPaths, "allow-path", nil, "confine the files specs read and write (sources, inputs, outputs, globs) to these directories and the Kiln home, for a worker several teams share; repeatable or comma-separated (default: any path)")
 	f.StringSliceVar(&queues, "queues", nil, "task queues to poll, comma-separated: --task-queue's runs workflows and activities, any other only the activities of spec steps naming it (queue: train); default --task-queue")
 	f.IntVar(&concurrency, "max-activities", 16, "activities this worker runs at once (each foreach item is one)")
