@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -166,4 +167,58 @@ func baseline(b *testing.B, c client.Client, queue string) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N)/9, "ms/step")
+}
+
+// BenchmarkConcurrentRuns starts 200 small pipelines (3 sequential noop
+// steps) at once on the embedded server and waits for all: the load of
+// issue 16 on one machine. It reports runs per second over the whole burst
+// and the p50 and p99 of each run's time from its start to its end.
+func BenchmarkConcurrentRuns(b *testing.B) {
+	const runs = 200
+	spec := "apiVersion: kiln/v1\nkind: Pipeline\nname: load\nsteps:\n" +
+		"  - {name: a, uses: noop}\n  - {name: b, uses: noop, needs: [a]}\n  - {name: c, uses: noop, needs: [b]}\n"
+	st := benchStack(b)
+	in := workflows.PipelineInput{Spec: activities.ValidateInput{SpecText: spec, SpecFile: "load.yaml", SpecDir: b.TempDir()}}
+	execPipeline(b, st, in) // warm up
+	var all []time.Duration
+	var wall time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		durs := make([]time.Duration, runs)
+		errs := make(chan error, runs)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for r := range runs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t0 := time.Now()
+				wr, err := st.Client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+					ID: fmt.Sprintf("pipeline/load/%d-%d-%d", time.Now().UnixNano(), i, r), TaskQueue: "kiln",
+				}, activities.WorkflowPipeline, in)
+				if err == nil {
+					var rs workflows.RunStatus
+					if err = wr.Get(context.Background(), &rs); err == nil && rs.Status != workflows.StatusCompleted {
+						err = fmt.Errorf("run %s: %s", rs.WorkflowID, rs.Status)
+					}
+				}
+				durs[r] = time.Since(t0)
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		wall += time.Since(start)
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		all = append(all, durs...)
+	}
+	b.StopTimer()
+	slices.Sort(all)
+	b.ReportMetric(float64(runs*b.N)/wall.Seconds(), "runs/s")
+	b.ReportMetric(all[len(all)/2].Seconds(), "p50-s")
+	b.ReportMetric(all[len(all)*99/100].Seconds(), "p99-s")
 }
