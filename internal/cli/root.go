@@ -328,3 +328,18 @@ func (c *Config) workflowURL(workflowID, runID string) string {
 	}
 	return u + "/history"
 }
+
+// CheckArgs parses a kiln command line (without the program name) without
+// running it: the command must exist and its flags must parse. The tests
+// of deploy/ check the command lines of deployment files with it.
+func CheckArgs(args []string) error {
+	root := newRoot(&Config{stdout: io.Discard, stderr: io.Discard})
+	cmd, rest, err := root.Find(args)
+	if err != nil {
+		return err
+	}
+	if cmd == root || (cmd.HasSubCommands() && cmd.RunE == nil && cmd.Run == nil) {
+		return fmt.Errorf("%q is not a kiln command", strings.Join(args, " "))
+	}
+	return cmd.ParseFlags(rest)
+}
