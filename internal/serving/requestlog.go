@@ -218,12 +218,11 @@ var logWriterOptions = func() dataset.WriterOptions {
 // rows of 30 inputs), and the flush encoded 2 s of traffic as one row group:
 // at 20,000 requests a second, execution traces showed the flusher running
 // for up to 12 ms without a break. In chunks its longest run is one row
-// group (2-5 ms on the benchmark VM), and a flush of 40,000 rows takes less
-// CPU (54-68 ms vs 65-87 ms, measured alternately). The first row group of
-// a flush, with the garbage collection its allocations start, can still
-// hold requests up for ~25 ms (BENCHMARKS.md, "Serving one row per
-// request").
-const logChunkRows = 4096
+// group, and a flush of 40,000 rows takes less CPU (54-68 ms vs 65-87 ms,
+// measured alternately, with 4,096-row chunks). 1,024 rows (well under a
+// millisecond of encoding) took make bench-serve's p99 from 12.9 to 10.8 ms
+// at the same throughput (BENCHMARKS.md, "Serving one row per request").
+const logChunkRows = 1024
 
 // logPause is how long a request log write pauses between row groups. A
 // sleep, not runtime.Gosched: a goroutine that yields is run again before
