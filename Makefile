@@ -84,10 +84,12 @@ test: images ## Run every test, including the end-to-end ones against real Tempo
 
 # Fuzz targets of what reads untrusted bytes, each run for FUZZTIME (their
 # seed corpora also run in every go test): bundles, XGBoost JSON, predict
-# bodies, CSV and JSON Lines ingest, pipeline specs.
+# bodies, CSV and JSON Lines ingest, pipeline specs, exported predictors'
+# payloads and the wasm modules kiln export rewrites.
 FUZZTIME ?= 3s
 FUZZ_TARGETS := internal/model:FuzzLoad internal/xgbjson:FuzzParse internal/serving:FuzzPredict \
-	internal/dataset:FuzzCSVToParquet internal/dataset:FuzzJSONLToParquet pipelines:FuzzParse
+	internal/dataset:FuzzCSVToParquet internal/dataset:FuzzJSONLToParquet pipelines:FuzzParse \
+	internal/edge:FuzzDecode internal/edge/pack:FuzzWasm
 
 fuzz: ## Run each fuzz target for FUZZTIME (default 3s)
 	@for t in $(FUZZ_TARGETS); do \

@@ -65,6 +65,9 @@ func Wasm(module, payload []byte) ([]byte, error) {
 			return nil, fmt.Errorf("section at byte %d: %w", pos, err)
 		}
 		start := pos + 1 + n
+		if size > uint64(len(module)) {
+			return nil, fmt.Errorf("section at byte %d runs past the end", pos)
+		}
 		end := start + int(size)
 		if end > len(module) {
 			return nil, fmt.Errorf("section at byte %d runs past the end", pos)
@@ -197,6 +200,9 @@ func parseSegments(body []byte) ([]segment, error) {
 		return nil, fmt.Errorf("data section: %w", err)
 	}
 	pos := n
+	if count > uint64(len(body)) { // every segment takes at least one byte
+		return nil, fmt.Errorf("data section: %d segments in %d bytes", count, len(body))
+	}
 	segs := make([]segment, 0, count+1)
 	for i := uint64(0); i < count; i++ {
 		start := pos
@@ -232,7 +238,7 @@ func parseSegments(body []byte) ([]segment, error) {
 			return nil, fmt.Errorf("data segment %d: %w", i, err)
 		}
 		pos += n
-		if pos+int(size) > len(body) {
+		if size > uint64(len(body)) || pos+int(size) > len(body) {
 			return nil, fmt.Errorf("data segment %d runs past the section", i)
 		}
 		segs = append(segs, segment{offset: offset, data: body[pos : pos+int(size)], raw: body[start : pos+int(size)]})

@@ -172,3 +172,13 @@ func TestLEB128(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWasm feeds arbitrary modules to the payload writer: it must return
+// an error or a module, never panic or loop.
+func FuzzWasm(f *testing.F) {
+	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
+	f.Add(append([]byte("\x00asm\x01\x00\x00\x00\x0b\x20\x01\x00\x41\x80\x08\x0b\x18"), binary.LittleEndian.AppendUint64(slotMarker(), 0x10000)...))
+	f.Fuzz(func(t *testing.T, m []byte) {
+		_, _ = Wasm(m, []byte("payload"))
+	})
+}
