@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,7 +79,7 @@ registered version are recorded in its lineage (kiln models lineage).`,
 				if target == "" {
 					return &exitError{code: 2, err: fmt.Errorf("--target is required: one of %s (or --format c)", strings.Join(exportTargets, ", "))}
 				}
-				if !containsString(exportTargets, target) {
+				if !slices.Contains(exportTargets, target) {
 					return &exitError{code: 2, err: fmt.Errorf("--target %q: want one of %s", target, strings.Join(exportTargets, ", "))}
 				}
 			case "c":
@@ -135,15 +136,6 @@ registered version are recorded in its lineage (kiln models lineage).`,
 	f.StringVar(&format, "format", "", "exe (an executable or wasm module; the default) or c (C99 source)")
 	f.StringVar(&runtimes, "runtimes", "", "directory of prebuilt runtimes (env KILN_RUNTIMES; default bin/runtimes beside kiln)")
 	return cmd
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // RuntimeFile is the file name of the prebuilt predictor runtime for a
