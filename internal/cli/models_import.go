@@ -176,7 +176,7 @@ them). The version's lineage then also names the spec and the data.`,
 				if rec, err = fitImportRecipe(cmd, cfg, specFile, dataPath, stepName); err != nil {
 					return err
 				}
-				if (typ == importXGBoost || typ == "" && isXGBoostJSON(data)) && !namesFeatures(data) {
+				if (typ == importXGBoost || typ == "") && unnamedXGBoost(data) {
 					cols = rec.fitted.Features // a file without feature names reads the recipe's
 				}
 			}
@@ -365,17 +365,10 @@ func (r *importRecipe) check(im importedModel) error {
 	return nil
 }
 
-// isXGBoostJSON reports whether data looks like XGBoost's save_model JSON.
-func isXGBoostJSON(data []byte) bool {
-	var probe struct {
-		Learner json.RawMessage `json:"learner"`
-	}
-	return json.Unmarshal(data, &probe) == nil && probe.Learner != nil
-}
-
-// namesFeatures reports whether an XGBoost model file names its features
-// (then they are checked against a recipe's, not replaced by them).
-func namesFeatures(data []byte) bool {
+// unnamedXGBoost reports whether data is an XGBoost model file that does
+// not name its features (one that does has them checked against a recipe's,
+// not replaced by them).
+func unnamedXGBoost(data []byte) bool {
 	b, err := xgbjson.Parse(data)
-	return err == nil && len(b.FeatureNames) > 0
+	return err == nil && len(b.FeatureNames) == 0
 }

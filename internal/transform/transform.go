@@ -566,7 +566,10 @@ func newCategoryLookup(s *Step) categoryLookup {
 	l.exact = make(map[string]int, len(s.Categories))
 	for k, c := range s.Categories {
 		l.exact[c] = k
-		if x, ok := numericCategory(c); ok && s.NumericSpellings {
+		if !s.NumericSpellings {
+			continue
+		}
+		if x, ok := numericCategory(c); ok {
 			if l.numeric == nil {
 				l.numeric = map[float64]int{}
 			}
