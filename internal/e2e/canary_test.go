@@ -230,6 +230,15 @@ func TestCanaryTwoReplicas(t *testing.T) {
 	if err := json.Unmarshal([]byte(out2), &run2); err != nil {
 		t.Fatalf("kiln run: %v (output %q)", err, out2)
 	}
+	// The run may end a moment before the watcher's next look: keep
+	// watching until the replicas serve stable only (or 2 s pass), so the
+	// rollback's arrival is observed, not raced.
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if reps[0].status(t, model).Deployment.Canary == nil && reps[1].status(t, model).Deployment.Canary == nil {
+			break
+		}
+	}
+	time.Sleep(120 * time.Millisecond) // at least two more looks of the watcher
 	close(stopWatch)
 	watched := <-watch
 	if run2.Status != workflows.StatusFailed || !strings.Contains(run2.Error, "rolled back") {
