@@ -109,11 +109,15 @@ func (a *Activities) evaluate(ctx context.Context, cfg *pipelines.EvaluateConfig
 		}
 		holdoutNote = note
 	}
-	labels, err := dataset.Float64s(test, prep.Target)
+	labels, err := holdoutLabels(test, prep.Target, task, m.Manifest.Classes)
 	if err != nil {
 		return StepOutput{}, fmt.Errorf("reading target %q of the holdout %s: %w", prep.Target, testPath, err)
 	}
-	preds, err := m.Predict(test)
+	predict := m.Predict
+	if task == metrics.TaskMulticlass {
+		predict = m.PredictProba
+	}
+	preds, err := predict(test)
 	if err != nil {
 		return StepOutput{}, fmt.Errorf("scoring the holdout: %w", err)
 	}
@@ -124,7 +128,14 @@ func (a *Activities) evaluate(ctx context.Context, cfg *pipelines.EvaluateConfig
 		if err != nil {
 			return StepOutput{}, fmt.Errorf("champion %s: %w", cfg.Champion, err)
 		}
-		cp, err := cm.Predict(test)
+		if task == metrics.TaskMulticlass && !slices.Equal(cm.Manifest.Classes, m.Manifest.Classes) {
+			return StepOutput{}, invalid("champion %s predicts classes %q but this model predicts %q; they cannot be compared", cfg.Champion, cm.Manifest.Classes, m.Manifest.Classes)
+		}
+		predict := cm.Predict
+		if task == metrics.TaskMulticlass {
+			predict = cm.PredictProba
+		}
+		cp, err := predict(test)
 		if err != nil {
 			return StepOutput{}, fmt.Errorf("champion %s cannot score this holdout (inputs changed?): %w", cfg.Champion, err)
 		}
@@ -166,15 +177,22 @@ func judge(cfg *pipelines.EvaluateConfig, task string, labels, preds []float64, 
 		threshold = 0.5
 	}
 	compute := func(p []float64) map[string]float64 {
-		if task == metrics.TaskRegression {
+		switch task {
+		case metrics.TaskRegression:
 			return metrics.Regression(labels, p)
+		case metrics.TaskMulticlass:
+			return metrics.Multiclass(labels, p)
 		}
 		return metrics.Binary(labels, p, threshold)
 	}
 	switch task {
 	case metrics.TaskBinary, metrics.TaskRegression:
+	case metrics.TaskMulticlass:
+		if cfg.Significance != nil {
+			return nil, invalid("significance: no test compares multiclass models yet; compare with the champion in the gate instead")
+		}
 	default:
-		return nil, invalid("task %q is not supported by evaluate (want binary or regression)", task)
+		return nil, invalid("task %q is not supported by evaluate (want binary, multiclass or regression)", task)
 	}
 	ev := &EvaluationRef{Metrics: compute(preds), Gate: cfg.Gate, Passed: true, Task: task}
 	var champion map[string]float64
@@ -263,14 +281,30 @@ func significance(sig *pipelines.Significance, task string, threshold float64, l
 // metricSummary is the one-line summary of an evaluation's metrics.
 func metricSummary(ev *EvaluationRef, rows int) string {
 	m := ev.Metrics
-	if ev.Task == metrics.TaskRegression {
+	switch ev.Task {
+	case metrics.TaskRegression:
 		return fmt.Sprintf("RMSE %.4g, MAE %.4g, R² %.4f on %d holdout rows", m["rmse"], m["mae"], m["r2"], rows)
+	case metrics.TaskMulticlass:
+		return fmt.Sprintf("accuracy %.4f, macro F1 %.4f, weighted F1 %.4f, log loss %.4f, one-vs-rest AUC %.4f on %d holdout rows",
+			m["accuracy"], m["f1_macro"], m["f1_weighted"], m["logloss"], m["auc_ovr"], rows)
 	}
 	return fmt.Sprintf("AUC %.4f, PR-AUC %.4f, accuracy %.4f, F1 %.4f, log loss %.4f, ECE %.4f on %d holdout rows",
 		m["auc"], m["pr_auc"], m["accuracy"], m["f1"], m["logloss"], m["ece"], rows)
 }
 
-// loadBundle loads a model bundle by URI.
+// holdoutLabels reads the holdout's target: 0/1 or values, or for a
+// multiclass task each row's index in classes.
+func holdoutLabels(test arrow.Record, target, task string, classes []string) ([]float64, error) {
+	if task != metrics.TaskMulticlass {
+		return dataset.Float64s(test, target)
+	}
+	vals, valid, err := dataset.Strings(test, target)
+	if err != nil {
+		return nil, err
+	}
+	return classIndexes(vals, valid, classes)
+}
+
 // recentRows keeps the holdout rows a retrain appended (pipelines.SourceColumn
 // is SourceAppended), for evaluate's holdout: recent. It returns nil (the
 // whole holdout) when there are none, with a note saying which it used.
@@ -297,6 +331,7 @@ func recentRows(test arrow.Record) (arrow.Record, string, error) {
 	return nil, fmt.Sprintf("holdout: recent asked for, but no holdout row was appended by a retrain: all %d rows", test.NumRows()), nil
 }
 
+// loadBundle loads a model bundle by URI.
 func loadBundle(uri string) (*model.Model, error) {
 	p, err := artifact.Path(uri, "")
 	if err != nil {

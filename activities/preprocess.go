@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -84,7 +86,13 @@ func (a *Activities) preprocess(ctx context.Context, cfg *pipelines.PreprocessCo
 		return StepOutput{}, err
 	}
 
-	labels, err := targetLabels(all, cfg.Target, cfg.Task)
+	var labels []float64
+	var classes []string
+	if cfg.Task == "multiclass" {
+		labels, classes, err = multiclassLabels(all, cfg.Target)
+	} else {
+		labels, err = targetLabels(all, cfg.Target, cfg.Task)
+	}
 	if err != nil {
 		return StepOutput{}, err
 	}
@@ -146,10 +154,10 @@ func (a *Activities) preprocess(ctx context.Context, cfg *pipelines.PreprocessCo
 	}
 	defer os.RemoveAll(tmp)
 	pl.set(Progress{Pct: 60, Msg: "writing splits"})
-	if err := writeFeatures(filepath.Join(tmp, "train.parquet"), fitted, train, cfg.Target); err != nil {
+	if err := writeFeatures(filepath.Join(tmp, "train.parquet"), fitted, train, cfg.Target, pick(labels, trainIdx)); err != nil {
 		return StepOutput{}, err
 	}
-	if err := writeFeatures(filepath.Join(tmp, "valid.parquet"), fitted, valid, cfg.Target); err != nil {
+	if err := writeFeatures(filepath.Join(tmp, "valid.parquet"), fitted, valid, cfg.Target, pick(labels, validIdx)); err != nil {
 		return StepOutput{}, err
 	}
 	if err := writeRecord(filepath.Join(tmp, "test.parquet"), schema, test); err != nil {
@@ -185,11 +193,14 @@ func (a *Activities) preprocess(ctx context.Context, cfg *pipelines.PreprocessCo
 		TestURI:       artifact.FileURI(filepath.Join(p, "test.parquet")),
 		TransformsURI: artifact.FileURI(filepath.Join(p, "transforms.json")),
 		ProfileURI:    artifact.FileURI(filepath.Join(p, "profile.json")),
-		Target:        cfg.Target, Task: task, Features: fitted.Features,
+		Target:        cfg.Target, Task: task, Classes: classes, Features: fitted.Features,
 		TrainRows: int64(len(trainIdx)), ValidRows: int64(len(validIdx)), TestRows: int64(len(testIdx)),
 		DatasetSHA256: ds.SHA256,
 	}
 	summary := fmt.Sprintf("%d train / %d valid / %d test rows, %d features", len(trainIdx), len(validIdx), len(testIdx), len(fitted.Features))
+	if len(classes) > 0 {
+		summary += fmt.Sprintf(", %d classes", len(classes))
+	}
 	if dropped > 0 {
 		summary += fmt.Sprintf(", %d rows without a label dropped", dropped)
 	}
@@ -211,6 +222,102 @@ func targetLabels(rec arrow.Record, target, task string) ([]float64, error) {
 		if math.IsInf(v, 0) {
 			return nil, invalid("target %q has an infinite value in row %d", target, i+1)
 		}
+	}
+	return y, nil
+}
+
+// pick returns ys[i] for each i of idx.
+func pick(ys []float64, idx []int) []float64 {
+	out := make([]float64, len(idx))
+	for k, i := range idx {
+		out[k] = ys[i]
+	}
+	return out
+}
+
+// maxClasses bounds the classes of a multiclass target: more distinct values
+// are more likely a numeric target given the wrong task.
+const maxClasses = 1000
+
+// multiclassLabels reads a multiclass target: its classes, sorted as
+// scikit-learn's LabelEncoder sorts them (numerically when every value is a
+// number, else as strings), and each row's class index, NaN for a missing
+// label (null, empty or NaN; the row is dropped). Numbers are spelled as
+// dataset.Strings spells them ("3", "2.5").
+func multiclassLabels(rec arrow.Record, target string) ([]float64, []string, error) {
+	vals, valid, err := dataset.Strings(rec, target)
+	if err != nil {
+		return nil, nil, invalid("target %q: %v", target, err)
+	}
+	seen := map[string]bool{}
+	var classes []string
+	numeric := true
+	for i, v := range vals {
+		if !valid[i] || v == "" || v == "NaN" {
+			continue
+		}
+		if !seen[v] {
+			seen[v] = true
+			classes = append(classes, v)
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
+				numeric = false
+			}
+		}
+	}
+	labelled := 0
+	for i, v := range vals {
+		if valid[i] && v != "" && v != "NaN" {
+			labelled++
+		}
+	}
+	switch {
+	case len(classes) > maxClasses || len(classes) > labelled/2:
+		return nil, nil, invalid("target %q has %d distinct values in %d labelled rows; a multiclass target needs at most %d classes and at least two rows per class on average (is it a regression target? then set task: regression)", target, len(classes), labelled, maxClasses)
+	case len(classes) < 3:
+		return nil, nil, invalid("target %q has %d distinct values %q; task multiclass needs at least 3 (for two classes use task: binary with a 0/1 target)", target, len(classes), classes)
+	}
+	if numeric {
+		slices.SortFunc(classes, func(a, b string) int {
+			x, _ := strconv.ParseFloat(a, 64)
+			y, _ := strconv.ParseFloat(b, 64)
+			return cmp.Compare(x, y)
+		})
+	} else {
+		slices.Sort(classes)
+	}
+	y, err := classIndexes(vals, valid, classes)
+	if err != nil {
+		return nil, nil, invalid("target %q: %v", target, err)
+	}
+	return y, classes, nil
+}
+
+// TargetClasses returns the classes preprocess finds in a multiclass target
+// column of rec, in the order of their indexes (see PreparedRef.Classes).
+func TargetClasses(rec arrow.Record, target string) ([]string, error) {
+	_, classes, err := multiclassLabels(rec, target)
+	return classes, err
+}
+
+// classIndexes maps target values (as dataset.Strings reads them) to their
+// index in classes, NaN for a missing label; a value that is no class is an
+// error naming it and its row (1-based).
+func classIndexes(vals []string, valid []bool, classes []string) ([]float64, error) {
+	index := make(map[string]float64, len(classes))
+	for k, c := range classes {
+		index[c] = float64(k)
+	}
+	y := make([]float64, len(vals))
+	for i, v := range vals {
+		if !valid[i] || v == "" || v == "NaN" {
+			y[i] = math.NaN()
+			continue
+		}
+		k, ok := index[v]
+		if !ok {
+			return nil, fmt.Errorf("row %d has class %q, which the model does not know (classes: %q)", i+1, v, classes)
+		}
+		y[i] = k
 	}
 	return y, nil
 }
@@ -273,15 +380,12 @@ func unitHash(seed, i uint64) float64 {
 	return float64(z>>11) / (1 << 53)
 }
 
-// writeFeatures applies the fitted transforms and writes features + target as float64.
-func writeFeatures(path string, fitted *transform.Fitted, rec arrow.Record, target string) error {
+// writeFeatures applies the fitted transforms and writes features + target
+// y (the labels of rec's rows: 0/1, values or class indexes) as float64.
+func writeFeatures(path string, fitted *transform.Fitted, rec arrow.Record, target string, y []float64) error {
 	x, err := fitted.Apply(rec)
 	if err != nil {
 		return invalid("%v", err)
-	}
-	y, err := dataset.Float64s(rec, target)
-	if err != nil {
-		return err
 	}
 	fields := make([]dataset.Field, 0, len(x.Features)+1)
 	cols := make([]arrow.Array, 0, len(x.Features)+1)

@@ -112,7 +112,7 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 	if err := writeJSON(filepath.Join(inDir, "params.json"), params); err != nil {
 		return StepOutput{}, err
 	}
-	if err := writeJSON(filepath.Join(inDir, "schema.json"), map[string]any{"features": prep.Features, "target": prep.Target, "task": prep.Task}); err != nil {
+	if err := writeJSON(filepath.Join(inDir, "schema.json"), trainerSchema(prep)); err != nil {
 		return StepOutput{}, err
 	}
 
@@ -177,9 +177,10 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 		FormatVersion: 1,
 		Task:          prep.Task,
 		Target:        prep.Target,
+		Classes:       prep.Classes,
 		Inputs:        fitted.Inputs,
 		Transforms:    &fitted,
-		Estimator:     model.Estimator{Type: estimatorType(cfg.Algorithm), File: "model.json"},
+		Estimator:     model.Estimator{Type: estimatorType(cfg.Algorithm, prep.Task), File: "model.json"},
 		Output:        outputOf(prep.Task),
 		Profile:       &profile,
 		Metrics:       prefixed(tm.Valid, "valid_", prefixed(tm.Train, "train_", nil)),
@@ -212,6 +213,8 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 	summary := fmt.Sprintf("%s on %s (%s runtime) in %s", cfg.Algorithm, ctr.Image, res.Runtime, res.Duration.Round(time.Millisecond))
 	if v, ok := tm.Valid["auc"]; ok {
 		summary += fmt.Sprintf(", valid AUC %.4f", v)
+	} else if v, ok := tm.Valid["accuracy"]; ok {
+		summary += fmt.Sprintf(", valid accuracy %.4f", v)
 	}
 	return StepOutput{Artifacts: Artifacts{Bundle: ref}, Summary: summary}, nil
 }
@@ -351,8 +354,12 @@ func HashDir(dir string) (string, error) {
 // estimatorType maps a train algorithm to the estimator type of the model
 // file the reference trainer writes: gbdt writes XGBoost JSON, ridge Kiln's
 // linear JSON, logistic Kiln's logistic JSON.
-func estimatorType(algorithm string) string {
+func estimatorType(algorithm, task string) string {
 	switch algorithm {
+	case "logistic":
+		if task == model.TaskMulticlass {
+			return model.EstimatorMultinomial
+		}
 	case "gbdt":
 		return model.EstimatorXGBoost
 	case "ridge":
@@ -362,10 +369,24 @@ func estimatorType(algorithm string) string {
 }
 
 // outputOf is the bundle output of a task: a value for regression, a
-// probability for binary classification.
+// probability for binary classification, class probabilities for
+// multiclass.
 func outputOf(task string) string {
-	if task == model.TaskRegression {
+	switch task {
+	case model.TaskRegression:
 		return model.OutputValue
+	case model.TaskMulticlass:
+		return model.OutputProbabilities
 	}
 	return model.OutputProbability
+}
+
+// trainerSchema is the trainer's schema.json for prepared data: features,
+// target and task, and a multiclass task's classes.
+func trainerSchema(prep *PreparedRef) map[string]any {
+	s := map[string]any{"features": prep.Features, "target": prep.Target, "task": prep.Task}
+	if len(prep.Classes) > 0 {
+		s["classes"] = prep.Classes
+	}
+	return s
 }

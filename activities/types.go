@@ -166,6 +166,10 @@ type PreparedRef struct {
 	ProfileURI    string `json:"profile_uri"`
 	Target        string `json:"target"`
 	Task          string `json:"task"`
+	// Classes names a multiclass task's classes in the order of their
+	// indexes: train and valid hold the target as a class index (0 is
+	// Classes[0]); the raw holdout keeps the target's own values.
+	Classes []string `json:"classes,omitempty"`
 	// Features are the transformed feature names, in order.
 	Features      []string `json:"features"`
 	TrainRows     int64    `json:"train_rows"`
@@ -199,7 +203,7 @@ type EvaluationRef struct {
 	// Champion is the version the gate compared against (0 = none).
 	Champion        int64              `json:"champion,omitempty"`
 	ChampionMetrics map[string]float64 `json:"champion_metrics,omitempty"`
-	// Task is the evaluated task: "binary" or "regression".
+	// Task is the evaluated task: "binary", "multiclass" or "regression".
 	Task string `json:"task,omitempty"`
 	// ChampionRef names the champion, e.g. "churn:3" (empty without one).
 	ChampionRef string `json:"champion_ref,omitempty"`

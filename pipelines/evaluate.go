@@ -69,9 +69,9 @@ func (d *decoder) decodeSignificance(o *object, info *stepInfo) *Significance {
 
 // algorithmTasks are the tasks each algorithm can do.
 var algorithmTasks = map[string][]string{
-	"logistic": {"binary"},
+	"logistic": {"binary", "multiclass"},
 	"ridge":    {"regression"},
-	"gbdt":     {"binary", "regression"},
+	"gbdt":     {"binary", "multiclass", "regression"},
 }
 
 // upstreamPreprocess is the nearest preprocess step upstream of step i, and
@@ -134,7 +134,9 @@ func (d *decoder) checkTasks(spec *Spec, infos []*stepInfo, edges [][]int, badNe
 				}
 			}
 		}
-		if sig := ev.Significance; sig != nil && info.sigMetricAt != nil && !contains(names, sig.Metric) {
+		if sig := ev.Significance; sig != nil && info.sigMetricAt != nil && prep.Task == metrics.TaskMulticlass {
+			d.errorf(info.sigMetricAt, info.sigMetricPath, "significance: no test compares multiclass models yet; compare with the champion in the gate instead (e.g. gate: accuracy >= champion.accuracy)")
+		} else if sig != nil && info.sigMetricAt != nil && !contains(names, sig.Metric) {
 			msg := "significance: " + wrongTask(sig.Metric)
 			if sig.Test == metrics.TestDeLong {
 				msg = fmt.Sprintf("significance: DeLong's test compares AUCs, which task %s does not have; use test: bootstrap with one of %s", prep.Task, quoteList(names))

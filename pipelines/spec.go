@@ -233,7 +233,9 @@ type PreprocessConfig struct {
 	// Target is the label column. Required.
 	Target string `json:"target" yaml:"target"`
 	// Task is "binary" (a 0/1 or true/false target; the model outputs a
-	// probability) or "regression" (a numeric target; the model outputs a
+	// probability), "multiclass" (a target of three or more values, strings
+	// or numbers; the model outputs one probability per class and the most
+	// probable class) or "regression" (a numeric target; the model outputs a
 	// value). It decides the metrics evaluate computes and a gate may use.
 	// Default "binary".
 	Task string `json:"task" yaml:"task"`
@@ -265,9 +267,11 @@ type Transform = transform.Spec
 
 // TrainConfig: train an estimator in a container.
 type TrainConfig struct {
-	// Algorithm is "logistic" (binary task; Kiln logistic JSON), "gbdt"
-	// (histogram gradient-boosted trees, binary or regression task; XGBoost
-	// JSON model) or "ridge" (regression task; Kiln linear JSON). Required.
+	// Algorithm is "logistic" (binary task: Kiln logistic JSON; multiclass:
+	// multinomial logistic regression, Kiln multinomial JSON), "gbdt"
+	// (histogram gradient-boosted trees, binary, multiclass or regression
+	// task; XGBoost JSON model) or "ridge" (regression task; Kiln linear
+	// JSON). Required.
 	Algorithm string `json:"algorithm" yaml:"algorithm"`
 	// Params are passed to the trainer in params.json; the decoder rejects
 	// unknown names and out-of-range values as the reference trainer would.
@@ -276,8 +280,9 @@ type TrainConfig struct {
 	// to 1000000, default 100) and tol (>= 0, default 1e-8), e.g.
 	// {l2: 0.001, max_iter: 200}.
 	//
-	// "gbdt" (XGBoost's names and defaults): objective ("binary:logistic" or
-	// "reg:squarederror"; default from the task), n_estimators (alias
+	// "gbdt" (XGBoost's names and defaults): objective ("binary:logistic",
+	// "multi:softprob" or "reg:squarederror"; default from the task),
+	// n_estimators (alias
 	// num_round or trees; 1 to 100000, default 100), learning_rate (alias
 	// eta; in (0, 1], default 0.3), max_depth (1 to 31, default 6), lambda
 	// (alias reg_lambda; >= 0, default 1), gamma (alias min_split_loss; >= 0,

@@ -40,7 +40,7 @@ var (
 	containerKeys = []string{"image", "cpus", "memory", "timeout", "runtime", "gpus"}
 	runtimes      = []string{"auto", "docker", "process"}
 	formats       = []string{"csv", "jsonl", "parquet"}
-	tasks         = []string{"binary", "regression"}
+	tasks         = []string{"binary", "multiclass", "regression"}
 	algorithms    = []string{"logistic", "gbdt", "ridge"}
 	transformKeys = []string{"impute", "standardize", "minmax", "onehot", "ordinal", "bucketize", "log1p", "clip"}
 	strategies    = []string{"mean", "median", "most_frequent", "mode", "constant"}

@@ -51,7 +51,7 @@ var gbdtParams = []trainParam{
 }
 
 // gbdtObjectives are the objectives algorithm gbdt trains.
-var gbdtObjectives = []string{"binary:logistic", "reg:squarederror"}
+var gbdtObjectives = []string{"binary:logistic", "multi:softprob", "reg:squarederror"}
 
 // ridgeParams are the parameters of algorithm ridge.
 var ridgeParams = []trainParam{{name: "l2", lo: 0, hi: math.Inf(1)}}

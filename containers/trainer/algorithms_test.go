@@ -3,15 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/kiln-ml/kiln/internal/metrics"
 	"github.com/kiln-ml/kiln/internal/xgbjson"
 )
 
@@ -39,6 +42,42 @@ func mixed(seed uint64, n int, regression bool) split {
 
 func schemaJSON(task string) string {
 	return `{"features": ["a", "b", "c"], "target": "label", "task": "` + task + `"}`
+}
+
+// gbdtClasses names the classes of mixedClasses.
+var gbdtClasses = []string{"low", "mid", "high"}
+
+// gbdtMultiSchema is schema.json for a multiclass target "label" over
+// features a, b, c with gbdtClasses.
+func gbdtMultiSchema() string {
+	return `{"features": ["a", "b", "c"], "target": "label", "task": "multiclass", "classes": ["low", "mid", "high"]}`
+}
+
+// mixedClasses makes n rows of three features with a non-linear
+// three-class label (class indexes 0..2, the largest of three noisy
+// scores); feature "a" is missing in about 10% of the rows, which are
+// mostly class 2.
+func mixedClasses(seed uint64, n int) split {
+	r := rand.New(rand.NewPCG(seed, 3))
+	s := split{x: [][]float64{make([]float64, n), make([]float64, n), make([]float64, n)}, y: make([]float64, n)}
+	for i := range n {
+		a, b, c := r.NormFloat64(), r.NormFloat64(), r.NormFloat64()
+		scores := []float64{1.5 * a, b*c + 0.3, math.Sin(2*b) - a}
+		if r.Float64() < 0.1 {
+			a = math.NaN()
+			scores = []float64{0, 0, 2}
+		}
+		s.x[0][i], s.x[1][i], s.x[2][i] = a, b, c
+		best := 0
+		for k := range scores {
+			scores[k] += 0.5 * r.NormFloat64()
+			if scores[k] > scores[best] {
+				best = k
+			}
+		}
+		s.y[i] = float64(best)
+	}
+	return s
 }
 
 // runRaw runs the trainer on j and returns its output files.
@@ -98,8 +137,8 @@ func TestGBDTDeterministic(t *testing.T) {
 }
 
 // TestGBDTInterop loads a Kiln-trained model with XGBoost and checks its
-// predictions against Kiln's to 1e-6, for both objectives and rows with
-// missing values.
+// predictions against Kiln's to 1e-6, for the three objectives (for
+// multi:softprob the class probabilities) and rows with missing values.
 func TestGBDTInterop(t *testing.T) {
 	const python = "/usr/bin/python3"
 	if _, err := os.Stat(python); err != nil {
@@ -108,12 +147,16 @@ func TestGBDTInterop(t *testing.T) {
 	if out, err := exec.Command(python, "-c", "import xgboost, numpy").CombinedOutput(); err != nil {
 		t.Skipf("%s has no xgboost/numpy (apt install python3-xgboost): %v %s", python, err, out)
 	}
-	for _, task := range []string{"binary", "regression"} {
+	for _, task := range []string{"binary", "regression", "multiclass"} {
 		t.Run(task, func(t *testing.T) {
 			reg := task == "regression"
 			train, test := mixed(3, 3000, reg), mixed(4, 1000, reg)
+			schema := schemaJSON(task)
+			if task == "multiclass" {
+				train, test, schema = mixedClasses(3, 3000), mixedClasses(4, 1000), gbdtMultiSchema()
+			}
 			files := runRaw(t, job{
-				features: []string{"a", "b", "c"}, train: train, schema: schemaJSON(task),
+				features: []string{"a", "b", "c"}, train: train, schema: schema,
 				params: `{"algorithm": "gbdt", "seed": 1, "params": {"n_estimators": 50, "max_depth": 5, "learning_rate": 0.2}}`,
 			})
 			dir := t.TempDir()
@@ -139,7 +182,7 @@ func TestGBDTInterop(t *testing.T) {
 			script := `import json, sys, numpy as np, xgboost as xgb
 b = xgb.Booster(model_file=sys.argv[1])
 x = np.array([[np.nan if v is None else v for v in r] for r in json.load(open(sys.argv[2]))], dtype=np.float64)
-print(json.dumps([float(p) for p in b.predict(xgb.DMatrix(x, missing=np.nan, feature_names=b.feature_names))]))`
+print(json.dumps([float(p) for p in np.ravel(b.predict(xgb.DMatrix(x, missing=np.nan, feature_names=b.feature_names)))]))`
 			var stderr bytes.Buffer
 			cmd := exec.Command(python, "-c", script, modelPath, rowsPath)
 			cmd.Stderr = &stderr
@@ -155,6 +198,9 @@ print(json.dumps([float(p) for p in b.predict(xgb.DMatrix(x, missing=np.nan, fea
 			if err != nil {
 				t.Fatal(err)
 			}
+			if task == "multiclass" && (b.Objective != xgbjson.ObjectiveMultiSoftprob || b.NumClass != 3 || len(b.Trees) != 150) {
+				t.Fatalf("model.json: objective %q, num_class %d, %d trees", b.Objective, b.NumClass, len(b.Trees))
+			}
 			ours := predictBooster(b, &data{rows: len(test.y), x: test.x, y: test.y})
 			if len(theirs) != len(ours) {
 				t.Fatalf("xgboost predicted %d rows, want %d", len(theirs), len(ours))
@@ -166,9 +212,97 @@ print(json.dumps([float(p) for p in b.predict(xgb.DMatrix(x, missing=np.nan, fea
 			if worst > 1e-6 {
 				t.Errorf("largest difference between Kiln's and XGBoost's predictions: %g", worst)
 			}
-			t.Logf("%d rows, largest difference %.3g", len(ours), worst)
+			t.Logf("%d predictions (%d rows), largest difference %.3g", len(ours), len(test.y), worst)
 		})
 	}
+}
+
+// gbdtWineFile is the wine data set (data/README.md): 13 numeric
+// features, target cultivar (class_0, class_1, class_2).
+const gbdtWineFile = "../../data/wine.csv"
+
+// gbdtWine reads gbdtWineFile: the features as they are and the target as
+// class indexes, every fourth row in valid and the others in train.
+func gbdtWine(t *testing.T) (features []string, train, valid split) {
+	t.Helper()
+	f, err := os.Open(gbdtWineFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, rows := recs[0], recs[1:]
+	if len(header) != 14 || header[13] != "cultivar" || len(rows) != 178 {
+		t.Fatalf("%s: header %v, %d rows", gbdtWineFile, header, len(rows))
+	}
+	features = header[:13]
+	train.x, valid.x = make([][]float64, 13), make([][]float64, 13)
+	for i, r := range rows {
+		s := &train
+		if i%4 == 3 {
+			s = &valid
+		}
+		for j := range features {
+			v, err := strconv.ParseFloat(r[j], 64)
+			if err != nil {
+				t.Fatalf("row %d, %s: %v", i, features[j], err)
+			}
+			s.x[j] = append(s.x[j], v)
+		}
+		k, err := strconv.Atoi(strings.TrimPrefix(r[13], "class_"))
+		if err != nil || k < 0 || k > 2 {
+			t.Fatalf("row %d: cultivar %q", i, r[13])
+		}
+		s.y = append(s.y, float64(k))
+	}
+	return features, train, valid
+}
+
+// TestGBDTMulticlass trains multi:softprob on the wine data (numeric
+// features, class indexes as the target) with early stopping and checks
+// model.json (num_class, tree_info, whole rounds up to the best one) and
+// metrics.json (multiclass logloss and accuracy), and that the run is
+// deterministic.
+func TestGBDTMulticlass(t *testing.T) {
+	features, train, valid := gbdtWine(t)
+	schema, _ := json.Marshal(map[string]any{"features": features, "target": "label", "task": "multiclass", "classes": []string{"class_0", "class_1", "class_2"}})
+	j := job{features: features, train: train, valid: valid, schema: string(schema),
+		params: `{"algorithm": "gbdt", "seed": 3, "params": {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.1, "subsample": 0.8, "early_stopping_rounds": 20}}`}
+	files := runRaw(t, j)
+	if again := runRaw(t, j); !bytes.Equal(again["model.json"], files["model.json"]) || !bytes.Equal(again["metrics.json"], files["metrics.json"]) {
+		t.Error("two runs with the same seed differ")
+	}
+	b, err := xgbjson.Parse(files["model.json"])
+	if err != nil {
+		t.Fatalf("model.json does not parse as an XGBoost model: %v", err)
+	}
+	if b.Objective != xgbjson.ObjectiveMultiSoftprob || b.NumClass != 3 || float32(b.BaseScore) != 0.5 || strings.Join(b.FeatureNames, ",") != strings.Join(features, ",") {
+		t.Fatalf("model: objective %q, num_class %d, base_score %v, features %v", b.Objective, b.NumClass, b.BaseScore, b.FeatureNames)
+	}
+	for i, k := range b.TreeInfo {
+		if k != i%3 {
+			t.Fatalf("tree_info[%d] is %d, want %d", i, k, i%3)
+		}
+	}
+	var m metricsOut
+	if err := json.Unmarshal(files["metrics.json"], &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.BestIteration == nil || 3*(*m.BestIteration+1) != len(b.Trees) || m.Iterations <= *m.BestIteration {
+		t.Fatalf("metrics %s with %d trees", files["metrics.json"], len(b.Trees))
+	}
+	if m.Valid.Accuracy == nil || *m.Valid.Accuracy < 0.9 || m.Valid.LogLoss == nil || *m.Valid.LogLoss > 0.3 || m.Valid.AUC != nil || m.Valid.RMSE != nil {
+		t.Errorf("metrics %s", files["metrics.json"])
+	}
+	// metrics.json's logloss is that of the probabilities model.json gives.
+	proba := predictBooster(b, &data{rows: len(valid.y), x: valid.x, y: valid.y})
+	if ll := metrics.Multiclass(valid.y, proba)["logloss"]; math.Abs(ll-*m.Valid.LogLoss) > 1e-12 {
+		t.Errorf("valid logloss %v in metrics.json, %v from model.json", *m.Valid.LogLoss, ll)
+	}
+	t.Logf("wine: %d trees (best round %d of %d), valid accuracy %.4f, logloss %.4f", len(b.Trees), *m.BestIteration+1, m.Iterations, *m.Valid.Accuracy, *m.Valid.LogLoss)
 }
 
 func TestGBDTRegression(t *testing.T) {
@@ -272,6 +406,10 @@ func TestAlgorithmRejects(t *testing.T) {
 		{"gbdt objective type", job{params: gb(`{"objective": 1}`)}, "params.objective must be a string"},
 		{"gbdt objective unknown", job{params: gb(`{"objective": "multi:softmax"}`)}, `params.objective "multi:softmax" is not supported`},
 		{"gbdt objective vs task", job{params: gb(`{"objective": "reg:squarederror"}`)}, `params.objective "reg:squarederror" does not fit task "binary" (want "binary:logistic")`},
+		{"gbdt softprob for binary", job{params: gb(`{"objective": "multi:softprob"}`)}, `params.objective "multi:softprob" does not fit task "binary" (want "binary:logistic")`},
+		{"gbdt binary objective for multiclass", job{params: gb(`{"objective": "binary:logistic"}`), schema: gbdtMultiSchema(), train: mixedClasses(9, 200)}, `params.objective "binary:logistic" does not fit task "multiclass" (want "multi:softprob")`},
+		{"gbdt multiclass label", job{params: gb(`{}`), schema: `{"features": ["a", "b", "c"], "target": "label", "task": "multiclass", "classes": ["x", "y"]}`, train: mixedClasses(9, 200)}, "a multiclass target must be a class index from 0 to 1"},
+		{"gbdt multiclass num_class", job{params: gb(`{"num_class": 3}`), schema: gbdtMultiSchema(), train: mixedClasses(9, 200)}, `unknown parameter "num_class" for algorithm gbdt`},
 		{"gbdt base_score", job{params: gb(`{"base_score": 1.5}`)}, "base_score must be a probability in (0, 1)"},
 		{"gbdt early stopping without valid", job{params: gb(`{"early_stopping_rounds": 3}`)}, "params.early_stopping_rounds needs validation rows, and valid.parquet has none"},
 		{"gbdt infinite feature", job{params: gb(`{}`), train: func() split { s := clean(mixed(9, 200, false)); s.x[1][3] = math.Inf(-1); return s }()}, `column "b" is infinite in row 3`},
@@ -279,9 +417,9 @@ func TestAlgorithmRejects(t *testing.T) {
 		{"ridge missing", job{params: `{"algorithm": "ridge", "seed": 1}`, schema: schemaJSON("regression"), train: reg}, `column "a" is missing (null or NaN) in row`},
 		{"ridge unknown param", job{params: `{"algorithm": "ridge", "seed": 1, "params": {"alpha": 1}}`, schema: schemaJSON("regression"), train: clean(reg)}, `unknown parameter "alpha" for algorithm ridge (known: l2)`},
 		{"ridge collinear", job{params: `{"algorithm": "ridge", "seed": 1, "params": {"l2": 0}}`, schema: schemaJSON("regression"), train: func() split { s := clean(mixed(9, 200, true)); s.x[2] = s.x[1]; return s }()}, "increase params.l2"},
-		{"logistic on regression", job{params: `{"algorithm": "logistic", "seed": 1}`, schema: schemaJSON("regression"), train: clean(reg)}, `task "regression" is not supported by algorithm logistic (want "binary")`},
+		{"logistic on regression", job{params: `{"algorithm": "logistic", "seed": 1}`, schema: schemaJSON("regression"), train: clean(reg)}, `task "regression" is not supported by algorithm logistic (want "binary" or "multiclass")`},
 		{"regression target NaN", job{params: gb(`{}`), schema: schemaJSON("regression"), train: func() split { s := mixed(9, 200, true); s.y[7] = math.NaN(); return s }()}, `target "label" is missing (null or NaN) in row 7`},
-		{"unknown task", job{params: gb(`{}`), schema: schemaJSON("multiclass")}, `task "multiclass" is not supported (want "binary" or "regression")`},
+		{"unknown task", job{params: gb(`{}`), schema: schemaJSON("ranking")}, `task "ranking" is not supported (want "binary", "multiclass" or "regression")`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,22 +31,23 @@ func gbdtParamSpecs(p *gbdt.Params) []paramSpec {
 }
 
 // objectiveFor maps a task to its gbdt objective.
-var objectiveFor = map[string]string{taskBinary: gbdt.BinaryLogistic, taskRegression: gbdt.SquaredError}
+var objectiveFor = map[string]string{taskBinary: gbdt.BinaryLogistic, taskRegression: gbdt.SquaredError, taskMulticlass: gbdt.MultiSoftprob}
 
 // parseGBDTParams reads the gbdt parameters, applying XGBoost's defaults:
-// objective (default from the task: binary:logistic or reg:squarederror),
-// n_estimators 100, learning_rate 0.3, max_depth 6, lambda 1, gamma 0,
-// min_child_weight 1, subsample 1, colsample_bytree 1, max_bin 256,
-// base_score 0.5 (binary) or the mean target (regression),
-// early_stopping_rounds 0 (off).
+// objective (default from the task: binary:logistic, reg:squarederror or
+// multi:softprob), n_estimators 100, learning_rate 0.3, max_depth 6,
+// lambda 1, gamma 0, min_child_weight 1, subsample 1, colsample_bytree 1,
+// max_bin 256, base_score 0.5 (binary, multiclass) or the mean target
+// (regression), early_stopping_rounds 0 (off). multi:softprob's num_class
+// is not a parameter: fit takes it from schema.json's classes.
 func parseGBDTParams(raw map[string]any, seed int64, task string) (gbdt.Params, error) {
 	objective := objectiveFor[task]
 	p := gbdt.DefaultParams(objective)
 	p.Seed = uint64(seed)
 	err := parseParams("gbdt", raw, gbdtParamSpecs(&p), map[string]func(string) error{
 		"objective": func(s string) error {
-			if s != gbdt.BinaryLogistic && s != gbdt.SquaredError {
-				return badInput("%s: params.objective %q is not supported (want %q or %q)", paramsFile, s, gbdt.BinaryLogistic, gbdt.SquaredError)
+			if s != gbdt.BinaryLogistic && s != gbdt.SquaredError && s != gbdt.MultiSoftprob {
+				return badInput("%s: params.objective %q is not supported (want %q, %q or %q)", paramsFile, s, gbdt.BinaryLogistic, gbdt.SquaredError, gbdt.MultiSoftprob)
 			}
 			if objective != "" && s != objective {
 				return badInput("%s: params.objective %q does not fit task %q (want %q)", paramsFile, s, task, objective)
@@ -58,7 +59,13 @@ func parseGBDTParams(raw map[string]any, seed int64, task string) (gbdt.Params, 
 	if err != nil {
 		return p, err
 	}
-	if err := p.Validate(); err != nil {
+	check := p
+	if check.Objective == gbdt.MultiSoftprob {
+		// num_class comes from schema.json's classes when fitting; any
+		// valid count checks the rest.
+		check.NumClass = 2
+	}
+	if err := check.Validate(); err != nil {
 		return p, badInput("%s: params: %w", paramsFile, err)
 	}
 	return p, nil
@@ -67,7 +74,7 @@ func parseGBDTParams(raw map[string]any, seed int64, task string) (gbdt.Params, 
 // gbdtAlgo is histogram gradient boosting (internal/gbdt).
 type gbdtAlgo struct{ params gbdt.Params }
 
-func (a *gbdtAlgo) tasks() []string { return []string{taskBinary, taskRegression} }
+func (a *gbdtAlgo) tasks() []string { return []string{taskBinary, taskMulticlass, taskRegression} }
 func (a *gbdtAlgo) missingOK() bool { return true }
 func (a *gbdtAlgo) describe() string {
 	p := a.params
@@ -75,11 +82,18 @@ func (a *gbdtAlgo) describe() string {
 		p.Objective, p.NumRound, p.Eta, p.MaxDepth, p.Lambda, p.Gamma, p.MinChildWeight, p.Subsample, p.ColsampleByTree, p.MaxBin, p.EarlyStoppingRounds, p.Seed)
 }
 
+// fit trains on train; for a multiclass task with num_class =
+// len(schema.Classes), its predictions being the class probabilities.
 func (a *gbdtAlgo) fit(ctx context.Context, schema schemaSpec, train, valid *data, p *progress, log io.Writer) (*fitResult, error) {
 	if a.params.EarlyStoppingRounds > 0 && valid.rows == 0 {
 		return nil, badInput("%s: params.early_stopping_rounds needs validation rows, and %s has none", paramsFile, validFile)
 	}
-	m, err := gbdt.Train(ctx, &gbdt.Data{X: train.x, Y: train.y}, &gbdt.Data{X: valid.x, Y: valid.y}, a.params, func(r gbdt.Round) {
+	params := a.params
+	if params.Objective == gbdt.MultiSoftprob {
+		params.NumClass = len(schema.Classes)
+		fmt.Fprintf(log, "num_class=%d (the classes of %s), %d trees a round\n", params.NumClass, schemaFile, params.NumClass)
+	}
+	m, err := gbdt.Train(ctx, &gbdt.Data{X: train.x, Y: train.y}, &gbdt.Data{X: valid.x, Y: valid.y}, params, func(r gbdt.Round) {
 		if math.IsNaN(r.Valid) {
 			fmt.Fprintf(log, "round %d/%d\n", r.Round+1, r.Rounds)
 		} else {
@@ -111,21 +125,31 @@ func (a *gbdtAlgo) fit(ctx context.Context, schema schemaSpec, train, valid *dat
 
 // metricName is the validation metric of an objective.
 func metricName(objective string) string {
-	if objective == gbdt.BinaryLogistic {
+	switch objective {
+	case gbdt.BinaryLogistic:
 		return "logloss"
+	case gbdt.MultiSoftprob:
+		return "mlogloss"
 	}
 	return "rmse"
 }
 
-// predictBooster predicts every row of d as the model file does.
+// predictBooster predicts every row of d as the model file does: one
+// prediction per row (a probability or a value), or for a multi-class
+// model its NumClass class probabilities per row, row-major.
 func predictBooster(b *xgbjson.Booster, d *data) []float64 {
-	out := make([]float64, d.rows)
+	k := b.NumOutputs()
+	out := make([]float64, d.rows*k)
 	row := make([]float64, len(d.x))
-	for i := range out {
+	for i := range d.rows {
 		for j, col := range d.x {
 			row[j] = col[i]
 		}
-		out[i] = b.Predict(row)
+		if b.Multiclass() {
+			b.PredictProba(row, out[i*k:(i+1)*k])
+		} else {
+			out[i] = b.Predict(row)
+		}
 	}
 	return out
 }

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+
+	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/internal/transform"
 )
 
 // logisticFit is the result of fitLogistic.
@@ -294,4 +300,353 @@ func maxAbs(xs []float64) float64 {
 		m = math.Max(m, math.Abs(x))
 	}
 	return m
+}
+
+// multinomialFit is the result of fitMultinomial.
+type multinomialFit struct {
+	b          []float64   // one intercept per class, summing to 0
+	w          [][]float64 // w[c][j] is class c's weight of feature j
+	iterations int         // Newton steps taken
+	converged  bool        // max |gradient| <= tol at the end
+	grad       float64     // final max |gradient|
+}
+
+// fitMultinomial minimises the multinomial (softmax) counterpart of
+// fitLogistic's objective over K = k classes,
+//
+//	f(b, W) = (1/n) Σ_i [log Σ_c e^{z_ic} - z_{i,y_i}] + (l2/2) Σ_c ‖w_c‖²,
+//	z_ic = b_c + w_c·x_i,
+//
+// which is scikit-learn's LogisticRegression(multi_class="multinomial",
+// C=1/(n·l2)) divided by n·C: every class has its own weights and
+// intercept (K·(p+1) parameters), the weights are penalised, the
+// intercepts are not. It runs fitLogistic's damped Newton method on all
+// K·(p+1) parameters with the same stopping rules. f does not change when
+// the same number is added to every intercept (or, with l2 = 0, the same
+// vector to every class's weights), so the Hessian is singular along those
+// directions; the Newton system adds s_j·Σ_c Σ_c' e_cj e_c'jᵀ for each
+// parameter slot j (the Hessian of (s_j/2)(Σ_c θ_cj)², s_j the slot's mean
+// diagonal), which makes it positive definite without changing the step:
+// the gradient has no component along those directions, so every step
+// keeps Σ_c b_c = 0 and Σ_c w_c = 0 from the zero start, the minimiser that
+// scikit-learn's solvers also reach. Requires every class to occur in
+// d.y (else an intercept goes to -∞). All sums run in a fixed order
+// (deterministic).
+func fitMultinomial(ctx context.Context, d *data, k int, p logisticParams, onIter func(it int, obj, grad float64)) (*multinomialFit, error) {
+	slot := len(d.x) + 1 // per class: (b_c, w_c...)
+	dim := k * slot
+	theta := make([]float64, dim)
+	z := make([]float64, k*d.rows) // class-major: z[c*n+i]
+	zTrial := make([]float64, k*d.rows)
+	prob := make([]float64, k*d.rows)
+	g := make([]float64, dim)
+	gTrial := make([]float64, dim)
+	h := make([]float64, dim*dim)
+	step := make([]float64, dim)
+	trial := make([]float64, dim)
+
+	fit := &multinomialFit{}
+	multiScores(d, theta, k, z)
+	obj := multiObjective(d, theta, z, k, p.L2)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		multiGradient(d, theta, z, k, p.L2, prob, g)
+		fit.grad = maxAbs(g)
+		if fit.iterations > 0 && onIter != nil {
+			onIter(fit.iterations, obj, fit.grad)
+		}
+		if fit.grad <= p.Tol {
+			fit.converged = true
+			break
+		}
+		if fit.iterations == p.MaxIter {
+			break
+		}
+		multiHessian(d, prob, k, p.L2, h)
+		copy(step, g)
+		if err := choleskySolve(h, dim, step); err != nil {
+			return nil, badInput("the Hessian is not positive definite at iteration %d (constant or collinear features with l2 = 0?); increase params.l2", fit.iterations+1)
+		}
+		accepted := false
+		slope := dot(g, step)
+		if slope <= 1e-10*math.Max(1, math.Abs(obj)) {
+			for j := range theta {
+				trial[j] = theta[j] - step[j]
+			}
+			multiScores(d, trial, k, zTrial)
+			multiGradient(d, trial, zTrial, k, p.L2, prob, gTrial)
+			if maxAbs(gTrial) < fit.grad {
+				obj = multiObjective(d, trial, zTrial, k, p.L2)
+				accepted = true
+			}
+		} else {
+			t := 1.0
+			for range 60 {
+				for j := range theta {
+					trial[j] = theta[j] - t*step[j]
+				}
+				multiScores(d, trial, k, zTrial)
+				if o := multiObjective(d, trial, zTrial, k, p.L2); o <= obj-1e-4*t*slope {
+					obj = o
+					accepted = true
+					break
+				}
+				t /= 2
+			}
+		}
+		if !accepted {
+			fit.converged = true
+			break
+		}
+		theta, trial = trial, theta
+		z, zTrial = zTrial, z
+		fit.iterations++
+	}
+	fit.b = make([]float64, k)
+	fit.w = make([][]float64, k)
+	for c := range k {
+		fit.b[c] = theta[c*slot]
+		fit.w[c] = append([]float64(nil), theta[c*slot+1:(c+1)*slot]...)
+	}
+	for j, v := range theta {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			c, f := j/slot, j%slot
+			if f == 0 {
+				return nil, fmt.Errorf("training diverged (intercept of class %d is %v)", c, v)
+			}
+			return nil, fmt.Errorf("training diverged (class %d's weight %d is %v)", c, f-1, v)
+		}
+	}
+	return fit, nil
+}
+
+// multiScores sets z[c*n+i] = b_c + Σ_j w_cj x_ij, accumulated feature by
+// feature in feature order.
+func multiScores(d *data, theta []float64, k int, z []float64) {
+	slot := len(d.x) + 1
+	for c := range k {
+		zc := z[c*d.rows : (c+1)*d.rows]
+		th := theta[c*slot : (c+1)*slot]
+		for i := range zc {
+			zc[i] = th[0]
+		}
+		for j, col := range d.x {
+			w := th[j+1]
+			for i, v := range col[:len(zc)] {
+				zc[i] += w * v
+			}
+		}
+	}
+}
+
+// multiObjective is f(θ) given the class-major scores z of θ.
+func multiObjective(d *data, theta, z []float64, k int, l2 float64) float64 {
+	n := d.rows
+	var s float64
+	for i := range n {
+		zmax := math.Inf(-1)
+		for c := range k {
+			zmax = math.Max(zmax, z[c*n+i])
+		}
+		var e float64
+		for c := range k {
+			e += math.Exp(z[c*n+i] - zmax)
+		}
+		s += math.Log(e) + zmax - z[int(d.y[i])*n+i]
+	}
+	slot := len(d.x) + 1
+	var r float64
+	for j, v := range theta {
+		if j%slot != 0 {
+			r += v * v
+		}
+	}
+	return s/float64(n) + l2/2*r
+}
+
+// multiGradient sets prob (class-major) to the softmax of z and g to ∇f(θ):
+// for class c, (1/n) Σ_i (p_ic - [y_i = c]) x̃_i plus l2·w_c on the
+// weights.
+func multiGradient(d *data, theta, z []float64, k int, l2 float64, prob, g []float64) {
+	n := d.rows
+	for i := range n {
+		zmax := math.Inf(-1)
+		for c := range k {
+			zmax = math.Max(zmax, z[c*n+i])
+		}
+		var e float64
+		for c := range k {
+			q := math.Exp(z[c*n+i] - zmax)
+			prob[c*n+i] = q
+			e += q
+		}
+		for c := range k {
+			prob[c*n+i] /= e
+		}
+	}
+	slot := len(d.x) + 1
+	resid := make([]float64, n)
+	nf := float64(n)
+	for c := range k {
+		copy(resid, prob[c*n:(c+1)*n])
+		for i, y := range d.y {
+			if int(y) == c {
+				resid[i]--
+			}
+		}
+		g[c*slot] = sum(resid) / nf
+		for j, col := range d.x {
+			g[c*slot+j+1] = dot(resid, col)/nf + l2*theta[c*slot+j+1]
+		}
+	}
+}
+
+// multiHessian sets h (dim×dim row-major, dim = K·(p+1), parameter (c, j)
+// at c·(p+1)+j) to ∇²f: block (c, c') is (1/n) Σ_i p_ic([c = c'] - p_ic')
+// x̃_i x̃_iᵀ with x̃_i = (1, x_i), plus l2 on the weights' diagonal, plus
+// the s_j terms that remove the softmax's invariance (see fitMultinomial).
+// Rows are processed in blocks so each block's columns stay in cache.
+func multiHessian(d *data, prob []float64, k int, l2 float64, h []float64) {
+	slot := len(d.x) + 1
+	dim := k * slot
+	n := d.rows
+	clear(h)
+	at := func(c, j, c2, j2 int) *float64 { return &h[(c*slot+j)*dim+c2*slot+j2] }
+	s := make([]float64, rowBlock)
+	sx := make([][]float64, slot) // s ⊙ x̃_j for the block
+	for j := range sx {
+		sx[j] = make([]float64, rowBlock)
+	}
+	col := func(j, lo, hi int) []float64 { return d.x[j-1][lo:hi] }
+	for lo := 0; lo < n; lo += rowBlock {
+		hi := min(lo+rowBlock, n)
+		m := hi - lo
+		for c := range k {
+			pc := prob[c*n+lo : c*n+hi]
+			for c2 := 0; c2 <= c; c2++ {
+				pc2 := prob[c2*n+lo : c2*n+hi]
+				bs := s[:m]
+				for i := range bs {
+					if c == c2 {
+						bs[i] = pc[i] * (1 - pc[i])
+					} else {
+						bs[i] = -pc[i] * pc2[i]
+					}
+				}
+				copy(sx[0][:m], bs)
+				for j := 1; j < slot; j++ {
+					out := sx[j][:m]
+					for i, v := range col(j, lo, hi) {
+						out[i] = bs[i] * v
+					}
+				}
+				// The block is symmetric: accumulate (j, j2) for j2 <= j.
+				for j := 0; j < slot; j++ {
+					*at(c, j, c2, 0) += sum(sx[j][:m])
+					for j2 := 1; j2 <= j; j2++ {
+						*at(c, j, c2, j2) += dot(sx[j][:m], col(j2, lo, hi))
+					}
+				}
+			}
+		}
+	}
+	nf := float64(n)
+	for c := range k {
+		for c2 := 0; c2 <= c; c2++ {
+			for j := 0; j < slot; j++ {
+				for j2 := 0; j2 <= j; j2++ {
+					v := *at(c, j, c2, j2) / nf
+					*at(c, j, c2, j2) = v
+					*at(c, j2, c2, j) = v
+					*at(c2, j, c, j2) = v
+					*at(c2, j2, c, j) = v
+				}
+			}
+		}
+	}
+	for j := 0; j < slot; j++ {
+		var sj float64
+		for c := range k {
+			sj += *at(c, j, c, j)
+		}
+		sj /= float64(k)
+		for c := range k {
+			for c2 := range k {
+				*at(c, j, c2, j) += sj
+			}
+			if j > 0 {
+				*at(c, j, c, j) += l2
+			}
+		}
+	}
+}
+
+// estimator returns the fitted model as internal/model's Multinomial, the
+// model.json the trainer writes and Kiln serves.
+func (f *multinomialFit) estimator(features []string) *model.Multinomial {
+	return &model.Multinomial{Type: model.EstimatorMultinomial, Features: features, Weights: f.w, Intercepts: f.b}
+}
+
+// maxMultinomialParams caps K·(p+1) for multinomial logistic regression:
+// its Newton system is dense, (K·(p+1))² float64s (128 MiB at the cap) and
+// a Cholesky factorisation per step.
+const maxMultinomialParams = 4096
+
+// fitMulticlass is logisticAlgo.fit for task multiclass: multinomial
+// logistic regression over the len(schema.Classes) classes, every one of
+// which must occur in train. model.json is internal/model's Multinomial.
+func (a *logisticAlgo) fitMulticlass(ctx context.Context, schema schemaSpec, train *data, p *progress, log io.Writer) (*fitResult, error) {
+	params := a.params
+	k := len(schema.Classes)
+	if dim := k * (len(schema.Features) + 1); dim > maxMultinomialParams {
+		return nil, badInput("%s: %d classes × (%d features + 1) = %d parameters; multinomial logistic regression solves a dense Newton system and allows at most %d; use fewer features", schemaFile, k, len(schema.Features), dim, maxMultinomialParams)
+	}
+	count := make([]int, k)
+	for _, y := range train.y {
+		count[int(y)]++
+	}
+	for c, m := range count {
+		if m == 0 {
+			return nil, badInput("%s: class %q (target %q = %d) has no rows; multinomial logistic regression needs every class of %s in the training split", trainFile, schema.Classes[c], schema.Target, c, schemaFile)
+		}
+	}
+	fit, err := fitMultinomial(ctx, train, k, params, func(it int, obj, grad float64) {
+		fmt.Fprintf(log, "iteration %d: objective %.12g, max |gradient| %.3g\n", it, obj, grad)
+		p.report(10+80*it/params.MaxIter, fmt.Sprintf("iteration %d/%d", it, params.MaxIter))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !fit.converged {
+		fmt.Fprintf(log, "warning: not converged after %d iterations (max |gradient| %.3g > tol %g)\n", fit.iterations, fit.grad, params.Tol)
+	}
+	est := fit.estimator(schema.Features)
+	var predictErr error
+	return &fitResult{
+		predict: func(d *data) []float64 {
+			if d.rows == 0 {
+				return nil
+			}
+			out := make([]float64, d.rows*k)
+			x := &transform.Matrix{Rows: d.rows, Features: schema.Features, Cols: d.x}
+			if err := est.PredictProba(x, out); err != nil {
+				// Only a score beyond ±MaxFloat64 gets here (the features
+				// are finite); model() reports it.
+				predictErr = cmp.Or(predictErr, err)
+				for i := range out {
+					out[i] = math.NaN()
+				}
+			}
+			return out
+		},
+		model: func() ([]byte, error) {
+			if predictErr != nil {
+				return nil, fmt.Errorf("predicting with the trained model: %w", predictErr)
+			}
+			return json.MarshalIndent(est, "", "  ")
+		},
+		iterations: fit.iterations,
+	}, nil
 }

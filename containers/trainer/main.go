@@ -28,12 +28,14 @@
 //
 // Algorithms (docs/containers.md lists their parameters):
 //
-//   - logistic (binary): minimises mean log-loss + l2/2·‖w‖² (the intercept
-//     is not penalised) by Newton's method with a Cholesky solve and a
-//     backtracking line search: exact and deterministic. Params: l2 (default
-//     1e-4), max_iter (default 100), tol (default 1e-8, on the gradient's
-//     largest component). The seed is unused.
-//   - gbdt (binary or regression): histogram gradient-boosted trees as
+//   - logistic (binary; multiclass: multinomial, softmax): minimises mean
+//     log-loss + l2/2·‖w‖² (the intercepts are not penalised) by Newton's
+//     method with a Cholesky solve and a backtracking line search: exact and
+//     deterministic. Params: l2 (default 1e-4), max_iter (default 100), tol
+//     (default 1e-8, on the gradient's largest component). The seed is
+//     unused.
+//   - gbdt (binary, multiclass as multi:softprob, or regression): histogram
+//     gradient-boosted trees as
 //     XGBoost's hist method (internal/gbdt), with XGBoost's parameter names
 //     and defaults, missing values and early stopping on the validation
 //     rows; the seed drives subsample and colsample_bytree.

@@ -36,6 +36,9 @@ type schemaSpec struct {
 	Features []string `json:"features"`
 	Target   string   `json:"target"`
 	Task     string   `json:"task"`
+	// Classes names the classes of a multiclass task; the target column
+	// holds class indexes 0..len(Classes)-1.
+	Classes []string `json:"classes,omitempty"`
 }
 
 // paramsSpec is params.json.
@@ -70,17 +73,20 @@ type metricsOut struct {
 }
 
 // splitMetrics holds one split's metrics; undefined ones are left out.
-// Binary tasks get logloss and auc, regression rmse, mae and r2.
+// Binary tasks get logloss and auc, multiclass logloss and accuracy,
+// regression rmse, mae and r2.
 type splitMetrics struct {
-	LogLoss *float64 `json:"logloss,omitempty"`
-	AUC     *float64 `json:"auc,omitempty"`
-	RMSE    *float64 `json:"rmse,omitempty"`
-	MAE     *float64 `json:"mae,omitempty"`
-	R2      *float64 `json:"r2,omitempty"`
+	LogLoss  *float64 `json:"logloss,omitempty"`
+	AUC      *float64 `json:"auc,omitempty"`
+	Accuracy *float64 `json:"accuracy,omitempty"`
+	RMSE     *float64 `json:"rmse,omitempty"`
+	MAE      *float64 `json:"mae,omitempty"`
+	R2       *float64 `json:"r2,omitempty"`
 }
 
 // data is a loaded split: column-major features (NaN where missing, for
-// algorithms that allow it) and labels (0/1 for binary tasks).
+// algorithms that allow it) and labels (0/1 for binary tasks, class
+// indexes 0..K-1 for multiclass).
 type data struct {
 	rows int
 	x    [][]float64 // x[j][i]
@@ -141,6 +147,15 @@ func run(ctx context.Context, inDir, outDir string, stdout, stderr io.Writer) er
 			return badInput("%s: target %q has only class %v; training needs both classes", trainFile, schema.Target, train.y[0])
 		}
 	}
+	if schema.Task == taskMulticlass {
+		seen := make(map[float64]bool)
+		for _, v := range train.y {
+			seen[v] = true
+		}
+		if len(seen) < 2 {
+			return badInput("%s: target %q has only class %q; training needs at least two", trainFile, schema.Target, schema.Classes[int(train.y[0])])
+		}
+	}
 	valid, err := readSplit(ctx, filepath.Join(inDir, validFile), schema, algo.missingOK())
 	if err != nil {
 		return err
@@ -155,8 +170,8 @@ func run(ctx context.Context, inDir, outDir string, stdout, stderr io.Writer) er
 	}
 	p.report(90, "computing metrics")
 	m := metricsOut{
-		Train:          metricsFor(schema.Task, train.y, res.predict(train)),
-		Valid:          metricsFor(schema.Task, valid.y, res.predict(valid)),
+		Train:          metricsFor(schema, train.y, res.predict(train)),
+		Valid:          metricsFor(schema, valid.y, res.predict(valid)),
 		Iterations:     res.iterations,
 		BestIteration:  res.bestIteration,
 		TrainerVersion: version,
@@ -176,6 +191,7 @@ func run(ctx context.Context, inDir, outDir string, stdout, stderr io.Writer) er
 const (
 	taskBinary     = "binary"
 	taskRegression = "regression"
+	taskMulticlass = "multiclass"
 )
 
 // algorithm is one training algorithm of the trainer.
@@ -192,7 +208,9 @@ type algorithm interface {
 
 // fitResult is a trained model, ready to predict and to write.
 type fitResult struct {
-	// predict returns predictions (probabilities or values) for d.
+	// predict returns predictions for d: probabilities or values, one per
+	// row, or for a multiclass task K class probabilities per row,
+	// row-major.
 	predict func(d *data) []float64
 	// model encodes model.json.
 	model func() ([]byte, error)
@@ -202,16 +220,20 @@ type fitResult struct {
 	bestIteration *int
 }
 
-// logisticAlgo is logistic regression.
+// logisticAlgo is logistic regression: binary, or multinomial (softmax)
+// for task multiclass.
 type logisticAlgo struct{ params logisticParams }
 
-func (a *logisticAlgo) tasks() []string { return []string{taskBinary} }
+func (a *logisticAlgo) tasks() []string { return []string{taskBinary, taskMulticlass} }
 func (a *logisticAlgo) missingOK() bool { return false }
 func (a *logisticAlgo) describe() string {
 	return fmt.Sprintf("logistic regression (l2=%g max_iter=%d tol=%g)", a.params.L2, a.params.MaxIter, a.params.Tol)
 }
 
 func (a *logisticAlgo) fit(ctx context.Context, schema schemaSpec, train, _ *data, p *progress, log io.Writer) (*fitResult, error) {
+	if schema.Task == taskMulticlass {
+		return a.fitMulticlass(ctx, schema, train, p, log)
+	}
 	params := a.params
 	fit, err := fitLogistic(ctx, train, params, func(it int, obj, grad float64) {
 		fmt.Fprintf(log, "iteration %d: objective %.12g, max |gradient| %.3g\n", it, obj, grad)
@@ -251,8 +273,17 @@ func quoteList(names []string) string {
 
 // check validates schema.json.
 func (s *schemaSpec) check() error {
-	if s.Task != taskBinary && s.Task != taskRegression {
-		return badInput("%s: task %q is not supported (want \"binary\" or \"regression\")", schemaFile, s.Task)
+	switch s.Task {
+	case taskBinary, taskRegression:
+		if len(s.Classes) > 0 {
+			return badInput("%s: classes are for task \"multiclass\", not %q", schemaFile, s.Task)
+		}
+	case taskMulticlass:
+		if len(s.Classes) < 2 {
+			return badInput("%s: task \"multiclass\" needs at least 2 classes, got %d", schemaFile, len(s.Classes))
+		}
+	default:
+		return badInput("%s: task %q is not supported (want \"binary\", \"multiclass\" or \"regression\")", schemaFile, s.Task)
 	}
 	if s.Target == "" {
 		return badInput("%s: no target", schemaFile)
@@ -395,11 +426,15 @@ func readSplit(ctx context.Context, path string, schema schemaSpec, missingOK bo
 			continue
 		}
 		for i, v := range vals {
-			if schema.Task != taskBinary {
-				break
-			}
-			if v != 0 && v != 1 {
-				return nil, badInput("%s: target %q is %v in row %d; a binary target must be 0 or 1", name, cols[j], v, i)
+			switch schema.Task {
+			case taskBinary:
+				if v != 0 && v != 1 {
+					return nil, badInput("%s: target %q is %v in row %d; a binary target must be 0 or 1", name, cols[j], v, i)
+				}
+			case taskMulticlass:
+				if v != math.Trunc(v) || v < 0 || v >= float64(len(schema.Classes)) {
+					return nil, badInput("%s: target %q is %v in row %d; a multiclass target must be a class index from 0 to %d", name, cols[j], v, i, len(schema.Classes)-1)
+				}
 			}
 		}
 		d.y = vals
@@ -408,10 +443,21 @@ func readSplit(ctx context.Context, path string, schema schemaSpec, missingOK bo
 }
 
 // metricsFor computes the metrics of a task from labels y and predictions
-// p: logloss and auc for binary, rmse, mae and r2 for regression.
-func metricsFor(task string, y, p []float64) splitMetrics {
-	if task == taskRegression {
+// p: logloss and auc for binary, logloss and accuracy for multiclass, rmse,
+// mae and r2 for regression.
+func metricsFor(schema schemaSpec, y, p []float64) splitMetrics {
+	switch schema.Task {
+	case taskRegression:
 		return regressionMetrics(y, p)
+	case taskMulticlass:
+		var m splitMetrics
+		if len(y) == 0 {
+			return m
+		}
+		all := metrics.Multiclass(y, p)
+		ll, acc := all["logloss"], all["accuracy"]
+		m.LogLoss, m.Accuracy = &ll, &acc
+		return m
 	}
 	return metricsOf(y, p)
 }

@@ -240,6 +240,27 @@ func TestGenerateRefuses(t *testing.T) {
 			m.Manifest.Output = model.OutputValue
 			return m
 		}, Options{}, `output is "value"`},
+		{"multiclass xgboost", xgboostMulticlass, Options{}, "multi-class models cannot be exported as C yet"},
+		{"multiclass xgboost, binary manifest", func(t *testing.T) *model.Model {
+			m := xgboostMulticlass(t)
+			m.Manifest.Task, m.Manifest.Output, m.Manifest.Classes = model.TaskBinary, model.OutputProbability, nil
+			return m
+		}, Options{}, "multi-class models cannot be exported as C yet"},
+		{"multinomial", func(t *testing.T) *model.Model {
+			m := xgboostMulticlass(t)
+			est, err := json.Marshal(model.Multinomial{Type: model.EstimatorMultinomial, Features: m.Predictor().FeatureNames(),
+				Weights: [][]float64{make([]float64, 6), make([]float64, 6), make([]float64, 6)}, Intercepts: []float64{0, 1, 2}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			man := m.Manifest
+			man.Estimator.Type = model.EstimatorMultinomial
+			mm, err := model.New(man, map[string][]byte{model.DefaultEstimatorFile: est})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return mm
+		}, Options{}, "multi-class models cannot be exported as C yet"},
 		{"prefix not an identifier", churn, Options{Prefix: "2fast"}, "not a C identifier"},
 		{"prefix keyword", churn, Options{Prefix: "int"}, "keyword"},
 		{"prefix reserved", churn, Options{Prefix: "__kiln"}, "reserved"},
@@ -693,6 +714,33 @@ func xgboostFixture(file, task string) func(t *testing.T) (*model.Model, []map[s
 		more := perturbedRows(rand.New(rand.NewPCG(5, 5)), rows, fitted, m)
 		return m, append(rows, more[:testRows-len(d.Features)]...)
 	}
+}
+
+// xgboostMulticlass is XGBoost's multi:softprob model of xgbFixtures
+// (multiclass.json) in a multiclass model.
+func xgboostMulticlass(t *testing.T) *model.Model {
+	t.Helper()
+	_, rows := readXGBData(t)
+	est, err := os.ReadFile(filepath.Join(xgbFixtures, "multiclass.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := dataset.Schema{}
+	for j := range 6 {
+		schema.Fields = append(schema.Fields, dataset.Field{Name: fmt.Sprintf("f_%c", 'a'+j), Type: dataset.Float64})
+	}
+	schema.Fields = append(schema.Fields, dataset.Field{Name: "y", Type: dataset.Float64})
+	fitted := fit(t, transform.Recipe{Target: "y"}, schema, rows)
+	m, err := model.New(model.Manifest{
+		FormatVersion: model.FormatVersion, Name: "cexport-test", Task: model.TaskMulticlass, Target: "y",
+		Classes: []string{"a", "b", "c"}, Inputs: fitted.Inputs, Transforms: fitted,
+		Estimator: model.Estimator{Type: model.EstimatorXGBoost, File: model.DefaultEstimatorFile},
+		Output:    model.OutputProbabilities,
+	}, map[string][]byte{model.DefaultEstimatorFile: est})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // checkXGBoostFixture compares the C predictions of XGBoost's own rows

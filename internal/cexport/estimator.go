@@ -7,11 +7,16 @@ import (
 )
 
 // newEstimator returns the C emitter of m's estimator, which must read
-// features (the transforms' outputs) in order.
+// features (the transforms' outputs) in order. Multi-class models (task
+// multiclass, or an estimator with class probabilities) are refused: the C
+// API returns one value per row.
 func newEstimator(m *model.Model, features []string) (estimator, error) {
 	p := m.Predictor()
 	if p == nil {
 		return nil, fmt.Errorf("the model has no estimator")
+	}
+	if mp, ok := p.(model.MultiPredictor); m.Manifest.Task == model.TaskMulticlass || (ok && mp.NumClass() >= 2) {
+		return nil, fmt.Errorf("multi-class models cannot be exported as C yet (task %q, estimator %q)", m.Manifest.Task, m.Manifest.Estimator.Type)
 	}
 	if err := sameFeatures(features, p.FeatureNames()); err != nil {
 		return nil, err

@@ -197,8 +197,9 @@ func newModelsShowCmd(cfg *Config) *cobra.Command {
 }
 
 // metricColumns are the metrics a versions table shows: AUC, accuracy and
-// F1 for classifiers, RMSE, MAE and R² for regressions (both kinds when a
-// model has both), else the first three metrics by name.
+// F1 for binary classifiers (one-vs-rest AUC and macro F1 for multi-class
+// ones), RMSE, MAE and R² for regressions (every kind a model has), else
+// the first three metrics by name.
 func metricColumns(versions []registry.Version) []string {
 	has := map[string]bool{}
 	for _, v := range versions {
@@ -207,7 +208,7 @@ func metricColumns(versions []registry.Version) []string {
 		}
 	}
 	var cols []string
-	for _, group := range [][]string{{"auc", "accuracy", "f1"}, {"rmse", "mae", "r2"}} {
+	for _, group := range [][]string{{"auc", "auc_ovr", "accuracy", "f1", "f1_macro"}, {"rmse", "mae", "r2"}} {
 		for _, m := range group {
 			if has[m] {
 				cols = append(cols, m)

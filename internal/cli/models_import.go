@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,8 @@ const (
 	importXGBoost  = "xgboost"
 	importLogistic = "logistic"
 	importLinear   = "linear"
+	// importMultinomial is Kiln's multinomial (softmax) logistic JSON.
+	importMultinomial = "multinomial"
 )
 
 // importedModel is a model file read for import: its bundle manifest
@@ -37,6 +40,7 @@ type importedModel struct {
 	task     string
 	output   string
 	features []string
+	classes  int // a multiclass model's number of classes, else 0
 }
 
 // readImported reads an estimator file of the given type ("" to detect it
@@ -54,10 +58,10 @@ func readImported(data []byte, typ string, inputs []string) (importedModel, erro
 		switch {
 		case probe.Learner != nil:
 			typ = importXGBoost
-		case probe.Type == importLogistic || probe.Type == importLinear:
+		case probe.Type == importLogistic || probe.Type == importLinear || probe.Type == importMultinomial:
 			typ = probe.Type
 		default:
-			return importedModel{}, errors.New(`cannot tell the model's type: give --type xgboost, logistic or linear`)
+			return importedModel{}, errors.New(`cannot tell the model's type: give --type xgboost, logistic, multinomial or linear`)
 		}
 	}
 	var m importedModel
@@ -69,8 +73,11 @@ func readImported(data []byte, typ string, inputs []string) (importedModel, erro
 		}
 		m.typ = model.EstimatorXGBoost
 		m.task, m.output = model.TaskBinary, model.OutputProbability
-		if b.Objective == xgbjson.ObjectiveSquaredError {
+		switch b.Objective {
+		case xgbjson.ObjectiveSquaredError:
 			m.task, m.output = model.TaskRegression, model.OutputValue
+		case xgbjson.ObjectiveMultiSoftprob, xgbjson.ObjectiveMultiSoftmax:
+			m.task, m.output, m.classes = model.TaskMulticlass, model.OutputProbabilities, b.NumClass
 		}
 		m.features = b.FeatureNames
 		if len(inputs) > 0 {
@@ -82,11 +89,11 @@ func readImported(data []byte, typ string, inputs []string) (importedModel, erro
 		if len(m.features) == 0 {
 			return m, fmt.Errorf("the model file names no features (trained from arrays): name its %d input columns in order with --inputs", b.NumFeature)
 		}
-	case importLogistic, importLinear:
+	case importLogistic, importLinear, importMultinomial:
 		var lin struct {
-			Type     string    `json:"type"`
-			Features []string  `json:"features"`
-			Weights  []float64 `json:"weights"`
+			Type       string    `json:"type"`
+			Features   []string  `json:"features"`
+			Intercepts []float64 `json:"intercepts"`
 		}
 		if err := json.Unmarshal(data, &lin); err != nil {
 			return m, fmt.Errorf("reading the %s model: %w", typ, err)
@@ -98,12 +105,16 @@ func readImported(data []byte, typ string, inputs []string) (importedModel, erro
 		if len(inputs) > 0 {
 			return m, errors.New("--inputs is for XGBoost models: a logistic or linear file names its features")
 		}
-		m.typ, m.task, m.output = model.EstimatorLogistic, model.TaskBinary, model.OutputProbability
-		if typ == importLinear {
+		switch typ {
+		case importLinear:
 			m.typ, m.task, m.output = model.EstimatorLinear, model.TaskRegression, model.OutputValue
+		case importMultinomial:
+			m.typ, m.task, m.output, m.classes = model.EstimatorMultinomial, model.TaskMulticlass, model.OutputProbabilities, len(lin.Intercepts)
+		default:
+			m.typ, m.task, m.output = model.EstimatorLogistic, model.TaskBinary, model.OutputProbability
 		}
 	default:
-		return m, fmt.Errorf("--type %q: want xgboost, logistic or linear", typ)
+		return m, fmt.Errorf("--type %q: want xgboost, logistic, multinomial or linear", typ)
 	}
 	seen := map[string]bool{}
 	for _, f := range m.features {
@@ -119,17 +130,19 @@ func newModelsImportCmd(cfg *Config) *cobra.Command {
 	var (
 		file, typ, target, reason    string
 		specFile, dataPath, stepName string
-		inputs                       []string
+		inputs, classList            []string
 	)
 	cmd := &cobra.Command{
 		Use:   "import NAME --estimator FILE --reason REASON",
-		Short: "Register a model trained elsewhere (XGBoost save_model JSON, or Kiln's logistic/linear JSON)",
+		Short: "Register a model trained elsewhere (XGBoost save_model JSON, or Kiln's logistic/multinomial/linear JSON)",
 		Long: `Register a model trained outside Kiln, as the next version of NAME, so it can be
 scored, served, canaried, monitored and compared like any other.
 
---estimator is XGBoost's save_model JSON (binary:logistic or
-reg:squarederror) or Kiln's logistic or linear JSON (docs/models.md); --type
-says which when the file does not. The bundle's recipe is the identity over
+--estimator is XGBoost's save_model JSON (binary:logistic,
+reg:squarederror, multi:softprob or multi:softmax) or Kiln's logistic,
+multinomial or linear JSON (docs/models.md); --type says which when the file
+does not. A multi-class model's classes are named with --classes (default:
+with --spec, the classes of the dataset's target; else 0, 1, ...). The bundle's recipe is the identity over
 the model's input columns: their names come from the XGBoost file's
 feature_names, or --inputs (in order) for a model trained from arrays; each
 is read as a number. The version's lineage says "imported", by whom and why,
@@ -143,6 +156,7 @@ them). The version's lineage then also names the spec and the data.`,
 		Example: `  kiln models import churn-xgb --estimator model.json --reason "trained in the notebook, week 49"
   kiln models import churn-xgb --estimator model.json --inputs tenure,monthly_charges,support_calls --reason "baseline"
   kiln models import price --estimator ridge.json --type linear --reason "from scikit-learn" --json
+  kiln models import wine-xgb --estimator wine.json --classes class_0,class_1,class_2 --reason "multi:softprob from the notebook"
   kiln models import churn-nb --estimator model.json --spec pipelines/churn.yaml --dataset data/churn.csv --reason "notebook, Kiln's recipe"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -192,6 +206,10 @@ them). The version's lineage then also names the spec and the data.`,
 					return &exitError{code: 2, err: fmt.Errorf("%s: %w", file, err)}
 				}
 			}
+			classes, err := importClasses(im, classList, rec)
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("%s: %w", file, err)}
+			}
 			sum := sha256.Sum256(data)
 			fileHash := hex.EncodeToString(sum[:])
 			abs, _ := filepath.Abs(file)
@@ -206,7 +224,7 @@ them). The version's lineage then also names the spec and the data.`,
 			}
 			man := model.Manifest{
 				FormatVersion: model.FormatVersion, Name: name, Task: im.task, Target: target, Output: im.output,
-				Inputs: fields, Transforms: fitted,
+				Classes: classes, Inputs: fields, Transforms: fitted,
 				Estimator: model.Estimator{Type: im.typ, File: model.DefaultEstimatorFile},
 				Lineage: model.Lineage{Runtime: "imported", CreatedBy: actor, CreatedAt: time.Now().UTC(),
 					Params: map[string]any{"imported_from": abs, "estimator_sha256": fileHash}},
@@ -267,20 +285,49 @@ them). The version's lineage then also names the spec and the data.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&file, "estimator", "", "the model file: XGBoost save_model JSON, or Kiln's logistic or linear JSON (required)")
-	f.StringVar(&typ, "type", "", "xgboost, logistic or linear (default: read from the file)")
+	f.StringVar(&file, "estimator", "", "the model file: XGBoost save_model JSON, or Kiln's logistic, multinomial or linear JSON (required)")
+	f.StringVar(&typ, "type", "", "xgboost, logistic, multinomial or linear (default: read from the file)")
 	f.StringArrayVar(&inputs, "inputs", nil, "the model's input columns in order, comma-separated (for an XGBoost model without feature_names)")
 	f.StringVar(&target, "target", "label", "the name of the label column (kept in the manifest; scoring does not need it)")
 	f.StringVar(&reason, "reason", "", "where the model comes from and why it is imported (required; kept in its lineage)")
 	f.StringVar(&specFile, "spec", "", "a pipeline spec whose preprocess recipe the model was trained on (with --dataset)")
 	f.StringVar(&dataPath, "dataset", "", "the data (CSV, JSON Lines or Parquet) Kiln fits the spec's recipe on (with --spec)")
 	f.StringVar(&stepName, "step", "", "the spec's preprocess step, when it has several")
+	f.StringSliceVar(&classList, "classes", nil, "a multi-class model's class names in the order of its outputs, comma-separated (default: the classes of --dataset's target with --spec, else 0,1,...)")
 	return cmd
+}
+
+// importClasses returns the classes of an imported multi-class model: those
+// given (one per model output), else those preprocess finds in the
+// recipe's dataset, else "0", "1", ... (XGBoost's labels). A model of
+// another task takes none.
+func importClasses(im importedModel, given []string, rec *importRecipe) ([]string, error) {
+	if im.classes == 0 {
+		if len(given) > 0 {
+			return nil, fmt.Errorf("--classes is for multi-class models; this one does task %q", im.task)
+		}
+		return nil, nil
+	}
+	classes := given
+	switch {
+	case len(given) > 0:
+	case rec != nil && rec.classes != nil:
+		classes = rec.classes
+	default:
+		for k := range im.classes {
+			classes = append(classes, strconv.Itoa(k))
+		}
+	}
+	if len(classes) != im.classes {
+		return nil, fmt.Errorf("the model has %d classes but %d class names are given (%s)", im.classes, len(classes), strings.Join(classes, ", "))
+	}
+	return classes, nil
 }
 
 // importRecipe is a spec's preprocess recipe fitted for kiln models import.
 type importRecipe struct {
 	step, target, task string
+	classes            []string // a multiclass step's classes in the dataset
 	fitted             *transform.Fitted
 	specText, specHash string
 	dataPath, dataHash string
@@ -341,8 +388,14 @@ func fitImportRecipe(cmd *cobra.Command, cfg *Config, specFile, dataPath, stepNa
 	if task == "" {
 		task = model.TaskBinary
 	}
+	var classes []string
+	if task == model.TaskMulticlass {
+		if classes, err = activities.TargetClasses(rec, st.Preprocess.Target); err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("--dataset %s: %w", dataPath, err)}
+		}
+	}
 	return &importRecipe{
-		step: st.Name, target: st.Preprocess.Target, task: task, fitted: fitted,
+		step: st.Name, target: st.Preprocess.Target, task: task, fitted: fitted, classes: classes,
 		specText: string(specSrc), specHash: spec.Hash, dataPath: abs, dataHash: dataHash, rows: rec.NumRows(), specFile: specFile,
 	}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,9 @@ import (
 
 // TestModelsImportErrors: what cannot be imported is refused with a usage
 // error naming the problem, and nothing is registered.
+// multinomialJSON is a three-class Kiln multinomial estimator over a and b.
+const multinomialJSON = `{"type":"multinomial","features":["a","b"],"weights":[[1,0],[0,1],[-1,-1]],"intercepts":[0,0.5,0]}`
+
 func TestModelsImportErrors(t *testing.T) {
 	home := t.TempDir()
 	xgb := filepath.Join(repoRoot, "internal", "xgbjson", "testdata", "binary.json")
@@ -40,6 +44,9 @@ func TestModelsImportErrors(t *testing.T) {
 		{[]string{"--estimator", write("l.json", `{"type":"logistic","features":["a","a"],"weights":[1,2],"intercept":0}`), "--reason", "r"}, "distinct"},
 		{[]string{"--estimator", write("n.txt", `not json`), "--reason", "r"}, "not a JSON model file"},
 		{[]string{"--estimator", write("w.json", `{"type":"logistic","features":["a","b"],"weights":[1],"intercept":0}`), "--reason", "r"}, "does not load"},
+		{[]string{"--estimator", write("mn.json", multinomialJSON), "--classes", "x,y", "--reason", "r"}, "the model has 3 classes but 2 class names are given"},
+		{[]string{"--estimator", write("mn2.json", multinomialJSON), "--classes", "x,y,x", "--reason", "r"}, `class "x" is listed twice`},
+		{[]string{"--estimator", write("l2.json", `{"type":"logistic","features":["a"],"weights":[1],"intercept":0}`), "--classes", "x,y", "--reason", "r"}, "--classes is for multi-class models"},
 	}
 	for _, tt := range tests {
 		r := kiln(t, append([]string{"--home", home, "models", "import", "m"}, tt.args...)...)
@@ -181,4 +188,58 @@ func readPredictions(t *testing.T, path string) []float64 {
 	defer rec.Release()
 	col := rec.Column(0).(*array.Float64)
 	return append([]float64(nil), col.Float64Values()...)
+}
+
+// TestModelsImportMultinomial imports a Kiln multinomial file without and
+// with --classes: the classes default to 0, 1, 2; named, they are what
+// kiln score writes, one probability column each.
+func TestModelsImportMultinomial(t *testing.T) {
+	home, dir := t.TempDir(), t.TempDir()
+	est := filepath.Join(dir, "m.json")
+	if err := os.WriteFile(est, []byte(multinomialJSON), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "rows.csv")
+	if err := os.WriteFile(data, []byte("a,b\n2,0\n0,3\n-2,-1.5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		classes []string
+		want    []string
+	}{
+		{"default", nil, []string{"0", "1", "2"}},
+		{"named", []string{"red", "rosé", "white"}, []string{"red", "rosé", "white"}},
+	} {
+		args := []string{"--home", home, "models", "import", "wine-" + tc.name, "--estimator", est, "--reason", "from scikit-learn"}
+		if tc.classes != nil {
+			args = append(args, "--classes", strings.Join(tc.classes, ","))
+		}
+		if r := kiln(t, args...); r.err != nil || !strings.Contains(r.stdout, "task multiclass") {
+			t.Fatalf("import %s: %v\n%s", tc.name, r.err, r.stdout)
+		}
+		out := filepath.Join(dir, tc.name+".parquet")
+		if r := kiln(t, "--home", home, "score", "wine-"+tc.name+":1", data, out); r.err != nil {
+			t.Fatalf("score %s: %v\n%s", tc.name, r.err, r.stderr)
+		}
+		rd, err := dataset.OpenParquet(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := rd.ReadAll(t.Context(), nil)
+		rd.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pred, _, _ := dataset.Strings(rec, "prediction")
+		if !slices.Equal(pred, tc.want) {
+			t.Errorf("%s: predictions %q, want %q", tc.name, pred, tc.want)
+		}
+		for _, c := range tc.want {
+			if !rec.Schema().HasField("probability_" + c) {
+				t.Errorf("%s: no column probability_%s in %v", tc.name, c, rec.Schema())
+			}
+		}
+		rec.Release()
+	}
 }

@@ -243,3 +243,24 @@ func TestModelsRegressionColumns(t *testing.T) {
 		t.Errorf("params not printed as key=value:\n%s", r.stdout)
 	}
 }
+
+// TestModelsMulticlassColumns: a multi-class model's versions show the
+// one-vs-rest AUC, accuracy and macro F1.
+func TestModelsMulticlassColumns(t *testing.T) {
+	home := t.TempDir()
+	reg, err := registry.Open(context.Background(), filepath.Join(home, "registry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := reg.Register(context.Background(), registry.Version{Model: "wine", BundleURI: "file:///b/1",
+		Metrics: map[string]float64{"auc_ovr": 0.99, "accuracy": 0.95, "f1_macro": 0.94, "logloss": 0.1}}); err != nil {
+		t.Fatal(err)
+	}
+	reg.Close()
+	r := kiln(t, "--home", home, "models", "versions", "wine")
+	for _, col := range []string{"AUC_OVR", "ACCURACY", "F1_MACRO", "0.9900", "0.9400"} {
+		if r.err != nil || !strings.Contains(r.stdout, col) {
+			t.Errorf("kiln models versions wine lacks %s (%v):\n%s", col, r.err, r.stdout)
+		}
+	}
+}

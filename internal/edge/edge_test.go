@@ -4,14 +4,21 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/internal/transform"
 )
 
 // TestPayloadRoundTrip encodes a payload, finds it after an executable's
@@ -96,4 +103,77 @@ func TestRuntimeLinksOnlyPrediction(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestScoreMulticlass scores a multinomial model's rows from CSV into CSV,
+// JSON Lines and (through Parquet) CSV again: each output row holds the most
+// probable class's name and one probability column per class, equal to
+// the model's own probabilities.
+func TestScoreMulticlass(t *testing.T) {
+	est := []byte(`{"type":"multinomial","features":["a","b"],"weights":[[1,0],[0,1],[-1,-1]],"intercepts":[0,0.5,0]}`)
+	fields := []dataset.Field{{Name: "a", Type: dataset.Float64}, {Name: "b", Type: dataset.Float64}}
+	m, err := model.New(model.Manifest{
+		FormatVersion: model.FormatVersion, Name: "m", Task: model.TaskMulticlass, Output: model.OutputProbabilities,
+		Classes: []string{"x", "y", "z"}, Inputs: fields,
+		Transforms: &transform.Fitted{Inputs: fields, Features: []string{"a", "b"}},
+		Estimator:  model.Estimator{Type: model.EstimatorMultinomial, File: "model.json"},
+	}, map[string][]byte{"model.json": est})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []map[string]any{{"a": 2.0, "b": 0.0}, {"a": 0.0, "b": 3.0}, {"a": -2.0, "b": -1.5}}
+	sc, err := m.ScoreRows(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCSV := "id,prediction,probability_x,probability_y,probability_z,model,model_version\n"
+	wantJSON := ""
+	for i := range rows {
+		p := sc.Proba[3*i : 3*i+3]
+		f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+		label := m.ClassOf(sc.Values[i])
+		wantCSV += fmt.Sprintf("%d,%s,%s,%s,%s,m,4\n", i, label, f(p[0]), f(p[1]), f(p[2]))
+		wantJSON += fmt.Sprintf(`{"id":"%d","prediction":%q,"probability_x":%s,"probability_y":%s,"probability_z":%s,"model":"m","model_version":4}`+"\n", i, label, f(p[0]), f(p[1]), f(p[2]))
+	}
+	if got := []string{m.ClassOf(sc.Values[0]), m.ClassOf(sc.Values[1]), m.ClassOf(sc.Values[2])}; !slices.Equal(got, []string{"x", "y", "z"}) {
+		t.Fatalf("classes %q, want x y z", got)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "rows.csv")
+	if err := os.WriteFile(in, []byte("id,a,b\n0,2,0\n1,0,3\n2,-2,-1.5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"csv", Options{Input: in, Format: FormatCSV, OutputFormat: FormatCSV}, wantCSV},
+		{"jsonl", Options{Input: in, Format: FormatCSV, OutputFormat: FormatJSONL}, wantJSON},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Passthrough = []string{"id"}
+			var out bytes.Buffer
+			if err := Score(t.Context(), m, "m", 4, tc.o, nil, &out); err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != tc.want {
+				t.Errorf("output\n%s\nwant\n%s", out.String(), tc.want)
+			}
+		})
+	}
+	t.Run("parquet", func(t *testing.T) {
+		pq := filepath.Join(dir, "scored.parquet")
+		if err := Score(t.Context(), m, "m", 4, Options{Input: in, Format: FormatCSV, Output: pq, OutputFormat: FormatParquet, Passthrough: []string{"id"}}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		// The scored Parquet file read back as CSV: the same columns.
+		if err := writeRowsFrom(t.Context(), pq, FormatCSV, &out, &rowScorer{m: m, name: "m", version: 4, pass: []string{"id"}}); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != wantCSV {
+			t.Errorf("output\n%s\nwant\n%s", out.String(), wantCSV)
+		}
+	})
 }

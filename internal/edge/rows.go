@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -46,12 +47,17 @@ func (s *rowScorer) stream(ctx context.Context, inFmt, outFmt string, in io.Read
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		preds, err := s.m.PredictRows(rows)
+		sc, err := s.m.ScoreRows(rows)
 		if err != nil {
 			return fmt.Errorf("rows %d-%d: %w", first, first+len(rows)-1, err)
 		}
-		for i, p := range preds {
-			if err := w.write(passVals[i], p); err != nil {
+		k := s.m.NumClass()
+		for i, p := range sc.Values {
+			var proba []float64
+			if k > 0 {
+				proba = sc.Proba[i*k : (i+1)*k]
+			}
+			if err := w.write(passVals[i], p, proba); err != nil {
 				return err
 			}
 		}
@@ -258,17 +264,44 @@ func (rw *rowWriter) header() error {
 	if rw.csv == nil {
 		return nil
 	}
-	return rw.csv.Write(append(append([]string{}, rw.s.pass...), "prediction", "model", "model_version"))
+	head := append(append([]string{}, rw.s.pass...), "prediction")
+	for _, c := range rw.classes() {
+		head = append(head, probabilityPrefix+c)
+	}
+	return rw.csv.Write(append(head, "model", "model_version"))
 }
 
-func (rw *rowWriter) write(pass []any, pred float64) error {
+// probabilityPrefix starts a multiclass model's per-class probability
+// columns, as in batch scoring's output.
+const probabilityPrefix = "probability_"
+
+// classes are a multiclass model's classes, nil for the other tasks.
+func (rw *rowWriter) classes() []string {
+	if rw.s.m.NumClass() == 0 {
+		return nil
+	}
+	return rw.s.m.Manifest.Classes
+}
+
+// write writes one scored row: pred is the prediction (a multiclass
+// model's class index, written as the class's name) and proba a multiclass
+// model's class probabilities (nil for the other tasks).
+func (rw *rowWriter) write(pass []any, pred float64, proba []float64) error {
 	p := strconv.FormatFloat(pred, 'g', -1, 64)
+	classes := rw.classes()
+	if classes != nil {
+		p = rw.s.m.ClassOf(pred)
+	}
 	if rw.csv != nil {
-		rec := make([]string, 0, len(pass)+3)
+		rec := make([]string, 0, len(pass)+3+len(proba))
 		for _, v := range pass {
 			rec = append(rec, csvText(v))
 		}
-		return rw.csv.Write(append(rec, p, rw.s.name, rw.ver))
+		rec = append(rec, p)
+		for _, q := range proba {
+			rec = append(rec, strconv.FormatFloat(q, 'g', -1, 64))
+		}
+		return rw.csv.Write(append(rec, rw.s.name, rw.ver))
 	}
 	rw.w.WriteByte('{')
 	for k, v := range pass {
@@ -282,6 +315,16 @@ func (rw *rowWriter) write(pass []any, pred float64) error {
 		rw.w.WriteByte(',')
 	}
 	name, _ := json.Marshal(rw.s.name)
+	if classes != nil {
+		label, _ := json.Marshal(p)
+		fmt.Fprintf(rw.w, `"prediction":%s,`, label)
+		for c, q := range proba {
+			key, _ := json.Marshal(probabilityPrefix + classes[c])
+			fmt.Fprintf(rw.w, `%s:%s,`, key, strconv.FormatFloat(q, 'g', -1, 64))
+		}
+		fmt.Fprintf(rw.w, `"model":%s,"model_version":%s}`+"\n", name, rw.ver)
+		return nil
+	}
 	fmt.Fprintf(rw.w, `"prediction":%s,"model":%s,"model_version":%s}`+"\n", p, name, rw.ver)
 	return nil
 }
@@ -394,6 +437,10 @@ func writeRowsFrom(ctx context.Context, path, format string, out io.Writer, s *r
 		return err
 	}
 	cols := append(append([]string{}, s.pass...), "prediction")
+	classes := w.classes()
+	for _, c := range classes {
+		cols = append(cols, probabilityPrefix+c)
+	}
 	for g := 0; g < r.NumRowGroups(); g++ {
 		err := r.ScanRowGroup(ctx, g, cols, batchRows, func(rec arrow.Record) error {
 			n := int(rec.NumRows())
@@ -407,7 +454,17 @@ func writeRowsFrom(ctx context.Context, path, format string, out io.Writer, s *r
 				}
 				v, _ := dataset.Value(pred, i)
 				p, _ := v.(float64)
-				if err := w.write(pass, p); err != nil {
+				var proba []float64
+				if classes != nil {
+					label, _ := v.(string)
+					p = float64(slices.Index(classes, label))
+					proba = make([]float64, len(classes))
+					for c := range classes {
+						q, _ := dataset.Value(rec.Column(len(s.pass)+1+c), i)
+						proba[c], _ = q.(float64)
+					}
+				}
+				if err := w.write(pass, p, proba); err != nil {
 					return err
 				}
 			}

@@ -30,9 +30,20 @@ import (
 )
 
 // KnownMetrics are the metric names the evaluate step computes, for any task
-// (metrics.BinaryNames, then metrics.RegressionNames). The pipeline validator
-// rejects gates that use any other name, or a name of another task.
-var KnownMetrics = append(slices.Clone(metrics.BinaryNames), metrics.RegressionNames...)
+// (metrics.BinaryNames, then the multiclass names binary lacks, then
+// metrics.RegressionNames). The pipeline validator rejects gates that use
+// any other name, or a name of another task.
+var KnownMetrics = knownMetrics()
+
+func knownMetrics() []string {
+	names := slices.Clone(metrics.BinaryNames)
+	for _, n := range metrics.MulticlassNames {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return append(names, metrics.RegressionNames...)
+}
 
 // ChampionPrefix marks an identifier as a metric of the current champion model.
 const ChampionPrefix = "champion."

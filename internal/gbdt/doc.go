@@ -5,7 +5,10 @@
 // bins (on float32 values, as XGBoost's predictor compares them); every round
 // computes first- and second-order gradients of the objective
 // (binary:logistic or reg:squarederror) and grows one tree depth-wise to
-// MaxDepth. A split maximises
+// MaxDepth. For multi:softprob (NumClass classes K) the model has one
+// margin per class, every round computes XGBoost's softmax gradients of
+// each class (g = p_k - [y = k], h = max(2·p_k·(1-p_k), 1e-16)) and grows
+// K trees, one per class on that class's gradients. A split maximises
 //
 //	loss_chg = G_L²/(H_L+λ) + G_R²/(H_R+λ) - G²/(H+λ)
 //
@@ -15,8 +18,8 @@
 // eta·(-G/(H+λ)). After a tree is grown, splits whose loss_chg is below Gamma
 // and whose children are both leaves are pruned, bottom up, as XGBoost's
 // pruner does. With a validation set and EarlyStoppingRounds, training stops
-// when the validation metric (logloss or rmse) has not improved for that many
-// rounds, and the model keeps the trees up to the best round.
+// when the validation metric (logloss, mlogloss or rmse) has not improved for
+// that many rounds, and the model keeps the trees up to the best round.
 //
 // Speed comes from the usual tricks: binned features stored column by column
 // as uint16, a row index partitioned in place as nodes split (so a node's rows

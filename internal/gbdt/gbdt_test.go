@@ -196,8 +196,16 @@ func TestThresholdsMatchBins(t *testing.T) {
 // training margins the grower accumulated.
 func trainWithMargins(t *testing.T, d *Data, p Params) (*grower, []float64, *Model) {
 	t.Helper()
-	var margins []float64
-	testHookMargins = func(z []float64) { margins = z }
+	_, margins, m := trainWithClassMargins(t, d, p)
+	return nil, margins[0], m
+}
+
+// trainWithClassMargins is trainWithMargins returning every class's
+// margins.
+func trainWithClassMargins(t *testing.T, d *Data, p Params) (*grower, [][]float64, *Model) {
+	t.Helper()
+	var margins [][]float64
+	testHookMargins = func(z [][]float64) { margins = z }
 	defer func() { testHookMargins = nil }()
 	m := train(t, d, nil, p)
 	return nil, margins, m
@@ -247,6 +255,10 @@ func TestParamErrors(t *testing.T) {
 		{func(p *Params) { p.MaxBin = 1 }, "max_bin must be from 2 to 65535"},
 		{func(p *Params) { p.BaseScore = 1 }, "base_score must be a probability in (0, 1)"},
 		{func(p *Params) { p.EarlyStoppingRounds = 3 }, "early_stopping_rounds needs validation rows"},
+		{func(p *Params) { p.Objective = MultiSoftprob }, "num_class must be from 2 to 65536 for multi:softprob, got 0"},
+		{func(p *Params) { p.Objective, p.NumClass = MultiSoftprob, 1 }, "num_class must be from 2 to 65536 for multi:softprob, got 1"},
+		{func(p *Params) { p.NumClass = 3 }, "num_class is for multi:softprob only, got 3 for binary:logistic"},
+		{func(p *Params) { p.Objective, p.NumClass, p.BaseScore = MultiSoftprob, 2, math.Inf(1) }, "base_score must be finite"},
 	} {
 		p := DefaultParams(BinaryLogistic)
 		tc.set(&p)
@@ -259,6 +271,15 @@ func TestParamErrors(t *testing.T) {
 	bad.Y[3] = 2
 	if _, err := Train(context.Background(), bad, nil, DefaultParams(BinaryLogistic), nil); err == nil || !strings.Contains(err.Error(), "label of row 3 is 2") {
 		t.Errorf("label 2: got %v", err)
+	}
+	mp := DefaultParams(MultiSoftprob)
+	mp.NumClass = 2
+	if _, err := Train(context.Background(), bad, nil, mp, nil); err == nil || !strings.Contains(err.Error(), "label of row 3 is 2; multi:softprob with num_class 2 needs a class index from 0 to 1") {
+		t.Errorf("multi label 2: got %v", err)
+	}
+	bad.Y[3] = 0.5
+	if _, err := Train(context.Background(), bad, nil, mp, nil); err == nil || !strings.Contains(err.Error(), "label of row 3 is 0.5") {
+		t.Errorf("multi label 0.5: got %v", err)
 	}
 	bad.Y[3], bad.X[1][4] = 1, math.Inf(1)
 	if _, err := Train(context.Background(), bad, nil, DefaultParams(BinaryLogistic), nil); err == nil || !strings.Contains(err.Error(), "feature 1 is infinite in row 4") {
@@ -319,5 +340,189 @@ func TestSortFloat32s(t *testing.T) {
 				t.Fatalf("n=%d: position %d is %v, want %v", n, i, vals[i], want[i])
 			}
 		}
+	}
+}
+
+// threeClass labels rows with one of three classes: the largest of three
+// noisy scores; a missing x0 favours class 0.
+func threeClass(x []float64, r *rand.Rand) float64 {
+	x0 := x[0]
+	if math.IsNaN(x0) {
+		x0 = 1.2
+	}
+	s := []float64{3 * x0, 4*x[1]*x[2] + 0.5, 2 * math.Sin(5*x[3])}
+	best := 0
+	for k := range s {
+		s[k] += 0.5 * r.NormFloat64()
+		if s[k] > s[best] {
+			best = k
+		}
+	}
+	return float64(best)
+}
+
+func multiParams(k int) Params {
+	p := DefaultParams(MultiSoftprob)
+	p.NumClass = k
+	return p
+}
+
+// TestMulticlass trains three classes and checks the model's layout (k
+// trees a round, classes in order), its probabilities (rows sum to 1, the
+// batch equals the row path, classes are their argmax), its holdout
+// accuracy and log loss, and its XGBoost booster.
+func TestMulticlass(t *testing.T) {
+	d := synth(21, 4000, 5, 0.1, threeClass)
+	test := synth(22, 2000, 5, 0.1, threeClass)
+	p := multiParams(3)
+	p.NumRound, p.MaxDepth, p.Eta = 30, 4, 0.3
+	m := train(t, d, nil, p)
+	if m.NumClass != 3 || len(m.Trees) != 90 || len(m.TreeClass) != 90 || m.Metric != "mlogloss" || m.BaseScore != 0.5 {
+		t.Fatalf("num_class %d, %d trees, %d classes, metric %q, base_score %v", m.NumClass, len(m.Trees), len(m.TreeClass), m.Metric, m.BaseScore)
+	}
+	for i, c := range m.TreeClass {
+		if c != i%3 {
+			t.Fatalf("tree %d is for class %d, want %d", i, c, i%3)
+		}
+	}
+	proba := m.PredictProbaColumns(test.X)
+	classes := m.PredictColumns(test.X)
+	if len(proba) != 3*test.Rows() || len(classes) != test.Rows() {
+		t.Fatalf("%d probabilities, %d classes for %d rows", len(proba), len(classes), test.Rows())
+	}
+	x := make([]float64, 5)
+	correct := 0
+	for i := range test.Rows() {
+		row := proba[3*i : 3*i+3]
+		if s := row[0] + row[1] + row[2]; math.Abs(s-1) > 1e-12 {
+			t.Fatalf("row %d: probabilities %v sum to %v", i, row, s)
+		}
+		for j := range x {
+			x[j] = test.X[j][i]
+		}
+		if one := m.PredictProba(x); !reflect.DeepEqual(one, row) {
+			t.Fatalf("row %d: PredictProba %v, columns %v", i, one, row)
+		}
+		if c := float64(argmax(row)); classes[i] != c || m.Predict(x) != c {
+			t.Fatalf("row %d: class %v (Predict %v), argmax of %v", i, classes[i], m.Predict(x), row)
+		}
+		if classes[i] == test.Y[i] {
+			correct++
+		}
+	}
+	all := metrics.Multiclass(test.Y, proba)
+	// The label noise leaves about 85% predictable.
+	if acc := float64(correct) / float64(test.Rows()); acc < 0.75 || all["logloss"] > 0.6 {
+		t.Errorf("holdout accuracy %.4f, log loss %.4f", acc, all["logloss"])
+	}
+	t.Logf("holdout accuracy %.4f, log loss %.4f", all["accuracy"], all["logloss"])
+
+	b := m.Booster([]string{"a", "b", "c", "d", "e"})
+	if err := b.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if b.NumClass != 3 || !reflect.DeepEqual(b.TreeInfo, m.TreeClass) || b.Objective != "multi:softprob" {
+		t.Fatalf("booster num_class %d tree_info %v objective %q", b.NumClass, b.TreeInfo, b.Objective)
+	}
+	// The booster sums in float32 (as XGBoost), the model in float64.
+	bp := make([]float64, 3)
+	worst := 0.0
+	for i := range test.Rows() {
+		for j := range x {
+			x[j] = test.X[j][i]
+		}
+		b.PredictProba(x, bp)
+		for k := range bp {
+			worst = math.Max(worst, math.Abs(bp[k]-proba[3*i+k]))
+		}
+	}
+	if worst > 1e-5 {
+		t.Errorf("booster and model probabilities differ by up to %g", worst)
+	}
+}
+
+// TestMulticlassGradients checks the softmax gradients against XGBoost's
+// formulas on hand-computed margins: row i's margins are z[0][i], z[1][i],
+// z[2][i] (0, 0, ln 3; 2, 0, 1; -1000, 0, 0).
+func TestMulticlassGradients(t *testing.T) {
+	z := [][]float64{{0, 2, -1000}, {0, 0, 0}, {math.Log(3), 1, 0}}
+	y := []float64{1, 0, 2}
+	grads := [][]gpair{make([]gpair, 3), make([]gpair, 3), make([]gpair, 3)}
+	softmaxGradients(y, z, grads)
+	e := math.E
+	for _, tt := range []struct {
+		row, class int
+		p          float64
+		label      bool
+	}{
+		{0, 0, 1.0 / 5, false}, {0, 1, 1.0 / 5, true}, {0, 2, 3.0 / 5, false},
+		{1, 0, e * e / (e*e + 1 + e), true}, {1, 1, 1 / (e*e + 1 + e), false}, {1, 2, e / (e*e + 1 + e), false},
+	} {
+		g, h := tt.p, math.Max(2*tt.p*(1-tt.p), 1e-16)
+		if tt.label {
+			g = tt.p - 1
+		}
+		got := grads[tt.class][tt.row]
+		if math.Abs(got.g-g) > 1e-15 || math.Abs(got.h-h) > 1e-15 {
+			t.Errorf("row %d class %d: (g, h) = (%v, %v), want (%v, %v)", tt.row, tt.class, got.g, got.h, g, h)
+		}
+	}
+	// Row 2: class 0 has margin -1000, so p_0 = 0 and its hessian is the
+	// floor 1e-16; classes 1 and 2 share the rest.
+	if got := grads[0][2]; got.g != 0 || got.h != 1e-16 {
+		t.Errorf("row 2 class 0: (%v, %v), want (0, 1e-16)", got.g, got.h)
+	}
+	if got := grads[2][2]; math.Abs(got.g-(-0.5)) > 1e-15 || math.Abs(got.h-0.5) > 1e-15 {
+		t.Errorf("row 2 class 2: (%v, %v), want (-0.5, 0.5)", got.g, got.h)
+	}
+}
+
+// TestMulticlassDeterministicAndEarlyStopping checks that multi-class
+// training does not depend on the number of goroutines, that early
+// stopping keeps whole rounds up to the best mlogloss, and that the
+// training margins match the model's (thresholds send rows where their
+// bins did).
+func TestMulticlassDeterministicAndEarlyStopping(t *testing.T) {
+	d := synth(23, 600, 4, 0.1, threeClass)
+	v := synth(24, 600, 4, 0.1, threeClass)
+	p := multiParams(3)
+	p.NumRound, p.MaxDepth, p.Eta, p.MinChildWeight, p.Lambda = 200, 8, 0.5, 0, 0
+	p.Subsample, p.ColsampleByTree, p.Seed = 0.8, 0.75, 3
+	p.EarlyStoppingRounds = 8
+	var models []*Model
+	for _, threads := range []int{1, 3} {
+		p.Threads = threads
+		models = append(models, train(t, d, v, p))
+	}
+	if !reflect.DeepEqual(models[0], models[1]) {
+		t.Error("the model differs with 1 and 3 goroutines")
+	}
+	m := models[0]
+	if m.Rounds == p.NumRound {
+		t.Fatalf("trained all %d rounds; the data should overfit early", p.NumRound)
+	}
+	best := 0
+	for i, x := range m.ValidHistory {
+		if x < m.ValidHistory[best] {
+			best = i
+		}
+	}
+	if m.BestRound != best || len(m.Trees) != 3*(best+1) || len(m.TreeClass) != 3*(best+1) || m.Rounds != best+1+p.EarlyStoppingRounds {
+		t.Fatalf("best round %d, %d trees, %d rounds; want best %d, %d trees", m.BestRound, len(m.Trees), m.Rounds, best, 3*(best+1))
+	}
+	proba := m.PredictProbaColumns(v.X)
+	var loss float64
+	for i, y := range v.Y {
+		loss -= math.Log(max(proba[3*i+int(y)], 1e-16))
+	}
+	if loss /= float64(len(v.Y)); math.Abs(loss-m.ValidHistory[best]) > 1e-12 {
+		t.Errorf("kept model's validation mlogloss %v, want the best round's %v", loss, m.ValidHistory[best])
+	}
+
+	p.EarlyStoppingRounds, p.NumRound = 0, 15
+	_, margins, m := trainWithClassMargins(t, d, p)
+	want := m.classMarginColumns(d.X)
+	if !reflect.DeepEqual(margins, want) {
+		t.Error("training margins differ from the model's")
 	}
 }

@@ -3,6 +3,8 @@ package gbdt
 import (
 	"fmt"
 	"math"
+
+	"github.com/kiln-ml/kiln/internal/xgbjson"
 )
 
 // Objectives.
@@ -12,13 +14,21 @@ const (
 	BinaryLogistic = "binary:logistic"
 	// SquaredError is regression with squared loss; the margin is the value.
 	SquaredError = "reg:squarederror"
+	// MultiSoftprob is multi-class classification for labels 0..NumClass-1:
+	// the model has one margin per class and the class probabilities are
+	// their softmax. Each round grows one tree per class.
+	MultiSoftprob = "multi:softprob"
 )
 
 // Params are the training parameters. The zero value is not valid: start
 // from DefaultParams.
 type Params struct {
-	// Objective is BinaryLogistic or SquaredError.
+	// Objective is BinaryLogistic, SquaredError or MultiSoftprob.
 	Objective string
+	// NumClass is the number of classes K for MultiSoftprob, 2 to
+	// xgbjson.MaxNumClass; it must be 0 for the other objectives.
+	// DefaultParams leaves it 0: multi-class training must set it.
+	NumClass int
 	// NumRound is the number of boosting rounds (trees). Default 100.
 	NumRound int
 	// Eta is the learning rate (shrinkage), in (0, 1]. Default 0.3.
@@ -40,9 +50,10 @@ type Params struct {
 	// MaxBin is the maximum number of bins per feature, 2 to 65535. Default 256.
 	MaxBin int
 	// BaseScore is the initial prediction: a probability in (0, 1) for
-	// BinaryLogistic, a value for SquaredError. NaN means the default: 0.5
-	// for BinaryLogistic, the mean label for SquaredError. It is rounded to
-	// float32, as XGBoost stores it.
+	// BinaryLogistic, a value for SquaredError, the initial margin of every
+	// class for MultiSoftprob (it cancels in the softmax). NaN means the
+	// default: 0.5 for BinaryLogistic and MultiSoftprob, the mean label for
+	// SquaredError. It is rounded to float32, as XGBoost stores it.
 	BaseScore float64
 	// EarlyStoppingRounds stops training when the validation metric has not
 	// improved for this many rounds; 0 disables early stopping. It needs
@@ -55,7 +66,8 @@ type Params struct {
 	Threads int
 }
 
-// DefaultParams returns XGBoost's defaults for objective.
+// DefaultParams returns XGBoost's defaults for objective. For
+// MultiSoftprob set NumClass too.
 func DefaultParams(objective string) Params {
 	return Params{
 		Objective:       objective,
@@ -74,8 +86,12 @@ func DefaultParams(objective string) Params {
 // Validate reports the first invalid parameter, naming it as in params.json.
 func (p *Params) Validate() error {
 	switch {
-	case p.Objective != BinaryLogistic && p.Objective != SquaredError:
-		return fmt.Errorf("objective %q is not supported (want %q or %q)", p.Objective, BinaryLogistic, SquaredError)
+	case p.Objective != BinaryLogistic && p.Objective != SquaredError && p.Objective != MultiSoftprob:
+		return fmt.Errorf("objective %q is not supported (want %q, %q or %q)", p.Objective, BinaryLogistic, SquaredError, MultiSoftprob)
+	case p.Objective == MultiSoftprob && (p.NumClass < 2 || p.NumClass > xgbjson.MaxNumClass):
+		return fmt.Errorf("num_class must be from 2 to %d for %s, got %d", xgbjson.MaxNumClass, MultiSoftprob, p.NumClass)
+	case p.Objective != MultiSoftprob && p.NumClass != 0:
+		return fmt.Errorf("num_class is for %s only, got %d for %s", MultiSoftprob, p.NumClass, p.Objective)
 	case p.NumRound < 1:
 		return fmt.Errorf("n_estimators must be at least 1, got %d", p.NumRound)
 	case !(p.Eta > 0 && p.Eta <= 1):

@@ -10,10 +10,12 @@ import (
 	"slices"
 
 	"github.com/kiln-ml/kiln/internal/metrics"
+	"github.com/kiln-ml/kiln/internal/xgbjson"
 )
 
 // Data is a data set: X[j][i] is feature j of row i (NaN when missing) and
-// Y[i] the label of row i (0 or 1 for BinaryLogistic).
+// Y[i] the label of row i (0 or 1 for BinaryLogistic, a class index 0 to
+// NumClass-1 for MultiSoftprob).
 type Data struct {
 	X [][]float64
 	Y []float64
@@ -39,11 +41,17 @@ const rtEps = 1e-6
 // after every round for early stopping and the history. onRound, if not
 // nil, is called after every round. The result depends only on the data and
 // p (not on p.Threads).
+//
+// For MultiSoftprob every round computes the softmax gradients of every
+// class from the margins before the round, g = p_k - [y = k] and h =
+// max(2·p_k·(1-p_k), 1e-16) as XGBoost does, and grows one tree per class
+// on its class's gradients (each tree drawing its own row and column
+// samples); early stopping keeps whole rounds.
 func Train(ctx context.Context, train, valid *Data, p Params, onRound func(Round)) (*Model, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkData("train", train, p.Objective); err != nil {
+	if err := checkData("train", train, p); err != nil {
 		return nil, err
 	}
 	n, nf := train.Rows(), len(train.X)
@@ -56,7 +64,7 @@ func Train(ctx context.Context, train, valid *Data, p Params, onRound func(Round
 	if len(valid.X) != nf {
 		return nil, fmt.Errorf("valid: %d features, train has %d", len(valid.X), nf)
 	}
-	if err := checkData("valid", valid, p.Objective); err != nil {
+	if err := checkData("valid", valid, p); err != nil {
 		return nil, err
 	}
 	if p.EarlyStoppingRounds > 0 && valid.Rows() == 0 {
@@ -67,9 +75,12 @@ func Train(ctx context.Context, train, valid *Data, p Params, onRound func(Round
 		threads = runtime.GOMAXPROCS(0)
 	}
 
-	m := &Model{Objective: p.Objective, BaseScore: p.BaseScore, NumFeature: nf, Metric: "rmse"}
-	if p.Objective == BinaryLogistic {
+	m := &Model{Objective: p.Objective, BaseScore: p.BaseScore, NumFeature: nf, NumClass: p.NumClass, Metric: "rmse"}
+	switch p.Objective {
+	case BinaryLogistic:
 		m.Metric = "logloss"
+	case MultiSoftprob:
+		m.Metric = "mlogloss"
 	}
 	if math.IsNaN(m.BaseScore) {
 		m.BaseScore = 0.5
@@ -85,30 +96,56 @@ func Train(ctx context.Context, train, valid *Data, p Params, onRound func(Round
 	g.gps = make([]gpair32, n)
 	g.tmpRows = make([]int32, n)
 	g.tmpGps = make([]gpair32, n)
-	g.grad = make([]gpair, n)
-	margin := make([]float64, n)
+	// One margin per class (one class but for MultiSoftprob), and the
+	// gradients of each class.
+	k := max(p.NumClass, 1)
+	margins := make([][]float64, k)
+	vMargins := make([][]float64, k)
+	grads := make([][]gpair, k)
 	base := m.BaseMargin()
-	for i := range margin {
-		margin[i] = base
-	}
-	vMargin := make([]float64, valid.Rows())
-	for i := range vMargin {
-		vMargin[i] = base
+	for c := range k {
+		margins[c] = make([]float64, n)
+		for i := range margins[c] {
+			margins[c][i] = base
+		}
+		vMargins[c] = make([]float64, valid.Rows())
+		for i := range vMargins[c] {
+			vMargins[c][i] = base
+		}
+		grads[c] = make([]gpair, n)
 	}
 	best, bestRound := math.Inf(1), -1
 	for round := range p.NumRound {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		g.gradients(train.Y, margin)
-		t := g.grow()
-		g.update(t, margin)
-		m.Trees = append(m.Trees, t.tree)
+		if m.multi() {
+			softmaxGradients(train.Y, margins, grads)
+		} else {
+			g.grad = grads[0]
+			g.gradients(train.Y, margins[0])
+		}
+		for c := range k {
+			g.grad = grads[c]
+			t := g.grow()
+			g.update(t, margins[c])
+			m.Trees = append(m.Trees, t.tree)
+			if m.multi() {
+				m.TreeClass = append(m.TreeClass, c)
+			}
+		}
 		m.Rounds = round + 1
 		r := Round{Round: round, Rounds: p.NumRound, Valid: math.NaN(), Best: math.NaN(), BestRound: round}
 		if valid.Rows() > 0 {
-			addTree(&m.Trees[round], valid.X, vMargin)
-			v := m.metric(valid.Y, vMargin)
+			for c := range k {
+				addTree(&m.Trees[round*k+c], valid.X, vMargins[c])
+			}
+			var v float64
+			if m.multi() {
+				v = mlogloss(valid.Y, vMargins)
+			} else {
+				v = m.metric(valid.Y, vMargins[0])
+			}
 			m.ValidHistory = append(m.ValidHistory, v)
 			if v < best || bestRound < 0 {
 				best, bestRound = v, round
@@ -123,21 +160,25 @@ func Train(ctx context.Context, train, valid *Data, p Params, onRound func(Round
 		}
 	}
 	if testHookMargins != nil {
-		testHookMargins(margin)
+		testHookMargins(margins)
 	}
 	m.BestRound = m.Rounds - 1
 	if p.EarlyStoppingRounds > 0 {
 		m.BestRound = bestRound
-		m.Trees = m.Trees[:bestRound+1]
+		m.Trees = m.Trees[:(bestRound+1)*k]
+		if m.multi() {
+			m.TreeClass = m.TreeClass[:(bestRound+1)*k]
+		}
 	}
 	return m, nil
 }
 
-// testHookMargins, when set by a test, receives the final training margins.
-var testHookMargins func([]float64)
+// testHookMargins, when set by a test, receives the final training margins
+// of every class (one class but for MultiSoftprob).
+var testHookMargins func([][]float64)
 
 // checkData checks shapes, infinities and labels.
-func checkData(name string, d *Data, objective string) error {
+func checkData(name string, d *Data, p Params) error {
 	for j, col := range d.X {
 		if len(col) != len(d.Y) {
 			return fmt.Errorf("%s: feature %d has %d rows, the labels %d", name, j, len(col), len(d.Y))
@@ -152,8 +193,11 @@ func checkData(name string, d *Data, objective string) error {
 		if math.IsNaN(y) || math.IsInf(y, 0) {
 			return fmt.Errorf("%s: label of row %d is %v", name, i, y)
 		}
-		if objective == BinaryLogistic && y != 0 && y != 1 {
+		if p.Objective == BinaryLogistic && y != 0 && y != 1 {
 			return fmt.Errorf("%s: label of row %d is %v; %s needs 0 or 1", name, i, y, BinaryLogistic)
+		}
+		if p.Objective == MultiSoftprob && (y != math.Trunc(y) || y < 0 || y >= float64(p.NumClass)) {
+			return fmt.Errorf("%s: label of row %d is %v; %s with num_class %d needs a class index from 0 to %d", name, i, y, MultiSoftprob, p.NumClass, p.NumClass-1)
 		}
 	}
 	return nil
@@ -174,6 +218,47 @@ func (m *Model) metric(y, z []float64) float64 {
 		s += d * d
 	}
 	return math.Sqrt(s / float64(len(z)))
+}
+
+// mlogLossEps is XGBoost's floor on the probability of the label in
+// mlogloss.
+const mlogLossEps = 1e-16
+
+// mlogloss is XGBoost's multi-class validation metric: the mean over rows
+// of -log(max(p_y, 1e-16)), p the softmax of the class margins z[k][i]
+// and y the label.
+func mlogloss(y []float64, z [][]float64) float64 {
+	p := make([]float64, len(z))
+	var s float64
+	for i, yi := range y {
+		for c := range z {
+			p[c] = z[c][i]
+		}
+		xgbjson.Softmax(p)
+		s -= math.Log(max(p[int(yi)], mlogLossEps))
+	}
+	return s / float64(len(y))
+}
+
+// softmaxGradients sets grads[k][i] to the gradient pair of class k for
+// row i: p_k - [y_i = k] and max(2·p_k·(1-p_k), 1e-16), p the softmax of
+// the row's margins z[·][i] (XGBoost's multi:softprob gradients).
+func softmaxGradients(y []float64, z [][]float64, grads [][]gpair) {
+	p := make([]float64, len(z))
+	for i, yi := range y {
+		for c := range z {
+			p[c] = z[c][i]
+		}
+		xgbjson.Softmax(p)
+		label := int(yi)
+		for c, pc := range p {
+			g := pc
+			if c == label {
+				g = pc - 1
+			}
+			grads[c][i] = gpair{g, max(2*pc*(1-pc), 1e-16)}
+		}
+	}
 }
 
 func mean(xs []float64) float64 {

@@ -24,6 +24,8 @@ func Names(task string) []string {
 		return BinaryNames
 	case TaskRegression:
 		return RegressionNames
+	case TaskMulticlass:
+		return MulticlassNames
 	}
 	return nil
 }

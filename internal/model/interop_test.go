@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,8 +69,12 @@ func (d *xgbData) rows() []map[string]any {
 	return out
 }
 
+// xgbClasses names multiclass.json's three classes.
+var xgbClasses = []string{"red", "green", "blue"}
+
 // xgbManifest is a manifest for an XGBoost estimator over the fixture
-// columns, with no preprocessing (missing values reach the trees as NaN).
+// columns, with no preprocessing (missing values reach the trees as NaN);
+// a TaskMulticlass one names xgbClasses.
 func xgbManifest(t testing.TB, d *xgbData, task, output string) Manifest {
 	t.Helper()
 	fitted, err := transform.Fit(transform.Recipe{Target: "y"}, xgbSchema(), d.record(t))
@@ -79,17 +84,23 @@ func xgbManifest(t testing.TB, d *xgbData, task, output string) Manifest {
 	if strings.Join(fitted.Features, ",") != strings.Join(xgbNames, ",") {
 		t.Fatalf("transforms produce %v", fitted.Features)
 	}
-	return Manifest{
+	m := Manifest{
 		FormatVersion: FormatVersion, Name: "interop", Task: task, Target: "y",
 		Inputs: fitted.Inputs, Transforms: fitted,
 		Estimator: Estimator{Type: EstimatorXGBoost, File: DefaultEstimatorFile},
 		Output:    output,
 	}
+	if task == TaskMulticlass {
+		m.Classes = xgbClasses
+	}
+	return m
 }
 
 // checkXGBoostBundles writes bundles holding dir's XGBoost models, loads
 // them, and checks Kiln's predictions on Arrow batches and on JSON rows
-// against XGBoost's to 1e-6.
+// against XGBoost's to 1e-6: probabilities or values, and for the
+// multi-class model the class probabilities (and the predicted classes,
+// their argmax).
 func checkXGBoostBundles(t *testing.T, dir string) {
 	d := readXGBData(t, filepath.Join(dir, "data.json"))
 	for _, tt := range []struct {
@@ -98,6 +109,7 @@ func checkXGBoostBundles(t *testing.T, dir string) {
 	}{
 		{"binary.json", TaskBinary, OutputProbability, d.Binary.Prediction},
 		{"regression.json", TaskRegression, OutputValue, d.Regression.Prediction},
+		{"multiclass.json", TaskMulticlass, OutputProbabilities, d.Multiclass.Prediction},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
 			est, err := os.ReadFile(filepath.Join(dir, tt.file))
@@ -116,6 +128,10 @@ func checkXGBoostBundles(t *testing.T, dir string) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if tt.task == TaskMulticlass {
+				checkMulticlassBundle(t, mod, d, tt.want, got)
+				return
+			}
 			if i := firstDiff(got, tt.want, 1e-6); i >= 0 {
 				t.Errorf("Predict row %d: Kiln %v, XGBoost %v", i, got[i], tt.want[i])
 			}
@@ -127,6 +143,51 @@ func checkXGBoostBundles(t *testing.T, dir string) {
 				t.Errorf("PredictRows row %d: %v, Predict %v", i, rows[i], got[i])
 			}
 		})
+	}
+}
+
+// checkMulticlassBundle checks a multi-class bundle's probabilities (Arrow
+// batch and JSON rows) against XGBoost's, want, to 1e-6, and its
+// predicted classes got against their argmax.
+func checkMulticlassBundle(t *testing.T, mod *Model, d *xgbData, want, got []float64) {
+	t.Helper()
+	k := len(xgbClasses)
+	if mod.NumClass() != k {
+		t.Fatalf("NumClass %d, want %d", mod.NumClass(), k)
+	}
+	proba, err := mod.PredictProba(d.record(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(proba) != len(want) {
+		t.Fatalf("%d probabilities, XGBoost %d", len(proba), len(want))
+	}
+	worst := 0.0
+	for i := range proba {
+		worst = math.Max(worst, math.Abs(proba[i]-want[i]))
+	}
+	if worst > 1e-6 {
+		i := firstDiff(proba, want, 1e-6)
+		t.Errorf("PredictProba row %d class %d: Kiln %v, XGBoost %v (largest difference %.3g)", i/k, i%k, proba[i], want[i], worst)
+	}
+	t.Logf("%d rows × %d classes: largest probability difference from XGBoost %.3g", len(proba)/k, k, worst)
+	classes := make([]float64, len(got))
+	Argmax(want, k, classes)
+	if i := firstDiff(got, classes, 0); i >= 0 {
+		t.Errorf("Predict row %d: class %v, XGBoost's most probable %v", i, got[i], classes[i])
+	}
+	s, err := mod.ScoreRows(d.rows())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := firstDiff(s.Proba, proba, 0); i >= 0 {
+		t.Errorf("ScoreRows probability %d: %v, PredictProba %v", i, s.Proba[i], proba[i])
+	}
+	if i := firstDiff(s.Values, got, 0); i >= 0 {
+		t.Errorf("ScoreRows row %d: class %v, Predict %v", i, s.Values[i], got[i])
+	}
+	if c := mod.ClassOf(got[0]); c != xgbClasses[int(got[0])] {
+		t.Errorf("ClassOf(%v) = %q", got[0], c)
 	}
 }
 
@@ -159,6 +220,7 @@ func TestXGBoostBundleErrors(t *testing.T) {
 	d := readXGBData(t, filepath.Join(xgbFixtures, "data.json"))
 	bin, _ := os.ReadFile(filepath.Join(xgbFixtures, "binary.json"))
 	reg, _ := os.ReadFile(filepath.Join(xgbFixtures, "regression.json"))
+	multi, _ := os.ReadFile(filepath.Join(xgbFixtures, "multiclass.json"))
 	renamed := []byte(strings.Replace(string(reg), `"f_c"`, `"f_z"`, 1))
 	fewer := []byte(strings.Replace(string(bin), `"num_feature":"6"`, `"num_feature":"7"`, -1))
 	tests := []struct {
@@ -171,10 +233,18 @@ func TestXGBoostBundleErrors(t *testing.T) {
 		{"value for binary", TaskBinary, OutputValue, bin, `output "value" is not supported for task "binary" (want "probability")`},
 		{"feature names", TaskRegression, OutputValue, renamed, `estimator feature 2 is "f_z" but the transforms produce "f_c"`},
 		{"num_feature", TaskBinary, OutputProbability, fewer, "it has no feature names and 7 features, but the transforms produce 6"},
+		{"multiclass model, binary task", TaskBinary, OutputProbability, multi, `a xgboost estimator is for task "multiclass" but the manifest's task is "binary"`},
+		{"binary model, multiclass task", TaskMulticlass, OutputProbabilities, bin, `a xgboost estimator is for task "binary" but the manifest's task is "multiclass"`},
+		{"class count", TaskMulticlass, OutputProbabilities, multi, "the estimator has 3 classes but the manifest names 2"},
+		{"probability for multiclass", TaskMulticlass, OutputProbability, multi, `output "probability" is not supported for task "multiclass" (want "probabilities")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(xgbManifest(t, d, tt.task, tt.output), map[string][]byte{DefaultEstimatorFile: tt.est})
+			m := xgbManifest(t, d, tt.task, tt.output)
+			if tt.name == "class count" {
+				m.Classes = m.Classes[:2]
+			}
+			_, err := New(m, map[string][]byte{DefaultEstimatorFile: tt.est})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("New: error %v, want one containing %q", err, tt.want)
 			}
@@ -225,6 +295,7 @@ func FuzzLoad(f *testing.F) {
 	for _, tt := range []struct{ file, task, output string }{
 		{"binary.json", TaskBinary, OutputProbability},
 		{"regression.json", TaskRegression, OutputValue},
+		{"multiclass.json", TaskMulticlass, OutputProbabilities},
 	} {
 		est, err := os.ReadFile(filepath.Join(xgbFixtures, tt.file))
 		if err != nil {
@@ -254,6 +325,7 @@ func FuzzLoad(f *testing.F) {
 		}
 		// Rows may lack the model's inputs; only panics matter here.
 		_, _ = mod.PredictRows(rows)
+		_, _ = mod.ScoreRows(rows)
 		dir := filepath.Join(t.TempDir(), "b")
 		if err := WriteBundle(dir, m, map[string][]byte{m.Estimator.File: estimator}); err != nil {
 			t.Fatalf("WriteBundle of a model New accepts: %v", err)

@@ -45,10 +45,17 @@ const (
 	TaskBinary = "binary"
 	// TaskRegression is regression; its output is OutputValue.
 	TaskRegression = "regression"
+	// TaskMulticlass is classification into one of Manifest.Classes; its
+	// output is OutputProbabilities.
+	TaskMulticlass = "multiclass"
 	// OutputProbability means predictions are P(target = 1).
 	OutputProbability = "probability"
 	// OutputValue means predictions are the predicted target value.
 	OutputValue = "value"
+	// OutputProbabilities means a prediction is one probability per class
+	// (in Manifest.Classes order, summing to 1); the single value per row
+	// that Predict returns is the index of the most probable class.
+	OutputProbabilities = "probabilities"
 	// DefaultEstimatorFile is the conventional estimator file name.
 	DefaultEstimatorFile = "model.json"
 )
@@ -62,10 +69,14 @@ type Manifest struct {
 	FormatVersion int `json:"format_version"`
 	// Name is the registered model name; empty until registered.
 	Name string `json:"name"`
-	// Task is TaskBinary or TaskRegression.
+	// Task is TaskBinary, TaskRegression or TaskMulticlass.
 	Task string `json:"task"`
 	// Target is the label column the model predicts.
 	Target string `json:"target"`
+	// Classes names the classes of a TaskMulticlass model (at least two,
+	// distinct): the estimator's class k is the target value Classes[k].
+	// Empty for the other tasks.
+	Classes []string `json:"classes,omitempty"`
 	// Inputs is the raw input schema (names, types, order); it equals
 	// Transforms.Inputs.
 	Inputs []dataset.Field `json:"inputs"`
@@ -74,7 +85,7 @@ type Manifest struct {
 	// Estimator names the estimator's type and file.
 	Estimator Estimator `json:"estimator"`
 	// Output is OutputProbability for TaskBinary, OutputValue for
-	// TaskRegression.
+	// TaskRegression, OutputProbabilities for TaskMulticlass.
 	Output string `json:"output"`
 	// Profile is the training profile of the raw inputs, the reference for
 	// drift monitoring.
@@ -88,8 +99,10 @@ type Manifest struct {
 // Estimator names the estimator of a bundle.
 type Estimator struct {
 	// Type is the estimator format: EstimatorLogistic (task binary),
-	// EstimatorLinear (task regression) or EstimatorXGBoost (task binary
-	// for objective binary:logistic, regression for reg:squarederror).
+	// EstimatorLinear (task regression), EstimatorMultinomial (task
+	// multiclass) or EstimatorXGBoost (task binary for objective
+	// binary:logistic, regression for reg:squarederror, multiclass for
+	// multi:softprob and multi:softmax).
 	Type string `json:"type"`
 	// File is the estimator file's name inside the bundle, e.g. "model.json".
 	File string `json:"file"`
@@ -155,6 +168,15 @@ func build(m Manifest, path string, data []byte) (*Model, error) {
 	if err := checkFeatures(m.Transforms.Features, p.FeatureNames()); err != nil {
 		return nil, fmt.Errorf("model: %s: %w", path, err)
 	}
+	if task == TaskMulticlass {
+		mp, ok := p.(MultiPredictor)
+		if !ok {
+			return nil, fmt.Errorf("model: %s: a %s estimator cannot give class probabilities", path, m.Estimator.Type)
+		}
+		if k := mp.NumClass(); k != len(m.Classes) {
+			return nil, fmt.Errorf("model: %s: the estimator has %d classes but the manifest names %d", path, k, len(m.Classes))
+		}
+	}
 	return &Model{Manifest: m, predictor: p}, nil
 }
 
@@ -175,17 +197,26 @@ func parseEstimator(typ string, data []byte, features []string) (Predictor, stri
 			return nil, "", err
 		}
 		return p, TaskRegression, nil
+	case EstimatorMultinomial:
+		p, err := ParseMultinomial(data)
+		if err != nil {
+			return nil, "", err
+		}
+		return p, TaskMulticlass, nil
 	case EstimatorXGBoost:
 		p, err := ParseXGBoost(data, features)
 		if err != nil {
 			return nil, "", err
 		}
-		if p.Objective() == xgbjson.ObjectiveBinaryLogistic {
+		switch p.Objective() {
+		case xgbjson.ObjectiveBinaryLogistic:
 			return p, TaskBinary, nil
+		case xgbjson.ObjectiveMultiSoftprob, xgbjson.ObjectiveMultiSoftmax:
+			return p, TaskMulticlass, nil
 		}
 		return p, TaskRegression, nil
 	}
-	return nil, "", fmt.Errorf("unknown estimator type %q (want %q, %q or %q)", typ, EstimatorLogistic, EstimatorLinear, EstimatorXGBoost)
+	return nil, "", fmt.Errorf("unknown estimator type %q (want %q, %q, %q or %q)", typ, EstimatorLogistic, EstimatorLinear, EstimatorMultinomial, EstimatorXGBoost)
 }
 
 // checkFeatures checks that the estimator reads exactly the features the
@@ -212,8 +243,13 @@ func (m *Manifest) validate() error {
 		return fmt.Errorf("output %q is not supported for task %q (want %q)", m.Output, m.Task, OutputProbability)
 	case m.Task == TaskRegression && m.Output != OutputValue:
 		return fmt.Errorf("output %q is not supported for task %q (want %q)", m.Output, m.Task, OutputValue)
-	case m.Task != TaskBinary && m.Task != TaskRegression:
-		return fmt.Errorf("task %q is not supported (want %q or %q)", m.Task, TaskBinary, TaskRegression)
+	case m.Task == TaskMulticlass && m.Output != OutputProbabilities:
+		return fmt.Errorf("output %q is not supported for task %q (want %q)", m.Output, m.Task, OutputProbabilities)
+	case m.Task != TaskBinary && m.Task != TaskRegression && m.Task != TaskMulticlass:
+		return fmt.Errorf("task %q is not supported (want %q, %q or %q)", m.Task, TaskBinary, TaskRegression, TaskMulticlass)
+	}
+	if err := checkClasses(m.Task, m.Classes); err != nil {
+		return err
 	}
 	if m.Transforms == nil {
 		return fmt.Errorf("no transforms")
@@ -234,6 +270,31 @@ func (m *Manifest) validate() error {
 	}
 	if err := checkFileName(m.Estimator.File); err != nil {
 		return fmt.Errorf("estimator file: %w", err)
+	}
+	return nil
+}
+
+// checkClasses checks a manifest's classes: at least two distinct,
+// non-empty names for TaskMulticlass, none for the other tasks.
+func checkClasses(task string, classes []string) error {
+	if task != TaskMulticlass {
+		if len(classes) > 0 {
+			return fmt.Errorf("classes are listed but task %q has none (only %q does)", task, TaskMulticlass)
+		}
+		return nil
+	}
+	if len(classes) < 2 {
+		return fmt.Errorf("task %q needs classes: the target values the estimator's classes 0, 1, ... stand for (got %d)", task, len(classes))
+	}
+	seen := make(map[string]bool, len(classes))
+	for k, c := range classes {
+		if c == "" {
+			return fmt.Errorf("classes[%d] is empty", k)
+		}
+		if seen[c] {
+			return fmt.Errorf("class %q is listed twice", c)
+		}
+		seen[c] = true
 	}
 	return nil
 }

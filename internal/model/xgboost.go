@@ -53,6 +53,15 @@ const defaultRight = 1 << 31
 // the trees' leaf values, summed in float32 in tree order. Predictions are
 // sigmoid(margin) for binary:logistic and the margin for reg:squarederror.
 //
+// A multi-class booster (multi:softprob or multi:softmax, NumClass K >= 2)
+// makes a MultiPredictor: each class's margin sums the trees of that class
+// (tree_info) in tree order from base_score, the probabilities are their
+// softmax (xgbjson.Softmax), and PredictMatrix writes the most probable
+// class's index. Each class is scored by a single-output predictor over
+// its own trees, so by the same code paths as the other objectives, one
+// pass over the rows per class (simple and exact rather than fused: the
+// feature blocks are converted K times).
+//
 // Ensembles of trees up to xgbMaxPerfectDepth deep (XGBoost's usual ones)
 // are scored as complete trees, 8 rows per walk with no branches and no
 // missing-value tests (see perfectForest); others by walking the flattened
@@ -70,6 +79,11 @@ type XGBoost struct {
 	// blocks; nil when a tree is deeper than xgbMaxPerfectDepth or a split
 	// rules it out (see newPerfectForest), and then nodes/leaf are walked.
 	perfect *perfectForest
+	// classes holds, for a multi-class booster, one single-output
+	// predictor per class over the trees of that class, each returning
+	// the class's margin; nil otherwise (and then the fields above are
+	// used). A multi-class predictor has no nodes of its own.
+	classes []*XGBoost
 }
 
 // ParseXGBoost decodes an XGBoost JSON model and builds its predictor.
@@ -99,6 +113,9 @@ func NewXGBoost(b *xgbjson.Booster, features []string) (*XGBoost, error) {
 			return nil, fmt.Errorf("xgboost model: it has no feature names and %d features, but the transforms produce %d", b.NumFeature, len(features))
 		}
 		names = features
+	}
+	if b.Multiclass() {
+		return newMulticlassXGBoost(b, names)
 	}
 	p := &XGBoost{
 		booster:  b,
@@ -148,23 +165,99 @@ func NewXGBoost(b *xgbjson.Booster, features []string) (*XGBoost, error) {
 	return p, nil
 }
 
+// XGBoost gives class probabilities when its booster is multi-class.
+var _ MultiPredictor = (*XGBoost)(nil)
+
+// newMulticlassXGBoost builds the predictor of a valid multi-class booster
+// reading the features names: one single-output predictor per class, over
+// the trees of the class in tree order, starting from the booster's base
+// margin (base_score, for every class).
+func newMulticlassXGBoost(b *xgbjson.Booster, names []string) (*XGBoost, error) {
+	perClass := make([][]xgbjson.Tree, b.NumClass)
+	for i, k := range b.TreeInfo {
+		perClass[k] = append(perClass[k], b.Trees[i])
+	}
+	p := &XGBoost{booster: b, features: names, base: b.BaseMargin()}
+	for k, trees := range perClass {
+		// reg:squarederror's base margin is base_score itself, as every
+		// class's is.
+		sub := &xgbjson.Booster{Objective: xgbjson.ObjectiveSquaredError, BaseScore: b.BaseScore,
+			NumFeature: b.NumFeature, FeatureNames: b.FeatureNames, Trees: trees}
+		c, err := NewXGBoost(sub, names)
+		if err != nil {
+			return nil, fmt.Errorf("xgboost model: class %d: %w", k, err)
+		}
+		p.classes = append(p.classes, c)
+	}
+	return p, nil
+}
+
 // FeatureNames returns the features the model reads, in order.
 func (p *XGBoost) FeatureNames() []string { return p.features }
+
+// NumClass returns the number of classes K of a multi-class model, 0 for a
+// binary:logistic or reg:squarederror one (which have no class
+// probabilities).
+func (p *XGBoost) NumClass() int { return len(p.classes) }
+
+// PredictProba writes the class probabilities of row i of x into
+// out[i*K : (i+1)*K] (K = NumClass()): the softmax of the class margins,
+// as XGBoost's multi:softprob predicts. NaN features are missing values.
+// It is an error for a single-output model.
+func (p *XGBoost) PredictProba(x *transform.Matrix, out []float64) error {
+	k := len(p.classes)
+	if k == 0 {
+		return fmt.Errorf("model: an xgboost %s model has no class probabilities", p.booster.Objective)
+	}
+	if x == nil {
+		return fmt.Errorf("model: nil feature matrix")
+	}
+	margin := make([]float64, x.Rows)
+	if err := checkMatrix(p.features, x, margin); err != nil {
+		return err
+	}
+	if len(out) != x.Rows*k {
+		return fmt.Errorf("model: %d probability slots for %d rows of %d classes", len(out), x.Rows, k)
+	}
+	for c, cp := range p.classes {
+		if err := cp.PredictMatrix(x, margin); err != nil {
+			return fmt.Errorf("model: class %d: %w", c, err)
+		}
+		for i, m := range margin {
+			out[i*k+c] = m
+		}
+	}
+	for i := range x.Rows {
+		xgbjson.Softmax(out[i*k : (i+1)*k : (i+1)*k])
+	}
+	return nil
+}
 
 // Booster returns the parsed model.
 func (p *XGBoost) Booster() *xgbjson.Booster { return p.booster }
 
-// Objective returns the model's objective (xgbjson.ObjectiveBinaryLogistic
-// or xgbjson.ObjectiveSquaredError).
+// Objective returns the model's objective (xgbjson.ObjectiveBinaryLogistic,
+// xgbjson.ObjectiveSquaredError, xgbjson.ObjectiveMultiSoftprob or
+// xgbjson.ObjectiveMultiSoftmax).
 func (p *XGBoost) Objective() string { return p.booster.Objective }
 
 // PredictMatrix writes the prediction of row i of x into out[i]: the
-// probability for binary:logistic, the value for reg:squarederror. NaN
-// features are missing values, as in XGBoost. It allocates one block
-// buffer per call, nothing per row.
+// probability for binary:logistic, the value for reg:squarederror, the
+// index of the most probable class for a multi-class model (see
+// PredictProba and Argmax). NaN features are missing values, as in
+// XGBoost. It allocates one block buffer per call, nothing per row (a
+// multi-class model allocates its probabilities too).
 func (p *XGBoost) PredictMatrix(x *transform.Matrix, out []float64) error {
 	if err := checkMatrix(p.features, x, out); err != nil {
 		return err
+	}
+	if k := len(p.classes); k > 0 {
+		proba := make([]float64, x.Rows*k)
+		if err := p.PredictProba(x, proba); err != nil {
+			return err
+		}
+		Argmax(proba, k, out)
+		return nil
 	}
 	if p.perfect != nil {
 		p.perfect.predict(x, out, p.base, p.prob)

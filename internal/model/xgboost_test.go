@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +30,11 @@ type xgbData struct {
 	Regression struct {
 		Prediction []float64 `json:"prediction"`
 	} `json:"regression"`
+	// Multiclass holds multiclass.json's probabilities, 3 per row,
+	// row-major.
+	Multiclass struct {
+		Prediction []float64 `json:"prediction"`
+	} `json:"multiclass"`
 }
 
 func readXGBData(t testing.TB, path string) *xgbData {
@@ -110,6 +116,179 @@ func TestXGBoostPredictorFixtures(t *testing.T) {
 				t.Errorf("%s, %d rows: row %d: Kiln %v, XGBoost %v", tt.file, rows, i, out[i], tt.want[i])
 			}
 		}
+	}
+}
+
+// TestXGBoostMulticlassFixture scores XGBoost's multi:softprob model on the
+// fixture rows and compares the probabilities with XGBoost's, and the
+// predicted classes with their argmax.
+func TestXGBoostMulticlassFixture(t *testing.T) {
+	d := readXGBData(t, filepath.Join(xgbFixtures, "data.json"))
+	names := []string{"f_a", "f_b", "f_c", "f_d", "f_e", "f_f"}
+	raw, err := os.ReadFile(filepath.Join(xgbFixtures, "multiclass.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParseXGBoost(raw, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const k = 3
+	if p.NumClass() != k || p.Objective() != xgbjson.ObjectiveMultiSoftprob {
+		t.Fatalf("NumClass %d objective %q", p.NumClass(), p.Objective())
+	}
+	for _, rows := range []int{len(d.Features), 1, 3, 9, 129} {
+		x := d.matrix(names)
+		x.Rows = rows
+		for j := range x.Cols {
+			x.Cols[j] = x.Cols[j][:rows]
+		}
+		proba := make([]float64, rows*k)
+		if err := p.PredictProba(x, proba); err != nil {
+			t.Fatal(err)
+		}
+		if i := firstDiff(proba, d.Multiclass.Prediction[:rows*k], 1e-6); i >= 0 {
+			t.Errorf("%d rows: row %d class %d: Kiln %v, XGBoost %v", rows, i/k, i%k, proba[i], d.Multiclass.Prediction[i])
+		}
+		classes := make([]float64, rows)
+		if err := p.PredictMatrix(x, classes); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float64, rows)
+		Argmax(d.Multiclass.Prediction[:rows*k], k, want)
+		if i := firstDiff(classes, want, 0); i >= 0 {
+			t.Errorf("%d rows: row %d: class %v, XGBoost's most probable %v", rows, i, classes[i], want[i])
+		}
+	}
+}
+
+// multiBooster is randomBooster made multi-class: trees rounds of k trees,
+// tree i for class i%k.
+func multiBooster(seed uint64, rounds, k, depth, nf int, full bool) *xgbjson.Booster {
+	b := randomBooster(seed, rounds*k, depth, nf, full, xgbjson.ObjectiveMultiSoftprob)
+	b.NumClass = k
+	for i := range b.Trees {
+		b.TreeInfo = append(b.TreeInfo, i%k)
+	}
+	return b
+}
+
+// TestXGBoostMulticlassMatchesReference compares the multi-class
+// predictor's probabilities and classes with xgbjson's row-at-a-time
+// reference, bit for bit, for complete and ragged trees (scored as complete
+// trees), trees too deep for that (node walk) and deeper than the lock-step
+// walk, stumps, and trees not in class order.
+func TestXGBoostMulticlassMatchesReference(t *testing.T) {
+	for _, tt := range []struct {
+		name             string
+		rounds, k, depth int
+		full             bool
+		edit             func(b *xgbjson.Booster)
+		perfect          bool
+	}{
+		{"complete", 10, 3, 6, true, nil, true},
+		{"ragged", 10, 4, xgbMaxPerfectDepth, false, nil, true},
+		{"too deep for complete", 4, 3, xgbMaxPerfectDepth + 2, false, nil, false},
+		{"deep", 2, 2, xgbMaxLockstepDepth + 3, false, nil, false},
+		{"stumps", 3, 5, 0, true, nil, true},
+		{"shuffled classes", 6, 3, 4, false, func(b *xgbjson.Booster) {
+			rng := rand.New(rand.NewPCG(41, 41))
+			rng.Shuffle(len(b.TreeInfo), func(i, j int) { b.TreeInfo[i], b.TreeInfo[j] = b.TreeInfo[j], b.TreeInfo[i] })
+			b.BaseScore = -3
+		}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const nf, rows = 7, 1003
+			b := multiBooster(51, tt.rounds, tt.k, tt.depth, nf, tt.full)
+			if tt.edit != nil {
+				tt.edit(b)
+			}
+			x := randomMatrix(52, rows, nf, 0.15)
+			x.Cols[2][5] = math.Inf(1)
+			x.Cols[3][6] = math.Inf(-1)
+			p, err := NewXGBoost(b, x.Features)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.NumClass() != tt.k {
+				t.Fatalf("NumClass %d, want %d", p.NumClass(), tt.k)
+			}
+			for c, cp := range p.classes {
+				if got := cp.perfect != nil; got != tt.perfect {
+					t.Fatalf("class %d: complete-tree form used: %v, want %v", c, got, tt.perfect)
+				}
+			}
+			for _, n := range []int{rows, 1, 2, 3, 8, 129} {
+				xn := &transform.Matrix{Rows: n, Features: x.Features, Cols: make([][]float64, nf)}
+				for j := range x.Cols {
+					xn.Cols[j] = x.Cols[j][rows-n:]
+				}
+				proba := make([]float64, n*tt.k)
+				if err := p.PredictProba(xn, proba); err != nil {
+					t.Fatal(err)
+				}
+				classes := make([]float64, n)
+				if err := p.PredictMatrix(xn, classes); err != nil {
+					t.Fatal(err)
+				}
+				row := make([]float64, nf)
+				ref := make([]float64, tt.k)
+				for i := range n {
+					for j := range row {
+						row[j] = xn.Cols[j][i]
+					}
+					b.PredictProba(row, ref)
+					for c := range ref {
+						if math.Float64bits(proba[i*tt.k+c]) != math.Float64bits(ref[c]) {
+							t.Fatalf("%d rows: row %d class %d: %v, reference %v", n, i, c, proba[i*tt.k+c], ref[c])
+						}
+					}
+					if want := b.Predict(row); classes[i] != want {
+						t.Fatalf("%d rows: row %d: class %v, reference %v", n, i, classes[i], want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestXGBoostMulticlassErrors checks the shapes PredictProba refuses and
+// that single-output models have no class probabilities.
+func TestXGBoostMulticlassErrors(t *testing.T) {
+	const nf = 3
+	x := randomMatrix(61, 10, nf, 0)
+	multi, err := NewXGBoost(multiBooster(62, 2, 3, 3, nf, true), x.Features)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := NewXGBoost(randomBooster(63, 2, 3, nf, true, xgbjson.ObjectiveBinaryLogistic), x.Features)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bin.NumClass() != 0 {
+		t.Errorf("binary model: NumClass %d, want 0", bin.NumClass())
+	}
+	for _, tt := range []struct {
+		name string
+		p    *XGBoost
+		x    *transform.Matrix
+		out  int
+		want string
+	}{
+		{"binary", bin, x, 30, `an xgboost binary:logistic model has no class probabilities`},
+		{"slots", multi, x, 10, "10 probability slots for 10 rows of 3 classes"},
+		{"nil matrix", multi, nil, 0, "nil feature matrix"},
+		{"features", multi, &transform.Matrix{Rows: 10, Features: []string{"x0", "x1", "zz"}, Cols: x.Cols}, 30, `matrix feature 2 is "zz"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.p.PredictProba(tt.x, make([]float64, tt.out))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("PredictProba: error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	if err := multi.PredictMatrix(x, make([]float64, 30)); err == nil || !strings.Contains(err.Error(), "30 output slots for 10 rows") {
+		t.Errorf("PredictMatrix with K slots per row: %v", err)
 	}
 }
 

@@ -1101,7 +1101,9 @@ func (st *stream) finish(s *Summary, in Input, man model.Manifest, dopts drift.O
 			p.Coverage = float64(p.LabeledRows) / float64(s.Rows)
 		}
 		p.Metrics = map[string]float64{}
-		if len(st.labelVals) > 0 {
+		if len(st.labelVals) > 0 && man.Task == model.TaskMulticlass {
+			s.Warnings = append(s.Warnings, "performance metrics over joined labels are not computed for multiclass models yet (drift is)")
+		} else if len(st.labelVals) > 0 {
 			switch man.Task {
 			case model.TaskRegression:
 				p.Metrics = metrics.Regression(st.labelVals, st.labelPreds)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -24,6 +25,10 @@ import (
 //	  → transforms (the bundle's fitted preprocessing) → predictor
 //	  → output row group: passthrough columns, prediction, model, model_version
 //
+// A multiclass model's prediction is the most probable class's name (a
+// string), followed by one probability_<class> column per class, in the
+// bundle's class order.
+//
 // Memory is bounded by batchRows rows of the columns read plus one page per
 // column, whatever the size of the input's row groups or files.
 
@@ -36,6 +41,9 @@ const (
 	colPrediction   = "prediction"
 	colModel        = "model"
 	colModelVersion = "model_version"
+	// colProbabilityPrefix starts the name of a multiclass model's
+	// per-class probability columns: probability_<class>.
+	colProbabilityPrefix = "probability_"
 )
 
 // scorer scores batches of raw rows with one model.
@@ -51,7 +59,10 @@ type scorer struct {
 	batch   int
 
 	preds    []float64
-	identity bool // the transforms pass Float64 inputs through unchanged
+	k        int         // classes of a multiclass model, else 0
+	proba    []float64   // multiclass: batch×k probabilities, row-major
+	probaT   [][]float64 // multiclass: k columns of batch probabilities
+	identity bool        // the transforms pass Float64 inputs through unchanged
 	matrix   transform.Matrix
 	names    arrow.Array // batch copies of the model name, sliced per batch
 	versions arrow.Array
@@ -70,10 +81,11 @@ func newScorer(m *model.Model, name string, version int64, passthrough []string,
 		s.cols = append(s.cols, f.Name)
 	}
 	passSeen := map[string]bool{}
+	outCols := s.outputColumns()
 	for _, c := range passthrough {
 		switch {
-		case c == colPrediction || c == colModel || c == colModelVersion:
-			return nil, fmt.Errorf("passthrough column %q collides with an output column (%s, %s, %s)", c, colPrediction, colModel, colModelVersion)
+		case slices.Contains(outCols, c):
+			return nil, fmt.Errorf("passthrough column %q collides with an output column (%s)", c, strings.Join(outCols, ", "))
 		case passSeen[c]:
 			return nil, fmt.Errorf("passthrough column %q is listed twice", c)
 		}
@@ -84,6 +96,13 @@ func newScorer(m *model.Model, name string, version int64, passthrough []string,
 		}
 	}
 	s.preds = make([]float64, batch)
+	if s.k = m.NumClass(); s.k > 0 {
+		s.proba = make([]float64, batch*s.k)
+		s.probaT = make([][]float64, s.k)
+		for c := range s.probaT {
+			s.probaT[c] = make([]float64, batch)
+		}
+	}
 	s.identity = identityTransforms(m.Manifest.Transforms)
 	names := make([]string, batch)
 	versions := make([]int64, batch)
@@ -118,11 +137,17 @@ func (s *scorer) check(path string, r *dataset.Reader) error {
 		}
 		fields = append(fields, schema.Fields[i])
 	}
-	out := dataset.Schema{Fields: append(fields,
-		dataset.Field{Name: colPrediction, Type: dataset.Float64},
-		dataset.Field{Name: colModel, Type: dataset.String},
-		dataset.Field{Name: colModelVersion, Type: dataset.Int64},
-	)}
+	out := dataset.Schema{Fields: fields}
+	for _, c := range s.outputColumns() {
+		f := dataset.Field{Name: c, Type: dataset.Float64}
+		switch {
+		case c == colModel || c == colPrediction && s.k > 0:
+			f.Type = dataset.String
+		case c == colModelVersion:
+			f.Type = dataset.Int64
+		}
+		out.Fields = append(out.Fields, f)
+	}
 	if s.outA != nil && !slices.Equal(out.Fields, s.out.Fields) {
 		return fmt.Errorf("%s: passthrough columns have types %v, other input files have %v", path, fields, s.out.Fields[:len(fields)])
 	}
@@ -134,7 +159,20 @@ func (s *scorer) check(path string, r *dataset.Reader) error {
 // scorer adds are never null, so they are declared REQUIRED (no definition
 // levels to write or read).
 func (s *scorer) writerOptions() dataset.WriterOptions {
-	return dataset.WriterOptions{Required: []string{colPrediction, colModel, colModelVersion}}
+	return dataset.WriterOptions{Required: s.outputColumns()}
+}
+
+// outputColumns names the columns the scorer adds after the passthrough
+// columns: prediction, a multiclass model's probability_<class> columns,
+// model and model_version.
+func (s *scorer) outputColumns() []string {
+	cols := []string{colPrediction}
+	for _, c := range s.m.Manifest.Classes {
+		if s.m.Manifest.Task == model.TaskMulticlass {
+			cols = append(cols, colProbabilityPrefix+c)
+		}
+	}
+	return append(cols, colModel, colModelVersion)
 }
 
 // compatible reports whether a file column of type got can feed a model
@@ -237,25 +275,51 @@ func (s *scorer) scoreBatch(rec arrow.Record) (arrow.Record, error) {
 		return nil, fmt.Errorf("batch of %d rows, scorer holds %d", n, len(s.preds))
 	}
 	preds := s.preds[:n]
-	if err := s.m.PredictMatrix(x, preds); err != nil {
-		return nil, err
-	}
 	cols := make([]arrow.Array, 0, len(s.out.Fields))
 	for _, c := range s.pass {
 		cols = append(cols, rec.Column(slices.Index(s.cols, c)))
 	}
-	pd := array.NewData(arrow.PrimitiveTypes.Float64, n,
-		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(preds))}, nil, 0, 0)
-	pa := array.NewFloat64Data(pd)
-	pd.Release()
-	na := array.NewSlice(s.names, 0, int64(n))
-	va := array.NewSlice(s.versions, 0, int64(n))
-	cols = append(cols, pa, na, va)
+	var made []arrow.Array // released once the record holds them
+	if s.k == 0 {
+		if err := s.m.PredictMatrix(x, preds); err != nil {
+			return nil, err
+		}
+		made = append(made, float64Array(preds))
+	} else {
+		proba := s.proba[:n*s.k]
+		if err := s.m.PredictProbaMatrix(x, proba); err != nil {
+			return nil, err
+		}
+		model.Argmax(proba, s.k, preds)
+		labels := make([]string, n)
+		for i, p := range preds {
+			labels[i] = s.m.Manifest.Classes[int(p)]
+		}
+		made = append(made, dataset.StringArray(labels, nil))
+		for c, col := range s.probaT {
+			col = col[:n]
+			for i := range col {
+				col[i] = proba[i*s.k+c]
+			}
+			made = append(made, float64Array(col))
+		}
+	}
+	made = append(made, array.NewSlice(s.names, 0, int64(n)), array.NewSlice(s.versions, 0, int64(n)))
+	cols = append(cols, made...)
 	out := array.NewRecord(s.outA, cols, int64(n))
-	pa.Release()
-	na.Release()
-	va.Release()
+	for _, a := range made {
+		a.Release()
+	}
 	return out, nil
+}
+
+// float64Array wraps vals (not copied) as an Arrow array without nulls.
+func float64Array(vals []float64) arrow.Array {
+	d := array.NewData(arrow.PrimitiveTypes.Float64, len(vals),
+		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(vals))}, nil, 0, 0)
+	a := array.NewFloat64Data(d)
+	d.Release()
+	return a
 }
 
 // identityTransforms reports whether f has no steps and its features are

@@ -524,14 +524,6 @@ func idsParam(ids []string) *inferencepb.InferParameter {
 	return &inferencepb.InferParameter{ParameterChoice: &inferencepb.InferParameter_StringParam{StringParam: string(b)}}
 }
 
-func rawFloat64s(xs []float64) []byte {
-	b := make([]byte, 8*len(xs))
-	for i, x := range xs {
-		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
-	}
-	return b
-}
-
 // rawChurnRequest is the churn fixture's rows with raw_input_contents.
 func rawChurnRequest(t testing.TB, rows []map[string]any, version string) *inferencepb.ModelInferRequest {
 	t.Helper()

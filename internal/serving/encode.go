@@ -64,7 +64,42 @@ func appendPredictResponse(b []byte, r PredictResponse) []byte {
 	b = strconv.AppendInt(b, r.ModelVersion, 10)
 	b = append(b, `,"variant":`...)
 	b = appendJSONString(b, r.Variant)
+	if len(r.Classes) > 0 {
+		b = appendStrings(append(b, `,"classes":`...), r.Classes)
+	}
+	if len(r.Labels) > 0 {
+		b = appendStrings(append(b, `,"labels":`...), r.Labels)
+	}
+	if len(r.Probabilities) > 0 {
+		b = append(b, `,"probabilities":[`...)
+		for i, row := range r.Probabilities {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			for j, p := range row {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONFloat(b, p)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}')
+}
+
+// appendStrings appends a JSON array of strings.
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
 }
 
 // appendJSONFloat formats f as encoding/json does: shortest round-trip

@@ -19,7 +19,7 @@ func TestAppendPredictResponse(t *testing.T) {
 			n++
 		}
 	}
-	if n != 5 {
+	if n != 8 {
 		t.Fatalf("PredictResponse has %d exported fields: teach appendPredictResponse the new ones, then this test", n)
 	}
 	floats := []float64{0, math.Copysign(0, -1), 1, -1, 0.5, 1.0 / 3, 2.0 / 3, 1e-6, 9.99e-7, 1e-7, 1.5e-300, 5e-324,
@@ -30,6 +30,9 @@ func TestAppendPredictResponse(t *testing.T) {
 		{},
 		{Predictions: []float64{}, PredictionIDs: []string{}, ModelName: "m", ModelVersion: -1, Variant: "stable"},
 		{Predictions: floats, PredictionIDs: ids, ModelName: "churn", ModelVersion: 7, Variant: "canary"},
+		{Predictions: []float64{2, 0}, PredictionIDs: []string{"a", "b"}, ModelName: "wine", ModelVersion: 1, Variant: "stable",
+			Classes: []string{"class_0", `cl"ass`, "é"}, Labels: []string{"é", "class_0"},
+			Probabilities: [][]float64{{0.1, 1.0 / 3, 1e-7}, {1, 0, 5e-324}}},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 2000 {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -171,15 +172,65 @@ func (g grpcService) ModelInfer(ctx context.Context, pr *inferencepb.ModelInferR
 		Outputs: []*inferencepb.ModelInferResponse_InferOutputTensor{out},
 	}
 	if len(raw) > 0 {
-		b := make([]byte, 8*len(resp.Predictions))
-		for i, p := range resp.Predictions {
-			binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(p))
-		}
-		answer.RawOutputContents = [][]byte{b}
+		answer.RawOutputContents = [][]byte{rawFloat64s(resp.Predictions)}
 	} else {
 		out.Contents = &inferencepb.InferTensorContents{Fp64Contents: resp.Predictions}
 	}
+	if resp.Classes != nil {
+		grpcClassOutputs(answer, resp, len(raw) > 0)
+	}
+	if len(req.outputs) > 0 {
+		kept := answer.Outputs[:0]
+		var keptRaw [][]byte
+		for i, o := range answer.Outputs {
+			if slices.Contains(req.outputs, o.Name) {
+				kept = append(kept, o)
+				if len(raw) > 0 {
+					keptRaw = append(keptRaw, answer.RawOutputContents[i])
+				}
+			}
+		}
+		answer.Outputs, answer.RawOutputContents = kept, keptRaw
+	}
 	return answer, nil
+}
+
+// grpcClassOutputs adds a multiclass answer's label (BYTES) and
+// probabilities (FP64, [rows, classes]) tensors, as raw contents (a BYTES
+// element is its 4-byte little-endian length, then its bytes) or typed.
+func grpcClassOutputs(answer *inferencepb.ModelInferResponse, resp PredictResponse, raw bool) {
+	n, k := len(resp.Predictions), len(resp.Classes)
+	probs := make([]float64, 0, n*k)
+	for _, row := range resp.Probabilities {
+		probs = append(probs, row...)
+	}
+	label := &inferencepb.ModelInferResponse_InferOutputTensor{Name: OutputLabel, Datatype: "BYTES", Shape: []int64{int64(n)}}
+	proba := &inferencepb.ModelInferResponse_InferOutputTensor{Name: OutputProbabilities, Datatype: "FP64", Shape: []int64{int64(n), int64(k)}}
+	answer.Outputs = append(answer.Outputs, label, proba)
+	if raw {
+		var b []byte
+		for _, l := range resp.Labels {
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(l)))
+			b = append(b, l...)
+		}
+		answer.RawOutputContents = append(answer.RawOutputContents, b, rawFloat64s(probs))
+		return
+	}
+	labels := make([][]byte, n)
+	for i, l := range resp.Labels {
+		labels[i] = []byte(l)
+	}
+	label.Contents = &inferencepb.InferTensorContents{BytesContents: labels}
+	proba.Contents = &inferencepb.InferTensorContents{Fp64Contents: probs}
+}
+
+// rawFloat64s encodes vals as little-endian IEEE 754 doubles.
+func rawFloat64s(vals []float64) []byte {
+	b := make([]byte, 8*len(vals))
+	for i, p := range vals {
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(p))
+	}
+	return b
 }
 
 // hasContents reports whether c holds any values.

@@ -118,6 +118,15 @@ type PredictResponse struct {
 	ModelName     string   `json:"model_name"`
 	ModelVersion  int64    `json:"model_version"`
 	Variant       string   `json:"variant"`
+	// Classes names a multiclass model's classes; Predictions then hold
+	// each instance's most probable class as an index into Classes.
+	Classes []string `json:"classes,omitempty"`
+	// Labels are a multiclass model's predicted class names, parallel to
+	// Predictions.
+	Labels []string `json:"labels,omitempty"`
+	// Probabilities are a multiclass model's class probabilities, one row
+	// per instance in Classes order.
+	Probabilities [][]float64 `json:"probabilities,omitempty"`
 	// warnings go to the Kiln-Warning headers (WarningHeader).
 	warnings []string
 }
@@ -591,7 +600,8 @@ func (s *Server) predict(m *served, rows []map[string]any, ids []string, start t
 	if l.shadow != nil {
 		modelStart = time.Now()
 	}
-	preds, respelled, err := mdl.PredictRowsReport(rows)
+	sc, err := mdl.ScoreRows(rows)
+	preds, respelled := sc.Values, sc.Respelled
 	var modelDur time.Duration
 	if l.shadow != nil {
 		modelDur = time.Since(modelStart)
@@ -626,11 +636,27 @@ func (s *Server) predict(m *served, rows []map[string]any, ids []string, start t
 		s.mirror(shadowJob{mdl: l.shadow, m: l.shadowM, binary: l.shadow.Manifest.Task == model.TaskBinary, rows: rows, live: preds, liveDur: modelDur})
 	}
 	resp := PredictResponse{Predictions: preds, PredictionIDs: ids, ModelName: m.name, ModelVersion: vm.version, Variant: vm.variant}
+	if sc.Proba != nil {
+		setClasses(&resp, mdl.Manifest.Classes, sc.Proba)
+	}
 	for _, r := range respelled {
 		s.metrics.respelled.WithLabelValues(m.name, r.Column).Add(float64(r.Rows))
 		resp.warnings = append(resp.warnings, fmt.Sprintf("column %q: %q read as category %q (%d rows)", r.Column, r.Value, r.Category, r.Rows))
 	}
 	return resp, http.StatusOK, nil
+}
+
+// setClasses fills a multiclass answer's Classes, Labels and Probabilities
+// (rows of proba, not copied) from its Predictions (class indexes).
+func setClasses(resp *PredictResponse, classes []string, proba []float64) {
+	k := len(classes)
+	resp.Classes = classes
+	resp.Labels = make([]string, len(resp.Predictions))
+	resp.Probabilities = make([][]float64, len(resp.Predictions))
+	for i, p := range resp.Predictions {
+		resp.Labels[i] = classes[int(p)]
+		resp.Probabilities[i] = proba[i*k : (i+1)*k : (i+1)*k]
+	}
 }
 
 // WarningHeader is the response header that reports what a prediction

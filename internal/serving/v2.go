@@ -29,8 +29,9 @@ import (
 // ServerName is the server's name in the protocol's server metadata.
 const ServerName = "kiln"
 
-// OutputName is the name of the one output tensor every model has: its
-// predictions, FP64.
+// OutputName is the name of the output tensor every model has: its
+// predictions, FP64 (for a multiclass model the index of the most probable
+// class; see OutputLabel and OutputProbabilities).
 const OutputName = "prediction"
 
 // serverVersion is the server's version in the protocol's server metadata:
@@ -280,8 +281,11 @@ type inferRequest struct {
 // predicts them. start is when the request arrived.
 func (s *Server) infer(t target, req *inferRequest, start time.Time) (PredictResponse, *inferError) {
 	for _, o := range req.outputs {
-		if o != OutputName {
-			return PredictResponse{}, badRequest("unknown output %q: the model's only output is %q", o, OutputName)
+		if names := outputNames(t.mdl); !slices.Contains(names, o) {
+			if len(names) == 1 {
+				return PredictResponse{}, badRequest("unknown output %q: the model's only output is %q", o, OutputName)
+			}
+			return PredictResponse{}, badRequest("unknown output %q: the model's outputs are %q", o, names)
 		}
 	}
 	rows, err := s.tensorRows(req.inputs, t.mdl.Manifest.Inputs)
@@ -687,16 +691,66 @@ func (s *Server) inferV2(w http.ResponseWriter, r *http.Request, name, version s
 		writeError(w, ierr.code, ierr.msg)
 		return
 	}
-	data := make([]any, len(resp.Predictions))
-	for i, p := range resp.Predictions {
-		data[i] = p
-	}
 	setWarnings(w, resp)
 	writeJSON(w, http.StatusOK, v2InferResponse{
 		ID: body.ID, ModelName: name, ModelVersion: strconv.FormatInt(resp.ModelVersion, 10),
 		Parameters: v2Parameters{PredictionIDs: resp.PredictionIDs},
-		Outputs:    []v2Tensor{{Name: OutputName, Shape: []int{len(data)}, Datatype: "FP64", Data: data}},
+		Outputs:    v2Outputs(resp, req.outputs),
 	})
+}
+
+// Output tensors a multiclass model has besides OutputName (which then
+// holds the index of the most probable class).
+const (
+	// OutputLabel is the most probable class's name (BYTES, one per row).
+	OutputLabel = "label"
+	// OutputProbabilities are the class probabilities (FP64, shape [rows,
+	// classes], row-major, in the bundle's class order).
+	OutputProbabilities = "probabilities"
+)
+
+// outputNames lists a model's output tensors.
+func outputNames(m *model.Model) []string {
+	if m.NumClass() > 0 {
+		return []string{OutputName, OutputLabel, OutputProbabilities}
+	}
+	return []string{OutputName}
+}
+
+// v2Outputs builds an answer's output tensors: those requested, or all
+// when none are.
+func v2Outputs(resp PredictResponse, requested []string) []v2Tensor {
+	want := func(name string) bool { return len(requested) == 0 || slices.Contains(requested, name) }
+	n := len(resp.Predictions)
+	var out []v2Tensor
+	if want(OutputName) {
+		data := make([]any, n)
+		for i, p := range resp.Predictions {
+			data[i] = p
+		}
+		out = append(out, v2Tensor{Name: OutputName, Shape: []int{n}, Datatype: "FP64", Data: data})
+	}
+	if resp.Classes == nil {
+		return out
+	}
+	if want(OutputLabel) {
+		data := make([]any, n)
+		for i, l := range resp.Labels {
+			data[i] = l
+		}
+		out = append(out, v2Tensor{Name: OutputLabel, Shape: []int{n}, Datatype: "BYTES", Data: data})
+	}
+	if want(OutputProbabilities) {
+		k := len(resp.Classes)
+		data := make([]any, 0, n*k)
+		for _, row := range resp.Probabilities {
+			for _, p := range row {
+				data = append(data, p)
+			}
+		}
+		out = append(out, v2Tensor{Name: OutputProbabilities, Shape: []int{n, k}, Datatype: "FP64", Data: data})
+	}
+	return out
 }
 
 // v2MetadataTensor describes one input or output in model metadata.
@@ -733,6 +787,11 @@ func modelMetadata(t target) v2ModelMetadata {
 		Name: t.name, Versions: deployedVersions(t.dep), Platform: "kiln_" + t.mdl.Manifest.Estimator.Type,
 		Inputs:  []v2MetadataTensor{},
 		Outputs: []v2MetadataTensor{{Name: OutputName, Datatype: "FP64", Shape: []int64{-1}}},
+	}
+	if k := t.mdl.NumClass(); k > 0 {
+		md.Outputs = append(md.Outputs,
+			v2MetadataTensor{Name: OutputLabel, Datatype: "BYTES", Shape: []int64{-1}},
+			v2MetadataTensor{Name: OutputProbabilities, Datatype: "FP64", Shape: []int64{-1, int64(k)}})
 	}
 	for _, f := range t.mdl.Manifest.Inputs {
 		md.Inputs = append(md.Inputs, v2MetadataTensor{Name: f.Name, Datatype: datatypeOf(f.Type), Shape: []int64{-1}})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -19,8 +20,12 @@ type fixture struct {
 	Features [][]*float64 `json:"features"`
 	Binary   outputs      `json:"binary"`
 	Regr     outputs      `json:"regression"`
+	Multi    outputs      `json:"multiclass"`
 }
 
+// outputs are XGBoost's predictions of a model on the fixture rows: one
+// per row, or for a multi-class model NumClass per row, row-major (the
+// prediction of a multi:softmax model is one class index per row).
 type outputs struct {
 	Margin     []float64 `json:"margin"`
 	Prediction []float64 `json:"prediction"`
@@ -70,6 +75,10 @@ func parseFile(t *testing.T, path string) *Booster {
 // checkAgainst compares b's margins and predictions on rows with want.
 func checkAgainst(t *testing.T, name string, b *Booster, rows [][]float64, want outputs) {
 	t.Helper()
+	if b.Multiclass() {
+		checkMultiAgainst(t, name, b, rows, want)
+		return
+	}
 	if len(want.Margin) != len(rows) || len(want.Prediction) != len(rows) {
 		t.Fatalf("%s: %d margins, %d predictions for %d rows", name, len(want.Margin), len(want.Prediction), len(rows))
 	}
@@ -82,6 +91,46 @@ func checkAgainst(t *testing.T, name string, b *Booster, rows [][]float64, want 
 			}
 		}
 	}
+}
+
+// checkMultiAgainst compares a multi-class b's margins and probabilities
+// (or, when want has one prediction per row, its predicted classes) on
+// rows with want, and returns the largest probability difference.
+func checkMultiAgainst(t *testing.T, name string, b *Booster, rows [][]float64, want outputs) float64 {
+	t.Helper()
+	k := b.NumClass
+	classes := len(want.Prediction) == len(rows)
+	if len(want.Margin) != len(rows)*k || (!classes && len(want.Prediction) != len(rows)*k) {
+		t.Fatalf("%s: %d margins, %d predictions for %d rows of %d classes", name, len(want.Margin), len(want.Prediction), len(rows), k)
+	}
+	bad := 0
+	worst := 0.0
+	m, p := make([]float64, k), make([]float64, k)
+	for i, x := range rows {
+		b.Margins(x, m)
+		b.PredictProba(x, p)
+		for c := range k {
+			ok := math.Abs(m[c]-want.Margin[i*k+c]) <= 1e-6
+			if !classes {
+				d := math.Abs(p[c] - want.Prediction[i*k+c])
+				worst = math.Max(worst, d)
+				ok = ok && d <= 1e-6
+			}
+			if !ok {
+				if bad++; bad <= 5 {
+					t.Errorf("%s row %d %v class %d: margin %v probability %v, XGBoost %v %v", name, i, x, c, m[c], p[c], want.Margin[i*k+c], want.Prediction)
+				}
+			}
+		}
+		if classes {
+			if got := b.Predict(x); got != want.Prediction[i] {
+				if bad++; bad <= 5 {
+					t.Errorf("%s row %d %v: class %v, XGBoost %v", name, i, x, got, want.Prediction[i])
+				}
+			}
+		}
+	}
+	return worst
 }
 
 func checkDir(t *testing.T, dir string) {
@@ -97,6 +146,52 @@ func checkDir(t *testing.T, dir string) {
 	}
 	checkAgainst(t, "binary", bin, rows, f.Binary)
 	checkAgainst(t, "regression", reg, rows, f.Regr)
+	multi := parseFile(t, filepath.Join(dir, "multiclass.json"))
+	if multi.Objective != ObjectiveMultiSoftprob || multi.NumClass != 3 || float32(multi.BaseScore) != 0.2 || len(multi.Trees) != 24 ||
+		len(multi.TreeInfo) != 24 || multi.TreeInfo[4] != 1 || multi.TreeInfo[23] != 2 || len(multi.FeatureNames) != 6 {
+		t.Errorf("multiclass.json: objective %q num_class %d base_score %v trees %d tree_info %v names %v", multi.Objective, multi.NumClass, multi.BaseScore, len(multi.Trees), multi.TreeInfo, multi.FeatureNames)
+	}
+	worst := checkMultiAgainst(t, "multiclass", multi, rows, f.Multi)
+	t.Logf("multiclass: %d rows, largest probability difference from XGBoost %.3g", len(rows), worst)
+}
+
+// TestMultiSoftmaxReadsAsSoftprob checks that a multi:softmax file (the
+// same trees, XGBoost predicting the class) gives the same margins and
+// probabilities as multi:softprob and predicts the most probable class.
+func TestMultiSoftmaxReadsAsSoftprob(t *testing.T) {
+	data, err := os.ReadFile("testdata/multiclass.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prob, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	soft, err := Parse(bytes.Replace(data, []byte(`"name":"multi:softprob"`), []byte(`"name":"multi:softmax"`), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if soft.Objective != ObjectiveMultiSoftmax {
+		t.Fatalf("objective %q", soft.Objective)
+	}
+	f := readFixture(t, "testdata")
+	pp, ps := make([]float64, 3), make([]float64, 3)
+	for i, x := range f.rows() {
+		prob.PredictProba(x, pp)
+		soft.PredictProba(x, ps)
+		if !reflect.DeepEqual(pp, ps) {
+			t.Fatalf("row %d: multi:softmax %v, multi:softprob %v", i, ps, pp)
+		}
+		best := 0
+		for k := range pp {
+			if pp[k] > pp[best] {
+				best = k
+			}
+		}
+		if c := soft.Predict(x); c != float64(best) {
+			t.Fatalf("row %d: Predict %v, most probable class %d of %v", i, c, best, pp)
+		}
+	}
 }
 
 // TestXGBoostFixtures checks Parse and Margin against the committed models
@@ -126,7 +221,7 @@ func TestXGBoostLive(t *testing.T) {
 		t.Fatalf("gen.py: %v\n%s", err, out)
 	}
 	checkDir(t, dir)
-	for _, name := range []string{"binary.json", "regression.json", "data.json"} {
+	for _, name := range []string{"binary.json", "regression.json", "multiclass.json", "data.json"} {
 		a, _ := os.ReadFile(filepath.Join("testdata", name))
 		b, _ := os.ReadFile(filepath.Join(dir, name))
 		if !bytes.Equal(a, b) {
@@ -145,10 +240,18 @@ func TestMarshalLoadsInXGBoost(t *testing.T) {
 	synthetic := &Booster{Objective: ObjectiveBinaryLogistic, BaseScore: 0.7, NumFeature: 6,
 		FeatureNames: []string{"a", "b", "c", "d", "e", "f"},
 		Trees:        []Tree{stump(3, 0, -0.5, 0.25, true), stump(5, 1e-3, 1, -1, false), stump(0, -7, 0.125, 3, true), dfsTree()}}
+	// Multi-class, two rounds of trees not in class order, one class
+	// without trees; multi:softmax makes XGBoost predict classes.
+	multiSynth := &Booster{Objective: ObjectiveMultiSoftmax, BaseScore: -1.5, NumFeature: 6, NumClass: 4,
+		FeatureNames: []string{"a", "b", "c", "d", "e", "f"}, TreeInfo: []int{2, 0, 0, 3, 2, 0, 3, 3},
+		Trees: []Tree{stump(3, 0, -0.5, 0.25, true), stump(5, 1e-3, 1, -1, false), dfsTree(), stump(0, -7, 0.125, 3, true),
+			stump(1, 0.5, 2, -2, false), stump(2, 0, 0.5, -0.5, true), stump(4, 0.25, -1, 1, false), dfsTree()}}
 	for name, b := range map[string]*Booster{
-		"binary":     parseFile(t, "testdata/binary.json"),
-		"regression": parseFile(t, "testdata/regression.json"),
-		"synthetic":  synthetic,
+		"binary":          parseFile(t, "testdata/binary.json"),
+		"regression":      parseFile(t, "testdata/regression.json"),
+		"multiclass":      parseFile(t, "testdata/multiclass.json"),
+		"synthetic":       synthetic,
+		"multi synthetic": multiSynth,
 	} {
 		data, err := b.MarshalJSON()
 		if err != nil {
@@ -180,7 +283,7 @@ func stderr(err error) []byte {
 // FuzzParse checks Parse never panics, and that whatever it accepts
 // marshals, parses back to the same margins and never panics in Margin.
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"binary.json", "regression.json"} {
+	for _, name := range []string{"binary.json", "regression.json", "multiclass.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -197,7 +300,9 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		x := []float64{0, math.NaN(), 1, -1, 0.5, 3}
-		m := b.Margin(x)
+		m := make([]float64, b.NumOutputs())
+		b.Margins(x, m)
+		_ = b.Predict(x)
 		out, err := b.MarshalJSON()
 		if err != nil {
 			t.Fatalf("MarshalJSON of a parsed model: %v", err)
@@ -206,8 +311,15 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Parse(MarshalJSON()): %v\n%s", err, out)
 		}
-		if m2 := b2.Margin(x); m2 != m && !(m != m && m2 != m2) {
-			t.Fatalf("margin %v after a round trip, %v before", m2, m)
+		if b2.NumOutputs() != len(m) {
+			t.Fatalf("%d outputs after a round trip, %d before", b2.NumOutputs(), len(m))
+		}
+		m2 := make([]float64, len(m))
+		b2.Margins(x, m2)
+		for k := range m {
+			if m2[k] != m[k] && !(m[k] != m[k] && m2[k] != m2[k]) {
+				t.Fatalf("margin %d: %v after a round trip, %v before", k, m2[k], m[k])
+			}
 		}
 	})
 }

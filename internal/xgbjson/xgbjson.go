@@ -1,10 +1,12 @@
 // Package xgbjson reads and writes tree ensembles in XGBoost's JSON model
 // format: the file Booster.save_model("m.json") writes in XGBoost 1.7.
 //
-// Only what Kiln scores is supported: a gbtree booster with one output
-// (objective binary:logistic or reg:squarederror), numerical splits and
-// scalar leaves. gblinear and dart boosters, multi-class and multi-target
-// models, and categorical splits are rejected with an error saying so.
+// Only what Kiln scores is supported: a gbtree booster with numerical
+// splits and scalar leaves, with one output (objective binary:logistic or
+// reg:squarederror) or one output per class (multi:softprob, and
+// multi:softmax read as multi:softprob). gblinear and dart boosters,
+// multi-target models, vector leaves and categorical splits are rejected
+// with an error saying so.
 //
 // Semantics follow XGBoost's CPU predictor: features are float32, a split
 // node sends x left when float32(x) < condition, a missing value (NaN) goes
@@ -12,6 +14,18 @@
 // sum of one leaf value per tree, accumulated in float32 in tree order. The
 // base margin is logit(base_score) for binary:logistic and base_score for
 // regression; the probability is sigmoid(margin).
+//
+// A multi-class model (learner_model_param.num_class K >= 2) has K margins
+// per row: tree i adds its leaf value to the margin of class tree_info[i]
+// (XGBoost grows K trees a round, classes 0..K-1 in order, and predicts
+// with whole rounds only: a file whose trees are not whole rounds is
+// refused), each margin
+// accumulated in float32 in tree order from base_score itself (XGBoost 1.7
+// adds base_score to every class margin untransformed; it cancels in the
+// softmax). The class probabilities are the softmax of the K margins,
+// computed as XGBoost does (subtract the largest margin, exponentiate,
+// divide by the sum) but in float64 from the float32 margins, as the
+// sigmoid of a binary model is.
 package xgbjson
 
 import (
@@ -33,6 +47,13 @@ const (
 	ObjectiveBinaryLogistic = "binary:logistic"
 	// ObjectiveSquaredError is regression; predictions are the margin.
 	ObjectiveSquaredError = "reg:squarederror"
+	// ObjectiveMultiSoftprob is multi-class classification; predictions
+	// are the softmax of the NumClass per-class margins.
+	ObjectiveMultiSoftprob = "multi:softprob"
+	// ObjectiveMultiSoftmax is multi-class classification whose XGBoost
+	// prediction is the most probable class; Kiln reads it as
+	// ObjectiveMultiSoftprob (the same trees give the probabilities).
+	ObjectiveMultiSoftmax = "multi:softmax"
 )
 
 // Tree is one regression tree in XGBoost's array layout; node 0 is the root.
@@ -56,13 +77,26 @@ type Tree struct {
 	LossChanges []float32
 }
 
+// MaxNumClass bounds NumClass (num_class), so that a forged file cannot
+// make the predictors allocate K margins per row for an absurd K.
+const MaxNumClass = 1 << 16
+
 // Booster is a gbtree model.
 type Booster struct {
-	// Objective is ObjectiveBinaryLogistic or ObjectiveSquaredError.
+	// Objective is ObjectiveBinaryLogistic, ObjectiveSquaredError,
+	// ObjectiveMultiSoftprob or ObjectiveMultiSoftmax.
 	Objective string
 	// BaseScore is base_score as XGBoost stores it: a probability for
-	// binary:logistic, a value for regression. XGBoost keeps it as a float32.
+	// binary:logistic, a value for regression, the starting margin of every
+	// class for the multi-class objectives. XGBoost keeps it as a float32.
 	BaseScore float64
+	// NumClass is num_class: the number of classes K (at least 2) of a
+	// multi-class objective; 0 (or 1) for the single-output objectives.
+	NumClass int
+	// TreeInfo is tree_info for a multi-class model: TreeInfo[i] is the
+	// class (0..NumClass-1) whose margin tree i adds to, one entry per
+	// tree. It is nil for single-output models (every tree is group 0).
+	TreeInfo []int
 	// NumFeature is the number of input features.
 	NumFeature int
 	// FeatureNames names the features in order; it may be empty (XGBoost
@@ -79,9 +113,27 @@ func (t *Tree) NumNodes() int { return len(t.LeftChildren) }
 // IsLeaf reports whether node n of t is a leaf.
 func (t *Tree) IsLeaf(n int) bool { return t.LeftChildren[n] < 0 }
 
+// Multiclass reports whether b has one output per class (NumClass >= 2).
+func (b *Booster) Multiclass() bool { return b.NumClass >= 2 }
+
+// NumOutputs returns the number of margins per row: NumClass for a
+// multi-class model, 1 otherwise.
+func (b *Booster) NumOutputs() int {
+	if b.Multiclass() {
+		return b.NumClass
+	}
+	return 1
+}
+
+// isMultiObjective reports whether objective is one of the multi-class
+// objectives.
+func isMultiObjective(objective string) bool {
+	return objective == ObjectiveMultiSoftprob || objective == ObjectiveMultiSoftmax
+}
+
 // BaseMargin returns the margin every prediction starts from, as the float32
 // XGBoost adds leaf values to: logit(BaseScore) for binary:logistic,
-// BaseScore for regression.
+// BaseScore for regression and for every class of a multi-class model.
 func (b *Booster) BaseMargin() float32 {
 	bs := float32(b.BaseScore)
 	if b.Objective == ObjectiveBinaryLogistic {
@@ -94,8 +146,14 @@ func (b *Booster) BaseMargin() float32 {
 // Margin returns the raw score of one row: the base margin plus the leaf
 // value of every tree, accumulated in float32 as XGBoost does. x holds the
 // features in order (NaN for missing); a feature index past len(x) counts
-// as missing. It is the row-at-a-time reference; b must be valid.
+// as missing. It is the row-at-a-time reference; b must be valid. For a
+// multi-class model it is the margin of class 0 (see Margins).
 func (b *Booster) Margin(x []float64) float64 {
+	if b.Multiclass() {
+		m := make([]float64, b.NumClass)
+		b.Margins(x, m)
+		return m[0]
+	}
 	sum := b.BaseMargin()
 	for i := range b.Trees {
 		sum += b.Trees[i].Leaf(x)
@@ -103,14 +161,93 @@ func (b *Booster) Margin(x []float64) float64 {
 	return float64(sum)
 }
 
+// Margins writes the NumOutputs() margins of one row into out: for a
+// multi-class model out[k] is the base margin plus the leaf values of the
+// trees of class k, accumulated in float32 in tree order as XGBoost's CPU
+// predictor does; for a single-output model out[0] is Margin(x). x is as
+// for Margin; b must be valid and len(out) must be NumOutputs() (Margins
+// panics otherwise).
+func (b *Booster) Margins(x, out []float64) {
+	if len(out) != b.NumOutputs() {
+		panic(fmt.Sprintf("xgbjson: Margins: %d slots for %d outputs", len(out), b.NumOutputs()))
+	}
+	if !b.Multiclass() {
+		out[0] = b.Margin(x)
+		return
+	}
+	base := float64(b.BaseMargin())
+	for k := range out {
+		out[k] = base
+	}
+	for i := range b.Trees {
+		// out[k] holds a float32 value exactly: this is float32
+		// accumulation.
+		k := b.TreeInfo[i]
+		out[k] = float64(float32(out[k]) + b.Trees[i].Leaf(x))
+	}
+}
+
+// PredictProba writes the class probabilities of one row of a multi-class
+// model into out (len NumClass): the softmax of Margins. x is as for
+// Margin; b must be a valid multi-class model and len(out) NumClass
+// (PredictProba panics otherwise).
+func (b *Booster) PredictProba(x, out []float64) {
+	if !b.Multiclass() {
+		panic(fmt.Sprintf("xgbjson: PredictProba of a %s model", b.Objective))
+	}
+	b.Margins(x, out)
+	Softmax(out)
+}
+
 // Predict returns the prediction for one row: sigmoid(Margin) for
-// binary:logistic, Margin for regression.
+// binary:logistic, Margin for regression, and for a multi-class model the
+// index of the most probable class (the first on ties; a NaN probability
+// is not the most probable unless all are), as XGBoost's multi:softmax
+// predicts.
 func (b *Booster) Predict(x []float64) float64 {
+	if b.Multiclass() {
+		p := make([]float64, b.NumClass)
+		b.PredictProba(x, p)
+		best := 0
+		for k, v := range p {
+			if v > p[best] || p[best] != p[best] {
+				best = k
+			}
+		}
+		return float64(best)
+	}
 	m := b.Margin(x)
 	if b.Objective == ObjectiveBinaryLogistic {
 		return Sigmoid(m)
 	}
 	return m
+}
+
+// Softmax replaces the margins z by their softmax, as XGBoost's
+// multi:softprob transform: the largest margin is subtracted first (so no
+// exponential overflows), then each is exponentiated (package detmath: the
+// same bits on every architecture) and divided by the sum of the
+// exponentials, summed in order. It computes in float64 (XGBoost in
+// float32, a difference below 1e-7).
+func Softmax(z []float64) {
+	if len(z) == 0 {
+		return
+	}
+	zmax := z[0]
+	for _, v := range z[1:] {
+		if v > zmax {
+			zmax = v
+		}
+	}
+	var sum float64
+	for k, v := range z {
+		e := detmath.Exp(v - zmax)
+		z[k] = e
+		sum += e
+	}
+	for k := range z {
+		z[k] /= sum
+	}
 }
 
 // Sigmoid is 1/(1+e^-z), computed without overflow, the same bits on every
@@ -143,8 +280,12 @@ func (t *Tree) Leaf(x []float64) float32 {
 }
 
 // Validate checks that b is a model Kiln can score and write: a supported
-// objective, a finite base score (in (0,1) for binary:logistic), feature
-// names that are distinct and one per feature when present, and valid trees.
+// objective, a finite base score (in (0,1) for binary:logistic), a
+// num_class of 2 to MaxNumClass for the multi-class objectives (0 or 1 for
+// the others) with one tree_info class in range per tree and whole rounds
+// of num_class trees (XGBoost ignores the trees of a partial round, so
+// Kiln refuses them rather than predict otherwise), feature names
+// that are distinct and one per feature when present, and valid trees.
 func (b *Booster) Validate() error {
 	switch b.Objective {
 	case ObjectiveBinaryLogistic:
@@ -152,12 +293,15 @@ func (b *Booster) Validate() error {
 		if !(bs > 0 && bs < 1) {
 			return fmt.Errorf("base_score %v is not a probability in (0, 1), as binary:logistic needs", b.BaseScore)
 		}
-	case ObjectiveSquaredError:
+	case ObjectiveSquaredError, ObjectiveMultiSoftprob, ObjectiveMultiSoftmax:
 		if f := float32(b.BaseScore); math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
 			return fmt.Errorf("base_score %v is not a finite float32", b.BaseScore)
 		}
 	default:
-		return fmt.Errorf("objective %q is not supported (want %q or %q)", b.Objective, ObjectiveBinaryLogistic, ObjectiveSquaredError)
+		return unsupportedObjective(b.Objective)
+	}
+	if err := b.validateClasses(); err != nil {
+		return err
 	}
 	if b.NumFeature <= 0 {
 		return fmt.Errorf("num_feature is %d, want at least 1", b.NumFeature)
@@ -180,6 +324,50 @@ func (b *Booster) Validate() error {
 	for i := range b.Trees {
 		if err := b.Trees[i].validate(b.NumFeature); err != nil {
 			return fmt.Errorf("tree %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// unsupportedObjective is the error for an objective Kiln does not score.
+func unsupportedObjective(objective string) error {
+	return fmt.Errorf("objective %q is not supported (want %q, %q, %q or %q)", objective,
+		ObjectiveBinaryLogistic, ObjectiveSquaredError, ObjectiveMultiSoftprob, ObjectiveMultiSoftmax)
+}
+
+// validateClasses checks NumClass against the objective and TreeInfo
+// against the trees.
+func (b *Booster) validateClasses() error {
+	if !isMultiObjective(b.Objective) {
+		if b.NumClass < 0 || b.NumClass > 1 {
+			return fmt.Errorf("num_class is %d but objective %q has a single output (multi-class models need %q)", b.NumClass, b.Objective, ObjectiveMultiSoftprob)
+		}
+		if b.TreeInfo != nil {
+			if len(b.TreeInfo) != len(b.Trees) {
+				return fmt.Errorf("tree_info has %d entries for %d trees", len(b.TreeInfo), len(b.Trees))
+			}
+			for i, k := range b.TreeInfo {
+				if k != 0 {
+					return fmt.Errorf("tree_info[%d] is %d but objective %q has a single output", i, k, b.Objective)
+				}
+			}
+		}
+		return nil
+	}
+	if b.NumClass < 2 || b.NumClass > MaxNumClass {
+		return fmt.Errorf("num_class is %d: objective %q needs from 2 to %d classes", b.NumClass, b.Objective, MaxNumClass)
+	}
+	if len(b.TreeInfo) != len(b.Trees) {
+		return fmt.Errorf("tree_info has %d entries for %d trees (a multi-class model names each tree's class)", len(b.TreeInfo), len(b.Trees))
+	}
+	if len(b.Trees)%b.NumClass != 0 {
+		// XGBoost grows num_class trees a round and predicts with whole
+		// rounds only: it would ignore the trees of a partial round.
+		return fmt.Errorf("%d trees are not whole rounds of %d classes (XGBoost would ignore the last %d)", len(b.Trees), b.NumClass, len(b.Trees)%b.NumClass)
+	}
+	for i, k := range b.TreeInfo {
+		if k < 0 || k >= b.NumClass {
+			return fmt.Errorf("tree_info[%d] is %d, not a class from 0 to %d", i, k, b.NumClass-1)
 		}
 	}
 	return nil
@@ -378,7 +566,8 @@ type fileGBTModel struct {
 }
 
 type fileObjective struct {
-	Name string `json:"name"`
+	Name                   string            `json:"name"`
+	SoftmaxMulticlassParam map[string]string `json:"softmax_multiclass_param"`
 }
 
 type fileTree struct {
@@ -459,9 +648,9 @@ func (f *fileModel) booster() (*Booster, error) {
 	}
 	b := &Booster{Objective: l.Objective.Name}
 	switch b.Objective {
-	case ObjectiveBinaryLogistic, ObjectiveSquaredError:
+	case ObjectiveBinaryLogistic, ObjectiveSquaredError, ObjectiveMultiSoftprob, ObjectiveMultiSoftmax:
 	default:
-		return nil, fmt.Errorf("objective %q is not supported (want %q or %q)", b.Objective, ObjectiveBinaryLogistic, ObjectiveSquaredError)
+		return nil, unsupportedObjective(b.Objective)
 	}
 	p := l.LearnerModelParam
 	bs, err := paramFloat32(p, "base_score", "learner_model_param")
@@ -472,10 +661,22 @@ func (f *fileModel) booster() (*Booster, error) {
 	if b.NumFeature, err = paramInt(p, "num_feature", "learner_model_param", true); err != nil {
 		return nil, err
 	}
-	if nc, err := paramInt(p, "num_class", "learner_model_param", false); err != nil {
+	if b.NumClass, err = paramInt(p, "num_class", "learner_model_param", false); err != nil {
 		return nil, err
-	} else if nc > 1 {
-		return nil, fmt.Errorf("learner_model_param.num_class is %d: multi-class models are not supported", nc)
+	}
+	multi := isMultiObjective(b.Objective)
+	if !multi && b.NumClass > 1 {
+		return nil, fmt.Errorf("learner_model_param.num_class is %d but objective %q has a single output (multi-class models need %q)", b.NumClass, b.Objective, ObjectiveMultiSoftprob)
+	}
+	if multi && (b.NumClass < 2 || b.NumClass > MaxNumClass) {
+		return nil, fmt.Errorf("learner_model_param.num_class is %d: objective %q needs from 2 to %d classes", b.NumClass, b.Objective, MaxNumClass)
+	}
+	if sp := l.Objective.SoftmaxMulticlassParam; multi && sp != nil {
+		if nc, err := paramInt(sp, "num_class", "objective.softmax_multiclass_param", false); err != nil {
+			return nil, err
+		} else if _, ok := sp["num_class"]; ok && nc != b.NumClass {
+			return nil, fmt.Errorf("objective.softmax_multiclass_param.num_class is %d but learner_model_param.num_class is %d", nc, b.NumClass)
+		}
 	}
 	if nt, err := paramInt(p, "num_target", "learner_model_param", false); err != nil {
 		return nil, err
@@ -523,10 +724,13 @@ func (f *fileModel) booster() (*Booster, error) {
 	if len(m.TreeInfo) != len(m.Trees) {
 		return nil, fmt.Errorf("tree_info has %d entries for %d trees", len(m.TreeInfo), len(m.Trees))
 	}
+	if multi {
+		b.TreeInfo = append([]int{}, m.TreeInfo...)
+	}
 	b.Trees = make([]Tree, len(m.Trees))
 	for i := range m.Trees {
-		if m.TreeInfo[i] != 0 {
-			return nil, fmt.Errorf("tree_info[%d] is %d: multi-output models are not supported", i, m.TreeInfo[i])
+		if !multi && m.TreeInfo[i] != 0 {
+			return nil, fmt.Errorf("tree_info[%d] is %d but objective %q has a single output", i, m.TreeInfo[i], b.Objective)
 		}
 		t, err := m.Trees[i].tree()
 		if err != nil {
@@ -626,9 +830,11 @@ func paramFloat32(p map[string]string, key, where string) (float32, error) {
 
 // MarshalJSON writes b as an XGBoost 1.7 JSON model, loadable by
 // xgb.Booster(model_file=...): the full learner structure with version,
-// learner_model_param, the gbtree model with its params, tree_info and
+// learner_model_param (num_class included), the gbtree model with its
+// params, tree_info (TreeInfo for a multi-class model, zeros otherwise) and
 // every tree's arrays and tree_param, attributes, the objective with its
-// parameters, and feature names and types when known. b must be valid;
+// parameters (softmax_multiclass_param for the multi-class objectives), and
+// feature names and types when known. b must be valid;
 // non-finite node values are an error. XGBoost's predictor reads a split
 // node's right child at left+1: trees laid out otherwise are written
 // renumbered breadth first (same predictions, unreachable nodes dropped),
@@ -653,7 +859,11 @@ func (b *Booster) MarshalJSON() ([]byte, error) {
 	w.s(`,"size_leaf_vector":"0"},"tree_info":[`)
 	for i := range b.Trees {
 		w.comma(i)
-		w.s("0")
+		if b.Multiclass() {
+			w.buf = strconv.AppendInt(w.buf, int64(b.TreeInfo[i]), 10)
+		} else {
+			w.s("0")
+		}
 	}
 	w.s(`],"trees":[`)
 	for i := range b.Trees {
@@ -664,11 +874,19 @@ func (b *Booster) MarshalJSON() ([]byte, error) {
 	}
 	w.s(`]},"name":"gbtree"},"learner_model_param":{"base_score":`)
 	w.str(fmtFloat32(float32(b.BaseScore)))
-	w.s(`,"boost_from_average":"1","num_class":"0","num_feature":`)
+	w.s(`,"boost_from_average":"1","num_class":`)
+	w.str(strconv.Itoa(b.NumClass))
+	w.s(`,"num_feature":`)
 	w.str(strconv.Itoa(b.NumFeature))
 	w.s(`,"num_target":"1"},"objective":{"name":`)
 	w.str(b.Objective)
-	w.s(`,"reg_loss_param":{"scale_pos_weight":"1"}}},"version":[1,7,4]}`)
+	if isMultiObjective(b.Objective) {
+		w.s(`,"softmax_multiclass_param":{"num_class":`)
+		w.str(strconv.Itoa(b.NumClass))
+		w.s(`}}},"version":[1,7,4]}`)
+	} else {
+		w.s(`,"reg_loss_param":{"scale_pos_weight":"1"}}},"version":[1,7,4]}`)
+	}
 	return w.buf, nil
 }
 

@@ -4,13 +4,15 @@
 Usage: /usr/bin/python3 gen.py OUTDIR      (the committed files: gen.py internal/xgbjson/testdata)
        /usr/bin/python3 gen.py --predict MODEL.json DATA.json   (prints XGBoost's predictions as JSON)
 
-Trains two small gbtree models with XGBoost 1.7 (tree_method=hist, one thread, fixed seed) on data with
+Trains three small gbtree models with XGBoost 1.7 (tree_method=hist, one thread, fixed seed) on data with
 missing values, so default directions are learned:
   binary.json      binary:logistic, base_score 0.3, 12 trees depth 4, features unnamed
   regression.json  reg:squarederror, base_score 2, 8 trees depth 3, feature names f_a..f_f
+  multiclass.json  multi:softprob, num_class 3, base_score 0.2, 8 rounds (24 trees) depth 4,
+                   feature names f_a..f_f
 and writes data.json: test rows (null for NaN; including rows sitting exactly on split thresholds and on
 float64 values just below them that round to the threshold in float32) with XGBoost's margins and
-predictions for both models.
+predictions for every model; the multi-class ones are 3 per row, row-major.
 """
 import json
 import sys
@@ -53,11 +55,16 @@ def threshold_rows(booster, rng, base):
     return np.array(rows)
 
 
+def flat(v):
+    """A prediction array as a list, a multi-class one (rows x classes) row-major."""
+    return [float(x) for x in np.ravel(v)]
+
+
 def predict(booster, x):
     d = xgb.DMatrix(x, missing=np.nan, nthread=1)
     margin = booster.predict(d, output_margin=True)
     pred = booster.predict(d)
-    return [float(v) for v in margin], [float(v) for v in pred]
+    return flat(margin), flat(pred)
 
 
 def main(out):
@@ -74,19 +81,30 @@ def main(out):
                    xgb.DMatrix(x, label=yr, missing=np.nan, feature_names=NAMES), num_boost_round=8)
     bb.save_model(f"{out}/binary.json")
     br.save_model(f"{out}/regression.json")
+    # Multi-class labels from their own generator, so the draws above and below are those of the two
+    # original fixtures (their rows stay the same).
+    rm = np.random.default_rng(8)
+    scores = np.stack([np.nan_to_num(x[:, 0], nan=1.0), np.nan_to_num(x[:, 1]) - 0.3 * np.nan_to_num(x[:, 3]),
+                       0.8 * np.nan_to_num(x[:, 2], nan=-1.0) + 0.2], axis=1)
+    ym = np.argmax(scores + rm.gumbel(size=scores.shape) * 0.5, axis=1).astype(float)
+    bm = xgb.train({**common, "objective": "multi:softprob", "num_class": 3, "base_score": 0.2, "max_depth": 4},
+                   xgb.DMatrix(x, label=ym, missing=np.nan, feature_names=NAMES), num_boost_round=8)
+    bm.save_model(f"{out}/multiclass.json")
 
     test = make_data(rng, 80)
     test = np.vstack([test, threshold_rows(bb, rng, test), threshold_rows(br, rng, test),
                       np.full((1, NF), np.nan)])
-    bm, bp = predict(bb, test)
-    # Feature names must match the regression model's.
+    test = np.vstack([test, threshold_rows(bm, rng, test)])
+    bmargin, bp = predict(bb, test)
+    # Feature names must match the regression and multi-class models'.
     d = xgb.DMatrix(test, missing=np.nan, nthread=1, feature_names=NAMES)
-    rm = [float(v) for v in br.predict(d, output_margin=True)]
-    rp = [float(v) for v in br.predict(d)]
+    rmargin, rp = flat(br.predict(d, output_margin=True)), flat(br.predict(d))
+    mmargin, mp = flat(bm.predict(d, output_margin=True)), flat(bm.predict(d))
     with open(f"{out}/data.json", "w") as f:
         json.dump({"xgboost_version": xgb.__version__, "features": tojson(test),
-                   "binary": {"margin": bm, "prediction": bp},
-                   "regression": {"margin": rm, "prediction": rp}}, f)
+                   "binary": {"margin": bmargin, "prediction": bp},
+                   "regression": {"margin": rmargin, "prediction": rp},
+                   "multiclass": {"margin": mmargin, "prediction": mp}}, f)
         f.write("\n")
 
 
@@ -96,7 +114,7 @@ def predict_main(model_path, data_path):
         x = fromjson(json.load(f)["features"])
     d = xgb.DMatrix(x, missing=np.nan, nthread=1, feature_names=booster.feature_names)
     margin, pred = predict(booster, x) if booster.feature_names is None else (
-        [float(v) for v in booster.predict(d, output_margin=True)], [float(v) for v in booster.predict(d)])
+        flat(booster.predict(d, output_margin=True)), flat(booster.predict(d)))
     json.dump({"margin": margin, "prediction": pred}, sys.stdout)
 
 
