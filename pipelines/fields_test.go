@@ -43,9 +43,9 @@ func TestFieldProblems(t *testing.T) {
 		want string // "line:col path: message"
 	}{
 		{"gate plain", "      gate: auc >= 0.9 && f1 >\n",
-			`21:31 steps[3].with.gate: invalid gate: unexpected end of expression; expected a number, a metric or "("`},
+			`21:31 steps[3].with.gate: invalid gate: unexpected end of expression; expected a value, an identifier or "("`},
 		{"gate single-quoted with an escaped quote", "      gate: 'auc >= 0.9 && ''x'' && f1 > 0'\n",
-			`21:28 steps[3].with.gate: invalid gate: unexpected character '\''`},
+			`21:28 steps[3].with.gate: invalid gate: operator "&&" needs bool operands, found string "'x'"`},
 		{"gate double-quoted with an escape", "      gate: \"auc >= 0.9 \\t&& f2 > 0\"\n",
 			`21:30 steps[3].with.gate: unknown metric "f2" in gate, did you mean "f1"? (known metrics: auc, pr_auc, logloss, accuracy, precision, recall, f1, ece, positive_rate, f1_macro, f1_weighted, precision_macro, recall_macro, auc_ovr, rmse, mae, r2)`},
 		{"gate double-quoted with an unmapped escape", "      gate: \"\\x41 >= 0.9 && f2 > 0\"\n",
@@ -54,7 +54,7 @@ func TestFieldProblems(t *testing.T) {
 		{"gate block scalar points at the scalar", "      gate: |\n        auc >= 0.9 &&\n        f2 > 0\n",
 			`21:13 steps[3].with.gate: unknown metric "f2" in gate, did you mean "f1"? (known metrics: auc, pr_auc, logloss, accuracy, precision, recall, f1, ece, positive_rate, f1_macro, f1_weighted, precision_macro, recall_macro, auc_ovr, rmse, mae, r2)`},
 		{"gate from a param points at the reference", "      gate: ${params.expr}\n",
-			`21:13 steps[3].with.gate: invalid gate: unexpected end of expression; expected a number, a metric or "("`},
+			`21:13 steps[3].with.gate: invalid gate: unexpected end of expression; expected a value, an identifier or "("`},
 		{"gate is a list", "      gate: [auc > 0]\n",
 			`21:13 steps[3].with.gate: expected a gate expression (a string), found a list`},
 		{"empty gate is no gate", "      gate: \"\"\n", ""},

@@ -204,8 +204,9 @@ type node struct {
 	path string // identifier
 	x, y *node
 	// start and end are byte offsets of the node's text, without
-	// enclosing parentheses; opPos is the operator's offset.
-	start, end, opPos int
+	// enclosing parentheses; ostart and oend include them; opPos is the
+	// operator's offset.
+	start, end, ostart, oend, opPos int
 }
 
 var comparisons = map[string]bool{"==": true, "!=": true, "<": true, "<=": true, ">": true, ">=": true}

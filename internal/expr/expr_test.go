@@ -246,6 +246,8 @@ func TestParseErrors(t *testing.T) {
 		{"()", `column 2: unexpected ")"; expected a value, an identifier or "("`},
 		// Static type errors.
 		{"1 && true", `column 1: operator "&&" needs bool operands, found number "1"`},
+		{"(1 + 2) * 3 && true", `column 1: operator "&&" needs bool operands, found number "(1 + 2) * 3"`},
+		{"true || -(1 + 2)", `column 9: operator "||" needs bool operands, found number "-(1 + 2)"`},
 		{"true || 'x'", `column 9: operator "||" needs bool operands, found string "'x'"`},
 		{"!1", `column 2: operator "!" needs a bool operand, found number "1"`},
 		{"-true", `column 2: operator "-" needs a number operand, found bool "true"`},

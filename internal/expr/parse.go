@@ -275,8 +275,14 @@ func (p *parser) enter() error {
 
 func (p *parser) leave() { p.depth-- }
 
+// spanned sets a new node's outer span to its span.
+func spanned(n *node) *node {
+	n.ostart, n.oend = n.start, n.end
+	return n
+}
+
 func binary(op string, opPos int, x, y *node) *node {
-	return &node{kind: nodeBinary, op: op, opPos: opPos, x: x, y: y, start: x.start, end: y.end}
+	return spanned(&node{kind: nodeBinary, op: op, opPos: opPos, x: x, y: y, start: x.ostart, end: y.oend})
 }
 
 func (p *parser) parseOr() (*node, error) {
@@ -330,7 +336,7 @@ func (p *parser) parseComparison() (*node, error) {
 		return nil, err
 	}
 	if u := p.peek(); u.kind == tokOp && comparisons[u.text] {
-		return nil, p.errAt(u.pos, "comparisons cannot be chained; write %q && ... instead", p.src[x.start:y.end])
+		return nil, p.errAt(u.pos, "comparisons cannot be chained; write %q && ... instead", p.src[x.ostart:y.oend])
 	}
 	return binary(t.text, t.pos, x, y), nil
 }
@@ -380,16 +386,16 @@ func (p *parser) parseUnary() (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &node{kind: nodeUnary, op: t.text, opPos: t.pos, x: x, start: t.pos, end: x.end}, nil
+	return spanned(&node{kind: nodeUnary, op: t.text, opPos: t.pos, x: x, start: t.pos, end: x.oend}), nil
 }
 
 func (p *parser) parsePrimary() (*node, error) {
 	t := p.next()
 	switch t.kind {
 	case tokNumber, tokString, tokBool:
-		return &node{kind: nodeLiteral, val: t.val, start: t.pos, end: t.end}, nil
+		return spanned(&node{kind: nodeLiteral, val: t.val, start: t.pos, end: t.end}), nil
 	case tokIdent:
-		return &node{kind: nodeIdent, path: t.text, start: t.pos, end: t.end}, nil
+		return spanned(&node{kind: nodeIdent, path: t.text, start: t.pos, end: t.end}), nil
 	case tokLParen:
 		x, err := p.parseOr()
 		if err != nil {
@@ -402,8 +408,10 @@ func (p *parser) parsePrimary() (*node, error) {
 			}
 			return nil, p.errAt(c.pos, `expected ")", found %s`, c.describe())
 		}
-		// The node keeps its inner span: messages quote the expression
-		// without its parentheses.
+		// The node keeps its inner span (messages quote the expression
+		// without its parentheses) and widens its outer span, which the
+		// spans of the operators around it start and end at.
+		x.ostart, x.oend = t.pos, c.end
 		return x, nil
 	case tokEOF:
 		return nil, p.errAt(t.pos, `unexpected end of expression; expected a value, an identifier or "("`)

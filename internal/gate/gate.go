@@ -1,20 +1,20 @@
-// Package gate implements Kiln's evaluation gate expressions: small boolean
-// formulas over model metrics that decide whether a trained model may be
-// registered, such as
+// Package gate implements Kiln's evaluation gates: boolean formulas over
+// model metrics that decide whether a trained model may be registered, such
+// as
 //
 //	auc >= 0.8 && logloss < 0.5
 //	auc >= champion.auc - 0.002 || accuracy > 0.99
 //	!(f1 < 0.5)
 //
-// An expression combines comparisons (>= <= > < == !=) with && || ! and
-// parentheses. Each side of a comparison is arithmetic (+ - * / and unary
-// minus) over numbers (1, 0.5, 1e-3) and identifiers. An identifier is a
-// metric of the candidate model ("auc") or, with the prefix "champion.", the
-// same metric of the model currently holding the alias ("champion.auc").
-//
-// Precedence, from loosest to tightest: ||, &&, !, comparisons, + -, * /,
-// unary minus. The ! operator negates the comparison or parenthesised
-// expression that follows it, so "!auc > 0.5" means "!(auc > 0.5)".
+// A gate is an internal/expr expression (the language of `when`
+// conditions: one grammar, one set of error messages) that must be true or
+// false, whose identifiers are metrics of the candidate model ("auc") or,
+// with the prefix "champion.", the same metric of the model currently
+// holding the alias ("champion.auc"), and whose values are numbers. What
+// gates add is their evaluation: every comparison is evaluated (no
+// short-circuit) and recorded as a Check with both sides' values, so that a
+// rejected model's report says by how much it fell short, and comparisons
+// with the champion are skipped while there is none.
 package gate
 
 import (
@@ -24,8 +24,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/kiln-ml/kiln/internal/expr"
 	"github.com/kiln-ml/kiln/internal/metrics"
 )
 
@@ -48,21 +48,14 @@ func knownMetrics() []string {
 // ChampionPrefix marks an identifier as a metric of the current champion model.
 const ChampionPrefix = "champion."
 
-// SyntaxError is a problem in a gate expression.
-type SyntaxError struct {
-	// Pos is the 1-based column (in characters) of the problem in the expression.
-	Pos int
-	// Msg describes the problem.
-	Msg string
-}
-
-// Error implements error.
-func (e *SyntaxError) Error() string { return fmt.Sprintf("column %d: %s", e.Pos, e.Msg) }
+// SyntaxError is a problem in a gate expression: expr's, with the
+// 1-based column (in characters) of the problem.
+type SyntaxError = expr.SyntaxError
 
 // Expr is a parsed gate expression. Its top level is always boolean.
 type Expr struct {
 	src  string
-	root *node
+	e    *expr.Expr
 	refs []Ref
 }
 
@@ -172,11 +165,20 @@ func side(expr string, v float64) string {
 
 // isIdent reports whether s is a single identifier such as auc or champion.auc.
 func isIdent(s string) bool {
-	if s == "" || !isLetter(s[0]) {
+	name, _ := strings.CutPrefix(s, ChampionPrefix)
+	return isMetricName(name)
+}
+
+// isMetricName reports whether s is a metric name: a letter or underscore,
+// then letters, digits and underscores.
+func isMetricName(s string) bool {
+	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !isLetter(c) && !isDigit(c) && c != '.' {
+		c := s[i]
+		letter := c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || c < '0' || c > '9') {
 			return false
 		}
 	}
@@ -186,32 +188,101 @@ func isIdent(s string) bool {
 // fmtValue formats a metric value or margin with 4 significant digits.
 func fmtValue(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
 
-// Parse parses a gate expression. Errors are *SyntaxError. An expression whose
-// top level is not boolean (e.g. "auc + 1") is an error.
-func Parse(expr string) (*Expr, error) {
-	p := &parser{src: expr}
-	if err := p.lex(); err != nil {
-		return nil, err
+// Parse parses a gate expression. Errors are *SyntaxError: expr's syntax
+// and type errors, and an expression that is not a condition ("auc + 1"),
+// names something other than a metric ("params.x", "champion.a.b") or has
+// a string or bool literal.
+func Parse(src string) (*Expr, error) {
+	if strings.TrimSpace(src) == "" {
+		return nil, &SyntaxError{Pos: 1, Msg: "empty gate expression; write a comparison such as auc >= 0.8"}
 	}
-	if p.peek().kind == tokEOF {
-		return nil, p.errAt(0, "empty gate expression; write a comparison such as auc >= 0.8")
-	}
-	root, err := p.parseOr()
+	e, err := expr.Parse(src)
 	if err != nil {
 		return nil, err
 	}
-	if t := p.peek(); t.kind != tokEOF {
-		if t.kind == tokRParen {
-			return nil, p.errAt(t.pos, `unexpected ")" without a matching "("`)
+	g := &Expr{src: src, e: e}
+	for _, id := range e.Idents() {
+		name, champion := strings.CutPrefix(id.Path, ChampionPrefix)
+		if !isMetricName(name) {
+			msg := fmt.Sprintf("%q is not a metric: a gate names the candidate's metrics (auc) and the champion's (champion.auc)", id.Path)
+			if strings.Contains(id.Path, "-") {
+				msg += fmt.Sprintf("; put spaces around a minus sign (%s)", strings.ReplaceAll(id.Path, "-", " - "))
+			}
+			return nil, &SyntaxError{Pos: id.Pos, Msg: msg}
 		}
-		return nil, p.errAt(t.pos, fmt.Sprintf("unexpected %s after a complete expression; combine conditions with && or ||", t.describe()))
+		g.refs = append(g.refs, Ref{Name: id.Path, Metric: name, Champion: champion, Pos: id.Pos})
 	}
-	if !root.isBool {
-		return nil, p.errAt(root.start, fmt.Sprintf("gate must be a comparison such as auc >= 0.8, found the number expression %q", p.text(root)))
+	if err := literalsAreNumbers(e.Root()); err != nil {
+		return nil, err
 	}
-	e := &Expr{src: expr, root: root}
-	e.collectRefs(root)
-	return e, nil
+	if err := comparesNumbers(e.Root()); err != nil {
+		return nil, err
+	}
+	typ, err := e.Check(func(string) expr.Type { return expr.Number })
+	if err != nil {
+		return nil, err
+	}
+	if typ != expr.Bool {
+		root := e.Root()
+		return nil, &SyntaxError{Pos: root.Pos(), Msg: fmt.Sprintf("a gate must be a comparison such as auc >= 0.8, found the number expression %q", root.Text())}
+	}
+	return g, nil
+}
+
+// comparesNumbers rejects a comparison of conditions, such as
+// "(auc > 0.8) == (f1 > 0.5)": a gate's comparisons compare numbers (and
+// are what its report explains); && and || combine conditions.
+func comparesNumbers(n expr.Node) error {
+	switch n.Kind() {
+	case expr.UnaryNode:
+		return comparesNumbers(n.X())
+	case expr.BinaryNode:
+		if comparison[n.Op()] {
+			for _, side := range []expr.Node{n.X(), n.Y()} {
+				if isCondition(side) {
+					return &SyntaxError{Pos: side.Pos(), Msg: fmt.Sprintf("operator %q compares numbers in a gate, found the condition %q; combine conditions with && and ||", n.Op(), side.Text())}
+				}
+			}
+		}
+		if err := comparesNumbers(n.X()); err != nil {
+			return err
+		}
+		return comparesNumbers(n.Y())
+	}
+	return nil
+}
+
+// comparison lists the comparison operators.
+var comparison = map[string]bool{"==": true, "!=": true, "<": true, "<=": true, ">": true, ">=": true}
+
+// isCondition reports whether n is boolean: a comparison, && or ||, or !.
+func isCondition(n expr.Node) bool {
+	switch n.Kind() {
+	case expr.UnaryNode:
+		return n.Op() == "!"
+	case expr.BinaryNode:
+		return comparison[n.Op()] || n.Op() == "&&" || n.Op() == "||"
+	}
+	return false
+}
+
+// literalsAreNumbers rejects string and bool literals: gates compare
+// numbers.
+func literalsAreNumbers(n expr.Node) error {
+	switch n.Kind() {
+	case expr.LiteralNode:
+		if _, ok := n.Value().(float64); !ok {
+			return &SyntaxError{Pos: n.Pos(), Msg: fmt.Sprintf("a gate compares numbers; %s is not one", n.Text())}
+		}
+	case expr.UnaryNode:
+		return literalsAreNumbers(n.X())
+	case expr.BinaryNode:
+		if err := literalsAreNumbers(n.X()); err != nil {
+			return err
+		}
+		return literalsAreNumbers(n.Y())
+	}
+	return nil
 }
 
 // String returns the expression's source text.
@@ -235,18 +306,6 @@ func (e *Expr) Metrics() []string {
 // Refs returns every identifier occurrence in source order.
 func (e *Expr) Refs() []Ref { return append([]Ref(nil), e.refs...) }
 
-func (e *Expr) collectRefs(n *node) {
-	if n == nil {
-		return
-	}
-	if n.kind == nodeIdent {
-		e.refs = append(e.refs, Ref{Name: n.name, Metric: n.metric, Champion: n.champion, Pos: column(e.src, n.start)})
-		return
-	}
-	e.collectRefs(n.x)
-	e.collectRefs(n.y)
-}
-
 // Eval evaluates the gate against the candidate's metrics and the champion's.
 // It evaluates every comparison (no short-circuit) and returns them in source
 // order. A nil champion means there is no champion yet: every comparison that
@@ -256,8 +315,8 @@ func (e *Expr) collectRefs(n *node) {
 // So is a NaN value (such as the AUC of a holdout with a single class): every
 // comparison with NaN is false, so "!(auc < 0.8)" would pass.
 func (e *Expr) Eval(metrics, champion map[string]float64) (bool, []Check, error) {
-	ev := &evaluator{src: e.src, metrics: metrics, champion: champion}
-	ok, err := ev.boolean(e.root, true)
+	ev := &evaluator{metrics: metrics, champion: champion}
+	ok, err := ev.boolean(e.e.Root(), true)
 	if err != nil {
 		return false, ev.checks, fmt.Errorf("gate %q: %w", e.src, err)
 	}
@@ -265,7 +324,6 @@ func (e *Expr) Eval(metrics, champion map[string]float64) (bool, []Check, error)
 }
 
 type evaluator struct {
-	src      string
 	metrics  map[string]float64
 	champion map[string]float64
 	checks   []Check
@@ -274,43 +332,57 @@ type evaluator struct {
 // boolean evaluates a boolean node. positive tells whether the node sits under
 // an even number of ! operators; a skipped comparison evaluates to positive so
 // that it never makes the gate fail.
-func (ev *evaluator) boolean(n *node, positive bool) (bool, error) {
-	switch n.kind {
-	case nodeUnary: // only ! is boolean
-		v, err := ev.boolean(n.x, !positive)
+func (ev *evaluator) boolean(n expr.Node, positive bool) (bool, error) {
+	switch n.Kind() {
+	case expr.UnaryNode: // Parse's type check leaves only ! here
+		v, err := ev.boolean(n.X(), !positive)
 		return !v, err
-	case nodeBinary:
-		if n.op == "&&" || n.op == "||" {
-			l, err := ev.boolean(n.x, positive)
+	case expr.BinaryNode:
+		if n.Op() == "&&" || n.Op() == "||" {
+			l, err := ev.boolean(n.X(), positive)
 			if err != nil {
 				return false, err
 			}
-			r, err := ev.boolean(n.y, positive)
+			r, err := ev.boolean(n.Y(), positive)
 			if err != nil {
 				return false, err
 			}
-			if n.op == "&&" {
+			if n.Op() == "&&" {
 				return l && r, nil
 			}
 			return l || r, nil
 		}
 		return ev.compare(n, positive)
 	}
-	return false, fmt.Errorf("internal error: %q is not boolean", ev.src[n.start:n.end])
+	return false, fmt.Errorf("internal error: %q is not boolean", n.Text())
 }
 
-func (ev *evaluator) compare(n *node, positive bool) (bool, error) {
-	c := Check{Expr: strings.TrimSpace(ev.src[n.start:n.end]), Op: n.op,
-		LeftExpr: strings.TrimSpace(ev.src[n.x.ostart:n.x.oend]), RightExpr: strings.TrimSpace(ev.src[n.y.ostart:n.y.oend])}
-	if ev.champion == nil && (n.x.usesChampion() || n.y.usesChampion()) {
+// usesChampion reports whether n refers to a champion metric.
+func usesChampion(n expr.Node) bool {
+	switch n.Kind() {
+	case expr.IdentNode:
+		return strings.HasPrefix(n.Path(), ChampionPrefix)
+	case expr.UnaryNode:
+		return usesChampion(n.X())
+	case expr.BinaryNode:
+		return usesChampion(n.X()) || usesChampion(n.Y())
+	}
+	return false
+}
+
+func (ev *evaluator) compare(n expr.Node, positive bool) (bool, error) {
+	x, y := n.X(), n.Y()
+	c := Check{Expr: strings.TrimSpace(n.Text()), Op: n.Op(),
+		LeftExpr: strings.TrimSpace(x.OuterText()), RightExpr: strings.TrimSpace(y.OuterText())}
+	if ev.champion == nil && (usesChampion(x) || usesChampion(y)) {
 		var err error
-		if !n.x.usesChampion() {
-			if c.Left, err = ev.number(n.x); err != nil {
+		if !usesChampion(x) {
+			if c.Left, err = ev.number(x); err != nil {
 				return false, err
 			}
 		}
-		if !n.y.usesChampion() {
-			if c.Right, err = ev.number(n.y); err != nil {
+		if !usesChampion(y) {
+			if c.Right, err = ev.number(y); err != nil {
 				return false, err
 			}
 		}
@@ -319,16 +391,16 @@ func (ev *evaluator) compare(n *node, positive bool) (bool, error) {
 		return positive, nil
 	}
 	var err error
-	if c.Left, err = ev.number(n.x); err != nil {
+	if c.Left, err = ev.number(x); err != nil {
 		return false, err
 	}
-	if c.Right, err = ev.number(n.y); err != nil {
+	if c.Right, err = ev.number(y); err != nil {
 		return false, err
 	}
 	if math.IsNaN(c.Left) || math.IsNaN(c.Right) { // from arithmetic, e.g. Inf - Inf
 		return false, fmt.Errorf("comparison %q has a NaN side (%g %s %g)", c.Expr, c.Left, c.Op, c.Right)
 	}
-	switch n.op {
+	switch c.Op {
 	case ">=":
 		c.Pass = c.Left >= c.Right
 	case "<=":
@@ -346,45 +418,46 @@ func (ev *evaluator) compare(n *node, positive bool) (bool, error) {
 	return c.Pass, nil
 }
 
-func (ev *evaluator) number(n *node) (float64, error) {
-	switch n.kind {
-	case nodeNumber:
-		return n.num, nil
-	case nodeIdent:
-		if n.champion {
-			v, ok := ev.champion[n.metric]
+func (ev *evaluator) number(n expr.Node) (float64, error) {
+	switch n.Kind() {
+	case expr.LiteralNode:
+		return n.Value().(float64), nil // Parse refuses other literals
+	case expr.IdentNode:
+		name, champion := strings.CutPrefix(n.Path(), ChampionPrefix)
+		if champion {
+			v, ok := ev.champion[name]
 			if !ok {
-				return 0, fmt.Errorf("the champion has no metric %q (needed by %s)", n.metric, n.name)
+				return 0, fmt.Errorf("the champion has no metric %q (needed by %s)", name, n.Path())
 			}
 			if math.IsNaN(v) {
-				return 0, fmt.Errorf("the champion's metric %s is NaN (e.g. the holdout has one class; needed by %s)", n.metric, n.name)
+				return 0, fmt.Errorf("the champion's metric %s is NaN (e.g. the holdout has one class; needed by %s)", name, n.Path())
 			}
 			return v, nil
 		}
-		v, ok := ev.metrics[n.metric]
+		v, ok := ev.metrics[name]
 		if !ok {
-			return 0, fmt.Errorf("metric %q is missing from the evaluation results", n.metric)
+			return 0, fmt.Errorf("metric %q is missing from the evaluation results", name)
 		}
 		if math.IsNaN(v) {
-			return 0, fmt.Errorf("metric %s is NaN (e.g. the holdout has one class)", n.metric)
+			return 0, fmt.Errorf("metric %s is NaN (e.g. the holdout has one class)", name)
 		}
 		return v, nil
-	case nodeUnary: // unary minus or plus
-		v, err := ev.number(n.x)
-		if n.op == "-" {
+	case expr.UnaryNode: // unary minus or plus
+		v, err := ev.number(n.X())
+		if n.Op() == "-" {
 			v = -v
 		}
 		return v, err
-	case nodeBinary:
-		l, err := ev.number(n.x)
+	case expr.BinaryNode:
+		l, err := ev.number(n.X())
 		if err != nil {
 			return 0, err
 		}
-		r, err := ev.number(n.y)
+		r, err := ev.number(n.Y())
 		if err != nil {
 			return 0, err
 		}
-		switch n.op {
+		switch n.Op() {
 		case "+":
 			return l + r, nil
 		case "-":
@@ -393,18 +466,10 @@ func (ev *evaluator) number(n *node) (float64, error) {
 			return l * r, nil
 		case "/":
 			if r == 0 {
-				return 0, fmt.Errorf("division by zero in %q", strings.TrimSpace(ev.src[n.start:n.end]))
+				return 0, fmt.Errorf("division by zero in %q", strings.TrimSpace(n.Text()))
 			}
 			return l / r, nil
 		}
 	}
-	return 0, fmt.Errorf("internal error: %q is not numeric", ev.src[n.start:n.end])
-}
-
-// column converts a byte offset in s to a 1-based character column.
-func column(s string, off int) int {
-	if off > len(s) {
-		off = len(s)
-	}
-	return utf8.RuneCountInString(s[:off]) + 1
+	return 0, fmt.Errorf("internal error: %q is not numeric", n.Text())
 }

@@ -9,19 +9,21 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/kiln-ml/kiln/internal/expr"
 )
 
 // sexpr renders a node as an S-expression so tests can check the tree shape.
-func sexpr(n *node) string {
-	switch n.kind {
-	case nodeNumber:
-		return strconv.FormatFloat(n.num, 'g', -1, 64)
-	case nodeIdent:
-		return n.name
-	case nodeUnary:
-		return "(" + n.op + " " + sexpr(n.x) + ")"
+func sexpr(n expr.Node) string {
+	switch n.Kind() {
+	case expr.LiteralNode:
+		return strconv.FormatFloat(n.Value().(float64), 'g', -1, 64)
+	case expr.IdentNode:
+		return n.Path()
+	case expr.UnaryNode:
+		return "(" + n.Op() + " " + sexpr(n.X()) + ")"
 	}
-	return "(" + n.op + " " + sexpr(n.x) + " " + sexpr(n.y) + ")"
+	return "(" + n.Op() + " " + sexpr(n.X()) + " " + sexpr(n.Y()) + ")"
 }
 
 func TestParse(t *testing.T) {
@@ -35,7 +37,6 @@ func TestParse(t *testing.T) {
 		{"auc >= champion.auc - 0.002 || accuracy > 0.99",
 			"(|| (>= auc (- champion.auc 0.002)) (> accuracy 0.99))", []string{"accuracy", "auc", "champion.auc"}},
 		{"!(f1 < 0.5)", "(! (< f1 0.5))", []string{"f1"}},
-		{"!f1 < 0.5", "(! (< f1 0.5))", []string{"f1"}},
 		{"!!(f1 < 0.5)", "(! (! (< f1 0.5)))", []string{"f1"}},
 		{"f1 > 1 || f1 > 2 && f1 > 3", "(|| (> f1 1) (&& (> f1 2) (> f1 3)))", []string{"f1"}},
 		{"(f1 > 1 || f1 > 2) && f1 > 3", "(&& (|| (> f1 1) (> f1 2)) (> f1 3))", []string{"f1"}},
@@ -57,7 +58,7 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse(%q): %v", tt.expr, err)
 			}
-			if got := sexpr(e.root); got != tt.tree {
+			if got := sexpr(e.e.Root()); got != tt.tree {
 				t.Errorf("tree = %s, want %s", got, tt.tree)
 			}
 			if got := e.Metrics(); !reflect.DeepEqual(got, tt.metrics) {
@@ -93,19 +94,19 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"", 1, "empty gate expression; write a comparison such as auc >= 0.8"},
 		{"   ", 1, "empty gate expression; write a comparison such as auc >= 0.8"},
-		{"auc + 1", 1, `gate must be a comparison such as auc >= 0.8, found the number expression "auc + 1"`},
-		{"auc", 1, `gate must be a comparison such as auc >= 0.8, found the number expression "auc"`},
-		{"(auc)", 2, `gate must be a comparison such as auc >= 0.8, found the number expression "auc"`},
-		{"auc >=", 7, `unexpected end of expression; expected a number, a metric or "("`},
-		{"auc >= 0.8 &&", 14, `unexpected end of expression; expected a number, a metric or "("`},
+		{"auc + 1", 1, `a gate must be a comparison such as auc >= 0.8, found the number expression "auc + 1"`},
+		{"auc", 1, `a gate must be a comparison such as auc >= 0.8, found the number expression "auc"`},
+		{"(auc)", 2, `a gate must be a comparison such as auc >= 0.8, found the number expression "auc"`},
+		{"auc >=", 7, `unexpected end of expression; expected a value, an identifier or "("`},
+		{"auc >= 0.8 &&", 14, `unexpected end of expression; expected a value, an identifier or "("`},
 		{"auc >= 0.8 & f1 > 0", 12, `unexpected character '&'; did you mean "&&"?`},
 		{"auc >= 0.8 | f1 > 0", 12, `unexpected character '|'; did you mean "||"?`},
 		{"auc = 0.8", 5, `unexpected character '='; did you mean "=="?`},
 		{"auc >= 0.8 and f1 > 0", 12, `unexpected "and"; use "&&"`},
 		{"auc >= 0.8 or f1 > 0", 12, `unexpected "or"; use "||"`},
 		{"not auc >= 0.8", 1, `unexpected "not"; use "!"`},
-		{"auc >= 0.8 f1", 12, `unexpected identifier "f1" after a complete expression; combine conditions with && or ||`},
-		{"auc >= 0.8)", 11, `unexpected ")" without a matching "("`},
+		{"auc >= 0.8 f1", 12, `unexpected identifier "f1" after a complete expression; join conditions with && or ||`},
+		{"auc >= 0.8)", 11, `unmatched ")"`},
 		{"(auc >= 0.8", 1, `unclosed "("`},
 		{"(auc >= 0.8 f1", 13, `expected ")", found identifier "f1"`},
 		{"0.1 < auc < 0.9", 11, `comparisons cannot be chained; write "0.1 < auc" && ... instead`},
@@ -113,19 +114,25 @@ func TestParseErrors(t *testing.T) {
 		{"auc >= 1.2.3", 8, `malformed number "1.2.3"`},
 		{"auc >= 2x", 8, `malformed number "2x"`},
 		{"auc >= 1e999", 8, `number "1e999" is out of range`},
-		{"model.auc > 0", 1, `unknown prefix "model." in "model.auc"; only champion.<metric> may be qualified`},
-		{"champion. > 0", 1, `malformed identifier "champion."; write champion.<metric>, e.g. champion.auc`},
-		{"champion.a.b > 0", 1, `malformed identifier "champion.a.b"; write champion.<metric>, e.g. champion.auc`},
-		{"auc && f1 > 0", 1, `operand of "&&" must be a comparison, found the number expression "auc"`},
-		{"f1 > 0 || auc", 11, `operand of "||" must be a comparison, found the number expression "auc"`},
-		{"!auc", 2, `operand of "!" must be a comparison, found the number expression "auc"`},
-		{"(auc > 0) + 1 > 2", 2, `operand of "+" must be a number, found the condition "auc > 0"`},
-		{"-(auc > 0) > 2", 3, `operand of "-" must be a number, found the condition "auc > 0"`},
-		{"(auc > 0) == (f1 > 0)", 2, `operand of "==" must be a number, found the condition "auc > 0"`},
+		{"model.auc > 0", 1, `"model.auc" is not a metric: a gate names the candidate's metrics (auc) and the champion's (champion.auc)`},
+		{"champion. > 0", 1, `malformed identifier "champion.": each part after a dot must start with a letter or _`},
+		{"champion.a.b > 0", 1, `"champion.a.b" is not a metric: a gate names the candidate's metrics (auc) and the champion's (champion.auc)`},
+		{"auc && f1 > 0", 1, `operator "&&" needs bool operands, found number "auc"`},
+		{"f1 > 0 || auc", 11, `operator "||" needs bool operands, found number "auc"`},
+		{"!auc", 2, `operator "!" needs a bool operand, found number "auc"`},
+		{"(auc > 0) + 1 > 2", 2, `operator "+" needs number operands, found bool "auc > 0"`},
+		{"-(auc > 0) > 2", 3, `operator "-" needs a number operand, found bool "auc > 0"`},
+		{"(auc > 0) == (f1 > 0)", 2, `operator "==" compares numbers in a gate, found the condition "auc > 0"; combine conditions with && and ||`},
+		{"!f1 < 0.5", 1, `operator "<" needs two numbers or two strings, found bool "!f1"`},
+		{"auc >= champion.auc-0.01", 8, `malformed identifier "champion.auc-0.01": each part after a dot must start with a letter or _; to subtract, put spaces around "-"`},
+		{"auc-f1 > 0", 1, `"auc-f1" is not a metric: a gate names the candidate's metrics (auc) and the champion's (champion.auc); put spaces around a minus sign (auc - f1)`},
+		{"auc >= 'high'", 8, `a gate compares numbers; 'high' is not one`},
+		{"auc > 0.5 && true", 14, `a gate compares numbers; true is not one`},
+		{"params.min_auc < auc", 1, `"params.min_auc" is not a metric: a gate names the candidate's metrics (auc) and the champion's (champion.auc)`},
 		{"auc >= é", 8, `unexpected character 'é'`},
 		{"é < auc >= ", 1, `unexpected character 'é'`},
 		{"auc > 0 && é", 12, `unexpected character 'é'`},
-		{"auc > )", 7, `unexpected ")"; expected a number, a metric or "("`},
+		{"auc > )", 7, `unexpected ")"; expected a value, an identifier or "("`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
