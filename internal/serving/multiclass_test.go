@@ -3,6 +3,7 @@ package serving
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -157,5 +158,67 @@ func TestMulticlassAnswers(t *testing.T) {
 	}
 	if !slices.Equal(labels, wantLabels) || !slices.Equal(probs, want.Proba) {
 		t.Errorf("raw gRPC: labels %q probabilities %v", labels, probs)
+	}
+}
+
+// softmaxBundle writes a multinomial bundle over input a with k classes
+// whose most probable class is the integer nearest a + shift (z_k = k·a -
+// k²/2 + shift·k), and returns its URI.
+func softmaxBundle(t *testing.T, k int, shift float64) string {
+	t.Helper()
+	fields := []dataset.Field{{Name: "a", Type: dataset.Float64}}
+	est := model.Multinomial{Type: model.EstimatorMultinomial, Features: []string{"a"}}
+	var classes []string
+	for c := range k {
+		classes = append(classes, fmt.Sprintf("c%d", c))
+		est.Weights = append(est.Weights, []float64{float64(c)})
+		est.Intercepts = append(est.Intercepts, -float64(c*c)/2+shift*float64(c))
+	}
+	data, err := json.Marshal(est)
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := model.Manifest{
+		FormatVersion: model.FormatVersion, Name: "many", Task: model.TaskMulticlass, Output: model.OutputProbabilities,
+		Classes: classes, Inputs: fields, Transforms: &transform.Fitted{Inputs: fields, Features: []string{"a"}},
+		Estimator: model.Estimator{Type: model.EstimatorMultinomial, File: model.DefaultEstimatorFile},
+	}
+	dir := filepath.Join(t.TempDir(), "bundle")
+	if err := model.WriteBundle(dir, man, map[string][]byte{model.DefaultEstimatorFile: data}); err != nil {
+		t.Fatal(err)
+	}
+	return "file://" + filepath.ToSlash(dir)
+}
+
+// TestShadowMulticlass: a multi-class shadow agrees with the live answer
+// only on the same class, however large the class index (a class index is
+// not a value within 5% of another).
+func TestShadowMulticlass(t *testing.T) {
+	s := newTestServer(t, Options{})
+	d := stable(1, softmaxBundle(t, 30, 0))
+	d.Shadow = &Target{Version: 2, BundleURI: softmaxBundle(t, 30, 1)}
+	deploy(t, s, "many", d)
+	h := s.Handler()
+	as := []float64{3, 20, 21, 25, 29}
+	for _, a := range as {
+		got := decode[PredictResponse](t, serve(t, h, "POST", "/v1/models/many:predict", fmt.Sprintf(`{"instances":[{"a":%g}]}`, a), ""))
+		if want := fmt.Sprintf("c%g", a); len(got.Labels) != 1 || got.Labels[0] != want {
+			t.Fatalf("a=%g: labels %q, want %s", a, got.Labels, want)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := s.Stats("many")
+		if len(st.Shadows) == 1 && st.Shadows[0].Rows == int64(len(as)) {
+			// The shadow says a+1 (29 stays 29: there is no class 30).
+			if st.Shadows[0].Agreements != 1 {
+				t.Errorf("shadow agreements %d, want 1 (only a=29)", st.Shadows[0].Agreements)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shadow stats %+v after 10 s", st.Shadows)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

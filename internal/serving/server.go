@@ -633,7 +633,8 @@ func (s *Server) predict(m *served, rows []map[string]any, ids []string, start t
 		s.reqLog.add(m.name, vm.version, vm.variant, mdl, rows, preds, ids, el, start)
 	}
 	if l.shadow != nil {
-		s.mirror(shadowJob{mdl: l.shadow, m: l.shadowM, binary: l.shadow.Manifest.Task == model.TaskBinary, rows: rows, live: preds, liveDur: modelDur})
+		s.mirror(shadowJob{mdl: l.shadow, m: l.shadowM, binary: l.shadow.Manifest.Task == model.TaskBinary,
+			classes: l.shadow.Manifest.Task == model.TaskMulticlass, rows: rows, live: preds, liveDur: modelDur})
 	}
 	resp := PredictResponse{Predictions: preds, PredictionIDs: ids, ModelName: m.name, ModelVersion: vm.version, Variant: vm.variant}
 	if sc.Proba != nil {

@@ -55,7 +55,7 @@ func newShadowVecs(reg *prometheus.Registry) *shadowVecs {
 		rows:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricShadowRows, Help: "Rows the shadow version predicted."}, labels),
 		agree: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricShadowAgreements,
-			Help: "Rows on which the shadow's prediction agrees with the live answer (same class at 0.5, or within 5% for regression).",
+			Help: "Rows on which the shadow's prediction agrees with the live answer (same class at 0.5, the same class for multiclass, or within 5% for regression).",
 		}, labels),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: MetricShadowDuration, Buckets: DurationBuckets,
@@ -132,6 +132,7 @@ type shadowJob struct {
 	mdl     *model.Model
 	m       *shadowMetrics
 	binary  bool
+	classes bool // a multiclass model: predictions are class indexes
 	rows    []map[string]any
 	live    []float64
 	liveDur time.Duration
@@ -182,7 +183,7 @@ func runShadow(j shadowJob) {
 			continue
 		}
 		j.m.value.Observe(p)
-		if Agree(j.live[i], p, j.binary) {
+		if j.classes && j.live[i] == p || !j.classes && Agree(j.live[i], p, j.binary) {
 			agree++
 		}
 	}
@@ -195,7 +196,8 @@ func runShadow(j shadowJob) {
 
 // Agree reports whether a shadow's prediction agrees with the live one: the
 // same class at 0.5 for a binary classifier, within RegressionAgreement of
-// the live value otherwise.
+// the live value otherwise. (A multiclass shadow agrees on the same class
+// index, which the server checks itself.)
 func Agree(live, shadow float64, binary bool) bool {
 	if binary {
 		return (live >= 0.5) == (shadow >= 0.5)
