@@ -64,21 +64,29 @@ stop: ## Stop a dev stack started by make demo
 
 # Predictor runtimes kiln export writes models into (no compiler needed at
 # export time): static, stripped, without gRPC (-tags kilnedge).
+# The lite runtimes (kiln export --lite; -tags kilnlite) read and write CSV
+# and JSON Lines only, with no --serve: about half the size.
 RUNTIME_TARGETS ?= linux/amd64 linux/arm64 linux/arm darwin/arm64 windows/amd64 wasip1/wasm
-runtimes: ## Build the predictor runtimes kiln export uses (bin/runtimes; RUNTIME_TARGETS picks)
+LITE_TARGETS ?= $(RUNTIME_TARGETS)
+runtimes: ## Build the predictor runtimes kiln export uses (bin/runtimes; RUNTIME_TARGETS and LITE_TARGETS pick)
 	@mkdir -p $(BIN)/runtimes
 	@for t in $(RUNTIME_TARGETS); do os=$${t%/*}; arch=$${t#*/}; ext=; \
 	  case $$os in windows) ext=.exe;; wasip1) ext=.wasm;; esac; \
 	  echo "runtime $$t"; \
 	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=7 $(GO) build -tags kilnedge -trimpath -ldflags='-s -w' \
 	    -o $(BIN)/runtimes/kiln-predict-$$os-$$arch$$ext ./cmd/kiln-predict || exit 1; done
+	@for t in $(LITE_TARGETS); do os=$${t%/*}; arch=$${t#*/}; ext=; \
+	  case $$os in windows) ext=.exe;; wasip1) ext=.wasm;; esac; \
+	  echo "lite runtime $$t"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=7 $(GO) build -tags 'kilnedge kilnlite' -trimpath -ldflags='-s -w' \
+	    -o $(BIN)/runtimes/kiln-predict-lite-$$os-$$arch$$ext ./cmd/kiln-predict || exit 1; done
 
 # The runtimes the export tests run (amd64 natively, arm64 and arm under
 # qemu-user, wasm under wazero).
 TEST_RUNTIMES := linux/amd64 linux/arm64 linux/arm wasip1/wasm
 
 test: images ## Run every test, including the end-to-end ones against real Temporal and Docker
-	$(MAKE) --no-print-directory runtimes RUNTIME_TARGETS="$(TEST_RUNTIMES)"
+	$(MAKE) --no-print-directory runtimes RUNTIME_TARGETS="$(TEST_RUNTIMES)" LITE_TARGETS=linux/amd64
 	KILN_RUNTIMES=$(abspath $(BIN))/runtimes KILN_TRAINER_IMAGE=$$(cat build/trainer-image 2>/dev/null) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,12 +37,15 @@ type exportResult struct {
 	SHA256  string   `json:"sha256"`
 	Bytes   int64    `json:"bytes"`
 	Bundle  string   `json:"bundle_sha256"`
+	// Lite is true for a --lite executable (CSV and JSON Lines, no --serve).
+	Lite bool `json:"lite,omitempty"`
 	// Recorded is true when the export was recorded in the registry's lineage.
 	Recorded bool `json:"recorded"`
 }
 
 func newExportCmd(cfg *Config) *cobra.Command {
 	var target, out, format, runtimes string
+	var lite bool
 	cmd := &cobra.Command{
 		Use:   "export MODEL --target OS/ARCH|wasm [-o FILE]",
 		Short: "Export a model version as a standalone predictor for another OS, CPU or language",
@@ -56,6 +60,11 @@ predictor that runs with no Kiln, no server and no network:
   --target wasm
       a WASI module with the same command line (wasmtime, wazero, or a
       browser through a WASI shim; docs/export.md).
+  --lite
+      a smaller executable (about 8 MB instead of 16, wasm 15 MB instead of
+      25) that reads and writes CSV and JSON Lines only: no Parquet and no
+      --serve, whose libraries (Parquet's codecs, net/http, TLS) are half of
+      the full runtime.
   --format c
       dependency-free C99, one .c and one .h (-o names them: -o churn writes
       churn.c and churn.h): the fitted transforms and the estimator as code
@@ -67,6 +76,7 @@ bin/runtimes; --runtimes or KILN_RUNTIMES points elsewhere). Exports of a
 registered version are recorded in its lineage (kiln models lineage).`,
 		Example: `  kiln export churn@production --target linux/arm64 -o churn-arm64
   ./churn-arm64 --passthrough customer_id rows.csv > scored.csv
+  kiln export churn:3 --target linux/arm --lite -o churn-arm   # CSV/JSON Lines only, ~8 MB
   kiln export churn:3 --target wasm -o churn.wasm
   kiln export churn:3 --format c -o churn`,
 		Args: cobra.ExactArgs(1),
@@ -86,6 +96,9 @@ registered version are recorded in its lineage (kiln models lineage).`,
 				if target != "" && target != "c" {
 					return &exitError{code: 2, err: fmt.Errorf("--format c writes portable C; drop --target %s", target)}
 				}
+				if lite {
+					return &exitError{code: 2, err: errors.New("--lite picks a smaller executable; C (--format c) has no runtime to trim")}
+				}
 				target = "c"
 			default:
 				return &exitError{code: 2, err: fmt.Errorf("--format %q: want exe (the default) or c", format)}
@@ -98,7 +111,7 @@ registered version are recorded in its lineage (kiln models lineage).`,
 			if err != nil {
 				return err
 			}
-			res := exportResult{Model: name, Version: version, Target: target, Bundle: model.HashFiles(files)}
+			res := exportResult{Model: name, Version: version, Target: target, Bundle: model.HashFiles(files), Lite: lite}
 			if format == "c" {
 				res.Format = "c"
 				err = exportC(m, name, out, &res)
@@ -106,6 +119,9 @@ registered version are recorded in its lineage (kiln models lineage).`,
 				res.Format = "executable"
 				if target == "wasm" {
 					res.Format = "wasm"
+				}
+				if lite {
+					res.Format += "-lite"
 				}
 				err = exportRuntime(cfg, files, name, version, target, out, runtimes, &res)
 			}
@@ -135,16 +151,27 @@ registered version are recorded in its lineage (kiln models lineage).`,
 	f.StringVarP(&out, "output", "o", "", "file to write (default NAME-OS-ARCH, NAME.wasm, or NAME.c and NAME.h)")
 	f.StringVar(&format, "format", "", "exe (an executable or wasm module; the default) or c (C99 source)")
 	f.StringVar(&runtimes, "runtimes", "", "directory of prebuilt runtimes (env KILN_RUNTIMES; default bin/runtimes beside kiln)")
+	f.BoolVar(&lite, "lite", false, "a smaller executable that reads and writes CSV and JSON Lines only (no Parquet, no --serve)")
 	return cmd
 }
 
 // RuntimeFile is the file name of the prebuilt predictor runtime for a
 // target ("linux/amd64", "wasm", ...), as make runtimes names it.
-func RuntimeFile(target string) string {
-	if target == "wasm" {
-		return "kiln-predict-wasip1-wasm.wasm"
+func RuntimeFile(target string) string { return runtimeFile(target, false) }
+
+// LiteRuntimeFile is the file name of the prebuilt lite runtime (-tags
+// kilnlite: CSV and JSON Lines only, no --serve) for a target.
+func LiteRuntimeFile(target string) string { return runtimeFile(target, true) }
+
+func runtimeFile(target string, lite bool) string {
+	prefix := "kiln-predict-"
+	if lite {
+		prefix = "kiln-predict-lite-"
 	}
-	name := "kiln-predict-" + strings.ReplaceAll(target, "/", "-")
+	if target == "wasm" {
+		return prefix + "wasip1-wasm.wasm"
+	}
+	name := prefix + strings.ReplaceAll(target, "/", "-")
 	if strings.HasPrefix(target, "windows/") {
 		name += ".exe"
 	}
@@ -176,10 +203,14 @@ func exportRuntime(cfg *Config, files map[string][]byte, name string, version in
 	if err != nil {
 		return err
 	}
-	rtPath := filepath.Join(dir, RuntimeFile(target))
+	rtPath := filepath.Join(dir, runtimeFile(target, res.Lite))
 	rt, err := os.ReadFile(rtPath)
 	if err != nil {
-		return fmt.Errorf("no runtime for %s: %w (build them with make runtimes, or point --runtimes at them)", target, err)
+		kind := "runtime"
+		if res.Lite {
+			kind = "lite runtime"
+		}
+		return fmt.Errorf("no %s for %s: %w (build them with make runtimes, or point --runtimes at them)", kind, target, err)
 	}
 	p := edge.Payload{Files: files, Header: edge.Header{
 		Model: name, Version: version, BundleSHA256: res.Bundle, Kiln: kilnVersion(), Target: target, ExportedAt: time.Now().UTC(),

@@ -70,6 +70,7 @@ func TestExportPredictors(t *testing.T) {
 			}
 			if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
 				checkExecutable(t, c, dir, exe)
+				t.Run("lite", func(t *testing.T) { checkLite(t, c, dir, rt, exe) })
 			}
 			for _, q := range []struct{ target, qemu string }{{"linux/arm64", "qemu-aarch64-static"}, {"linux/arm", "qemu-arm-static"}} {
 				t.Run(strings.ReplaceAll(q.target, "/", "-"), func(t *testing.T) {
@@ -687,26 +688,79 @@ func writeTestBundle(t *testing.T, dir, name, target, task, estType string, fitt
 // runtimes this test builds.
 func predictorRuntimes(t *testing.T, targets ...string) string {
 	t.Helper()
+	// The lite linux/amd64 runtime too, for checkLite.
+	type runtimeFile struct{ target, file, tags string }
+	files := []runtimeFile{{"linux/amd64", cli.LiteRuntimeFile("linux/amd64"), "kilnedge kilnlite"}}
+	for _, tg := range targets {
+		files = append(files, runtimeFile{tg, cli.RuntimeFile(tg), "kilnedge"})
+	}
 	if dir := os.Getenv("KILN_RUNTIMES"); dir != "" {
-		for _, tg := range targets {
-			if _, err := os.Stat(filepath.Join(dir, cli.RuntimeFile(tg))); err != nil {
-				t.Fatalf("KILN_RUNTIMES=%s lacks the %s runtime: %v", dir, tg, err)
+		for _, f := range files {
+			if _, err := os.Stat(filepath.Join(dir, f.file)); err != nil {
+				t.Fatalf("KILN_RUNTIMES=%s lacks the %s runtime %s: %v", dir, f.target, f.file, err)
 			}
 		}
 		return dir
 	}
 	dir := t.TempDir()
-	for _, tg := range targets {
-		goos, goarch, _ := strings.Cut(tg, "/")
-		if tg == "wasm" {
+	for _, f := range files {
+		goos, goarch, _ := strings.Cut(f.target, "/")
+		if f.target == "wasm" {
 			goos, goarch = "wasip1", "wasm"
 		}
-		cmd := exec.Command("go", "build", "-tags", "kilnedge", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, cli.RuntimeFile(tg)), "./cmd/kiln-predict")
+		cmd := exec.Command("go", "build", "-tags", f.tags, "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, f.file), "./cmd/kiln-predict")
 		cmd.Dir = repoRoot
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch, "GOARM=7")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building the %s runtime: %v\n%s", tg, err, out)
+			t.Fatalf("building the %s runtime: %v\n%s", f.target, err, out)
 		}
 	}
 	return dir
+}
+
+// checkLite exports c with --lite for linux/amd64: it predicts CSV and JSON
+// Lines as the full executable does, refuses Parquet and --serve with a
+// usage error naming --lite, says "runtime lite" in --version, and is
+// smaller than the full executable full.
+func checkLite(t *testing.T, c *exportCase, dir, rt, full string) {
+	exe := filepath.Join(dir, c.name+"-lite")
+	r := kiln(t, "export", c.bundle, "--target", "linux/amd64", "--lite", "-o", exe, "--runtimes", rt, "--json")
+	if r.err != nil {
+		t.Fatalf("kiln export --lite: %v\n%s", r.err, r.stderr)
+	}
+	if !strings.Contains(r.stdout, `"lite": true`) && !strings.Contains(r.stdout, `"lite":true`) {
+		t.Errorf("kiln export --lite --json does not say lite: %s", r.stdout)
+	}
+	samePredictions(t, "lite CSV file", runCSV(t, []string{exe}, "--passthrough", "id", c.csv), c.batch)
+	jsonl := filepath.Join(dir, c.name+"-lite.jsonl")
+	writeJSONL(t, c.csv, jsonl)
+	out, err := runWith(t, []string{exe}, nil, "--passthrough", "id", jsonl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePredictions(t, "lite JSON Lines", parseScoredJSONL(t, out), c.batch)
+	for _, args := range [][]string{{c.parquet}, {"--serve", "127.0.0.1:0"}, {"-o", filepath.Join(dir, "x.parquet"), c.csv}} {
+		cmd := exec.Command(exe, args...)
+		msg, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(msg), "exported with --lite") {
+			t.Errorf("lite %v: %v, %s; want exit 2 naming --lite", args, err, msg)
+		}
+	}
+	if out, err := exec.Command(exe, "--version").Output(); err != nil || !strings.Contains(string(out), "runtime lite") {
+		t.Errorf("lite --version: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(full, "--version").Output(); err != nil || !strings.Contains(string(out), "runtime full") {
+		t.Errorf("full --version: %v\n%s", err, out)
+	}
+	li, err1 := os.Stat(exe)
+	fu, err2 := os.Stat(full)
+	if err1 != nil || err2 != nil || li.Size() >= fu.Size() {
+		t.Errorf("lite executable %v bytes, full %v: want the lite one smaller (%v %v)", li.Size(), fu.Size(), err1, err2)
+	} else {
+		t.Logf("lite executable %d bytes, full %d", li.Size(), fu.Size())
+	}
+	if r := kiln(t, "export", c.bundle, "--format", "c", "--lite"); r.exitCode() != 2 {
+		t.Errorf("--format c --lite: exit %d, want 2", r.exitCode())
+	}
 }

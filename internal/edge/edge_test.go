@@ -162,18 +162,5 @@ func TestScoreMulticlass(t *testing.T) {
 			}
 		})
 	}
-	t.Run("parquet", func(t *testing.T) {
-		pq := filepath.Join(dir, "scored.parquet")
-		if err := Score(t.Context(), m, "m", 4, Options{Input: in, Format: FormatCSV, Output: pq, OutputFormat: FormatParquet, Passthrough: []string{"id"}}, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		// The scored Parquet file read back as CSV: the same columns.
-		if err := writeRowsFrom(t.Context(), pq, FormatCSV, &out, &rowScorer{m: m, name: "m", version: 4, pass: []string{"id"}}); err != nil {
-			t.Fatal(err)
-		}
-		if out.String() != wantCSV {
-			t.Errorf("output\n%s\nwant\n%s", out.String(), wantCSV)
-		}
-	})
+	checkMulticlassParquet(t, m, dir, in, wantCSV)
 }

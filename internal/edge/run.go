@@ -56,7 +56,9 @@ A Kiln model exported as a standalone predictor: it needs no Kiln, no
 network and no Go toolchain. It reads rows from FILE (or stdin) as CSV,
 JSON Lines or Parquet, and writes one output row per input row: the
 passthrough columns, then prediction, model and model_version, in the
-input's format unless --output-format says otherwise.
+input's format unless --output-format says otherwise. (A predictor
+exported with kiln export --lite reads and writes CSV and JSON Lines only
+and has no --serve; --version says which runtime this is.)
 
 Examples:
   %[1]s rows.csv > scored.csv
@@ -112,6 +114,9 @@ func ParseArgs(prog string, args []string, stderr io.Writer) (Options, error) {
 		if f != FormatCSV && f != FormatJSONL && f != FormatParquet {
 			return o, usageErrorf("unknown format %q: want csv, jsonl or parquet", f)
 		}
+	}
+	if Flavor == "lite" && (o.Format == FormatParquet || o.OutputFormat == FormatParquet) {
+		return o, errNoParquet
 	}
 	if o.OutputFormat == FormatParquet && (o.Output == "" || o.Output == "-") {
 		return o, usageErrorf("Parquet output must be a file: give -o FILE")
@@ -175,8 +180,8 @@ func run(ctx context.Context, o Options, stdin io.Reader, stdout, stderr io.Writ
 		if h.Version > 0 {
 			ref = fmt.Sprintf("%s:%d", h.Model, h.Version)
 		}
-		fmt.Fprintf(stdout, "model %s\nbundle sha256:%s\nkiln %s\ntarget %s (running on %s/%s)\nexported %s\n",
-			ref, h.BundleSHA256, h.Kiln, h.Target, runtime.GOOS, runtime.GOARCH, h.ExportedAt.Format("2006-01-02T15:04:05Z"))
+		fmt.Fprintf(stdout, "model %s\nbundle sha256:%s\nkiln %s\ntarget %s (running on %s/%s)\nruntime %s\nexported %s\n",
+			ref, h.BundleSHA256, h.Kiln, h.Target, runtime.GOOS, runtime.GOARCH, Flavor, h.ExportedAt.Format("2006-01-02T15:04:05Z"))
 		return nil
 	}
 	m, err := p.Model()
