@@ -61,10 +61,10 @@ predictor that runs with no Kiln, no server and no network:
       a WASI module with the same command line (wasmtime, wazero, or a
       browser through a WASI shim; docs/export.md).
   --lite
-      a smaller executable (about 8 MB instead of 16, wasm 15 MB instead of
+      a smaller executable (about 5 MB instead of 16, wasm 9 MB instead of
       25) that reads and writes CSV and JSON Lines only: no Parquet and no
-      --serve, whose libraries (Parquet's codecs, net/http, TLS) are half of
-      the full runtime.
+      --serve, whose libraries (parquet-go with its codecs and protobuf,
+      net/http, TLS) are two thirds of the full runtime.
   --format c
       dependency-free C99, one .c and one .h (-o names them: -o churn writes
       churn.c and churn.h): the fitted transforms and the estimator as code
@@ -76,7 +76,7 @@ bin/runtimes; --runtimes or KILN_RUNTIMES points elsewhere). Exports of a
 registered version are recorded in its lineage (kiln models lineage).`,
 		Example: `  kiln export churn@production --target linux/arm64 -o churn-arm64
   ./churn-arm64 --passthrough customer_id rows.csv > scored.csv
-  kiln export churn:3 --target linux/arm --lite -o churn-arm   # CSV/JSON Lines only, ~8 MB
+  kiln export churn:3 --target linux/arm --lite -o churn-arm   # CSV/JSON Lines only, ~5 MB
   kiln export churn:3 --target wasm -o churn.wasm
   kiln export churn:3 --format c -o churn`,
 		Args: cobra.ExactArgs(1),

@@ -12,68 +12,6 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 )
 
-// Valid reports whether t is one of the column types Float64, Int64, String
-// and Bool.
-func (t Type) Valid() bool {
-	switch t {
-	case Float64, Int64, String, Bool:
-		return true
-	}
-	return false
-}
-
-// Numeric reports whether t is Float64 or Int64.
-func (t Type) Numeric() bool { return t == Float64 || t == Int64 }
-
-// arrowType returns the Arrow data type of t, or nil for an invalid type.
-func (t Type) arrowType() arrow.DataType {
-	switch t {
-	case Float64:
-		return arrow.PrimitiveTypes.Float64
-	case Int64:
-		return arrow.PrimitiveTypes.Int64
-	case String:
-		return arrow.BinaryTypes.String
-	case Bool:
-		return arrow.FixedWidthTypes.Boolean
-	}
-	return nil
-}
-
-// Validate checks that every field has a non-empty, unique name and a valid
-// type.
-func (s Schema) Validate() error {
-	seen := make(map[string]int, len(s.Fields))
-	for i, f := range s.Fields {
-		if f.Name == "" {
-			return fmt.Errorf("schema field %d has an empty name", i+1)
-		}
-		if j, dup := seen[f.Name]; dup {
-			return fmt.Errorf("schema fields %d and %d are both named %q", j+1, i+1, f.Name)
-		}
-		seen[f.Name] = i
-		if !f.Type.Valid() {
-			return fmt.Errorf("schema field %q has invalid type %q", f.Name, f.Type)
-		}
-	}
-	return nil
-}
-
-// Arrow returns the Arrow schema of s: Float64 maps to float64, Int64 to
-// int64, String to utf8 and Bool to boolean, all nullable. Fields of an
-// invalid type (see Schema.Validate) map to Arrow's null type.
-func (s Schema) Arrow() *arrow.Schema {
-	fields := make([]arrow.Field, len(s.Fields))
-	for i, f := range s.Fields {
-		dt := f.Type.arrowType()
-		if dt == nil {
-			dt = arrow.Null
-		}
-		fields[i] = arrow.Field{Name: f.Name, Type: dt, Nullable: true}
-	}
-	return arrow.NewSchema(fields, nil)
-}
-
 // typeOfArrow maps an Arrow data type to a column type.
 func typeOfArrow(dt arrow.DataType) (Type, bool) {
 	switch dt.ID() {
@@ -483,7 +421,7 @@ func (b *columnBuilder) finish() arrow.Array {
 	default:
 		panic(fmt.Sprintf("dataset: column builder of invalid type %q", b.typ))
 	}
-	data := array.NewData(b.typ.arrowType(), b.n, buffers, nil, b.nulls, 0)
+	data := array.NewData(b.typ.ArrowType(), b.n, buffers, nil, b.nulls, 0)
 	defer data.Release()
 	arr := array.MakeFromData(data)
 	*b = columnBuilder{typ: b.typ}

@@ -28,16 +28,6 @@ type CSVOptions struct {
 // DefaultBatchRows is the default CSVOptions.BatchRows.
 const DefaultBatchRows = 65536
 
-// IsNullToken reports whether a CSV field (after trimming spaces) denotes a
-// missing value: "", "NA", "N/A", "NaN", "nan", "null", "NULL", "None" or "?".
-func IsNullToken(s string) bool {
-	switch s {
-	case "", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?":
-		return true
-	}
-	return false
-}
-
 // parseBool parses "true"/"false" in any case; with numeric also "1"/"0".
 func parseBool(s string, numeric bool) (v, ok bool) {
 	switch {

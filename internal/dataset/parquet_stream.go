@@ -167,7 +167,7 @@ func (b *columnBuilder) view(k int) arrow.Array {
 	default:
 		panic(fmt.Sprintf("dataset: column builder of invalid type %q", b.typ))
 	}
-	data := array.NewData(b.typ.arrowType(), k, buffers, nil, nulls, 0)
+	data := array.NewData(b.typ.ArrowType(), k, buffers, nil, nulls, 0)
 	defer data.Release()
 	return array.MakeFromData(data)
 }

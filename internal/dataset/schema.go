@@ -4,43 +4,37 @@
 // profiles.
 package dataset
 
-// Type is a column's logical type. Every column is nullable.
-type Type string
+import "github.com/kiln-ml/kiln/internal/dataset/schema"
+
+// Type is a column's logical type (schema.Type). Every column is nullable.
+type Type = schema.Type
 
 // Column types.
 const (
-	Float64 Type = "float64"
-	Int64   Type = "int64"
-	String  Type = "string"
-	Bool    Type = "bool"
+	Float64 = schema.Float64
+	Int64   = schema.Int64
+	String  = schema.String
+	Bool    = schema.Bool
 )
 
-// Field is one named, typed column.
-type Field struct {
-	Name string `json:"name"`
-	Type Type   `json:"type"`
-}
+// Field is one named, typed column (schema.Field).
+type Field = schema.Field
 
-// Schema is an ordered list of fields.
-type Schema struct {
-	Fields []Field `json:"fields"`
-}
+// Schema is an ordered list of fields (schema.Schema).
+type Schema = schema.Schema
 
-// Index returns the position of the named field, or -1.
-func (s Schema) Index(name string) int {
-	for i, f := range s.Fields {
-		if f.Name == name {
-			return i
-		}
-	}
-	return -1
-}
+// Profile summarises a dataset's columns (schema.Profile).
+type Profile = schema.Profile
 
-// Names returns the field names in order.
-func (s Schema) Names() []string {
-	out := make([]string, len(s.Fields))
-	for i, f := range s.Fields {
-		out[i] = f.Name
-	}
-	return out
-}
+// ColumnProfile describes one column (schema.ColumnProfile).
+type ColumnProfile = schema.ColumnProfile
+
+// QuantileLevels are the levels at which ColumnProfile.Quantiles are taken.
+var QuantileLevels = schema.QuantileLevels
+
+// MaxCategories is the most categories a ColumnProfile keeps.
+const MaxCategories = schema.MaxCategories
+
+// IsNullToken reports whether a CSV field (after trimming spaces) denotes a
+// missing value (schema.IsNullToken).
+func IsNullToken(s string) bool { return schema.IsNullToken(s) }

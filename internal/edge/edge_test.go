@@ -105,6 +105,32 @@ func TestRuntimeLinksOnlyPrediction(t *testing.T) {
 	}
 }
 
+// TestLiteRuntimeLinks: the lite runtime (kiln export --lite, -tags
+// kilnlite) links neither Parquet (parquet-go, its codecs, protobuf, Kiln's
+// dataset package) nor an HTTP server (net/http, TLS, package serving): what
+// halves its size.
+func TestLiteRuntimeLinks(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	out, err := exec.Command(goBin, "list", "-tags", "kilnedge kilnlite", "-deps", "../../cmd/kiln-predict").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := strings.Fields(string(out))
+	for _, banned := range []string{"github.com/parquet-go/parquet-go", "github.com/andybalholm/brotli", "google.golang.org/protobuf",
+		"github.com/kiln-ml/kiln/internal/dataset", "net/http", "crypto/tls", "github.com/kiln-ml/kiln/internal/serving",
+		"github.com/kiln-ml/kiln/internal/scorer", "github.com/prometheus/client_golang/prometheus"} {
+		if slices.Contains(deps, banned) {
+			t.Errorf("the lite runtime links %s", banned)
+		}
+	}
+	if !slices.Contains(deps, "github.com/kiln-ml/kiln/internal/model") {
+		t.Errorf("the lite runtime does not link the model package: %v", deps)
+	}
+}
+
 // TestScoreMulticlass scores a multinomial model's rows from CSV into CSV,
 // JSON Lines and (through Parquet) CSV again: each output row holds the most
 // probable class's name and one probability column per class, equal to

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/dataset/schema"
 	"github.com/kiln-ml/kiln/internal/model"
 )
 
@@ -164,19 +164,19 @@ func passIndexes(pass []string, idx map[string]int, names []string) ([]int, erro
 }
 
 // csvValue parses one CSV field for an input of type t.
-func csvValue(t dataset.Type, raw string) (any, error) {
+func csvValue(t schema.Type, raw string) (any, error) {
 	v := strings.TrimSpace(raw)
-	if dataset.IsNullToken(v) {
+	if schema.IsNullToken(v) {
 		return nil, nil
 	}
 	switch t {
-	case dataset.Float64, dataset.Int64:
+	case schema.Float64, schema.Int64:
 		x, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			return nil, fmt.Errorf("%q is not a number", raw)
 		}
 		return x, nil
-	case dataset.Bool:
+	case schema.Bool:
 		switch strings.ToLower(v) {
 		case "true", "1":
 			return true, nil

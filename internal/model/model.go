@@ -27,7 +27,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
-	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/dataset/schema"
 	"github.com/kiln-ml/kiln/internal/transform"
 	"github.com/kiln-ml/kiln/internal/xgbjson"
 )
@@ -79,7 +79,7 @@ type Manifest struct {
 	Classes []string `json:"classes,omitempty"`
 	// Inputs is the raw input schema (names, types, order); it equals
 	// Transforms.Inputs.
-	Inputs []dataset.Field `json:"inputs"`
+	Inputs []schema.Field `json:"inputs"`
 	// Transforms is the preprocessing fitted in training.
 	Transforms *transform.Fitted `json:"transforms"`
 	// Estimator names the estimator's type and file.
@@ -89,7 +89,7 @@ type Manifest struct {
 	Output string `json:"output"`
 	// Profile is the training profile of the raw inputs, the reference for
 	// drift monitoring.
-	Profile *dataset.Profile `json:"profile,omitempty"`
+	Profile *schema.Profile `json:"profile,omitempty"`
 	// Metrics are filled by evaluate (e.g. "auc", "logloss").
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	// Lineage records where the model came from.
@@ -365,7 +365,7 @@ func identityRows(t *transform.Fitted, rows []map[string]any) (x *Matrix, ok boo
 		return nil, false
 	}
 	for j, in := range t.Inputs {
-		if in.Type != dataset.Float64 && in.Type != dataset.Int64 || t.Features[j] != in.Name {
+		if in.Type != schema.Float64 && in.Type != schema.Int64 || t.Features[j] != in.Name {
 			return nil, false
 		}
 	}

@@ -44,7 +44,7 @@ var data = testColumns{
 	churn:   []int64{0, 1, 0, 1, 0, 1, 0, 1},
 }
 
-var schema = dataset.Schema{Fields: []dataset.Field{
+var churnSchema = dataset.Schema{Fields: []dataset.Field{
 	{Name: "plan", Type: dataset.String},
 	{Name: "tenure", Type: dataset.Int64},
 	{Name: "charges", Type: dataset.Float64},
@@ -81,7 +81,7 @@ func (d testColumns) record(t testing.TB) arrow.Record {
 		yb.Append(d.churn[i])
 	}
 	cols := []arrow.Array{pb.NewArray(), tb.NewArray(), cb.NewArray(), ab.NewArray(), yb.NewArray()}
-	rec := array.NewRecord(schema.Arrow(), cols, int64(len(d.charges)))
+	rec := array.NewRecord(churnSchema.Arrow(), cols, int64(len(d.charges)))
 	for _, c := range cols {
 		c.Release()
 	}
@@ -128,7 +128,7 @@ const intercept = -0.2
 // fixture fits the transforms on data and builds a manifest and model.json.
 func fixture(t testing.TB) (Manifest, map[string][]byte) {
 	t.Helper()
-	fitted, err := transform.Fit(cfg.Recipe(), schema, data.record(t))
+	fitted, err := transform.Fit(cfg.Recipe(), churnSchema, data.record(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestPredictErrors(t *testing.T) {
 	// Without imputing active, a null active is NaN and must be refused.
 	noImpute := cfg
 	noImpute.Transforms = []pipelines.Transform{{Kind: "onehot", Columns: []string{"*"}}, {Kind: "impute", Columns: []string{"tenure"}}}
-	fitted, err := transform.Fit(noImpute.Recipe(), schema, data.record(t))
+	fitted, err := transform.Fit(noImpute.Recipe(), churnSchema, data.record(t))
 	if err != nil {
 		t.Fatal(err)
 	}

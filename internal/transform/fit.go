@@ -9,7 +9,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
-	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/dataset/schema"
 )
 
 // Recipe is what Fit fits: a preprocess step's target, excluded columns
@@ -69,7 +69,7 @@ type Spec struct {
 }
 
 // Fit fits cfg.Transforms on the training rows. The features are every
-// column of schema except cfg.Target and cfg.Exclude. Numeric columns
+// column of sc except cfg.Target and cfg.Exclude. Numeric columns
 // (float64, int64, and bool as 0/1) pass through unless transformed; string
 // columns must be one-hot encoded. Transforms run in order, each fitted on
 // the output of the ones before it, as a pipeline would be.
@@ -77,11 +77,11 @@ type Spec struct {
 // Columns ["*"] means every column still numeric (impute, standardize) or
 // every string column not yet encoded (onehot). String columns are imputed
 // with their most frequent value unless the strategy is "constant".
-func Fit(cfg Recipe, schema dataset.Schema, train arrow.Record) (*Fitted, error) {
+func Fit(cfg Recipe, sc schema.Schema, train arrow.Record) (*Fitted, error) {
 	if train == nil {
 		return nil, fmt.Errorf("transform: nil training record")
 	}
-	inputs, err := selectInputs(cfg, schema)
+	inputs, err := selectInputs(cfg, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -134,16 +134,16 @@ func Fit(cfg Recipe, schema dataset.Schema, train arrow.Record) (*Fitted, error)
 
 // selectInputs returns the feature columns of schema: all but the target and
 // the excluded columns, in schema order.
-func selectInputs(cfg Recipe, schema dataset.Schema) ([]dataset.Field, error) {
+func selectInputs(cfg Recipe, sc schema.Schema) ([]schema.Field, error) {
 	if cfg.Target == "" {
 		return nil, fmt.Errorf("transform: no target column")
 	}
-	if schema.Index(cfg.Target) < 0 {
-		return nil, fmt.Errorf("transform: target column %q is not in the dataset (columns: %s)", cfg.Target, strings.Join(schema.Names(), ", "))
+	if sc.Index(cfg.Target) < 0 {
+		return nil, fmt.Errorf("transform: target column %q is not in the dataset (columns: %s)", cfg.Target, strings.Join(sc.Names(), ", "))
 	}
 	skip := map[string]bool{cfg.Target: true}
 	for _, e := range cfg.Exclude {
-		if schema.Index(e) < 0 {
+		if sc.Index(e) < 0 {
 			return nil, fmt.Errorf("transform: excluded column %q is not in the dataset", e)
 		}
 		if e == cfg.Target {
@@ -151,12 +151,12 @@ func selectInputs(cfg Recipe, schema dataset.Schema) ([]dataset.Field, error) {
 		}
 		skip[e] = true
 	}
-	var inputs []dataset.Field
-	for _, fl := range schema.Fields {
+	var inputs []schema.Field
+	for _, fl := range sc.Fields {
 		if skip[fl.Name] {
 			continue
 		}
-		if !isNumeric(fl.Type) && fl.Type != dataset.String {
+		if !isNumeric(fl.Type) && fl.Type != schema.String {
 			return nil, fmt.Errorf("transform: column %q has unknown type %q", fl.Name, fl.Type)
 		}
 		inputs = append(inputs, fl)
@@ -169,7 +169,7 @@ func selectInputs(cfg Recipe, schema dataset.Schema) ([]dataset.Field, error) {
 
 // resolveColumns expands a transform's column list against the current
 // state of the columns.
-func resolveColumns(cfg Recipe, t Spec, inputs []dataset.Field, fr *frame, idx map[string]int) ([]string, error) {
+func resolveColumns(cfg Recipe, t Spec, inputs []schema.Field, fr *frame, idx map[string]int) ([]string, error) {
 	switch t.Kind {
 	case KindImpute, KindStandardize, KindOnehot, KindMinMax, KindOrdinal, KindBucketize, KindLog1p, KindClip:
 	default:

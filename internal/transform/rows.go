@@ -6,14 +6,14 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/dataset/schema"
 )
 
 // rowsColumn converts one input column of decoded JSON rows into a working
 // column and runs the column's steps over it, with the same code as Apply.
-func rowsColumn(in dataset.Field, rows []map[string]any, ops []*Step) (column, error) {
+func rowsColumn(in schema.Field, rows []map[string]any, ops []*Step) (column, error) {
 	switch in.Type {
-	case dataset.Float64, dataset.Int64, dataset.Bool:
+	case schema.Float64, schema.Int64, schema.Bool:
 		return numericColumn(in.Name, len(rows), ops, func(dst []float64, lo int) error {
 			for k := range dst {
 				x, err := rowNumber(in.Type, rows[lo+k][in.Name])
@@ -24,7 +24,7 @@ func rowsColumn(in dataset.Field, rows []map[string]any, ops []*Step) (column, e
 			}
 			return nil
 		})
-	case dataset.String:
+	case schema.String:
 		str := make([]string, len(rows))
 		var valid []bool
 		for i, row := range rows {
@@ -62,11 +62,11 @@ func rowsColumn(in dataset.Field, rows []map[string]any, ops []*Step) (column, e
 
 // rowNumber converts one JSON value of a numeric or bool input to a float64
 // (NaN for null), matching what Apply reads from Arrow.
-func rowNumber(t dataset.Type, v any) (float64, error) {
+func rowNumber(t schema.Type, v any) (float64, error) {
 	if v == nil {
 		return math.NaN(), nil
 	}
-	if t == dataset.Bool {
+	if t == schema.Bool {
 		b, ok := v.(bool)
 		if !ok {
 			return 0, fmt.Errorf("want a bool, got %s", describe(v))

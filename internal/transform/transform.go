@@ -21,7 +21,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 
-	"github.com/kiln-ml/kiln/internal/dataset"
+	"github.com/kiln-ml/kiln/internal/dataset/schema"
 	"github.com/kiln-ml/kiln/internal/detmath"
 )
 
@@ -81,7 +81,7 @@ const DefaultMaxCategories = 50
 type Fitted struct {
 	// Inputs are the raw columns a request or batch must provide, in order:
 	// every dataset column except the target and the excluded ones.
-	Inputs []dataset.Field `json:"inputs"`
+	Inputs []schema.Field `json:"inputs"`
 	// Steps are the fitted per-column operations, in the order they run.
 	Steps []Step `json:"steps"`
 	// Features are the output feature names, in order: the inputs in input
@@ -184,8 +184,8 @@ func OnehotFeature(column, category string) string { return column + "=" + categ
 
 // isNumeric reports whether t is fed to estimators as a number
 // (bools as 0/1).
-func isNumeric(t dataset.Type) bool {
-	return t == dataset.Float64 || t == dataset.Int64 || t == dataset.Bool
+func isNumeric(t schema.Type) bool {
+	return t == schema.Float64 || t == schema.Int64 || t == schema.Bool
 }
 
 // kind is a working column's state while steps run.
@@ -256,7 +256,7 @@ func (f *Fitted) Validate() error {
 		switch {
 		case isNumeric(in.Type):
 			kinds[i] = kindNumeric
-		case in.Type == dataset.String:
+		case in.Type == schema.String:
 			kinds[i] = kindText
 		default:
 			return fmt.Errorf("transform: input %q has unknown type %q", in.Name, in.Type)
@@ -494,7 +494,7 @@ func (f *Fitted) plan() ([][]*Step, error) {
 		switch {
 		case isNumeric(in.Type):
 			kinds[i] = kindNumeric
-		case in.Type == dataset.String:
+		case in.Type == schema.String:
 			kinds[i] = kindText
 		default:
 			return nil, fmt.Errorf("transform: input %q has unknown type %q", in.Name, in.Type)
@@ -799,7 +799,7 @@ func (f *Fitted) assemble(fr *frame) (*Matrix, error) {
 
 // extractRecord converts the input columns of rec into a frame of raw
 // values, for fitting.
-func extractRecord(inputs []dataset.Field, rec arrow.Record) (*frame, error) {
+func extractRecord(inputs []schema.Field, rec arrow.Record) (*frame, error) {
 	n := int(rec.NumRows())
 	fr := &frame{rows: n, cols: make([]column, len(inputs))}
 	for i, in := range inputs {
@@ -828,7 +828,7 @@ func inputArray(rec arrow.Record, name string) (arrow.Array, error) {
 
 // arrowColumn converts an Arrow array into a working column of in's type
 // and runs the column's steps over it.
-func arrowColumn(in dataset.Field, arr arrow.Array, n int, ops []*Step) (column, error) {
+func arrowColumn(in schema.Field, arr arrow.Array, n int, ops []*Step) (column, error) {
 	wrong := func() (column, error) {
 		return column{}, fmt.Errorf("transform: column %q has type %s, want %s", in.Name, arr.DataType(), in.Type)
 	}
@@ -838,7 +838,7 @@ func arrowColumn(in dataset.Field, arr arrow.Array, n int, ops []*Step) (column,
 		bm = arr.NullBitmapBytes()
 	}
 	switch in.Type {
-	case dataset.Float64, dataset.Int64:
+	case schema.Float64, schema.Int64:
 		switch a := arr.(type) {
 		case *array.Float64:
 			vals := a.Float64Values()
@@ -859,7 +859,7 @@ func arrowColumn(in dataset.Field, arr arrow.Array, n int, ops []*Step) (column,
 			})
 		}
 		return wrong()
-	case dataset.Bool:
+	case schema.Bool:
 		a, ok := arr.(*array.Boolean)
 		if !ok {
 			return wrong()
@@ -875,7 +875,7 @@ func arrowColumn(in dataset.Field, arr arrow.Array, n int, ops []*Step) (column,
 			markNulls(dst, bm, off+lo)
 			return nil
 		})
-	case dataset.String:
+	case schema.String:
 		str := make([]string, n)
 		switch a := arr.(type) {
 		case *array.String:
