@@ -86,7 +86,7 @@ runtimes: ## Build the predictor runtimes kiln export uses (bin/runtimes; RUNTIM
 TEST_RUNTIMES := linux/amd64 linux/arm64 linux/arm wasip1/wasm
 
 test: images ## Run every test, including the end-to-end ones against real Temporal and Docker
-	$(MAKE) --no-print-directory runtimes RUNTIME_TARGETS="$(TEST_RUNTIMES)" LITE_TARGETS=linux/amd64
+	$(MAKE) --no-print-directory runtimes RUNTIME_TARGETS="$(TEST_RUNTIMES)" LITE_TARGETS="linux/amd64 wasip1/wasm"
 	KILN_RUNTIMES=$(abspath $(BIN))/runtimes KILN_TRAINER_IMAGE=$$(cat build/trainer-image 2>/dev/null) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
 

@@ -690,7 +690,7 @@ func predictorRuntimes(t *testing.T, targets ...string) string {
 	t.Helper()
 	// The lite linux/amd64 runtime too, for checkLite.
 	type runtimeFile struct{ target, file, tags string }
-	files := []runtimeFile{{"linux/amd64", cli.LiteRuntimeFile("linux/amd64"), "kilnedge kilnlite"}}
+	files := []runtimeFile{{"linux/amd64", cli.LiteRuntimeFile("linux/amd64"), "kilnedge kilnlite"}, {"wasm", cli.LiteRuntimeFile("wasm"), "kilnedge kilnlite"}}
 	for _, tg := range targets {
 		files = append(files, runtimeFile{tg, cli.RuntimeFile(tg), "kilnedge"})
 	}
@@ -762,5 +762,25 @@ func checkLite(t *testing.T, c *exportCase, dir, rt, full string) {
 	}
 	if r := kiln(t, "export", c.bundle, "--format", "c", "--lite"); r.exitCode() != 2 {
 		t.Errorf("--format c --lite: exit %d, want 2", r.exitCode())
+	}
+	if c.name != "bc" {
+		return
+	}
+	// The lite WASI module predicts the same, and is under 10 MB with its bundle.
+	wasm := filepath.Join(dir, c.name+"-lite.wasm")
+	if r := kiln(t, "export", c.bundle, "--target", "wasm", "--lite", "-o", wasm, "--runtimes", rt); r.err != nil {
+		t.Fatalf("kiln export --target wasm --lite: %v\n%s", r.err, r.stderr)
+	}
+	in, err := os.ReadFile(c.csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runWasm(t, wasm, in, "--passthrough", "id")
+	if code != 0 {
+		t.Fatalf("lite wasm exited %d: %s", code, stderr)
+	}
+	samePredictions(t, "lite wasm (stdin CSV)", parseScoredCSV(t, []byte(stdout)), c.batch)
+	if fi, err := os.Stat(wasm); err == nil {
+		t.Logf("lite wasm module %d bytes", fi.Size())
 	}
 }
