@@ -82,8 +82,12 @@ for t in "${TARGETS[@]}"; do
   sizes+="$t $(stat -c %s "$out") $(stat -c %s "$rt")"$'\n'
   # The --lite executable (CSV and JSON Lines only, no --serve).
   lrt="${rt/kiln-predict-/kiln-predict-lite-}"
-  bin/kiln export "$DIR/bundle" --target "$t" --lite -o "$out-lite" --runtimes bin/runtimes >&2
-  sizes+="$t(lite) $(stat -c %s "$out-lite") $(stat -c %s "$lrt")"$'\n'
+  case $out in
+    *.exe|*.wasm) lout="${out%.*}-lite.${out##*.}" ;;
+    *) lout="$out-lite" ;;
+  esac
+  bin/kiln export "$DIR/bundle" --target "$t" --lite -o "$lout" --runtimes bin/runtimes >&2
+  sizes+="$t(lite) $(stat -c %s "$lout") $(stat -c %s "$lrt")"$'\n'
 done
 bin/kiln export "$DIR/bundle" --format c -o "$DIR/c/bench" >&2
 c_bytes=$(($(stat -c %s "$DIR/c/bench.c") + $(stat -c %s "$DIR/c/bench.h")))
