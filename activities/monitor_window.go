@@ -114,7 +114,7 @@ func (a *Activities) MonitorWindow(ctx context.Context, in MonitorWindowInput) (
 				}
 				src = p
 			}
-			if _, err := labels.Poll(ctx, a.Store, a.Registry, in.Model, src, labels.PollOptions{PushedBy: "monitor/" + in.Model}); err != nil {
+			if _, err := labels.Poll(ctx, a.Store, a.Registry, in.Model, src, labels.PollOptions{PushedBy: "monitor/" + in.Model, Classes: m.Manifest.Classes}); err != nil {
 				w.Notes = append(w.Notes, "labels source: "+err.Error())
 			}
 		}

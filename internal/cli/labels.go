@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/kiln-ml/kiln/activities"
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/labels"
+	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/registry"
 )
 
@@ -82,8 +84,13 @@ same labels in another file, prints "already pushed" and stores nothing.`,
 			if err != nil {
 				return err
 			}
+			classes, err := modelClasses(cmd.Context(), reg, model)
+			if err != nil {
+				return err
+			}
 			b, rep, err := labels.Push(cmd.Context(), store, reg, labels.PushInput{
 				Model: model, File: file, IDColumn: idCol, LabelColumn: labelCol, TimeColumn: timeCol, PushedBy: actor,
+				Classes: classes,
 			})
 			if err != nil {
 				if errors.Is(err, registry.ErrNotFound) {
@@ -202,4 +209,29 @@ func sinceText(since string) string {
 		return ""
 	}
 	return " since " + since
+}
+
+// modelClasses returns the classes of model's latest version when it is a
+// multiclass model (its labels are class names), else nil; nil too when the
+// model has no version (labels.Push then says the model does not exist).
+func modelClasses(ctx context.Context, reg *registry.Registry, name string) ([]string, error) {
+	v, err := reg.Resolve(ctx, name)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	dir, err := artifact.Path(v.BundleURI, "")
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", v.Model, v.Version, err)
+	}
+	if m.NumClass() == 0 {
+		return nil, nil
+	}
+	return m.Manifest.Classes, nil
 }

@@ -126,6 +126,7 @@ func TestMulticlassWineEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v1 struct {
+		PredictionIDs []string    `json:"prediction_ids"`
 		Predictions   []float64   `json:"predictions"`
 		Classes       []string    `json:"classes"`
 		Labels        []string    `json:"labels"`
@@ -137,6 +138,8 @@ func TestMulticlassWineEndToEnd(t *testing.T) {
 		t.Fatalf("v1 predict: status %d, %v", resp.StatusCode, err)
 	}
 	batch := scoredByAlgo["logistic"]
+	v1IDs := v1.PredictionIDs[:20]
+	names := wineClasses
 	if !slices.Equal(v1.Classes, wineClasses) || len(v1.Probabilities) != len(rows) || len(v1.Labels) != len(rows) {
 		t.Fatalf("v1 answer: classes %q, %d labels, %d probability rows for %d instances", v1.Classes, len(v1.Labels), len(v1.Probabilities), len(rows))
 	}
@@ -150,6 +153,28 @@ func TestMulticlassWineEndToEnd(t *testing.T) {
 		}
 	}
 	checkV2Multiclass(t, r.addr, rows[:2], batch[:6])
+
+	// Late labels for a multiclass model are class names, stored as the
+	// class's index; a name the model does not know is rejected.
+	labelsFile := filepath.Join(t.TempDir(), "labels.csv")
+	var lb strings.Builder
+	lb.WriteString("id,label\n")
+	for i, id := range v1IDs {
+		fmt.Fprintf(&lb, "%s,%s\n", id, names[i%len(names)])
+	}
+	lb.WriteString("bogus-id,class_7\n")
+	if err := os.WriteFile(labelsFile, []byte(lb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := kiln(t, st, st.Home, "labels", "push", "wine", labelsFile, "--json")
+	var pushed struct {
+		Report struct {
+			Accepted, Rejected int64
+		} `json:"report"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &pushed) != nil || pushed.Report.Accepted != int64(len(v1IDs)) || pushed.Report.Rejected != 1 {
+		t.Errorf("kiln labels push wine: %v, %+v; want %d accepted and class_7 rejected\n%s", err, pushed.Report, len(v1IDs), out)
+	}
 
 	checkImportXGBoostMulticlass(t, st)
 }

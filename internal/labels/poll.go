@@ -28,6 +28,8 @@ type PollOptions struct {
 	// CacheDir holds objects fetched from an object store; default
 	// cache/objects under the artifact store.
 	CacheDir string
+	// Classes are a multiclass model's classes, as in PushInput.
+	Classes []string
 	// OnPush, if set, is called with each new batch and its report (to
 	// record rejected rows, say).
 	OnPush func(registry.LabelBatch, PushReport)
@@ -77,7 +79,7 @@ func Poll(ctx context.Context, store *artifact.Store, reg *registry.Registry, mo
 		}
 		b, rep, err := Push(ctx, store, reg, PushInput{
 			Model: model, File: f.path, Source: f.source, IDColumn: opts.IDColumn, LabelColumn: opts.LabelColumn,
-			TimeColumn: opts.TimeColumn, PushedBy: opts.PushedBy, At: opts.At,
+			TimeColumn: opts.TimeColumn, PushedBy: opts.PushedBy, At: opts.At, Classes: opts.Classes,
 		})
 		if errors.Is(err, registry.ErrNotFound) {
 			return out, err // the model does not exist: every file would fail

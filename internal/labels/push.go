@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,12 @@ type PushInput struct {
 	PushedBy string
 	// At is the push time (default now), the time of rows without one.
 	At time.Time
+	// Classes, for a multiclass model, are its classes in index order: a
+	// label is then a class name (text, or a number or boolean spelled as
+	// the class is) and is stored as the class's index, as the model
+	// server logs its predictions; a label naming no class is rejected as
+	// invalid. Nil for binary and regression models (numeric labels).
+	Classes []string
 }
 
 // Rejection counts the rows rejected for one reason, with a few examples
@@ -173,6 +180,13 @@ func Push(ctx context.Context, store *artifact.Store, reg *registry.Registry, in
 	}
 	defer w.Abort()
 	nb := newNormaliser(w, in.File, cols, at.UnixMilli())
+	if len(in.Classes) > 0 {
+		nb.classes = make(map[string]float64, len(in.Classes))
+		for k, c := range in.Classes {
+			nb.classes[c] = float64(k)
+		}
+		nb.classList = in.Classes
+	}
 	if err := readLabels(ctx, in.File, format, cols, nb.row); err != nil {
 		return registry.LabelBatch{}, rep, err
 	}
@@ -246,6 +260,10 @@ type normaliser struct {
 	ids    []string
 	labels []float64
 	times  []int64
+	// classes maps a multiclass model's class names to their index (nil
+	// for numeric labels); classList is their order, for messages.
+	classes   map[string]float64
+	classList []string
 
 	rows, accepted, pushTime int64
 	rejected                 map[string]*Rejection
@@ -277,6 +295,47 @@ func (n *normaliser) reject(reason, column, msg string, loc location, id string)
 	}
 }
 
+// parseLabel turns a cell into a label: with classes, the index of the class
+// it names (see classLabel); otherwise a number (see parseLabel).
+func (n *normaliser) parseLabel(c cell) (float64, string, string) {
+	if n.classes == nil {
+		return parseLabel(c)
+	}
+	return classLabel(c, n.classes, n.classList)
+}
+
+// classLabel turns a cell into a class index: its text (trimmed), or a
+// number or boolean as text ("3", "2.5", "true"), must be one of classes.
+func classLabel(c cell, classes map[string]float64, list []string) (float64, string, string) {
+	var s string
+	switch c.kind {
+	case cellNull:
+		return 0, ReasonMissingLabel, "no label"
+	case cellText:
+		s = strings.TrimSpace(c.text)
+	case cellNumber:
+		s = strconv.FormatFloat(c.num, 'g', -1, 64)
+	case cellInt:
+		s = strconv.FormatInt(c.i, 10)
+	case cellBool:
+		s = strconv.FormatBool(c.b)
+	default:
+		return 0, ReasonInvalidLabel, fmt.Sprintf("label %s is not a class name", c.show())
+	}
+	if s == "" {
+		return 0, ReasonMissingLabel, "empty label"
+	}
+	k, ok := classes[s]
+	if !ok {
+		shown := list
+		if len(shown) > 10 {
+			shown = shown[:10]
+		}
+		return 0, ReasonInvalidLabel, fmt.Sprintf("label %q is not one of the model's classes (%s)", s, strings.Join(shown, ", "))
+	}
+	return k, "", ""
+}
+
 func (n *normaliser) row(idc, labelc, tmc cell, loc location) error {
 	n.rows++
 	id, reason, msg := parseID(idc)
@@ -284,7 +343,7 @@ func (n *normaliser) row(idc, labelc, tmc cell, loc location) error {
 		n.reject(reason, n.cols.id, msg, loc, "")
 		return nil
 	}
-	label, reason, msg := parseLabel(labelc)
+	label, reason, msg := n.parseLabel(labelc)
 	if reason != "" {
 		n.reject(reason, n.cols.label, msg, loc, id)
 		return nil

@@ -370,3 +370,40 @@ func TestPushParquetTimestamps(t *testing.T) {
 		}
 	}
 }
+
+// TestPushClassLabels: for a multiclass model labels are class names, text
+// or numbers spelled as the class is, stored as the class's index; a label
+// naming no class is rejected as invalid, with the classes in the example.
+func TestPushClassLabels(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	classes := []string{"class_0", "class_1", "2"}
+	for _, tt := range []struct{ name, content string }{
+		{"classes.csv", "id,label\na,class_1\nb, class_0 \nc,2\nd,class_9\ne,\n"},
+		{"classes.jsonl", `{"id":"a","label":"class_1"}` + "\n" + `{"id":"b","label":"class_0"}` + "\n" + `{"id":"c","label":2}` + "\n" +
+			`{"id":"d","label":"class_9"}` + "\n" + `{"id":"e","label":null}` + "\n"},
+	} {
+		b, rep, err := Push(context.Background(), e.store, e.reg, PushInput{Model: "churn", File: writeText(t, filepath.Join(dir, tt.name), tt.content), At: pushAt, Classes: classes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := artifact.Path(b.URI, "")
+		got := map[string]float64{}
+		for _, r := range readBatchRows(t, p) {
+			got[r.id] = r.label
+		}
+		if want := map[string]float64{"a": 1, "b": 0, "c": 2}; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: labels %v, want %v", tt.name, got, want)
+		}
+		var invalid *Rejection
+		for i := range rep.Rejections {
+			if rep.Rejections[i].Reason == ReasonInvalidLabel {
+				invalid = &rep.Rejections[i]
+			}
+		}
+		if invalid == nil || invalid.Count != 1 || len(invalid.Examples) != 1 ||
+			!strings.Contains(invalid.Examples[0], `label "class_9" is not one of the model's classes (class_0, class_1, 2)`) {
+			t.Errorf("%s: rejections %+v, want class_9 rejected naming the classes", tt.name, rep.Rejections)
+		}
+	}
+}

@@ -77,10 +77,7 @@ func Multiclass(labels, probs []float64) map[string]float64 {
 		return map[string]float64{"accuracy": nan, "f1_macro": nan, "f1_weighted": nan, "precision_macro": nan, "recall_macro": nan, "logloss": nan, "auc_ovr": nan, "rows": 0}
 	}
 	k := numClasses("Multiclass", labels, probs)
-	tp := make([]int64, k)
-	fp := make([]int64, k)
-	support := make([]int64, k)
-	var correct int64
+	pred := make([]int, len(labels))
 	var loss neumaier
 	for i, l := range labels {
 		c := classOf(l, k)
@@ -88,7 +85,56 @@ func Multiclass(labels, probs []float64) map[string]float64 {
 			panic(fmt.Sprintf("metrics.Multiclass: label %v of row %d is not a class index in [0, %d)", l, i, k))
 		}
 		row := probs[i*k : (i+1)*k]
-		p := predicted(row)
+		pred[i] = predicted(row)
+		var sum float64
+		for _, q := range row {
+			sum += min(max(q, MulticlassEpsilon), 1-MulticlassEpsilon)
+		}
+		loss.add(-math.Log(min(max(row[c], MulticlassEpsilon), 1-MulticlassEpsilon) / sum))
+	}
+	m := classMetrics(labels, pred, k)
+	m["logloss"] = loss.value() / float64(len(labels))
+	m["auc_ovr"] = aucOVR(labels, probs, k)
+	return m
+}
+
+// MulticlassPredictedNames are the metrics MulticlassPredicted computes:
+// those of MulticlassNames that need only the predicted class.
+var MulticlassPredictedNames = []string{"accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro"}
+
+// MulticlassPredicted computes the metrics of a K-class classifier that
+// need only its predicted classes (MulticlassPredictedNames, and rows), as
+// Multiclass does, from class-index labels and predictions: what a model
+// server's request log keeps. A label or prediction that is not a class
+// index in [0, k) panics. It is all NaN (rows 0) for no rows.
+func MulticlassPredicted(labels, preds []float64, k int) map[string]float64 {
+	checkLengths("MulticlassPredicted", labels, preds)
+	if len(labels) == 0 {
+		nan := math.NaN()
+		return map[string]float64{"accuracy": nan, "f1_macro": nan, "f1_weighted": nan, "precision_macro": nan, "recall_macro": nan, "rows": 0}
+	}
+	pred := make([]int, len(preds))
+	for i, p := range preds {
+		if pred[i] = classOf(p, k); pred[i] < 0 {
+			panic(fmt.Sprintf("metrics.MulticlassPredicted: prediction %v of row %d is not a class index in [0, %d)", p, i, k))
+		}
+		if classOf(labels[i], k) < 0 {
+			panic(fmt.Sprintf("metrics.MulticlassPredicted: label %v of row %d is not a class index in [0, %d)", labels[i], i, k))
+		}
+	}
+	return classMetrics(labels, pred, k)
+}
+
+// classMetrics computes accuracy, the macro precision, recall and F1, the
+// weighted F1 and rows from class-index labels (checked) and predicted
+// classes.
+func classMetrics(labels []float64, pred []int, k int) map[string]float64 {
+	tp := make([]int64, k)
+	fp := make([]int64, k)
+	support := make([]int64, k)
+	var correct int64
+	for i, l := range labels {
+		c, p := classOf(l, k), pred[i]
 		support[c]++
 		if p == c {
 			correct++
@@ -96,11 +142,6 @@ func Multiclass(labels, probs []float64) map[string]float64 {
 		} else {
 			fp[p]++
 		}
-		var sum float64
-		for _, q := range row {
-			sum += min(max(q, MulticlassEpsilon), 1-MulticlassEpsilon)
-		}
-		loss.add(-math.Log(min(max(row[c], MulticlassEpsilon), 1-MulticlassEpsilon) / sum))
 	}
 	n := float64(len(labels))
 	var used int
@@ -124,8 +165,6 @@ func Multiclass(labels, probs []float64) map[string]float64 {
 		"f1_weighted":     f1Weighted / n,
 		"precision_macro": precMacro / u,
 		"recall_macro":    recMacro / u,
-		"logloss":         loss.value() / n,
-		"auc_ovr":         aucOVR(labels, probs, k),
 		"rows":            n,
 	}
 }

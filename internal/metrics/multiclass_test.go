@@ -356,3 +356,54 @@ func TestMulticlassAgainstScikitLearn(t *testing.T) {
 	}
 	t.Logf("largest difference from scikit-learn: %.3g", worst)
 }
+
+// TestMulticlassPredicted: from the predicted classes alone, the metrics
+// that need no probabilities are Multiclass's on the probabilities those
+// classes are the argmax of; a prediction that is no class index panics.
+func TestMulticlassPredicted(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, k := range []int{3, 4, 6} {
+		n := 200
+		labels := make([]float64, n)
+		probs := make([]float64, n*k)
+		preds := make([]float64, n)
+		for i := range n {
+			labels[i] = float64(r.IntN(k))
+			best := 0
+			for c := range k {
+				probs[i*k+c] = r.Float64()
+				if probs[i*k+c] > probs[i*k+best] {
+					best = c
+				}
+			}
+			preds[i] = float64(best)
+		}
+		want := Multiclass(labels, probs)
+		got := MulticlassPredicted(labels, preds, k)
+		for _, name := range append(MulticlassPredictedNames, "rows") {
+			if got[name] != want[name] {
+				t.Errorf("k=%d %s = %v, want %v", k, name, got[name], want[name])
+			}
+		}
+		if _, ok := got["logloss"]; ok {
+			t.Errorf("k=%d: logloss from classes alone", k)
+		}
+	}
+	for _, tc := range []struct {
+		name          string
+		labels, preds []float64
+	}{
+		{"prediction out of range", []float64{0, 1}, []float64{0, 3}},
+		{"fractional prediction", []float64{0, 1}, []float64{0.5, 1}},
+		{"label out of range", []float64{0, -1}, []float64{0, 1}},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", tc.name)
+				}
+			}()
+			MulticlassPredicted(tc.labels, tc.preds, 3)
+		}()
+	}
+}

@@ -1101,10 +1101,10 @@ func (st *stream) finish(s *Summary, in Input, man model.Manifest, dopts drift.O
 			p.Coverage = float64(p.LabeledRows) / float64(s.Rows)
 		}
 		p.Metrics = map[string]float64{}
-		if len(st.labelVals) > 0 && man.Task == model.TaskMulticlass {
-			s.Warnings = append(s.Warnings, "performance metrics over joined labels are not computed for multiclass models yet (drift is)")
-		} else if len(st.labelVals) > 0 {
+		if len(st.labelVals) > 0 {
 			switch man.Task {
+			case model.TaskMulticlass:
+				p.Metrics = multiclassPerformance(st.labelVals, st.labelPreds, len(man.Classes), &s.Warnings)
 			case model.TaskRegression:
 				p.Metrics = metrics.Regression(st.labelVals, st.labelPreds)
 			default:
@@ -1248,4 +1248,28 @@ func finite(s *Summary) {
 	for _, p := range bad {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("figure %s is undefined (no data, or a degenerate distribution) and is shown as 0 or left out", p))
 	}
+}
+
+// multiclassPerformance computes a multiclass model's metrics over joined
+// labels from the predicted classes the request log holds (class indexes;
+// labels are pushed as class indexes too): accuracy and the macro and
+// weighted F1, precision and recall; the log holds no probabilities, so no
+// log loss or AUC. Rows whose label or prediction is not a class index of
+// the model (labels pushed for another version's classes) are left out,
+// with a warning.
+func multiclassPerformance(labels, preds []float64, k int, warnings *[]string) map[string]float64 {
+	valid := func(v float64) bool { return v == math.Trunc(v) && v >= 0 && v < float64(k) }
+	var ls, ps []float64
+	for i, l := range labels {
+		if valid(l) && valid(preds[i]) {
+			ls, ps = append(ls, l), append(ps, preds[i])
+		}
+	}
+	if skipped := len(labels) - len(ls); skipped > 0 {
+		*warnings = append(*warnings, fmt.Sprintf("%d labelled rows left out of the metrics: their label or prediction is not one of the model's %d classes", skipped, k))
+	}
+	if len(ls) == 0 {
+		return map[string]float64{}
+	}
+	return metrics.MulticlassPredicted(ls, ps, k)
 }
