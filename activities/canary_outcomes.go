@@ -72,12 +72,18 @@ func (a *Activities) CanaryOutcomes(ctx context.Context, in CanaryOutcomesInput)
 		return out, fmt.Errorf("joining labels for the canary of %s: %w", in.Model, err)
 	}
 	out.Labels = j.Counts
+	class := false
+	if len(in.Versions) > 0 {
+		if class, err = a.multiclassVersion(ctx, in.Model, in.Versions[0]); err != nil {
+			return out, err
+		}
+	}
 	for _, p := range j.Pairs {
 		for i := range out.ByVersion {
 			if out.ByVersion[i].Version != p.Version {
 				continue
 			}
-			y, ok := experiment.Outcome(metric, experiment.Observation{Prediction: p.Prediction, Label: p.Label})
+			y, ok := experiment.Outcome(metric, experiment.Observation{Prediction: p.Prediction, Label: p.Label, Class: class})
 			if ok {
 				o := &out.ByVersion[i].Outcomes
 				o.N++
@@ -87,4 +93,18 @@ func (a *Activities) CanaryOutcomes(ctx context.Context, in CanaryOutcomesInput)
 		}
 	}
 	return out, nil
+}
+
+// multiclassVersion reports whether version v of model is a multiclass
+// model, whose logged predictions and labels are class indexes.
+func (a *Activities) multiclassVersion(ctx context.Context, model string, v int64) (bool, error) {
+	ver, err := a.Registry.Get(ctx, model, v)
+	if err != nil {
+		return false, fmt.Errorf("canary outcomes: %s:%d: %w", model, v, err)
+	}
+	m, err := loadBundle(ver.BundleURI)
+	if err != nil {
+		return false, err
+	}
+	return m.NumClass() > 0, nil
 }

@@ -301,8 +301,12 @@ homes are added with --request-logs DIR.`,
 					return fmt.Errorf("joining outcomes to predictions: %w", err)
 				}
 				out.Labels, out.Pairs = j.Counts, len(j.Pairs)
+				classes, err := modelClasses(ctx, reg, rec.Model)
+				if err != nil {
+					return err
+				}
 				for _, p := range j.Pairs {
-					obs = append(obs, experiment.Observation{Variant: p.Variant, Prediction: p.Prediction, Label: p.Label})
+					obs = append(obs, experiment.Observation{Variant: p.Variant, Prediction: p.Prediction, Label: p.Label, Class: classes != nil})
 				}
 			}
 			if out.Report, err = experiment.Analyze(def, obs); err != nil {

@@ -26,7 +26,8 @@ import (
 // Outcome metrics: what a joined label says about a prediction.
 const (
 	// MetricAccuracy: 1 when a binary classifier's prediction (at 0.5)
-	// matches the label, else 0. Higher is better.
+	// matches the label, or a multiclass model's predicted class is the
+	// label (Observation.Class), else 0. Higher is better.
 	MetricAccuracy = "accuracy"
 	// MetricKPI: the posted value itself (a conversion 0/1, revenue, a
 	// click): the outcome a business measures. Higher is better.
@@ -104,6 +105,9 @@ type Observation struct {
 	Variant    string
 	Prediction float64
 	Label      float64
+	// Class says the model is multiclass: Prediction and Label are class
+	// indexes, and accuracy asks them to be equal.
+	Class bool
 }
 
 // Outcome returns what an observation contributes to metric, and whether
@@ -117,7 +121,7 @@ func Outcome(metric string, o Observation) (float64, bool) {
 		if math.IsNaN(o.Prediction) {
 			return 0, false
 		}
-		if (o.Prediction >= 0.5) == (o.Label >= 0.5) {
+		if o.Class && o.Prediction == o.Label || !o.Class && (o.Prediction >= 0.5) == (o.Label >= 0.5) {
 			return 1, true
 		}
 		return 0, true

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -81,7 +82,7 @@ func TestAnalyzeMetricDirections(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 3000 {
 		l := r.NormFloat64()
-		obs = append(obs, Observation{"control", l + r.NormFloat64()*0.5, l}, Observation{"b", l + r.NormFloat64()*0.1, l})
+		obs = append(obs, Observation{Variant: "control", Prediction: l + r.NormFloat64()*0.5, Label: l}, Observation{Variant: "b", Prediction: l + r.NormFloat64()*0.1, Label: l})
 	}
 	rep, err := Analyze(def(MetricAbsError, 0.05, 1, 1), obs)
 	if err != nil {
@@ -92,7 +93,7 @@ func TestAnalyzeMetricDirections(t *testing.T) {
 	}
 	obs = obs[:0]
 	for range 5000 {
-		obs = append(obs, Observation{"control", 0, float64(r.IntN(100))}, Observation{"b", 0, float64(r.IntN(80))})
+		obs = append(obs, Observation{Variant: "control", Label: float64(r.IntN(100))}, Observation{Variant: "b", Label: float64(r.IntN(80))})
 	}
 	rep, err = Analyze(def(MetricKPI, 5, 1, 1), obs)
 	if err != nil {
@@ -182,5 +183,28 @@ func TestDefinitionCheck(t *testing.T) {
 	}
 	if err := def(MetricKPI, 1, 1, 1).Check(); err != nil {
 		t.Errorf("valid definition: %v", err)
+	}
+}
+
+// TestOutcomeAccuracy: a binary prediction is right when it falls on the
+// label's side of 0.5; a multiclass one when it is the labelled class (2
+// and 3 are on the same side of 0.5 but are different classes).
+func TestOutcomeAccuracy(t *testing.T) {
+	for _, tc := range []struct {
+		o    Observation
+		want float64
+		ok   bool
+	}{
+		{Observation{Prediction: 0.7, Label: 1}, 1, true},
+		{Observation{Prediction: 0.2, Label: 1}, 0, true},
+		{Observation{Prediction: 2, Label: 3}, 1, true},
+		{Observation{Prediction: 2, Label: 3, Class: true}, 0, true},
+		{Observation{Prediction: 3, Label: 3, Class: true}, 1, true},
+		{Observation{Prediction: 0, Label: 0, Class: true}, 1, true},
+		{Observation{Prediction: math.NaN(), Label: 1, Class: true}, 0, false},
+	} {
+		if y, ok := Outcome(MetricAccuracy, tc.o); y != tc.want || ok != tc.ok {
+			t.Errorf("%+v: %v, %v; want %v, %v", tc.o, y, ok, tc.want, tc.ok)
+		}
 	}
 }
