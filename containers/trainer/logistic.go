@@ -86,21 +86,10 @@ func fitLogistic(ctx context.Context, d *data, p logisticParams, onIter func(it 
 				accepted = true
 			}
 		} else {
-			// Armijo backtracking: the largest t in {1, 1/2, ...} with
-			// f(θ - tΔ) <= f(θ) - 1e-4·t·g·Δ.
-			t := 1.0
-			for range 60 {
-				for k := range theta {
-					trial[k] = theta[k] - t*step[k]
-				}
+			obj, accepted = armijo(theta, step, trial, obj, slope, func(trial []float64) float64 {
 				scores(d, trial, zTrial)
-				if o := objective(d, trial, zTrial, p.L2); o <= obj-1e-4*t*slope {
-					obj = o
-					accepted = true
-					break
-				}
-				t /= 2
-			}
+				return objective(d, trial, zTrial, p.L2)
+			})
 		}
 		if !accepted {
 			// No step improves θ: it is optimal to machine precision.
@@ -382,19 +371,10 @@ func fitMultinomial(ctx context.Context, d *data, k int, p logisticParams, onIte
 				accepted = true
 			}
 		} else {
-			t := 1.0
-			for range 60 {
-				for j := range theta {
-					trial[j] = theta[j] - t*step[j]
-				}
+			obj, accepted = armijo(theta, step, trial, obj, slope, func(trial []float64) float64 {
 				multiScores(d, trial, k, zTrial)
-				if o := multiObjective(d, trial, zTrial, k, p.L2); o <= obj-1e-4*t*slope {
-					obj = o
-					accepted = true
-					break
-				}
-				t /= 2
-			}
+				return multiObjective(d, trial, zTrial, k, p.L2)
+			})
 		}
 		if !accepted {
 			fit.converged = true
@@ -649,4 +629,23 @@ func (a *logisticAlgo) fitMulticlass(ctx context.Context, schema schemaSpec, tra
 		},
 		iterations: fit.iterations,
 	}, nil
+}
+
+// armijo is the backtracking line search of the Newton fits: the largest t
+// in {1, 1/2, ..., 2^-59} with f(θ - tΔ) <= f(θ) - 1e-4·t·slope, where obj
+// is f(θ) and slope the predicted decrease rate g·Δ. It leaves the accepted
+// point in trial and returns its objective; ok is false (obj returned
+// unchanged) when no t is accepted.
+func armijo(theta, step, trial []float64, obj, slope float64, f func(trial []float64) float64) (float64, bool) {
+	t := 1.0
+	for range 60 {
+		for j := range theta {
+			trial[j] = theta[j] - t*step[j]
+		}
+		if o := f(trial); o <= obj-1e-4*t*slope {
+			return o, true
+		}
+		t /= 2
+	}
+	return obj, false
 }
