@@ -1,8 +1,6 @@
 package model
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/kiln-ml/kiln/internal/transform"
@@ -30,14 +28,9 @@ type Linear struct {
 // ParseLinear decodes and validates a Linear estimator file. Unknown fields
 // are an error.
 func ParseLinear(data []byte) (*Linear, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var l Linear
-	if err := dec.Decode(&l); err != nil {
-		return nil, fmt.Errorf("decoding linear model: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("decoding linear model: data after the JSON object")
+	if err := decodeEstimator(data, "linear", &l); err != nil {
+		return nil, err
 	}
 	if err := l.Validate(); err != nil {
 		return nil, err

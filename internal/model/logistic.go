@@ -43,14 +43,9 @@ type Logistic struct {
 // ParseLogistic decodes and validates a Logistic estimator file. Unknown
 // fields are an error.
 func ParseLogistic(data []byte) (*Logistic, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var l Logistic
-	if err := dec.Decode(&l); err != nil {
-		return nil, fmt.Errorf("decoding logistic model: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("decoding logistic model: data after the JSON object")
+	if err := decodeEstimator(data, "logistic", &l); err != nil {
+		return nil, err
 	}
 	if err := l.Validate(); err != nil {
 		return nil, err
@@ -64,14 +59,46 @@ func (l *Logistic) Validate() error {
 	if l.Type != EstimatorLogistic {
 		return fmt.Errorf("type is %q, want %q", l.Type, EstimatorLogistic)
 	}
-	if len(l.Features) == 0 {
-		return fmt.Errorf("no features")
+	if err := checkFeatureNames(l.Features); err != nil {
+		return err
 	}
 	if len(l.Weights) != len(l.Features) {
 		return fmt.Errorf("%d weights for %d features", len(l.Weights), len(l.Features))
 	}
-	seen := make(map[string]bool, len(l.Features))
 	for j, f := range l.Features {
+		if w := l.Weights[j]; math.IsNaN(w) || math.IsInf(w, 0) {
+			return fmt.Errorf("weight of %q is %v", f, w)
+		}
+	}
+	if math.IsNaN(l.Intercept) || math.IsInf(l.Intercept, 0) {
+		return fmt.Errorf("intercept is %v", l.Intercept)
+	}
+	return nil
+}
+
+// decodeEstimator decodes a Kiln JSON estimator file (what names its type
+// in errors) into v strictly: unknown fields and data after the object are
+// errors.
+func decodeEstimator(data []byte, what string, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decoding %s model: %w", what, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("decoding %s model: data after the JSON object", what)
+	}
+	return nil
+}
+
+// checkFeatureNames checks that an estimator names at least one feature,
+// each non-empty and listed once.
+func checkFeatureNames(features []string) error {
+	if len(features) == 0 {
+		return fmt.Errorf("no features")
+	}
+	seen := make(map[string]bool, len(features))
+	for j, f := range features {
 		if f == "" {
 			return fmt.Errorf("features[%d] is empty", j)
 		}
@@ -79,12 +106,6 @@ func (l *Logistic) Validate() error {
 			return fmt.Errorf("feature %q is listed twice", f)
 		}
 		seen[f] = true
-		if w := l.Weights[j]; math.IsNaN(w) || math.IsInf(w, 0) {
-			return fmt.Errorf("weight of %q is %v", f, w)
-		}
-	}
-	if math.IsNaN(l.Intercept) || math.IsInf(l.Intercept, 0) {
-		return fmt.Errorf("intercept is %v", l.Intercept)
 	}
 	return nil
 }

@@ -1,8 +1,6 @@
 package model
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 
@@ -36,14 +34,9 @@ type Multinomial struct {
 // ParseMultinomial decodes and validates a Multinomial estimator file.
 // Unknown fields are an error.
 func ParseMultinomial(data []byte) (*Multinomial, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var l Multinomial
-	if err := dec.Decode(&l); err != nil {
-		return nil, fmt.Errorf("decoding multinomial model: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("decoding multinomial model: data after the JSON object")
+	if err := decodeEstimator(data, "multinomial", &l); err != nil {
+		return nil, err
 	}
 	if err := l.Validate(); err != nil {
 		return nil, err
@@ -58,18 +51,8 @@ func (l *Multinomial) Validate() error {
 	if l.Type != EstimatorMultinomial {
 		return fmt.Errorf("type is %q, want %q", l.Type, EstimatorMultinomial)
 	}
-	if len(l.Features) == 0 {
-		return fmt.Errorf("no features")
-	}
-	seen := make(map[string]bool, len(l.Features))
-	for j, f := range l.Features {
-		if f == "" {
-			return fmt.Errorf("features[%d] is empty", j)
-		}
-		if seen[f] {
-			return fmt.Errorf("feature %q is listed twice", f)
-		}
-		seen[f] = true
+	if err := checkFeatureNames(l.Features); err != nil {
+		return err
 	}
 	if len(l.Intercepts) < 2 {
 		return fmt.Errorf("%d intercepts: a multinomial model has one per class and at least 2 classes", len(l.Intercepts))
