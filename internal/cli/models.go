@@ -159,6 +159,9 @@ func newModelsShowCmd(cfg *Config) *cobra.Command {
 			fmt.Fprintf(out, "Trained    %s runtime, image %s\n", v.Runtime, v.Image)
 			if man != nil {
 				fmt.Fprintf(out, "Estimator  %s, %d inputs → %d features, target %s\n", man.Estimator.Type, len(man.Inputs), len(man.Transforms.Features), man.Target)
+				if len(man.Classes) > 0 {
+					fmt.Fprintf(out, "Classes    %d: %s\n", len(man.Classes), strings.Join(man.Classes, ", "))
+				}
 				if man.Lineage.TrainerVersion != "" {
 					fmt.Fprintf(out, "Trainer    %s\n", man.Lineage.TrainerVersion)
 				}

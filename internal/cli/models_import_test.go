@@ -241,5 +241,9 @@ func TestModelsImportMultinomial(t *testing.T) {
 			}
 		}
 		rec.Release()
+		show := kiln(t, "--home", home, "models", "show", "wine-"+tc.name+":1")
+		if want := "Classes    3: " + strings.Join(tc.want, ", "); show.err != nil || !strings.Contains(show.stdout, want) {
+			t.Errorf("models show wine-%s:1 lacks %q (%v):\n%s", tc.name, want, show.err, show.stdout)
+		}
 	}
 }
