@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/canary"
 	"github.com/kiln-ml/kiln/internal/experiment"
 	"github.com/kiln-ml/kiln/internal/labels"
+	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/serving"
 )
@@ -96,15 +98,17 @@ func (a *Activities) CanaryOutcomes(ctx context.Context, in CanaryOutcomesInput)
 }
 
 // multiclassVersion reports whether version v of model is a multiclass
-// model, whose logged predictions and labels are class indexes.
-func (a *Activities) multiclassVersion(ctx context.Context, model string, v int64) (bool, error) {
-	ver, err := a.Registry.Get(ctx, model, v)
+// model, whose logged predictions and labels are class indexes; false when
+// its bundle's manifest cannot be read on this worker.
+func (a *Activities) multiclassVersion(ctx context.Context, name string, v int64) (bool, error) {
+	ver, err := a.Registry.Get(ctx, name, v)
 	if err != nil {
-		return false, fmt.Errorf("canary outcomes: %s:%d: %w", model, v, err)
+		return false, fmt.Errorf("canary outcomes: %s:%d: %w", name, v, err)
 	}
-	m, err := loadBundle(ver.BundleURI)
+	dir, err := artifact.Path(ver.BundleURI, "")
 	if err != nil {
-		return false, err
+		return false, nil
 	}
-	return m.NumClass() > 0, nil
+	classes, err := model.ReadClasses(dir)
+	return err == nil && classes != nil, nil
 }

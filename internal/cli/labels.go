@@ -213,7 +213,10 @@ func sinceText(since string) string {
 
 // modelClasses returns the classes of model's latest version when it is a
 // multiclass model (its labels are class names), else nil; nil too when the
-// model has no version (labels.Push then says the model does not exist).
+// model has no version (labels.Push then says the model does not exist) or
+// its bundle's manifest cannot be read here (a bundle on another machine:
+// the labels are then read as numbers, class indexes for a multiclass
+// model).
 func modelClasses(ctx context.Context, reg *registry.Registry, name string) ([]string, error) {
 	v, err := reg.Resolve(ctx, name)
 	if errors.Is(err, registry.ErrNotFound) {
@@ -224,14 +227,11 @@ func modelClasses(ctx context.Context, reg *registry.Registry, name string) ([]s
 	}
 	dir, err := artifact.Path(v.BundleURI, "")
 	if err != nil {
-		return nil, err
-	}
-	m, err := model.Load(dir)
-	if err != nil {
-		return nil, fmt.Errorf("%s:%d: %w", v.Model, v.Version, err)
-	}
-	if m.NumClass() == 0 {
 		return nil, nil
 	}
-	return m.Manifest.Classes, nil
+	classes, err := model.ReadClasses(dir)
+	if err != nil {
+		return nil, nil
+	}
+	return classes, nil
 }

@@ -1,7 +1,10 @@
 package model
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
@@ -122,4 +125,28 @@ func (m *Model) ClassOf(index float64) string {
 		return ""
 	}
 	return m.Manifest.Classes[i]
+}
+
+// ReadClasses reads only the manifest of the bundle in dir and returns the
+// classes of a TaskMulticlass model, nil for the other tasks: what callers
+// that need not predict (a labels push) ask of a bundle.
+func ReadClasses(dir string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return nil, fmt.Errorf("model: reading bundle: %w", err)
+	}
+	var m struct {
+		Task    string   `json:"task"`
+		Classes []string `json:"classes"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", filepath.Join(dir, ManifestFile), err)
+	}
+	if m.Task != TaskMulticlass {
+		return nil, nil
+	}
+	if err := checkClasses(m.Task, m.Classes); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", filepath.Join(dir, ManifestFile), err)
+	}
+	return m.Classes, nil
 }
