@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -28,15 +29,21 @@ print their paths). CSV and JSON Lines files are read as ingest reads them.`,
 }
 
 // openData opens a Parquet file, converting CSV or JSON Lines first (as
-// kiln score does).
+// kiln score does). A directory (a scored output's part files, as the score
+// step writes them) opens its first Parquet part, saying so on stderr.
 func openData(ctx context.Context, cfg *Config, path string) (*dataset.Reader, error) {
-	if f := pipelines.FormatOf(path); f == "csv" || f == "jsonl" || strings.HasPrefix(path, "file://") {
+	st, statErr := os.Stat(path)
+	isDir := statErr == nil && st.IsDir()
+	if f := pipelines.FormatOf(path); f == "csv" || f == "jsonl" || strings.HasPrefix(path, "file://") || isDir {
 		files, err := scoreInputs(ctx, cfg.stderr, cfg, path)
 		if err != nil {
 			return nil, err
 		}
-		if len(files) != 1 {
-			return nil, &exitError{code: 2, err: fmt.Errorf("%s: %d files: name one", path, len(files))}
+		switch {
+		case len(files) == 0:
+			return nil, &exitError{code: 2, err: fmt.Errorf("%s: no Parquet files", path)}
+		case len(files) > 1:
+			fmt.Fprintf(cfg.stderr, "%s holds %d Parquet files; showing the first, %s (name another to see it)\n", path, len(files), files[0])
 		}
 		path = files[0]
 	}
