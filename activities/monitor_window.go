@@ -444,6 +444,7 @@ func (a *Activities) PrepareRetrain(ctx context.Context, in PrepareRetrainInput)
 	res, err := labels.JoinRows(ctx, labels.JoinRowsInput{
 		JoinInput: labels.JoinInput{RequestLogs: logs, LabelFiles: files, From: in.End.Add(-in.Since), To: in.End},
 		Target:    m.Manifest.Target, Output: filepath.Join(tmp, "rows.parquet"), Features: features,
+		Classes: m.Manifest.Classes,
 	})
 	if errors.Is(err, labels.ErrNoRows) {
 		return out, nil

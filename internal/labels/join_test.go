@@ -402,3 +402,45 @@ func TestJoinKeepsVariants(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinRowsClasses: for a multiclass model the labels (class indexes)
+// are written as the class names, a string target as in the training
+// data; a label that is no class index is an error.
+func TestJoinRowsClasses(t *testing.T) {
+	ctx := context.Background()
+	logs, batches := joinFixture(t)
+	dir := t.TempDir()
+	in := JoinRowsInput{JoinInput: JoinInput{RequestLogs: logs, LabelFiles: batches}, Target: "churned", Output: filepath.Join(dir, "num.parquet")}
+	if _, err := JoinRows(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	in.Output, in.Classes = filepath.Join(dir, "classes.parquet"), []string{"stays", "leaves"}
+	if _, err := JoinRows(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	nums := readAll(t, filepath.Join(dir, "num.parquet"))
+	names := readAll(t, filepath.Join(dir, "classes.parquet"))
+	y, err := dataset.Float64s(nums, "churned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, valid, err := dataset.Strings(names, "churned")
+	if err != nil || names.Schema().Field(names.Schema().FieldIndices("churned")[0]).Type.ID() != arrow.STRING {
+		t.Fatalf("target column: %v, %v", err, names.Schema())
+	}
+	if len(got) != len(y) || len(y) == 0 {
+		t.Fatalf("%d named labels, %d numeric", len(got), len(y))
+	}
+	for i := range y {
+		if !valid[i] || got[i] != in.Classes[int(y[i])] {
+			t.Errorf("row %d: target %q, want %q", i, got[i], in.Classes[int(y[i])])
+		}
+	}
+	in.Output, in.Classes = filepath.Join(dir, "bad.parquet"), []string{"only"}
+	if _, err := JoinRows(ctx, in); err == nil || !strings.Contains(err.Error(), "is not a class index") {
+		t.Errorf("a label beyond the classes: %v, want an error", err)
+	}
+	if _, err := os.Stat(in.Output); !os.IsNotExist(err) {
+		t.Errorf("a failed join left %s behind (%v)", in.Output, err)
+	}
+}

@@ -32,6 +32,11 @@ type JoinRowsInput struct {
 	// means every column not starting with LogColumnPrefix (the model's
 	// inputs), in order of first appearance over the files read.
 	Features []string
+	// Classes, for a multiclass model, are its classes: labels are class
+	// indexes (see PushInput.Classes) and the target column is written as
+	// the class names, a string column as the training data's target. A
+	// label that is no class index is an error.
+	Classes []string
 }
 
 // JoinRowsResult is the join and the dataset written.
@@ -102,6 +107,7 @@ func JoinRows(ctx context.Context, in JoinRowsInput) (JoinRowsResult, error) {
 	}
 	defer w.Abort()
 	out := newRowsBuilder(schema, w)
+	out.classes = in.Classes
 	for _, f := range files {
 		if err := out.copyRows(ctx, in.RequestLogs[f], byFile[f]); err != nil {
 			return res, err
@@ -159,7 +165,11 @@ func rowsSchema(in JoinRowsInput, files []int) (dataset.Schema, error) {
 			return dataset.Schema{}, fmt.Errorf("join rows: target %q is also an input column; name the label column otherwise", in.Target)
 		}
 	}
-	fields = append(fields, dataset.Field{Name: in.Target, Type: dataset.Float64})
+	target := dataset.Field{Name: in.Target, Type: dataset.Float64}
+	if len(in.Classes) > 0 {
+		target.Type = dataset.String
+	}
+	fields = append(fields, target)
 	s := dataset.Schema{Fields: fields}
 	if err := s.Validate(); err != nil {
 		return dataset.Schema{}, fmt.Errorf("join rows: %w", err)
@@ -234,6 +244,8 @@ type rowsBuilder struct {
 	w      *dataset.Writer
 	cols   []column // features, then the target
 	n      int
+	// classes name a multiclass target's class indexes (JoinRowsInput).
+	classes []string
 }
 
 func newRowsBuilder(schema dataset.Schema, w *dataset.Writer) *rowsBuilder {
@@ -313,7 +325,16 @@ func (b *rowsBuilder) copyRows(ctx context.Context, path string, rows []want) er
 					}
 				}
 				t := &b.cols[len(b.cols)-1]
-				t.f64 = append(t.f64, rows[k].label)
+				if len(b.classes) > 0 {
+					l := rows[k].label
+					c := int(l)
+					if float64(c) != l || c < 0 || c >= len(b.classes) {
+						return fmt.Errorf("label %v of prediction %q is not a class index of the model's %d classes", l, rows[k].id, len(b.classes))
+					}
+					t.str, t.valid = append(t.str, b.classes[c]), append(t.valid, true)
+				} else {
+					t.f64 = append(t.f64, rows[k].label)
+				}
 				if b.n++; b.n == batchRows {
 					if err := b.flush(); err != nil {
 						return err
