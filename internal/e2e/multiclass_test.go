@@ -15,13 +15,17 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
+	"github.com/kiln-ml/kiln/activities"
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/devstack"
 	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/internal/monitor"
+	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/workflows"
 )
 
@@ -115,7 +119,12 @@ func TestMulticlassWineEndToEnd(t *testing.T) {
 	}
 	r := &replica{addr: freeAddr(t), home: st.Home, reg: filepath.Join(st.Home, "registry.db"), token: "t0ken"}
 	r.start(t)
-	defer r.stop(t)
+	stopped := false
+	defer func() {
+		if !stopped {
+			r.stop(t)
+		}
+	}()
 	rows := csvRows(t, filepath.Join(repoRoot, "data", "wine.csv"))
 	for _, row := range rows {
 		delete(row, "cultivar")
@@ -174,6 +183,29 @@ func TestMulticlassWineEndToEnd(t *testing.T) {
 	}
 	if err != nil || json.Unmarshal([]byte(out), &pushed) != nil || pushed.Report.Accepted != int64(len(v1IDs)) || pushed.Report.Rejected != 1 {
 		t.Errorf("kiln labels push wine: %v, %+v; want %d accepted and class_7 rejected\n%s", err, pushed.Report, len(v1IDs), out)
+	}
+
+	// A retrain's new data: the served rows whose labels joined, with the
+	// target written as class names, as in the training data.
+	r.stop(t) // flushes the request log
+	stopped = true
+	now := time.Now().UTC()
+	rt, err := st.Activities.PrepareRetrain(context.Background(), activities.PrepareRetrainInput{
+		Model: "wine", Alias: "production", End: now.Add(time.Minute), Since: time.Hour,
+		Decision: registry.MonitorDecision{ID: 1, Model: "wine", Window: now, Action: monitor.ActionRetrain, Reason: "test"},
+	})
+	if err != nil || rt.Rows != int64(len(v1IDs)) {
+		t.Fatalf("PrepareRetrain: %+v, %v; want %d rows", rt, err, len(v1IDs))
+	}
+	retrain := readParquetRecord(t, rt.Data)
+	targets, _, err := dataset.Strings(retrain, "cultivar")
+	if f := retrain.Schema().Field(retrain.Schema().FieldIndices("cultivar")[0]); err != nil || f.Type.ID() != arrow.STRING {
+		t.Fatalf("retrain target column %v (%v), want strings", f, err)
+	}
+	for _, c := range targets {
+		if !slices.Contains(wineClasses, c) {
+			t.Errorf("retrain target %q is not a class name", c)
+		}
 	}
 
 	checkImportXGBoostMulticlass(t, st)
