@@ -154,7 +154,7 @@ func printMonitor(cfg *Config, v monitorView) {
 		}
 	}
 	var names []string
-	for _, k := range []string{"auc", "logloss", "accuracy", "f1", "rmse", "mae", "r2"} {
+	for _, k := range []string{"auc", "logloss", "accuracy", "f1", "f1_macro", "rmse", "mae", "r2"} {
 		if metricNames[k] {
 			names = append(names, k)
 		}

@@ -150,7 +150,7 @@ func (s *Site) monitorPage(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if k != "auc" && k != "accuracy" && k != "f1" && k != "logloss" && k != "rmse" && k != "mae" && k != metricName {
+		if k != "auc" && k != "accuracy" && k != "f1" && k != "f1_macro" && k != "logloss" && k != "rmse" && k != "mae" && k != metricName {
 			continue
 		}
 		sr := series{Name: k, Color: palette[len(metricSeries)%len(palette)]}
