@@ -18,6 +18,7 @@
 package gate
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -197,6 +198,11 @@ func Parse(src string) (*Expr, error) {
 		return nil, &SyntaxError{Pos: 1, Msg: "empty gate expression; write a comparison such as auc >= 0.8"}
 	}
 	e, err := expr.Parse(src)
+	var se *SyntaxError
+	if errors.As(err, &se) && strings.Contains(se.Msg, `found bool "!`) {
+		// Gates once read "!auc > 0.5" as "!(auc > 0.5)"; say how to write it now.
+		return nil, &SyntaxError{Pos: se.Pos, Msg: se.Msg + "; ! applies to what follows it, so negate a comparison in parentheses: !(auc > 0.5)"}
+	}
 	if err != nil {
 		return nil, err
 	}

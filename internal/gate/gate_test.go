@@ -123,7 +123,7 @@ func TestParseErrors(t *testing.T) {
 		{"(auc > 0) + 1 > 2", 2, `operator "+" needs number operands, found bool "auc > 0"`},
 		{"-(auc > 0) > 2", 3, `operator "-" needs a number operand, found bool "auc > 0"`},
 		{"(auc > 0) == (f1 > 0)", 2, `operator "==" compares numbers in a gate, found the condition "auc > 0"; combine conditions with && and ||`},
-		{"!f1 < 0.5", 1, `operator "<" needs two numbers or two strings, found bool "!f1"`},
+		{"!f1 < 0.5", 1, `operator "<" needs two numbers or two strings, found bool "!f1"; ! applies to what follows it, so negate a comparison in parentheses: !(auc > 0.5)`},
 		{"auc >= champion.auc-0.01", 8, `malformed identifier "champion.auc-0.01": each part after a dot must start with a letter or _; to subtract, put spaces around "-"`},
 		{"auc-f1 > 0", 1, `"auc-f1" is not a metric: a gate names the candidate's metrics (auc) and the champion's (champion.auc); put spaces around a minus sign (auc - f1)`},
 		{"auc >= 'high'", 8, `a gate compares numbers; 'high' is not one`},
