@@ -3,14 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -217,46 +215,21 @@ print(json.dumps([float(p) for p in np.ravel(b.predict(xgb.DMatrix(x, missing=np
 	}
 }
 
-// gbdtWineFile is the wine data set (data/README.md): 13 numeric
-// features, target cultivar (class_0, class_1, class_2).
-const gbdtWineFile = "../../data/wine.csv"
-
-// gbdtWine reads gbdtWineFile: the features as they are and the target as
-// class indexes, every fourth row in valid and the others in train.
+// gbdtWine reads the wine data (readWine): the features as they are,
+// every fourth row in valid and the others in train.
 func gbdtWine(t *testing.T) (features []string, train, valid split) {
 	t.Helper()
-	f, err := os.Open(gbdtWineFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	header, rows := recs[0], recs[1:]
-	if len(header) != 14 || header[13] != "cultivar" || len(rows) != 178 {
-		t.Fatalf("%s: header %v, %d rows", gbdtWineFile, header, len(rows))
-	}
-	features = header[:13]
-	train.x, valid.x = make([][]float64, 13), make([][]float64, 13)
-	for i, r := range rows {
+	features, all := readWine(t)
+	train.x, valid.x = make([][]float64, len(features)), make([][]float64, len(features))
+	for i, y := range all.y {
 		s := &train
 		if i%4 == 3 {
 			s = &valid
 		}
 		for j := range features {
-			v, err := strconv.ParseFloat(r[j], 64)
-			if err != nil {
-				t.Fatalf("row %d, %s: %v", i, features[j], err)
-			}
-			s.x[j] = append(s.x[j], v)
+			s.x[j] = append(s.x[j], all.x[j][i])
 		}
-		k, err := strconv.Atoi(strings.TrimPrefix(r[13], "class_"))
-		if err != nil || k < 0 || k > 2 {
-			t.Fatalf("row %d: cultivar %q", i, r[13])
-		}
-		s.y = append(s.y, float64(k))
+		s.y = append(s.y, y)
 	}
 	return features, train, valid
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,18 +22,18 @@ import (
 	"github.com/kiln-ml/kiln/internal/transform"
 )
 
-// mnWineFile is the wine data set (data/README.md).
-const mnWineFile = "../../data/wine.csv"
+// wineFile is the wine data set (data/README.md): 13 numeric features,
+// target cultivar.
+const wineFile = "../../data/wine.csv"
 
 // mnWineClasses are the values of wine's target, cultivar.
 var mnWineClasses = []string{"class_0", "class_1", "class_2"}
 
-// mnWine reads data/wine.csv with the target as class indexes and the 13
-// features standardized as Kiln's preprocess step does (transform.Fit with
-// standardize on every column: population standard deviation).
-func mnWine(t *testing.T) (features []string, s split) {
+// readWine reads wineFile: the 13 features as they are (column-major) and
+// the target as class indexes (class_0 is 0).
+func readWine(t *testing.T) (features []string, all split) {
 	t.Helper()
-	f, err := os.Open(mnWineFile)
+	f, err := os.Open(wineFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,33 +44,45 @@ func mnWine(t *testing.T) (features []string, s split) {
 	}
 	header, rows := recs[0], recs[1:]
 	if len(header) != 14 || header[13] != "cultivar" || len(rows) != 178 {
-		t.Fatalf("%s: unexpected shape: header %v, %d rows", mnWineFile, header, len(rows))
+		t.Fatalf("%s: unexpected shape: header %v, %d rows", wineFile, header, len(rows))
 	}
-	var sc dataset.Schema
-	var cols []arrow.Array
-	raw := make([][]float64, 14)
-	for j, name := range header {
-		raw[j] = make([]float64, len(rows))
-		for i, r := range rows {
-			if j == 13 {
-				c := strings.TrimPrefix(r[j], "class_")
-				k, err := strconv.Atoi(c)
-				if err != nil || k < 0 || k >= len(mnWineClasses) {
-					t.Fatalf("row %d: cultivar %q", i, r[j])
-				}
-				raw[j][i] = float64(k)
-				continue
-			}
+	features = header[:13]
+	all.x = make([][]float64, len(features))
+	for i, r := range rows {
+		for j, name := range features {
 			v, err := strconv.ParseFloat(r[j], 64)
 			if err != nil {
 				t.Fatalf("row %d, %s: %v", i, name, err)
 			}
-			raw[j][i] = v
+			all.x[j] = append(all.x[j], v)
 		}
-		sc.Fields = append(sc.Fields, dataset.Field{Name: name, Type: dataset.Float64})
-		cols = append(cols, dataset.Float64Array(raw[j]))
+		k := slices.Index(mnWineClasses, r[13])
+		if k < 0 {
+			t.Fatalf("row %d: cultivar %q", i, r[13])
+		}
+		all.y = append(all.y, float64(k))
 	}
+	return features, all
+}
+
+// mnWine reads the wine data (readWine) with the 13 features standardized
+// as Kiln's preprocess step does (transform.Fit with standardize on every
+// column: population standard deviation).
+func mnWine(t *testing.T) (features []string, s split) {
+	t.Helper()
+	names, all := readWine(t)
+	var sc dataset.Schema
+	var cols []arrow.Array
+	for j, name := range names {
+		sc.Fields = append(sc.Fields, dataset.Field{Name: name, Type: dataset.Float64})
+		cols = append(cols, dataset.Float64Array(all.x[j]))
+	}
+	sc.Fields = append(sc.Fields, dataset.Field{Name: "cultivar", Type: dataset.Float64})
+	cols = append(cols, dataset.Float64Array(all.y))
 	rec, err := dataset.NewRecord(sc, cols)
+	for _, c := range cols {
+		c.Release()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +98,7 @@ func mnWine(t *testing.T) (features []string, s split) {
 	if len(x.Features) != 13 {
 		t.Fatalf("features %v", x.Features)
 	}
-	return append([]string(nil), x.Features...), split{x: x.Cols, y: raw[13]}
+	return append([]string(nil), x.Features...), split{x: x.Cols, y: all.y}
 }
 
 // mnSchema is schema.json for a multiclass target "label".
