@@ -341,16 +341,25 @@ func (m *Model) PredictRows(rows []map[string]any) ([]float64, error) {
 // columns read as a numeric-looking category by value ("2" as "2.0"; see
 // transform.Step.NumericSpellings), which a server reports.
 func (m *Model) PredictRowsReport(rows []map[string]any) ([]float64, []transform.Respelling, error) {
-	if x, ok := identityRows(m.Manifest.Transforms, rows); ok {
-		preds, err := m.predictAll(x)
-		return preds, nil, err
-	}
-	x, err := m.Manifest.Transforms.ApplyRows(rows)
+	x, err := m.rowsMatrix(rows)
 	if err != nil {
-		return nil, nil, fmt.Errorf("model: %w", err)
+		return nil, nil, err
 	}
 	preds, err := m.predictAll(x)
 	return preds, x.Respelled, err
+}
+
+// rowsMatrix is the feature matrix of decoded JSON rows: identityRows when
+// it applies, else the transforms' ApplyRows (whose Respelled it keeps).
+func (m *Model) rowsMatrix(rows []map[string]any) (*Matrix, error) {
+	if x, ok := identityRows(m.Manifest.Transforms, rows); ok {
+		return x, nil
+	}
+	x, err := m.Manifest.Transforms.ApplyRows(rows)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	return x, nil
 }
 
 // identityRows is ApplyRows for the identity transforms (no steps, every

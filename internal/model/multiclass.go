@@ -99,17 +99,11 @@ func (m *Model) ScoreRows(rows []map[string]any) (Scores, error) {
 		v, r, err := m.PredictRowsReport(rows)
 		return Scores{Values: v, Respelled: r}, err
 	}
-	var resp []transform.Respelling
-	x, ok := identityRows(m.Manifest.Transforms, rows)
-	if !ok {
-		var err error
-		x, err = m.Manifest.Transforms.ApplyRows(rows)
-		if err != nil {
-			return Scores{}, fmt.Errorf("model: %w", err)
-		}
-		resp = x.Respelled
+	x, err := m.rowsMatrix(rows)
+	if err != nil {
+		return Scores{}, err
 	}
-	s := Scores{Values: make([]float64, x.Rows), Proba: make([]float64, x.Rows*k), Respelled: resp}
+	s := Scores{Values: make([]float64, x.Rows), Proba: make([]float64, x.Rows*k), Respelled: x.Respelled}
 	if err := m.PredictProbaMatrix(x, s.Proba); err != nil {
 		return Scores{}, err
 	}
