@@ -61,6 +61,11 @@ type Activities struct {
 	// inputs, outputs, globs) to these directories and the artifact
 	// store: a shared worker's --allow-path (see paths.go).
 	AllowPaths []string
+	// HostQueue is a task queue only this worker polls. With an object
+	// store as the artifact store, a fanned-out score step's shards run
+	// there, on the disk that holds its staging directory (see
+	// ScorePlanOutput.Queue).
+	HostQueue string
 }
 
 func (a *Activities) logger(ctx context.Context) *slog.Logger {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -123,7 +124,7 @@ func (a *Activities) cached(ctx context.Context, in StepInput, key string, work 
 	}
 	log := a.logger(ctx)
 	if !in.NoCache {
-		out, err := a.lookup(key)
+		out, err := a.lookup(ctx, key)
 		switch {
 		case err == nil:
 			log.Info("step cache hit", "step", in.Step.Name, "key", key)
@@ -155,7 +156,7 @@ func (a *Activities) reuse(ctx context.Context, in StepInput, key string, checks
 		log.Info("not reusing the resumed run's result: its inputs or configuration changed", "step", in.Step.Name, "key", key, "was", in.Reuse.CacheKey)
 		return StepOutput{}, false
 	}
-	if err := checkOutputs(in.Reuse.Artifacts); err != nil {
+	if err := a.checkOutputs(ctx, in.Reuse.Artifacts); err != nil {
 		log.Info("not reusing the resumed run's result", "step", in.Step.Name, "reason", err)
 		return StepOutput{}, false
 	}
@@ -173,7 +174,7 @@ func (a *Activities) reuse(ctx context.Context, in StepInput, key string, checks
 
 // lookup reads the cache entry of key. A missing entry is an error wrapping
 // fs.ErrNotExist; an entry whose artifacts are gone is another error.
-func (a *Activities) lookup(key string) (StepOutput, error) {
+func (a *Activities) lookup(ctx context.Context, key string) (StepOutput, error) {
 	b, err := os.ReadFile(a.cachePath(key))
 	if err != nil {
 		return StepOutput{}, err
@@ -185,7 +186,7 @@ func (a *Activities) lookup(key string) (StepOutput, error) {
 	if e.Key != key {
 		return StepOutput{}, fmt.Errorf("cache entry %s holds key %q", key, e.Key)
 	}
-	if err := checkOutputs(e.Output.Artifacts); err != nil {
+	if err := a.checkOutputs(ctx, e.Output.Artifacts); err != nil {
 		return StepOutput{}, err
 	}
 	return e.Output, nil
@@ -233,14 +234,14 @@ func (a *Activities) writeAtomic(path string, data []byte) error {
 
 // checkOutputs reports the first artifact of art that no longer exists, or a
 // scored file whose content changed since it was written.
-func checkOutputs(art Artifacts) error {
+func (a *Activities) checkOutputs(ctx context.Context, art Artifacts) error {
 	for _, uri := range artifactURIs(art) {
-		if !artifact.Exists(uri) {
-			return fmt.Errorf("artifact %s no longer exists", uri)
+		if !a.Store.Has(ctx, uri) {
+			return fmt.Errorf("artifact %s no longer exists", artifact.Redact(uri))
 		}
 	}
 	if s := art.Scored; s != nil && s.SHA256 != "" {
-		p, err := artifact.Path(s.URI, "")
+		p, err := a.Store.Local(ctx, s.URI)
 		if err != nil {
 			return err
 		}
@@ -285,9 +286,16 @@ func artifactURIs(art Artifacts) []string {
 // preparedAddress is the content address of prepared artifacts: the name of
 // the directory prepared/<address> that holds them.
 func preparedAddress(p *PreparedRef) (string, error) {
-	path, err := artifact.Path(p.TrainURI, "")
+	if artifact.Remote(p.TrainURI) {
+		ou, err := artifact.ParseObjectURL(p.TrainURI)
+		if err != nil {
+			return "", err
+		}
+		return path.Base(path.Dir(ou.Key)), nil
+	}
+	p2, err := artifact.Path(p.TrainURI, "")
 	if err != nil {
 		return "", err
 	}
-	return filepath.Base(filepath.Dir(path)), nil
+	return filepath.Base(filepath.Dir(p2)), nil
 }

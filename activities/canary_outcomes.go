@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/canary"
 	"github.com/kiln-ml/kiln/internal/experiment"
 	"github.com/kiln-ml/kiln/internal/labels"
@@ -61,7 +60,7 @@ func (a *Activities) CanaryOutcomes(ctx context.Context, in CanaryOutcomesInput)
 	if err != nil {
 		return out, err
 	}
-	files, err := a.batchFiles(batches)
+	files, err := a.batchFiles(ctx, batches)
 	if err != nil {
 		return out, err
 	}
@@ -105,7 +104,7 @@ func (a *Activities) multiclassVersion(ctx context.Context, name string, v int64
 	if err != nil {
 		return false, fmt.Errorf("canary outcomes: %s:%d: %w", name, v, err)
 	}
-	dir, err := artifact.Path(ver.BundleURI, "")
+	dir, err := a.Store.Local(ctx, ver.BundleURI)
 	if err != nil {
 		return false, nil
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
-	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/gate"
 	"github.com/kiln-ml/kiln/internal/metrics"
@@ -72,7 +71,7 @@ func (a *Activities) Evaluate(ctx context.Context, in StepInput) (StepOutput, er
 func (a *Activities) evaluate(ctx context.Context, cfg *pipelines.EvaluateConfig, prep *PreparedRef, bundle *BundleRef, championVersion *registry.Version) (StepOutput, error) {
 	pl := startPulse(ctx, Progress{Msg: "scoring the holdout"})
 	defer pl.stop()
-	m, err := loadBundle(bundle.URI)
+	m, err := a.loadBundle(ctx, bundle.URI)
 	if err != nil {
 		return StepOutput{}, err
 	}
@@ -83,7 +82,7 @@ func (a *Activities) evaluate(ctx context.Context, cfg *pipelines.EvaluateConfig
 	if bt := m.Manifest.Task; bt != "" && bt != task {
 		return StepOutput{}, invalid("the bundle is a %s model but the preprocess step's task is %s", bt, task)
 	}
-	testPath, err := artifact.Path(prep.TestURI, "")
+	testPath, err := a.Store.Local(ctx, prep.TestURI)
 	if err != nil {
 		return StepOutput{}, err
 	}
@@ -124,7 +123,7 @@ func (a *Activities) evaluate(ctx context.Context, cfg *pipelines.EvaluateConfig
 	// The champion, scored on the same rows.
 	var champ *scoredChampion
 	if v := championVersion; v != nil {
-		cm, err := loadBundle(v.BundleURI)
+		cm, err := a.loadBundle(ctx, v.BundleURI)
 		if err != nil {
 			return StepOutput{}, fmt.Errorf("champion %s: %w", cfg.Champion, err)
 		}
@@ -332,8 +331,8 @@ func recentRows(test arrow.Record) (arrow.Record, string, error) {
 }
 
 // loadBundle loads a model bundle by URI.
-func loadBundle(uri string) (*model.Model, error) {
-	p, err := artifact.Path(uri, "")
+func (a *Activities) loadBundle(ctx context.Context, uri string) (*model.Model, error) {
+	p, err := a.Store.Local(ctx, uri)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/scorer"
 )
@@ -39,7 +38,7 @@ func (a *Activities) ExpandForeach(ctx context.Context, in ExpandForeachInput) (
 		if ds == nil {
 			return ExpandForeachOutput{}, invalid("step %q: foreach row_groups needs an ingested dataset upstream", in.Step)
 		}
-		path, err := artifact.Path(ds.URI, "")
+		path, err := a.Store.Local(ctx, ds.URI)
 		if err != nil {
 			return ExpandForeachOutput{}, invalid("step %q: dataset: %v", in.Step, err)
 		}
@@ -77,5 +76,9 @@ func (a *Activities) WriteItemResults(ctx context.Context, in WriteItemResultsIn
 	if err := a.writeAtomic(a.Store.LocalPath(rel), buf.Bytes()); err != nil {
 		return WriteItemResultsOutput{}, fmt.Errorf("step %q: storing item results: %w", in.Step, err)
 	}
-	return WriteItemResultsOutput{URI: a.Store.URI(rel)}, nil
+	uri, err := a.Store.Put(ctx, rel)
+	if err != nil {
+		return WriteItemResultsOutput{}, fmt.Errorf("step %q: storing item results: %w", in.Step, err)
+	}
+	return WriteItemResultsOutput{URI: uri}, nil
 }

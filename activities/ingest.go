@@ -57,9 +57,9 @@ func (a *Activities) Ingest(ctx context.Context, in StepInput) (StepOutput, erro
 	inputs := map[string]string{"source_sha256": sum, "format": format}
 	var extras []string
 	for i, uri := range in.Run.AppendData {
-		p, err := artifact.Path(uri, "")
+		p, err := a.Store.Local(ctx, uri)
 		if err != nil {
-			return StepOutput{}, invalid("appended data %s: %v", uri, err)
+			return StepOutput{}, invalid("appended data %s: %v", artifact.Redact(uri), err)
 		}
 		h, err := dataset.HashFile(p)
 		if err != nil {
@@ -135,7 +135,7 @@ func (a *Activities) ingest(ctx context.Context, pl *pulse, cfg *pipelines.Inges
 		if err := writeJSON(name, rep); err != nil {
 			return StepOutput{}, err
 		}
-		uri, err := a.Store.Publish(name, "reports/expectations/"+hex.EncodeToString(sum[:])+".json")
+		uri, err := a.Store.Publish(ctx, name, "reports/expectations/"+hex.EncodeToString(sum[:])+".json")
 		if err != nil {
 			return StepOutput{}, err
 		}
@@ -145,7 +145,7 @@ func (a *Activities) ingest(ctx context.Context, pl *pulse, cfg *pipelines.Inges
 		ref.ExpectationsURI = uri
 		summary += fmt.Sprintf(", %d expectations passed", len(rep.Checks))
 	}
-	uri, err := a.Store.Publish(dst, "datasets/"+info.SHA256+".parquet")
+	uri, err := a.Store.Publish(ctx, dst, "datasets/"+info.SHA256+".parquet")
 	if err != nil {
 		return StepOutput{}, err
 	}

@@ -71,7 +71,7 @@ func (a *Activities) CheckDrift(ctx context.Context, in DriftInput) (DriftOutput
 	if err != nil {
 		return DriftOutput{}, err
 	}
-	m, err := loadBundle(v.BundleURI)
+	m, err := a.loadBundle(ctx, v.BundleURI)
 	if err != nil {
 		return DriftOutput{}, err
 	}

@@ -88,11 +88,11 @@ func (a *Activities) MonitorWindow(ctx context.Context, in MonitorWindowInput) (
 		return out, err
 	}
 	w.Version = v.Version
-	m, err := loadBundle(v.BundleURI)
+	m, err := a.loadBundle(ctx, v.BundleURI)
 	if err != nil {
 		return out, err
 	}
-	input := referenceInput(v, m)
+	input := a.referenceInput(ctx, v, m)
 	input.Columns = requestLogColumns
 
 	// Labels: push what arrived at the source, account for the batches of
@@ -131,7 +131,7 @@ func (a *Activities) MonitorWindow(ctx context.Context, in MonitorWindowInput) (
 		if w.Labels, out.Accounted, err = a.accountLabels(ctx, in.Model, batches, in.Accounted, labelWindow); err != nil {
 			return out, err
 		}
-		files, err := a.batchFiles(batches)
+		files, err := a.batchFiles(ctx, batches)
 		if err != nil {
 			return out, err
 		}
@@ -248,11 +248,11 @@ func (a *Activities) accountLabels(ctx context.Context, model string, batches []
 	if len(fresh) == 0 {
 		return monitor.LabelCounts{}, accounted, nil
 	}
-	files, err := a.batchFiles(fresh)
+	files, err := a.batchFiles(ctx, fresh)
 	if err != nil {
 		return monitor.LabelCounts{}, accounted, err
 	}
-	earlierFiles, err := a.batchFiles(earlier)
+	earlierFiles, err := a.batchFiles(ctx, earlier)
 	if err != nil {
 		return monitor.LabelCounts{}, accounted, err
 	}
@@ -275,10 +275,10 @@ func (a *Activities) accountLabels(ctx context.Context, model string, batches []
 }
 
 // batchFiles are the local paths of label batches, oldest first.
-func (a *Activities) batchFiles(batches []registry.LabelBatch) ([]string, error) {
+func (a *Activities) batchFiles(ctx context.Context, batches []registry.LabelBatch) ([]string, error) {
 	out := make([]string, 0, len(batches))
 	for _, b := range batches {
-		p, err := artifact.Path(b.URI, "")
+		p, err := a.Store.Local(ctx, b.URI)
 		if err != nil {
 			return nil, fmt.Errorf("label batch %d: %w", b.ID, err)
 		}
@@ -411,7 +411,7 @@ func (a *Activities) PrepareRetrain(ctx context.Context, in PrepareRetrainInput)
 	if err != nil {
 		return out, err
 	}
-	m, err := loadBundle(v.BundleURI)
+	m, err := a.loadBundle(ctx, v.BundleURI)
 	if err != nil {
 		return out, err
 	}
@@ -419,7 +419,7 @@ func (a *Activities) PrepareRetrain(ctx context.Context, in PrepareRetrainInput)
 	if err != nil || len(batches) == 0 {
 		return out, err
 	}
-	files, err := a.batchFiles(batches)
+	files, err := a.batchFiles(ctx, batches)
 	if err != nil {
 		return out, err
 	}
@@ -452,7 +452,7 @@ func (a *Activities) PrepareRetrain(ctx context.Context, in PrepareRetrainInput)
 	if err != nil {
 		return out, fmt.Errorf("retrain data of %s: %w", in.Model, err)
 	}
-	uri, err := a.Store.Publish(filepath.Join(tmp, "rows.parquet"), "datasets/"+res.Dataset.SHA256+".parquet")
+	uri, err := a.Store.Publish(ctx, filepath.Join(tmp, "rows.parquet"), "datasets/"+res.Dataset.SHA256+".parquet")
 	if err != nil {
 		return out, err
 	}

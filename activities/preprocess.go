@@ -53,7 +53,7 @@ func (a *Activities) preprocess(ctx context.Context, cfg *pipelines.PreprocessCo
 	keySum := sha256.Sum256(fmt.Appendf(nil, "preprocess/v%d\n%s\n%s", preprocessImplVersion, ds.SHA256, cfgJSON))
 	address := hex.EncodeToString(keySum[:])
 
-	path, err := artifact.Path(ds.URI, "")
+	path, err := a.Store.Local(ctx, ds.URI)
 	if err != nil {
 		return StepOutput{}, err
 	}
@@ -178,21 +178,20 @@ func (a *Activities) preprocess(ctx context.Context, cfg *pipelines.PreprocessCo
 			return StepOutput{}, err
 		}
 	}
-	uri, err := a.Store.Publish(dir, "prepared/"+address)
+	uri, err := a.Store.Publish(ctx, dir, "prepared/"+address)
 	if err != nil {
 		return StepOutput{}, err
 	}
-	p, _ := artifact.Path(uri, "")
 	task := cfg.Task
 	if task == "" {
 		task = "binary"
 	}
 	ref := &PreparedRef{
-		TrainURI:      artifact.FileURI(filepath.Join(p, "train.parquet")),
-		ValidURI:      artifact.FileURI(filepath.Join(p, "valid.parquet")),
-		TestURI:       artifact.FileURI(filepath.Join(p, "test.parquet")),
-		TransformsURI: artifact.FileURI(filepath.Join(p, "transforms.json")),
-		ProfileURI:    artifact.FileURI(filepath.Join(p, "profile.json")),
+		TrainURI:      artifact.JoinURI(uri, "train.parquet"),
+		ValidURI:      artifact.JoinURI(uri, "valid.parquet"),
+		TestURI:       artifact.JoinURI(uri, "test.parquet"),
+		TransformsURI: artifact.JoinURI(uri, "transforms.json"),
+		ProfileURI:    artifact.JoinURI(uri, "profile.json"),
 		Target:        cfg.Target, Task: task, Classes: classes, Features: fitted.Features,
 		TrainRows: int64(len(trainIdx)), ValidRows: int64(len(validIdx)), TestRows: int64(len(testIdx)),
 		DatasetSHA256: ds.SHA256,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -78,11 +79,11 @@ func (a *Activities) Report(ctx context.Context, in StepInput) (StepOutput, erro
 	if err != nil {
 		return StepOutput{}, err
 	}
-	m, err := loadBundle(v.BundleURI)
+	m, err := a.loadBundle(ctx, v.BundleURI)
 	if err != nil {
 		return StepOutput{}, fmt.Errorf("loading %s:%d: %w", v.Model, v.Version, err)
 	}
-	input := referenceInput(v, m)
+	input := a.referenceInput(ctx, v, m)
 	input.Files, input.Display = files, display
 
 	logical := in.Run.Logical
@@ -136,7 +137,7 @@ func (a *Activities) Report(ctx context.Context, in StepInput) (StepOutput, erro
 	}
 	sum.Links = a.reportLinks(in.Run, v.Model, v.Version)
 
-	dir, err := a.reportDir(in, logical.Key)
+	dir, rel, err := a.reportDir(in, logical.Key)
 	if err != nil {
 		return StepOutput{}, err
 	}
@@ -144,11 +145,18 @@ func (a *Activities) Report(ctx context.Context, in StepInput) (StepOutput, erro
 	if err := writeReport(dir, sum); err != nil {
 		return StepOutput{}, err
 	}
+	uri := artifact.FileURI(dir)
+	if rel != "" {
+		// A rerun of the run key (a backfill) replaces the report.
+		if uri, err = a.Store.Put(ctx, rel); err != nil {
+			return StepOutput{}, err
+		}
+	}
 	point, _ := json.Marshal(report.Point(sum))
 	entry := registry.ReportEntry{
 		Pipeline: in.Run.Pipeline, Step: in.Step.Name, RunKey: logical.Key, Schedule: logical.Schedule,
 		Model: v.Model, Version: v.Version, WorkflowID: in.Run.WorkflowID, Trigger: logical.Trigger,
-		URI: artifact.FileURI(dir), Rows: sum.Rows, Columns: len(sum.Drift.Columns), DriftedColumns: sum.Drift.DriftedColumns,
+		URI: uri, Rows: sum.Rows, Columns: len(sum.Drift.Columns), DriftedColumns: sum.Drift.DriftedColumns,
 		DatasetDrift: sum.Drift.Drifted, PredictionDrift: sum.Prediction.Drifted, TrendPoint: point,
 	}
 	if _, err := a.Registry.PutReport(ctx, entry); err != nil {
@@ -160,8 +168,8 @@ func (a *Activities) Report(ctx context.Context, in StepInput) (StepOutput, erro
 		}
 	}
 	rr := &ReportRef{
-		URI: artifact.FileURI(dir), HTML: artifact.FileURI(filepath.Join(dir, ReportHTMLFile)),
-		Summary: artifact.FileURI(filepath.Join(dir, ReportSummaryFile)), RunKey: logical.Key, Rows: sum.Rows,
+		URI: uri, HTML: artifact.JoinURI(uri, ReportHTMLFile),
+		Summary: artifact.JoinURI(uri, ReportSummaryFile), RunKey: logical.Key, Rows: sum.Rows,
 		Columns: len(sum.Drift.Columns), DriftedColumns: sum.Drift.DriftedColumns, DatasetDrift: sum.Drift.Drifted,
 		PredictionDrift: sum.Prediction.Drifted, Model: fmt.Sprintf("%s:%d", v.Model, v.Version),
 	}
@@ -177,10 +185,10 @@ func (a *Activities) Report(ctx context.Context, in StepInput) (StepOutput, erro
 // referenceInput is the report input of a model version without its rows:
 // the model, its holdout metrics, and its training data and holdout (from
 // the version's lineage) as the reference.
-func referenceInput(v registry.Version, m *model.Model) report.Input {
+func (a *Activities) referenceInput(ctx context.Context, v registry.Version, m *model.Model) report.Input {
 	input := report.Input{Model: m, ModelName: v.Model, ModelVersion: v.Version, ReferenceMetrics: v.Metrics}
 	for _, d := range v.Datasets {
-		p, err := artifact.Path(d.URI, "")
+		p, err := a.Store.Local(ctx, d.URI)
 		if err != nil {
 			continue
 		}
@@ -249,23 +257,23 @@ func (a *Activities) reportInput(in StepInput) (files []string, display, modelRe
 
 // reportDir is where a report of a run key goes: <output>/<run key>, or
 // reports/<pipeline>/<step>/<run key> in the artifact store.
-func (a *Activities) reportDir(in StepInput, key string) (string, error) {
-	base := a.Store.LocalPath(filepath.Join("reports", sanitize(in.Run.Pipeline), sanitize(in.Step.Name)))
+func (a *Activities) reportDir(in StepInput, key string) (dir, rel string, err error) {
+	rel = path.Join("reports", sanitize(in.Run.Pipeline), sanitize(in.Step.Name), sanitize(key))
+	dir = a.Store.LocalPath(rel)
 	if o := in.Step.Report.Output; o != "" {
 		p, err := a.specPath(o, in.Run.SpecDir)
 		if err != nil {
-			return "", invalid("step %q: output: %v", in.Step.Name, err)
+			return "", "", invalid("step %q: output: %v", in.Step.Name, err)
 		}
-		base = p
+		if dir, err = filepath.Abs(filepath.Join(p, sanitize(key))); err != nil {
+			return "", "", err
+		}
+		rel = ""
 	}
-	abs, err := filepath.Abs(filepath.Join(base, sanitize(key)))
-	if err != nil {
-		return "", err
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", "", fmt.Errorf("creating %s: %w", filepath.Dir(dir), err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-		return "", fmt.Errorf("creating %s: %w", filepath.Dir(abs), err)
-	}
-	return abs, nil
+	return dir, rel, nil
 }
 
 // writeReport writes the report's files into a staging directory beside

@@ -56,7 +56,12 @@ func (a *Activities) Score(ctx context.Context, in StepInput) (StepOutput, error
 	pl := startPulse(ctx, Progress{Msg: "resolving " + input})
 	defer pl.stop()
 	var inPath string
-	if artifact.Remote(input) {
+	if a.Store.Owns(input) {
+		var err error
+		if inPath, err = a.Store.Local(ctx, input); err != nil {
+			return StepOutput{}, err
+		}
+	} else if artifact.Remote(input) {
 		files, err := a.stageRemoteInput(ctx, pl, input)
 		if err != nil {
 			return StepOutput{}, err
@@ -88,20 +93,23 @@ func (a *Activities) Score(ctx context.Context, in StepInput) (StepOutput, error
 
 // score does the work of Score.
 func (a *Activities) score(ctx context.Context, pl *pulse, in StepInput, cfg *pipelines.ScoreConfig, mref *ModelRef, inPath string) (StepOutput, error) {
-	m, err := loadBundle(mref.BundleURI)
+	m, err := a.loadBundle(ctx, mref.BundleURI)
 	if err != nil {
 		return StepOutput{}, err
 	}
-	var outPath string
+	var outPath, rel string
 	switch {
 	case cfg.Output != "":
 		if outPath, err = a.specPath(cfg.Output, in.Run.SpecDir); err != nil {
 			return StepOutput{}, invalid("score output: %v", err)
 		}
 	case in.Item != nil:
-		outPath = a.Store.LocalPath(fmt.Sprintf("scores/%s/%s/%d.parquet", sanitize(in.Run.WorkflowID), sanitize(in.Step.Name), in.Item.Index))
+		rel = fmt.Sprintf("scores/%s/%s/%d.parquet", sanitize(in.Run.WorkflowID), sanitize(in.Step.Name), in.Item.Index)
 	default:
-		outPath = a.Store.LocalPath(fmt.Sprintf("scores/%s/%s.parquet", sanitize(in.Run.WorkflowID), in.Step.Name))
+		rel = fmt.Sprintf("scores/%s/%s.parquet", sanitize(in.Run.WorkflowID), in.Step.Name)
+	}
+	if rel != "" {
+		outPath = a.Store.LocalPath(rel)
 	}
 	if err := os.MkdirAll(filepath.Dir(outPath), 0o755); err != nil {
 		return StepOutput{}, fmt.Errorf("creating the directory of %s: %w", outPath, err)
@@ -123,8 +131,15 @@ func (a *Activities) score(ctx context.Context, pl *pulse, in StepInput, cfg *pi
 	if cfg.RowGroups != "" {
 		summary = fmt.Sprintf("%d rows (row groups %s) scored with %s:%d in %s → %s", info.Rows, cfg.RowGroups, mref.Name, mref.Version, el.Round(time.Millisecond), outPath)
 	}
+	uri := artifact.FileURI(outPath)
+	if rel != "" {
+		// In an object store, the scored file is rewritten whole by a retry.
+		if uri, err = a.Store.Put(ctx, rel); err != nil {
+			return StepOutput{}, err
+		}
+	}
 	return StepOutput{
-		Artifacts: Artifacts{Scored: &ScoredRef{URI: artifact.FileURI(outPath), Rows: info.Rows, SHA256: info.SHA256}},
+		Artifacts: Artifacts{Scored: &ScoredRef{URI: uri, Rows: info.Rows, SHA256: info.SHA256}},
 		Summary:   summary,
 	}, nil
 }

@@ -40,6 +40,11 @@ type ScorePlanOutput struct {
 	Parts   int    `json:"parts,omitempty"`
 	Files   int    `json:"files,omitempty"`
 	Rows    int64  `json:"rows,omitempty"`
+	// Queue, when set, is the task queue of the one worker whose disk
+	// holds the staging directory (Activities.HostQueue): with an object
+	// store as the artifact store, workers share no directory, so the
+	// shards, the commit and the abort run where the plan was made.
+	Queue string `json:"queue,omitempty"`
 }
 
 // scorer.Plan plans a score step: it resolves the input (the spec's input — a
@@ -65,7 +70,7 @@ func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutp
 		if in.Inputs.Dataset == nil {
 			return ScorePlanOutput{}, invalid("step %q: no input given and no ingested dataset upstream", in.Step.Name)
 		}
-		p, err := artifact.Path(in.Inputs.Dataset.URI, "")
+		p, err := a.Store.Local(ctx, in.Inputs.Dataset.URI)
 		if err != nil {
 			return ScorePlanOutput{}, invalid("score input: %v", err)
 		}
@@ -113,13 +118,13 @@ func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutp
 		return ScorePlanOutput{Cached: &out}, nil
 	}
 	if !in.NoCache {
-		if out, err := a.lookup(key); err == nil {
+		if out, err := a.lookup(ctx, key); err == nil {
 			a.logger(ctx).Info("step cache hit", "step", in.Step.Name, "key", key)
 			out.CacheKey, out.Cached, out.Reused = key, true, false
 			return ScorePlanOutput{Cached: &out}, nil
 		}
 	}
-	m, err := loadBundle(mref.BundleURI)
+	m, err := a.loadBundle(ctx, mref.BundleURI)
 	if err != nil {
 		return ScorePlanOutput{}, err
 	}
@@ -127,7 +132,7 @@ func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutp
 	if err != nil {
 		return ScorePlanOutput{}, err
 	}
-	bundle, err := artifact.Path(mref.BundleURI, "")
+	bundle, err := a.Store.Local(ctx, mref.BundleURI)
 	if err != nil {
 		return ScorePlanOutput{}, invalid("model bundle: %v", err)
 	}
@@ -139,7 +144,11 @@ func (a *Activities) ScorePlan(ctx context.Context, in StepInput) (ScorePlanOutp
 	if err != nil {
 		return ScorePlanOutput{}, scoreError(ctx, err)
 	}
-	return ScorePlanOutput{Staging: p.Staging, Key: key, Shards: len(p.Shards), Parts: p.Parts, Files: len(p.Files), Rows: p.Rows}, nil
+	po := ScorePlanOutput{Staging: p.Staging, Key: key, Shards: len(p.Shards), Parts: p.Parts, Files: len(p.Files), Rows: p.Rows}
+	if a.Store.RemoteURL() != "" {
+		po.Queue = a.HostQueue
+	}
+	return po, nil
 }
 
 // scoreModel is the model a score step scores with: the registry reference
@@ -179,11 +188,17 @@ func (a *Activities) scoreOutputDir(in StepInput) (string, error) {
 		}
 		return abs, nil
 	}
-	p := a.Store.LocalPath(fmt.Sprintf("scores/%s/%s", sanitize(in.Run.WorkflowID), sanitize(in.Step.Name)))
+	p := a.Store.LocalPath(scoreOutputRel(in))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return "", fmt.Errorf("creating the parent of %s: %w", p, err)
 	}
 	return p, nil
+}
+
+// scoreOutputRel is where a fanned-out score step without an output
+// writes in the artifact store.
+func scoreOutputRel(in StepInput) string {
+	return fmt.Sprintf("scores/%s/%s", sanitize(in.Run.WorkflowID), sanitize(in.Step.Name))
 }
 
 // ScoreShardInput names one shard of a planned score step.
@@ -205,7 +220,7 @@ func (a *Activities) ScoreShard(ctx context.Context, in ScoreShardInput) (scorer
 		}
 		return scorer.ShardResult{}, err
 	}
-	m, err := loadBundle(artifact.FileURI(p.BundleDir))
+	m, err := a.loadBundle(ctx, artifact.FileURI(p.BundleDir))
 	if err != nil {
 		return scorer.ShardResult{}, err
 	}
@@ -262,8 +277,15 @@ func (a *Activities) ScoreCommit(ctx context.Context, in ScoreCommitInput) (Step
 	if err != nil {
 		return StepOutput{}, err
 	}
+	uri := artifact.FileURI(outDir)
+	if in.Step.Step.Score != nil && in.Step.Step.Score.Output == "" {
+		// In the artifact store: an object store uploads it now.
+		if uri, err = a.Store.Publish(ctx, outDir, scoreOutputRel(in.Step)); err != nil {
+			return StepOutput{}, err
+		}
+	}
 	out := StepOutput{
-		Artifacts: Artifacts{Scored: &ScoredRef{URI: artifact.FileURI(outDir), Rows: man.Rows, SHA256: sum, Model: man.Model, Version: man.Version}},
+		Artifacts: Artifacts{Scored: &ScoredRef{URI: uri, Rows: man.Rows, SHA256: sum, Model: man.Model, Version: man.Version}},
 		Summary:   fmt.Sprintf("%d rows scored with %s:%d into %d part(s) from %d file(s) → %s", man.Rows, man.Model, man.Version, len(man.Parts), len(man.Inputs), outDir),
 		CacheKey:  in.Key,
 	}

@@ -96,7 +96,7 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 		}
 	}
 	for name, uri := range map[string]string{"train.parquet": prep.TrainURI, "valid.parquet": prep.ValidURI} {
-		src, err := artifact.Path(uri, "")
+		src, err := a.Store.Local(ctx, uri)
 		if err != nil {
 			return StepOutput{}, err
 		}
@@ -137,7 +137,7 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 		Progress: func(p containers.Progress) { pl.set(Progress{Pct: p.Pct, Msg: p.Msg}) },
 		Log:      io.MultiWriter(logFile, pl),
 	})
-	logURI, logErr := a.publishLog(logPath, in)
+	logURI, logErr := a.publishLog(ctx, logPath, in)
 	if logErr != nil {
 		log.Warn("keeping training log", "error", logErr)
 	}
@@ -166,11 +166,11 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 		return StepOutput{}, fmt.Errorf("trainer output: %w", err)
 	}
 	var fitted transform.Fitted
-	if err := readURIJSON(prep.TransformsURI, &fitted); err != nil {
+	if err := a.readURIJSON(ctx, prep.TransformsURI, &fitted); err != nil {
 		return StepOutput{}, err
 	}
 	var profile dataset.Profile
-	if err := readURIJSON(prep.ProfileURI, &profile); err != nil {
+	if err := a.readURIJSON(ctx, prep.ProfileURI, &profile); err != nil {
 		return StepOutput{}, err
 	}
 	man := model.Manifest{
@@ -202,7 +202,7 @@ func (a *Activities) train(ctx context.Context, in StepInput, cfg *pipelines.Tra
 	if err != nil {
 		return StepOutput{}, err
 	}
-	uri, err := a.Store.Publish(bundleTmp, "bundles/"+sum)
+	uri, err := a.Store.Publish(ctx, bundleTmp, "bundles/"+sum)
 	if err != nil {
 		return StepOutput{}, err
 	}
@@ -268,7 +268,7 @@ func (a *Activities) runtime(name string) (containers.Runtime, error) {
 }
 
 // publishLog stores a step's log as an artifact logs/<workflow>/<step>.log.
-func (a *Activities) publishLog(path string, in StepInput) (string, error) {
+func (a *Activities) publishLog(ctx context.Context, path string, in StepInput) (string, error) {
 	rel := fmt.Sprintf("logs/%s/%s-%d.log", sanitize(in.Run.WorkflowID), in.Step.Name, time.Now().UnixNano())
 	tmp, err := a.Store.TempDir("log")
 	if err != nil {
@@ -279,7 +279,7 @@ func (a *Activities) publishLog(path string, in StepInput) (string, error) {
 		os.RemoveAll(tmp)
 		return "", err
 	}
-	uri, err := a.Store.Publish(dst, rel)
+	uri, err := a.Store.Publish(ctx, dst, rel)
 	os.RemoveAll(tmp)
 	return uri, err
 }
@@ -304,8 +304,8 @@ func prefixed(m map[string]float64, prefix string, into map[string]float64) map[
 	return into
 }
 
-func readURIJSON(uri string, v any) error {
-	p, err := artifact.Path(uri, "")
+func (a *Activities) readURIJSON(ctx context.Context, uri string, v any) error {
+	p, err := a.Store.Local(ctx, uri)
 	if err != nil {
 		return err
 	}
@@ -342,6 +342,9 @@ func HashDir(dir string) (string, error) {
 	}
 	files := make(map[string][]byte, len(entries))
 	for _, e := range entries {
+		if e.Name() == artifact.CommitMarker {
+			continue // an object store's commit of the directory, not content
+		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return "", err

@@ -2,8 +2,11 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"log/slog"
 	"os"
@@ -14,6 +17,7 @@ import (
 	"github.com/kiln-ml/kiln/activities"
 	"github.com/kiln-ml/kiln/containers"
 	"github.com/kiln-ml/kiln/internal/artifact"
+	"github.com/kiln-ml/kiln/internal/artifact/localfs"
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/pipelines"
 )
@@ -27,6 +31,10 @@ type Config struct {
 	// Registry is the model registry: a SQLite path or a postgres:// DSN
 	// (see registry.Open); empty means Home/registry.db.
 	Registry string
+	// Artifacts, when set, is the object store the activities publish
+	// artifacts to (see artifact.Options.Remote); Home/artifacts is then
+	// only their local cache, so workers need share no directory.
+	Artifacts string
 	// TaskQueue is where the workflows the activities start are scheduled.
 	TaskQueue string
 	// ModelServer is the default model server for deploy steps.
@@ -72,7 +80,7 @@ func OpenActivities(ctx context.Context, c client.Client, cfg Config) (acts *act
 	if cfg.TaskQueue == "" {
 		cfg.TaskQueue = DefaultTaskQueue
 	}
-	store, err := artifact.NewLocal(filepath.Join(cfg.Home, "artifacts"))
+	store, err := artifact.Open(ctx, artifact.Options{Dir: filepath.Join(cfg.Home, "artifacts"), Remote: cfg.Artifacts})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -82,6 +90,7 @@ func OpenActivities(ctx context.Context, c client.Client, cfg Config) (acts *act
 	}
 	reg, err := registry.Open(ctx, target)
 	if err != nil {
+		store.Close()
 		return nil, nil, err
 	}
 	acts = &activities.Activities{
@@ -90,6 +99,15 @@ func OpenActivities(ctx context.Context, c client.Client, cfg Config) (acts *act
 		RequestLogDir: filepath.Join(cfg.Home, "requests"), Logger: log,
 		UIURL: cfg.UIURL, Namespace: cfg.Namespace, ReportsURL: cfg.ReportsURL,
 		AllowPaths: cfg.AllowPaths,
+	}
+	if cfg.Artifacts != "" {
+		id, err := hostID(cfg.Home)
+		if err != nil {
+			store.Close()
+			reg.Close()
+			return nil, nil, err
+		}
+		acts.HostQueue = "kiln-host-" + id
 	}
 	trainer := cfg.TrainerBinary
 	if trainer == "" {
@@ -120,10 +138,32 @@ func OpenActivities(ctx context.Context, c client.Client, cfg Config) (acts *act
 		if d, ok := acts.Docker.(interface{ Close() error }); ok {
 			errs = append(errs, d.Close())
 		}
-		errs = append(errs, reg.Close())
+		errs = append(errs, reg.Close(), store.Close())
 		return errors.Join(errs...)
 	}
 	return acts, closeFn, nil
+}
+
+// hostID is the worker's identity for its host queue: a random ID kept in
+// home/worker-id, so a worker restarted on the same home polls the same
+// queue and finds the work its disk holds.
+func hostID(home string) (string, error) {
+	p := filepath.Join(home, "worker-id")
+	if b, err := os.ReadFile(p); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var r [8]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(r[:])
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return "", err
+	}
+	if err := localfs.WriteFileAtomic(p, []byte(id+"\n")); err != nil {
+		return "", fmt.Errorf("writing the worker's ID: %w", err)
+	}
+	return id, nil
 }
 
 // Describe says which runtimes a worker found, for start-up banners.

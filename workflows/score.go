@@ -41,6 +41,9 @@ type ScoreShardsInput struct {
 	// From and To select shards [From, To).
 	From int `json:"from"`
 	To   int `json:"to"`
+	// Queue, when set, overrides the step's queue: the planning worker's
+	// own queue (activities.ScorePlanOutput.Queue).
+	Queue string `json:"queue,omitempty"`
 }
 
 // ScoreShardsResult counts a chunk's work.
@@ -63,11 +66,12 @@ func ScoreWorkflow(ctx workflow.Context, in activities.StepInput) (activities.St
 	if step.Score == nil {
 		return activities.StepOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %q has no score config", step.Name), ErrTypeInvalidInput, nil)
 	}
+	queue := step.Queue
 	small := func(id, summary string) workflow.Context {
 		return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			ActivityID:          id,
 			Summary:             summary,
-			TaskQueue:           step.Queue,
+			TaskQueue:           queue,
 			StartToCloseTimeout: 30 * time.Minute,
 			HeartbeatTimeout:    time.Minute,
 			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{ErrTypeInvalidInput}},
@@ -80,6 +84,10 @@ func ScoreWorkflow(ctx workflow.Context, in activities.StepInput) (activities.St
 	if plan.Cached != nil {
 		return *plan.Cached, nil
 	}
+	if plan.Queue != "" {
+		// The staging directory is on the planning worker's disk.
+		queue = plan.Queue
+	}
 	var total ScoreShardsResult
 	for chunk, from := 0, 0; from < plan.Shards; chunk, from = chunk+1, from+shardsPerChild {
 		to := min(from+shardsPerChild, plan.Shards)
@@ -88,7 +96,7 @@ func ScoreWorkflow(ctx workflow.Context, in activities.StepInput) (activities.St
 			StaticSummary: fmt.Sprintf("%s: shards %d-%d of %d", step.Name, from, to-1, plan.Shards),
 		})
 		var res ScoreShardsResult
-		err := workflow.ExecuteChildWorkflow(cctx, ScoreShardsWorkflow, ScoreShardsInput{Step: step, Staging: plan.Staging, From: from, To: to}).Get(ctx, &res)
+		err := workflow.ExecuteChildWorkflow(cctx, ScoreShardsWorkflow, ScoreShardsInput{Step: step, Staging: plan.Staging, From: from, To: to, Queue: plan.Queue}).Get(ctx, &res)
 		if err != nil {
 			if ctx.Err() == nil { // a cancelled run keeps its parts for a resume
 				actx := small(step.Name+"-abort", step.Name+": remove the partial output")
@@ -120,6 +128,10 @@ func ScoreShardsWorkflow(ctx workflow.Context, in ScoreShardsInput) (ScoreShards
 	if step.Timeout > 0 {
 		timeout = step.Timeout.D()
 	}
+	queue := step.Queue
+	if in.Queue != "" {
+		queue = in.Queue
+	}
 	var res ScoreShardsResult
 	var firstErr error
 	sel := workflow.NewSelector(ctx)
@@ -131,7 +143,7 @@ func ScoreShardsWorkflow(ctx workflow.Context, in ScoreShardsInput) (ScoreShards
 			actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 				ActivityID:          fmt.Sprintf("%s-shard-%d", step.Name, i),
 				Summary:             fmt.Sprintf("%s: shard %d", step.Name, i),
-				TaskQueue:           step.Queue,
+				TaskQueue:           queue,
 				StartToCloseTimeout: timeout,
 				HeartbeatTimeout:    shardHeartbeat,
 				RetryPolicy: &temporal.RetryPolicy{

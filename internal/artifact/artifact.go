@@ -8,6 +8,7 @@
 package artifact
 
 import (
+	"context"
 	"fmt"
 	"github.com/kiln-ml/kiln/internal/artifact/localfs"
 	"net/url"
@@ -15,9 +16,11 @@ import (
 	"path/filepath"
 )
 
-// Store is a local artifact store rooted at a directory.
+// Store is an artifact store: a local directory, or an object store with a
+// local directory as its cache (see Open and Options.Remote).
 type Store struct {
-	root string
+	root   string
+	remote *remoteStore
 }
 
 // NewLocal opens (creating if needed) a store rooted at dir.
@@ -35,9 +38,13 @@ func NewLocal(dir string) (*Store, error) {
 // Root is the store's absolute root directory.
 func (s *Store) Root() string { return s.root }
 
-// URI returns the file:// URI of the artifact at rel (a slash-separated path
-// relative to the root).
+// URI returns the URI of the artifact at rel (a slash-separated path
+// relative to the root): its file:// URI, or its object URL when the store
+// is an object store.
 func (s *Store) URI(rel string) string {
+	if s.remote != nil {
+		return s.remote.url(s.remote.prefix + rel)
+	}
 	return FileURI(filepath.Join(s.root, filepath.FromSlash(rel)))
 }
 
@@ -58,9 +65,16 @@ func (s *Store) TempDir(prefix string) (string, error) {
 
 // Publish moves the finished file or directory src to rel and returns its URI.
 // When rel already exists (content-addressed artifacts), src is removed and
-// the existing artifact is kept.
-func (s *Store) Publish(src, rel string) (string, error) {
+// the existing artifact is kept. An object store uploads src (see Open)
+// and keeps it in its local cache; src may already be rel's cache path.
+func (s *Store) Publish(ctx context.Context, src, rel string) (string, error) {
+	if s.remote != nil {
+		return s.publishRemote(ctx, src, rel)
+	}
 	dst := s.LocalPath(rel)
+	if filepath.Clean(src) == dst {
+		return FileURI(dst), nil
+	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", fmt.Errorf("publishing %s: %w", rel, err)
 	}

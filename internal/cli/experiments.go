@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-ml/kiln/activities"
-	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/experiment"
 	"github.com/kiln-ml/kiln/internal/labels"
 	"github.com/kiln-ml/kiln/internal/registry"
@@ -283,7 +282,7 @@ homes are added with --request-logs DIR.`,
 			}
 			var files []string
 			for _, b := range batches {
-				p, err := artifact.Path(b.URI, "")
+				p, err := cfg.localArtifact(cmd.Context(), b.URI)
 				if err != nil {
 					return fmt.Errorf("label batch %d: %w", b.ID, err)
 				}
@@ -301,7 +300,7 @@ homes are added with --request-logs DIR.`,
 					return fmt.Errorf("joining outcomes to predictions: %w", err)
 				}
 				out.Labels, out.Pairs = j.Counts, len(j.Pairs)
-				classes, err := modelClasses(ctx, reg, rec.Model)
+				classes, err := modelClasses(ctx, cfg, reg, rec.Model)
 				if err != nil {
 					return err
 				}

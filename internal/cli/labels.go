@@ -80,11 +80,12 @@ same labels in another file, prints "already pushed" and stores nothing.`,
 				return err
 			}
 			defer reg.Close()
-			store, err := artifact.NewLocal(cfg.path("artifacts"))
+			store, err := cfg.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
-			classes, err := modelClasses(cmd.Context(), reg, model)
+			defer store.Close()
+			classes, err := modelClasses(cmd.Context(), cfg, reg, model)
 			if err != nil {
 				return err
 			}
@@ -217,7 +218,7 @@ func sinceText(since string) string {
 // its bundle's manifest cannot be read here (a bundle on another machine:
 // the labels are then read as numbers, class indexes for a multiclass
 // model).
-func modelClasses(ctx context.Context, reg *registry.Registry, name string) ([]string, error) {
+func modelClasses(ctx context.Context, cfg *Config, reg *registry.Registry, name string) ([]string, error) {
 	v, err := reg.Resolve(ctx, name)
 	if errors.Is(err, registry.ErrNotFound) {
 		return nil, nil
@@ -225,7 +226,7 @@ func modelClasses(ctx context.Context, reg *registry.Registry, name string) ([]s
 	if err != nil {
 		return nil, err
 	}
-	dir, err := artifact.Path(v.BundleURI, "")
+	dir, err := cfg.localArtifact(ctx, v.BundleURI)
 	if err != nil {
 		return nil, nil
 	}

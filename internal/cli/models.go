@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/registry"
 )
@@ -138,7 +137,7 @@ func newModelsShowCmd(cfg *Config) *cobra.Command {
 				return err
 			}
 			var man *model.Manifest
-			if p, err := artifact.Path(v.BundleURI, ""); err == nil {
+			if p, err := cfg.localArtifact(cmd.Context(), v.BundleURI); err == nil {
 				if m, err := model.Load(p); err == nil {
 					man = &m.Manifest
 				}

@@ -160,7 +160,7 @@ them). The version's lineage then also names the spec and the data.`,
   kiln models import churn-nb --estimator model.json --spec pipelines/churn.yaml --dataset data/churn.csv --reason "notebook, Kiln's recipe"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
+			ctx, name := cmd.Context(), args[0]
 			switch {
 			case file == "":
 				return &exitError{code: 2, err: errors.New("--estimator FILE is required: the model file to import")}
@@ -229,10 +229,11 @@ them). The version's lineage then also names the spec and the data.`,
 				Lineage: model.Lineage{Runtime: "imported", CreatedBy: actor, CreatedAt: time.Now().UTC(),
 					Params: map[string]any{"imported_from": abs, "estimator_sha256": fileHash}},
 			}
-			store, err := artifact.NewLocal(cfg.path("artifacts"))
+			store, err := cfg.openStore(ctx)
 			if err != nil {
 				return err
 			}
+			defer store.Close()
 			tmp, err := store.TempDir("import-")
 			if err != nil {
 				return err
@@ -250,7 +251,7 @@ them). The version's lineage then also names the spec and the data.`,
 			if err != nil {
 				return err
 			}
-			uri, err := store.Publish(dir, "bundles/"+bundleSum)
+			uri, err := store.Publish(ctx, dir, "bundles/"+bundleSum)
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/report"
 )
@@ -120,7 +119,7 @@ func findReport(cmd *cobra.Command, cfg *Config, args []string) (registry.Report
 	if err != nil {
 		return e, "", err
 	}
-	dir, err := artifact.Path(e.URI, "")
+	dir, err := cfg.localArtifact(cmd.Context(), e.URI)
 	if err != nil {
 		return e, "", err
 	}

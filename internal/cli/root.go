@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/devstack"
 	"go.temporal.io/sdk/client"
 )
@@ -31,6 +32,10 @@ type Config struct {
 	// Registry is the model registry: a SQLite path or a postgres:// DSN;
 	// empty means Home/registry.db.
 	Registry string
+	// Artifacts, when set, is the object store artifacts are published to
+	// (s3://bucket/prefix?options or gs://bucket/prefix); empty keeps them
+	// under Home/artifacts.
+	Artifacts string
 	// Address, Namespace and TaskQueue locate the Temporal cluster.
 	Address   string
 	Namespace string
@@ -129,6 +134,7 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 			fromEnv(&cfg.TLSCA, "TEMPORAL_TLS_CA")
 			fromEnv(&cfg.APIKey, "TEMPORAL_API_KEY")
 			fromEnv(&cfg.Registry, "KILN_REGISTRY")
+			fromEnv(&cfg.Artifacts, "KILN_ARTIFACTS")
 			if !cmd.Flags().Changed("home") && os.Getenv("KILN_HOME") == "" {
 				if wd, err := os.Getwd(); err == nil {
 					if home := findHome(wd); home != "" {
@@ -152,6 +158,7 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 	pf.StringVar(&cfg.TLSCA, "tls-ca", "", "CA certificate to verify Temporal's server certificate (env TEMPORAL_TLS_CA)")
 	pf.StringVar(&cfg.APIKey, "api-key", "", "API key for Temporal Cloud (env TEMPORAL_API_KEY; prefer the variable: flags show up in ps)")
 	pf.StringVar(&cfg.Registry, "registry", "", "model registry: a SQLite file or a postgres://user:pass@host/db DSN (env KILN_REGISTRY; default $KILN_HOME/registry.db)")
+	pf.StringVar(&cfg.Artifacts, "artifacts", "", "object store for artifacts, shared by workers on several machines: s3://bucket/prefix?endpoint=...&region=... or gs://bucket/prefix, credentials from the cloud SDK's environment (env KILN_ARTIFACTS; default: files under $KILN_HOME/artifacts)")
 	pf.BoolVar(&cfg.JSON, "json", false, "print JSON instead of tables")
 	pf.BoolVarP(&cfg.Verbose, "verbose", "v", false, "debug logging")
 
@@ -320,6 +327,12 @@ func (c *Config) registryTarget() string {
 	return c.path("registry.db")
 }
 
+// openStore opens the artifact store: the object store of --artifacts,
+// cached under the Kiln home, or the Kiln home's artifacts directory.
+func (c *Config) openStore(ctx context.Context) (*artifact.Store, error) {
+	return artifact.Open(ctx, artifact.Options{Dir: c.path("artifacts"), Remote: c.Artifacts})
+}
+
 // workflowURL links to a workflow in the Temporal web UI.
 func (c *Config) workflowURL(workflowID, runID string) string {
 	u := strings.TrimRight(c.UIURL, "/") + "/namespaces/" + c.Namespace + "/workflows/" + urlPathEscape(workflowID)
@@ -342,4 +355,19 @@ func CheckArgs(args []string) error {
 		return fmt.Errorf("%q is not a kiln command", strings.Join(args, " "))
 	}
 	return cmd.ParseFlags(rest)
+}
+
+// localArtifact returns a local path holding the artifact at uri: the file
+// itself, or, for an object store URL, a copy fetched into the Kiln home's
+// cache (see --artifacts).
+func (c *Config) localArtifact(ctx context.Context, uri string) (string, error) {
+	if !artifact.Remote(uri) {
+		return artifact.Path(uri, "")
+	}
+	store, err := c.openStore(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer store.Close()
+	return store.Local(ctx, uri)
 }

@@ -202,7 +202,7 @@ func loadScoreModel(cmd *cobra.Command, cfg *Config, ref string) (*model.Model, 
 	if err != nil {
 		return nil, "", 0, "", err
 	}
-	dir, err := artifact.Path(v.BundleURI, "")
+	dir, err := cfg.localArtifact(cmd.Context(), v.BundleURI)
 	if err != nil {
 		return nil, "", 0, "", err
 	}

@@ -79,7 +79,18 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 			if err != nil {
 				return err
 			}
-			srv := serving.New(serving.Options{AdminToken: token, RequestLogDir: cfg.path("requests")})
+			sopts := serving.Options{AdminToken: token, RequestLogDir: cfg.path("requests")}
+			if cfg.Artifacts != "" {
+				// Bundles published to an object store are fetched into
+				// this server's cache the first time they are deployed.
+				store, err := cfg.openStore(ctx)
+				if err != nil {
+					return err
+				}
+				defer store.Close()
+				sopts.Bundles = func(uri string) (string, error) { return store.Local(ctx, uri) }
+			}
+			srv := serving.New(sopts)
 			defer srv.Close()
 			if restoreAlias != "" {
 				// A missing default SQLite file means nothing was registered

@@ -66,7 +66,7 @@ read or write to the given directories (and the Kiln home): a spec naming
 				adminToken = readToken(cfg.path("admin-token"))
 			}
 			acts, closeActs, err := worker.OpenActivities(ctx, c, worker.Config{
-				Home: cfg.Home, Registry: cfg.Registry, TaskQueue: cfg.TaskQueue, ModelServer: modelServer,
+				Home: cfg.Home, Registry: cfg.Registry, Artifacts: cfg.Artifacts, TaskQueue: cfg.TaskQueue, ModelServer: modelServer,
 				AdminToken: adminToken, TrainerBinary: trainer, NoDocker: noDocker, TrainerImage: trainerImage,
 				UIURL: cfg.UIURL, Namespace: cfg.Namespace, ReportsURL: reportsURL, AllowPaths: allowPaths,
 			})
@@ -83,6 +83,10 @@ read or write to the given directories (and the Kiln home): a spec naming
 			polled := queues
 			if len(polled) == 0 {
 				polled = []string{cfg.TaskQueue}
+			}
+			if acts.HostQueue != "" {
+				// Work only this worker's disk holds (a score step's shards).
+				polled = append(polled, acts.HostQueue)
 			}
 			for _, q := range polled {
 				w := worker.New(c, acts, worker.Options{TaskQueue: q, MaxConcurrentActivities: concurrency, ActivitiesOnly: q != cfg.TaskQueue,

@@ -11,7 +11,7 @@ import (
 
 // conversionRecord has one column of each type, each with a null in row 1.
 func conversionRecord(t *testing.T) arrow.Record {
-	s := Schema{Fields: []Field{{"f", Float64}, {"i", Int64}, {"b", Bool}, {"s", String}}}
+	s := Schema{Fields: []Field{{Name: "f", Type: Float64}, {Name: "i", Type: Int64}, {Name: "b", Type: Bool}, {Name: "s", Type: String}}}
 	return mustRecord(t, s,
 		Float64ArrayNullNaN([]float64{1.5, math.NaN(), -0.25}),
 		Int64Array([]int64{3, 99, -4}, []bool{true, false, true}),
@@ -134,7 +134,7 @@ func TestArrayBuildersCopy(t *testing.T) {
 }
 
 func TestNewRecordErrors(t *testing.T) {
-	s := Schema{Fields: []Field{{"a", Float64}, {"b", Int64}}}
+	s := Schema{Fields: []Field{{Name: "a", Type: Float64}, {Name: "b", Type: Int64}}}
 	tests := []struct {
 		name string
 		s    Schema
@@ -145,7 +145,7 @@ func TestNewRecordErrors(t *testing.T) {
 		{"wrong type", s, []arrow.Array{Float64Array([]float64{1}), Float64Array([]float64{1})}, `column "b" is float64, schema says int64`},
 		{"ragged", s, []arrow.Array{Float64Array([]float64{1}), Int64Array([]int64{1, 2}, nil)}, `column "b" has 2 rows`},
 		{"nil column", s, []arrow.Array{Float64Array([]float64{1}), nil}, `column "b" is nil`},
-		{"duplicate field", Schema{Fields: []Field{{"a", Float64}, {"a", Float64}}},
+		{"duplicate field", Schema{Fields: []Field{{Name: "a", Type: Float64}, {Name: "a", Type: Float64}}},
 			[]arrow.Array{Float64Array(nil), Float64Array(nil)}, `both named "a"`},
 	}
 	for _, tc := range tests {
@@ -159,7 +159,7 @@ func TestNewRecordErrors(t *testing.T) {
 }
 
 func TestSchemaArrow(t *testing.T) {
-	s := Schema{Fields: []Field{{"f", Float64}, {"i", Int64}, {"s", String}, {"b", Bool}}}
+	s := Schema{Fields: []Field{{Name: "f", Type: Float64}, {Name: "i", Type: Int64}, {Name: "s", Type: String}, {Name: "b", Type: Bool}}}
 	as := s.Arrow()
 	wantIDs := []arrow.Type{arrow.FLOAT64, arrow.INT64, arrow.STRING, arrow.BOOL}
 	for i, f := range as.Fields() {

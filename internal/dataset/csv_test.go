@@ -23,8 +23,8 @@ func TestCSVToParquetRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSchema := Schema{Fields: []Field{
-		{"id", Int64}, {"score", Float64}, {"name", String}, {"active", Bool},
-		{"empty", Float64}, {"mixed", Float64}, {"count", Int64},
+		{Name: "id", Type: Int64}, {Name: "score", Type: Float64}, {Name: "name", Type: String}, {Name: "active", Type: Bool},
+		{Name: "empty", Type: Float64}, {Name: "mixed", Type: Float64}, {Name: "count", Type: Int64},
 	}}
 	if !reflect.DeepEqual(info.Schema, wantSchema) {
 		t.Errorf("schema = %+v, want %+v", info.Schema, wantSchema)
@@ -122,7 +122,7 @@ func TestCSVOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Schema{Fields: []Field{{"a", Float64}, {"b", Bool}, {"c", String}, {"d", String}}}
+	want := Schema{Fields: []Field{{Name: "a", Type: Float64}, {Name: "b", Type: Bool}, {Name: "c", Type: String}, {Name: "d", Type: String}}}
 	if !reflect.DeepEqual(info.Schema, want) {
 		t.Fatalf("schema = %+v, want %+v", info.Schema, want)
 	}
@@ -175,7 +175,7 @@ func TestCSVDelimiter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Schema{Fields: []Field{{"a", Int64}, {"b", String}}}
+	want := Schema{Fields: []Field{{Name: "a", Type: Int64}, {Name: "b", Type: String}}}
 	if !reflect.DeepEqual(info.Schema, want) || info.Rows != 2 {
 		t.Errorf("schema %+v rows %d", info.Schema, info.Rows)
 	}

@@ -26,7 +26,7 @@ func TestJSONLToParquet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Schema{Fields: []Field{{"id", Int64}, {"name", String}, {"x", Float64}, {"ok", Bool}, {"late", String}}}
+	want := Schema{Fields: []Field{{Name: "id", Type: Int64}, {Name: "name", Type: String}, {Name: "x", Type: Float64}, {Name: "ok", Type: Bool}, {Name: "late", Type: String}}}
 	if fmt.Sprint(info.Schema) != fmt.Sprint(want) || info.Rows != 3 {
 		t.Fatalf("schema %v, %d rows; want %v, 3 rows", info.Schema, info.Rows, want)
 	}

@@ -18,7 +18,7 @@ import (
 // with and without nulls, across many pages.
 func TestScanRowGroup(t *testing.T) {
 	const rows = 70000 // several pages per column chunk
-	s := Schema{Fields: []Field{{"f", Float64}, {"fn", Float64}, {"i", Int64}, {"in", Int64}, {"s", String}, {"sn", String}, {"b", Bool}, {"bn", Bool}}}
+	s := Schema{Fields: []Field{{Name: "f", Type: Float64}, {Name: "fn", Type: Float64}, {Name: "i", Type: Int64}, {Name: "in", Type: Int64}, {Name: "s", Type: String}, {Name: "sn", Type: String}, {Name: "b", Type: Bool}, {Name: "bn", Type: Bool}}}
 	f, fn := make([]float64, rows), make([]float64, rows)
 	iv, in := make([]int64, rows), make([]int64, rows)
 	sv := make([]string, rows)
@@ -103,7 +103,7 @@ func TestScanRowGroup(t *testing.T) {
 // TestScanRowGroupCorrupt checks that damaged page data is an error naming
 // the file, row group and column, not a panic.
 func TestScanRowGroupCorrupt(t *testing.T) {
-	s := Schema{Fields: []Field{{"x", Float64}}}
+	s := Schema{Fields: []Field{{Name: "x", Type: Float64}}}
 	path := filepath.Join(t.TempDir(), "corrupt.parquet")
 	w, err := CreateParquet(path, s, WriterOptions{Compression: "none"})
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 )
 
-var allTypes = Schema{Fields: []Field{{"f", Float64}, {"i", Int64}, {"s", String}, {"b", Bool}}}
+var allTypes = Schema{Fields: []Field{{Name: "f", Type: Float64}, {Name: "i", Type: Int64}, {Name: "s", Type: String}, {Name: "b", Type: Bool}}}
 
 // allTypesRecord returns a record of allTypes with nulls in every column.
 func allTypesRecord(t testing.TB, off int) arrow.Record {
@@ -206,8 +206,8 @@ func TestReadForeignParquet(t *testing.T) {
 			}
 			defer r.Close()
 			wantSchema := Schema{Fields: []Field{
-				{"id", Int64}, {"score", Float64}, {"small", Int64}, {"big", Int64}, {"label", String},
-				{"raw", String}, {"maybe", Float64}, {"count", Int64}, {"flag", Bool}, {"amount", Float64},
+				{Name: "id", Type: Int64}, {Name: "score", Type: Float64}, {Name: "small", Type: Int64}, {Name: "big", Type: Int64}, {Name: "label", Type: String},
+				{Name: "raw", Type: String}, {Name: "maybe", Type: Float64}, {Name: "count", Type: Int64}, {Name: "flag", Type: Bool}, {Name: "amount", Type: Float64},
 			}}
 			if !reflect.DeepEqual(r.Schema(), wantSchema) {
 				t.Errorf("schema = %+v\nwant %+v", r.Schema(), wantSchema)
@@ -371,7 +371,7 @@ func TestWriterLargeDeterministic(t *testing.T) {
 	// Enough rows for many pages per column, written by parallel workers.
 	const n = 100_000
 	s := Schema{Fields: []Field{
-		{"a", Float64}, {"b", Int64}, {"c", String}, {"d", Bool}, {"e", Float64}, {"f", Int64}, {"g", String},
+		{Name: "a", Type: Float64}, {Name: "b", Type: Int64}, {Name: "c", Type: String}, {Name: "d", Type: Bool}, {Name: "e", Type: Float64}, {Name: "f", Type: Int64}, {Name: "g", Type: String},
 	}}
 	rng := rand.New(rand.NewPCG(3, 4))
 	fa, fe := make([]float64, n), make([]float64, n)
@@ -497,7 +497,7 @@ func TestWriterErrors(t *testing.T) {
 	if _, err := CreateParquet(path, allTypes, WriterOptions{Compression: "lzma"}); err == nil || !strings.Contains(err.Error(), "unknown compression") {
 		t.Errorf("bad compression: %v", err)
 	}
-	if _, err := CreateParquet(path, Schema{Fields: []Field{{"a", "decimal"}}}, WriterOptions{}); err == nil {
+	if _, err := CreateParquet(path, Schema{Fields: []Field{{Name: "a", Type: "decimal"}}}, WriterOptions{}); err == nil {
 		t.Error("invalid schema accepted")
 	}
 	if _, err := CreateParquet(filepath.Join(dir, "missing", "x.parquet"), allTypes, WriterOptions{}); err == nil {
@@ -508,12 +508,12 @@ func TestWriterErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Abort()
-	other := Schema{Fields: []Field{{"f", Float64}, {"i", Float64}, {"s", String}, {"b", Bool}}}
+	other := Schema{Fields: []Field{{Name: "f", Type: Float64}, {Name: "i", Type: Float64}, {Name: "s", Type: String}, {Name: "b", Type: Bool}}}
 	rec := mustRecord(t, other, Float64Array([]float64{1}), Float64Array([]float64{1}), StringArray([]string{"a"}, nil), BoolArray([]bool{true}, nil))
 	if err := w.Write(rec); err == nil || !strings.Contains(err.Error(), `record column "i" is float64, schema says int64`) {
 		t.Errorf("mismatched record: %v", err)
 	}
-	renamed := Schema{Fields: []Field{{"g", Float64}, {"i", Int64}, {"s", String}, {"b", Bool}}}
+	renamed := Schema{Fields: []Field{{Name: "g", Type: Float64}, {Name: "i", Type: Int64}, {Name: "s", Type: String}, {Name: "b", Type: Bool}}}
 	rec = mustRecord(t, renamed, Float64Array([]float64{1}), Int64Array([]int64{1}, nil), StringArray([]string{"a"}, nil), BoolArray([]bool{true}, nil))
 	if err := w.Write(rec); err == nil || !strings.Contains(err.Error(), `record column 1 is "g"`) {
 		t.Errorf("renamed record: %v", err)

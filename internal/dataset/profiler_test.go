@@ -28,7 +28,7 @@ func approxSlice(a, b []float64) bool {
 
 func TestProfileNumericHandComputed(t *testing.T) {
 	// x = 1..10 plus a null; y = the same as Int64 split over two records.
-	s := Schema{Fields: []Field{{"x", Float64}, {"y", Int64}}}
+	s := Schema{Fields: []Field{{Name: "x", Type: Float64}, {Name: "y", Type: Int64}}}
 	p := NewProfiler(s, 4)
 	for _, part := range [][]float64{{3, 1, math.NaN(), 2, 10}, {9, 4, 5, 8, 7, 6}} {
 		ints := make([]int64, len(part))
@@ -83,7 +83,7 @@ func TestProfileEdgesDeduplicated(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := Schema{Fields: []Field{{"x", Float64}}}
+			s := Schema{Fields: []Field{{Name: "x", Type: Float64}}}
 			p := NewProfiler(s, tc.bins)
 			if err := p.Add(mustRecord(t, s, Float64Array(tc.vals))); err != nil {
 				t.Fatal(err)
@@ -100,7 +100,7 @@ func TestProfileFractionsSumToOne(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, bins := range []int{0, 2, 5, 10, 20} {
 		t.Run(fmt.Sprint("bins=", bins), func(t *testing.T) {
-			s := Schema{Fields: []Field{{"x", Float64}, {"k", Int64}}}
+			s := Schema{Fields: []Field{{Name: "x", Type: Float64}, {Name: "k", Type: Int64}}}
 			p := NewProfiler(s, bins)
 			n := 1000 + rng.IntN(1000)
 			xs, ks := make([]float64, n), make([]int64, n)
@@ -137,7 +137,7 @@ func TestProfileFractionsSumToOne(t *testing.T) {
 }
 
 func TestProfileCategorical(t *testing.T) {
-	s := Schema{Fields: []Field{{"c", String}, {"b", Bool}}}
+	s := Schema{Fields: []Field{{Name: "c", Type: String}, {Name: "b", Type: Bool}}}
 	p := NewProfiler(s, 10)
 	// c: "b" x3, "a" x2, "c" x2 (tie with "a", sorted by value), "d" x1, one null.
 	cs := []string{"b", "a", "c", "b", "", "d", "a", "c", "b"}
@@ -165,7 +165,7 @@ func TestProfileCategorical(t *testing.T) {
 }
 
 func TestProfileManyCategories(t *testing.T) {
-	s := Schema{Fields: []Field{{"c", String}}}
+	s := Schema{Fields: []Field{{Name: "c", Type: String}}}
 	var vals []string
 	for i := range MaxCategories + 10 {
 		for range i + 1 { // value i appears i+1 times
@@ -195,15 +195,15 @@ func TestProfileManyCategories(t *testing.T) {
 }
 
 func TestProfilerAddErrors(t *testing.T) {
-	s := Schema{Fields: []Field{{"x", Float64}}}
+	s := Schema{Fields: []Field{{Name: "x", Type: Float64}}}
 	tests := []struct {
 		name string
 		rs   Schema
 		col  arrow.Array
 		want string
 	}{
-		{"missing column", Schema{Fields: []Field{{"y", Float64}}}, Float64Array([]float64{1}), `no column "x"`},
-		{"wrong type", Schema{Fields: []Field{{"x", Int64}}}, Int64Array([]int64{1}, nil), `column "x" is int64, schema says float64`},
+		{"missing column", Schema{Fields: []Field{{Name: "y", Type: Float64}}}, Float64Array([]float64{1}), `no column "x"`},
+		{"wrong type", Schema{Fields: []Field{{Name: "x", Type: Int64}}}, Int64Array([]int64{1}, nil), `column "x" is int64, schema says float64`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,7 +219,7 @@ func TestQuantileEmpty(t *testing.T) {
 	if q := Quantile(nil, 0.5); !math.IsNaN(q) {
 		t.Errorf("Quantile(nil) = %v", q)
 	}
-	s := Schema{Fields: []Field{{"x", Float64}}}
+	s := Schema{Fields: []Field{{Name: "x", Type: Float64}}}
 	p := NewProfiler(s, 10)
 	if err := p.Add(mustRecord(t, s, Float64ArrayNullNaN([]float64{math.NaN()}))); err != nil {
 		t.Fatal(err)
@@ -247,7 +247,7 @@ func TestProfileNonFinite(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := Schema{Fields: []Field{{"x", Float64}}}
+			s := Schema{Fields: []Field{{Name: "x", Type: Float64}}}
 			p := NewProfiler(s, 4)
 			if err := p.Add(mustRecord(t, s, Float64Array(tc.vals))); err != nil {
 				t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 )
 
 func TestTake(t *testing.T) {
-	schema := Schema{Fields: []Field{{"x", Float64}, {"n", Int64}, {"s", String}, {"b", Bool}}}
+	schema := Schema{Fields: []Field{{Name: "x", Type: Float64}, {Name: "n", Type: Int64}, {Name: "s", Type: String}, {Name: "b", Type: Bool}}}
 	rec, err := NewRecord(schema, []arrow.Array{
 		Float64ArrayNullNaN([]float64{1, math.NaN(), 3}),
 		Int64Array([]int64{10, 20, 30}, []bool{true, true, false}),

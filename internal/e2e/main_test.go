@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/internal/cli"
 	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/worker"
 )
@@ -33,6 +35,10 @@ const (
 	// inside its shard, after the shard's first new part, write this file
 	// and wait there to be killed (blockingScoreShard).
 	envBlockShard = "KILN_E2E_BLOCK_SHARD"
+	// envCLI, when set, makes the child process run the kiln command
+	// line with these arguments (separated by \x1f) instead: a real
+	// `kiln worker` or `kiln serve` a test can kill (startKilnProcess).
+	envCLI = "KILN_E2E_CLI"
 )
 
 // repoRoot is the repository's root directory.
@@ -42,6 +48,16 @@ var repoRoot = func() string {
 }()
 
 func TestMain(m *testing.M) {
+	if args := os.Getenv(envCLI); args != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		err := cli.Run(ctx, strings.Split(args, "\x1f"), os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kiln:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if os.Getenv(envWorker) != "" {
 		if err := runWorkerProcess(); err != nil {
 			fmt.Fprintln(os.Stderr, "worker:", err)
@@ -110,6 +126,29 @@ func blockingScoreShard(marker string) func(context.Context, activities.ScoreSha
 			}
 		})
 	}
+}
+
+// startKilnProcess runs the kiln command line with args in a child
+// process (this test binary), with env added to the environment. Its
+// output goes to the file log.
+func startKilnProcess(t *testing.T, log string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), envCLI+"="+strings.Join(args, "\x1f")), env...)
+	f, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting kiln %s: %v", args[0], err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+	})
+	return cmd
 }
 
 // startWorkerProcess starts this test binary as a worker process.

@@ -221,7 +221,7 @@ func Push(ctx context.Context, store *artifact.Store, reg *registry.Registry, in
 	} else if ok {
 		return found(b)
 	}
-	uri, err := store.Publish(out, BatchPath(in.Model, rep.SHA256))
+	uri, err := store.Publish(ctx, out, BatchPath(in.Model, rep.SHA256))
 	if err != nil {
 		return registry.LabelBatch{}, rep, err
 	}

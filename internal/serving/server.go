@@ -50,6 +50,10 @@ type Options struct {
 	MaxInstances int
 	// Logger receives the server log; nil means slog.Default().
 	Logger *slog.Logger
+	// Bundles, when set, returns a local directory holding the model
+	// bundle at a URI that is not local (an object store's s3:// or
+	// gs:// URL; see artifact.Store.Local). Nil serves local bundles only.
+	Bundles func(uri string) (string, error)
 }
 
 // Target is one deployed model version.
@@ -231,7 +235,7 @@ func New(opts Options) *Server {
 		log = slog.Default()
 	}
 	s := &Server{
-		opts: opts, log: log, models: map[string]*served{}, cache: &bundleCache{m: map[string]*model.Model{}},
+		opts: opts, log: log, models: map[string]*served{}, cache: &bundleCache{m: map[string]*model.Model{}, fetch: opts.Bundles},
 		stop: make(chan struct{}), done: make(chan struct{}), metrics: newServerMetrics(),
 		shadowCh: make(chan shadowJob, shadowQueue), shadowDone: make(chan struct{}),
 	}
@@ -831,8 +835,9 @@ func (s *Server) Preload(uri string, m *model.Model) {
 
 // bundleCache keeps loaded bundles by URI (bundles are immutable).
 type bundleCache struct {
-	mu sync.Mutex
-	m  map[string]*model.Model
+	mu    sync.Mutex
+	m     map[string]*model.Model
+	fetch func(uri string) (string, error)
 }
 
 // retain drops every cached bundle whose URI is not in keep.
@@ -859,7 +864,13 @@ func (c *bundleCache) load(uri string) (*model.Model, error) {
 	if m, ok := c.m[uri]; ok {
 		return m, nil
 	}
-	p, err := localfs.Path(uri, "")
+	var p string
+	var err error
+	if c.fetch != nil && !strings.HasPrefix(uri, "file://") && strings.Contains(uri, "://") {
+		p, err = c.fetch(uri)
+	} else {
+		p, err = localfs.Path(uri, "")
+	}
 	if err != nil {
 		return nil, err
 	}
