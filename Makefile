@@ -13,7 +13,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short fuzz lint bench bench-score bench-serve bench-export bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto runtimes
+.PHONY: help build images data demo stop test test-short test-cluster cluster-up cluster-down fuzz lint bench bench-score bench-serve bench-export bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto runtimes
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -85,10 +85,32 @@ runtimes: ## Build the predictor runtimes kiln export uses (bin/runtimes; RUNTIM
 # qemu-user, wasm under wazero).
 TEST_RUNTIMES := linux/amd64 linux/arm64 linux/arm wasip1/wasm
 
-test: images ## Run every test, including the end-to-end ones against real Temporal and Docker
+test: images ## Run every test: unit, end-to-end (real Temporal and Docker), fuzz, and the cluster tests
 	$(MAKE) --no-print-directory runtimes RUNTIME_TARGETS="$(TEST_RUNTIMES)" LITE_TARGETS="linux/amd64 wasip1/wasm"
 	KILN_RUNTIMES=$(abspath $(BIN))/runtimes KILN_TRAINER_IMAGE=$$(cat build/trainer-image 2>/dev/null) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory test-cluster
+
+# The local cluster of deploy/local: PostgreSQL, the Temporal server as four
+# processes, an S3 server, the web UI, two workers with their own homes on
+# their own queues and two model servers. See deploy/local/README.md.
+CLUSTER_DIR ?= build/cluster
+cluster-up: build ## Start the local production-shaped cluster (deploy/local; CLUSTER_DIR, default build/cluster)
+	KILN_CLUSTER_DIR=$(abspath $(CLUSTER_DIR)) KILN_WORKER_ARGS="$(if $(wildcard build/trainer-image),--trainer-image $$(cat build/trainer-image))" deploy/local/up.sh
+
+cluster-down: ## Stop the local cluster (add PURGE=1 to delete its directory)
+	KILN_CLUSTER_DIR=$(abspath $(CLUSTER_DIR)) deploy/local/down.sh $(if $(PURGE),--purge)
+
+# test-cluster starts its own cluster (in build/cluster-test), runs the
+# churn and GBDT pipelines across it while killing workers, the Temporal
+# history service and a model server, and stops it again.
+TEST_CLUSTER_DIR := $(abspath build/cluster-test)
+test-cluster: images ## Start a cluster, run pipelines across it with kill -9 chaos (deploy/local/cluster_test.go), stop it
+	KILN_CLUSTER_DIR=$(TEST_CLUSTER_DIR) deploy/local/down.sh --purge >/dev/null 2>&1 || true
+	KILN_CLUSTER_DIR=$(TEST_CLUSTER_DIR) KILN_WORKER_ARGS="--trainer-image $$(cat build/trainer-image)" deploy/local/up.sh
+	KILN_CLUSTER_ENV=$(TEST_CLUSTER_DIR)/cluster.env KILN_BIN=$(abspath $(KILN)) $(GO) test -count=1 -v -timeout 20m ./deploy/local/ \
+	  || { rc=$$?; tail -n 40 $(TEST_CLUSTER_DIR)/logs/*.log; KILN_CLUSTER_DIR=$(TEST_CLUSTER_DIR) deploy/local/down.sh --purge; exit $$rc; }
+	KILN_CLUSTER_DIR=$(TEST_CLUSTER_DIR) deploy/local/down.sh --purge
 
 # Fuzz targets of what reads untrusted bytes, each run for FUZZTIME (their
 # seed corpora also run in every go test): bundles, XGBoost JSON, predict

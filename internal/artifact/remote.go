@@ -248,3 +248,23 @@ func md5Of(o *blob.ListObject) string {
 	}
 	return ""
 }
+
+// PutFile uploads the local file path as the object at uri (see
+// RemoteSchemes), replacing it. The object appears only once the upload
+// completes.
+func PutFile(ctx context.Context, uri, path string) error {
+	ou, err := ParseObjectURL(uri)
+	if err != nil {
+		return err
+	}
+	bucket, err := blob.OpenBucket(ctx, ou.Bucket)
+	if err != nil {
+		return fmt.Errorf("opening bucket of %s: %w", Redact(uri), err)
+	}
+	defer bucket.Close()
+	r := remoteStore{bucket: bucket}
+	if err := r.putFile(ctx, path, ou.Key); err != nil {
+		return fmt.Errorf("uploading to %s: %w", Redact(uri), err)
+	}
+	return nil
+}
