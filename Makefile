@@ -13,7 +13,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 TEST_TIMEOUT  ?= 30m
 export GOTOOLCHAIN := local
 
-.PHONY: help build images data demo stop test test-short test-cluster cluster-up cluster-down fuzz lint bench bench-score bench-serve bench-export bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto runtimes
+.PHONY: help build images data demo stop test test-short test-cluster cluster-up cluster-down bench-cluster fuzz lint bench bench-score bench-serve bench-export bench-drift bench-report bench-monitor clean image-xgboost test-python-image bench-gbdt gbdt-xgboost proto runtimes
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -111,6 +111,19 @@ test-cluster: images ## Start a cluster, run pipelines across it with kill -9 ch
 	KILN_CLUSTER_ENV=$(TEST_CLUSTER_DIR)/cluster.env KILN_BIN=$(abspath $(KILN)) $(GO) test -count=1 -v -timeout 20m ./deploy/local/ \
 	  || { rc=$$?; tail -n 40 $(TEST_CLUSTER_DIR)/logs/*.log; KILN_CLUSTER_DIR=$(TEST_CLUSTER_DIR) deploy/local/down.sh --purge; exit $$rc; }
 	KILN_CLUSTER_DIR=$(TEST_CLUSTER_DIR) deploy/local/down.sh --purge
+
+# bench-cluster: CLUSTER_LOAD small pipeline runs at once against a fresh
+# local cluster and against the embedded dev server (BENCHMARKS.md).
+CLUSTER_LOAD ?= 200
+BENCH_CLUSTER_DIR := $(abspath build/cluster-bench)
+bench-cluster: images ## CLUSTER_LOAD (200) concurrent small runs on a local cluster and on the embedded dev server
+	KILN_CLUSTER_DIR=$(BENCH_CLUSTER_DIR) deploy/local/down.sh --purge >/dev/null 2>&1 || true
+	KILN_CLUSTER_DIR=$(BENCH_CLUSTER_DIR) KILN_WORKER_ARGS="--trainer-image $$(cat build/trainer-image)" deploy/local/up.sh
+	KILN_CLUSTER_ENV=$(BENCH_CLUSTER_DIR)/cluster.env KILN_CLUSTER_LOAD=$(CLUSTER_LOAD) KILN_BENCH_OUT=$(abspath build/bench-cluster.txt) \
+	  $(GO) test -count=1 -v -timeout 30m -run TestClusterLoad ./deploy/local/ \
+	  || { rc=$$?; KILN_CLUSTER_DIR=$(BENCH_CLUSTER_DIR) deploy/local/down.sh --purge; exit $$rc; }
+	KILN_CLUSTER_DIR=$(BENCH_CLUSTER_DIR) deploy/local/down.sh --purge
+	@cat build/bench-cluster.txt
 
 # Fuzz targets of what reads untrusted bytes, each run for FUZZTIME (their
 # seed corpora also run in every go test): bundles, XGBoost JSON, predict
