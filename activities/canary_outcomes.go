@@ -11,7 +11,6 @@ import (
 	"github.com/kiln-ml/kiln/internal/labels"
 	"github.com/kiln-ml/kiln/internal/model"
 	"github.com/kiln-ml/kiln/internal/registry"
-	"github.com/kiln-ml/kiln/internal/serving"
 )
 
 // CanaryOutcomesInput asks for the live metric of a canary's arms: the
@@ -64,7 +63,7 @@ func (a *Activities) CanaryOutcomes(ctx context.Context, in CanaryOutcomesInput)
 	if err != nil {
 		return out, err
 	}
-	logs, err := serving.RequestLogFiles(a.RequestLogDir, in.Model, in.Since)
+	logs, err := a.requestLogFiles(ctx, in.Model, in.Since)
 	if err != nil || len(logs) == 0 {
 		return out, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/drift"
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/serving"
+	"github.com/kiln-ml/kiln/internal/serving/logship"
 )
 
 // StartMonitor starts monitor/<model>, or hands the running monitor the new
@@ -79,7 +80,7 @@ func (a *Activities) CheckDrift(ctx context.Context, in DriftInput) (DriftOutput
 	if prof == nil {
 		return DriftOutput{Version: v.Version, Note: "the bundle has no training profile"}, nil
 	}
-	files, err := serving.RequestLogFiles(a.RequestLogDir, in.Model, time.Now().Add(-in.Window))
+	files, err := a.requestLogFiles(ctx, in.Model, time.Now().Add(-in.Window))
 	if err != nil {
 		return DriftOutput{}, err
 	}
@@ -146,4 +147,17 @@ func appendServed(ctx context.Context, path string, prof *dataset.Profile, cols 
 		cols[c.Name] = col
 	}
 	return int(rec.NumRows()), nil
+}
+
+// requestLogFiles lists a model's request log files written at or after
+// since (serving.RequestLogFiles). With an object store as the artifact
+// store, the model servers are on other machines and ship their logs
+// there: the files this worker lacks are fetched first.
+func (a *Activities) requestLogFiles(ctx context.Context, model string, since time.Time) ([]string, error) {
+	if a.Store != nil && a.Store.RemoteURL() != "" {
+		if err := logship.Fetch(ctx, a.Store, a.RequestLogDir, model, since); err != nil {
+			return nil, err
+		}
+	}
+	return serving.RequestLogFiles(a.RequestLogDir, model, since)
 }

@@ -135,7 +135,7 @@ func (a *Activities) MonitorWindow(ctx context.Context, in MonitorWindowInput) (
 		if err != nil {
 			return out, err
 		}
-		logs, err := serving.RequestLogFiles(a.RequestLogDir, in.Model, perfStart)
+		logs, err := a.requestLogFiles(ctx, in.Model, perfStart)
 		if err != nil {
 			return out, err
 		}
@@ -152,7 +152,7 @@ func (a *Activities) MonitorWindow(ctx context.Context, in MonitorWindowInput) (
 	if perfStart.Before(first) {
 		first = perfStart
 	}
-	files, err := serving.RequestLogFiles(a.RequestLogDir, in.Model, first)
+	files, err := a.requestLogFiles(ctx, in.Model, first)
 	if err != nil {
 		return out, err
 	}
@@ -263,7 +263,7 @@ func (a *Activities) accountLabels(ctx context.Context, model string, batches []
 	if !ok {
 		return monitor.LabelCounts{}, last, nil
 	}
-	logs, err := serving.RequestLogFiles(a.RequestLogDir, model, first.Add(-labelWindow))
+	logs, err := a.requestLogFiles(ctx, model, first.Add(-labelWindow))
 	if err != nil {
 		return monitor.LabelCounts{}, accounted, err
 	}
@@ -423,7 +423,7 @@ func (a *Activities) PrepareRetrain(ctx context.Context, in PrepareRetrainInput)
 	if err != nil {
 		return out, err
 	}
-	logs, err := serving.RequestLogFiles(a.RequestLogDir, in.Model, in.End.Add(-in.Since))
+	logs, err := a.requestLogFiles(ctx, in.Model, in.End.Add(-in.Since))
 	if err != nil || len(logs) == 0 {
 		return out, err
 	}

@@ -101,7 +101,7 @@ func OpenActivities(ctx context.Context, c client.Client, cfg Config) (acts *act
 		AllowPaths: cfg.AllowPaths,
 	}
 	if cfg.Artifacts != "" {
-		id, err := hostID(cfg.Home)
+		id, err := HomeID(cfg.Home)
 		if err != nil {
 			store.Close()
 			reg.Close()
@@ -144,10 +144,11 @@ func OpenActivities(ctx context.Context, c client.Client, cfg Config) (acts *act
 	return acts, closeFn, nil
 }
 
-// hostID is the worker's identity for its host queue: a random ID kept in
-// home/worker-id, so a worker restarted on the same home polls the same
-// queue and finds the work its disk holds.
-func hostID(home string) (string, error) {
+// HomeID is the identity of a Kiln home: a random ID kept in
+// home/worker-id. A worker restarted on the same home polls the same host
+// queue (and finds the work its disk holds); a model server's request logs
+// in the object store carry it, to tell replicas apart.
+func HomeID(home string) (string, error) {
 	p := filepath.Join(home, "worker-id")
 	if b, err := os.ReadFile(p); err == nil && len(strings.TrimSpace(string(b))) > 0 {
 		return strings.TrimSpace(string(b)), nil

@@ -486,6 +486,22 @@ func TestClusterChurn(t *testing.T) {
 		t.Errorf("production moved to %v during the two runs, want once to v%d and once to v%d", tos, v1.Version, v2.Version)
 	}
 	t.Logf("%d requests answered during the canary, %d failed (replica b down)", served.Load(), failed.Load())
+	// Both replicas' request logs reach the object store, where the
+	// workers' monitors read them.
+	eventually(t, time.Minute, "request logs of both replicas in the object store", func() bool {
+		objs, err := c.store.List(context.Background(), "requests/"+model+"/")
+		if err != nil {
+			return false
+		}
+		replicas := map[string]bool{}
+		for _, o := range objs {
+			name := strings.TrimSuffix(filepath.Base(o.Key), ".parquet")
+			if parts := strings.SplitN(name, "-", 4); len(parts) == 4 {
+				replicas[parts[3]] = true
+			}
+		}
+		return len(replicas) == 2
+	})
 }
 
 const gbdtClusterSpec = `apiVersion: kiln/v1

@@ -522,3 +522,60 @@ func (s *Store) Owns(uri string) bool {
 	_, ok := s.remote.rel(uri)
 	return ok
 }
+
+// Upload copies the local file src to the object store as rel, replacing
+// it, without caching it (for files kept elsewhere, such as a model
+// server's request logs). A local store copies nothing: it is an error.
+func (s *Store) Upload(ctx context.Context, src, rel string) error {
+	if s.remote == nil {
+		return errors.New("not an object store")
+	}
+	key := s.remote.prefix + rel
+	if err := s.remote.putFile(ctx, src, key); err != nil {
+		return fmt.Errorf("uploading %s to %s: %w", src, Redact(s.remote.url(key)), err)
+	}
+	return nil
+}
+
+// Download copies the object rel to the local file dst (through a
+// temporary file, so dst is whole or absent). A missing object is an
+// error wrapping ErrNotFound.
+func (s *Store) Download(ctx context.Context, rel, dst string) error {
+	if s.remote == nil {
+		return errors.New("not an object store")
+	}
+	if err := s.getFile(ctx, s.remote.prefix+rel, dst); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("%s: %w", rel, ErrNotFound)
+		}
+		return err
+	}
+	return nil
+}
+
+// List returns the objects whose path relative to the store starts with
+// prefix, without descending past a "/" after it, in order; their Key is
+// relative to the store.
+func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
+	if s.remote == nil {
+		return nil, errors.New("not an object store")
+	}
+	var objs []Object
+	it := s.remote.bucket.List(&blob.ListOptions{Prefix: s.remote.prefix + prefix, Delimiter: "/"})
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, remoteError(Redact(s.remote.url(s.remote.prefix+prefix)), err)
+		}
+		if o.IsDir {
+			continue
+		}
+		rel := strings.TrimPrefix(o.Key, s.remote.prefix)
+		objs = append(objs, Object{URI: s.remote.url(o.Key), Key: rel, Size: o.Size, ModTime: o.ModTime, MD5: md5Of(o)})
+	}
+	slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
+	return objs, nil
+}

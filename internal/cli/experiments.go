@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/labels"
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/serving"
+	"github.com/kiln-ml/kiln/internal/serving/logship"
 )
 
 func newExperimentsCmd(cfg *Config) *cobra.Command {
@@ -266,6 +267,18 @@ homes are added with --request-logs DIR.`,
 				return err
 			}
 			out := ExperimentShow{Experiment: rec, Definition: def}
+			if cfg.Artifacts != "" {
+				// The model servers ship their logs to the object store.
+				store, err := cfg.openStore(ctx)
+				if err != nil {
+					return err
+				}
+				err = logship.Fetch(ctx, store, cfg.path("requests"), rec.Model, rec.StartedAt)
+				store.Close()
+				if err != nil {
+					return err
+				}
+			}
 			dirs := append([]string{cfg.path("requests")}, logDirs...)
 			var logs []string
 			for _, d := range dirs {

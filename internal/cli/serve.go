@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,7 +19,9 @@ import (
 
 	"github.com/kiln-ml/kiln/internal/registry"
 	"github.com/kiln-ml/kiln/internal/serving"
+	"github.com/kiln-ml/kiln/internal/serving/logship"
 	"github.com/kiln-ml/kiln/internal/serving/restore"
+	"github.com/kiln-ml/kiln/worker"
 )
 
 func newServeCmd(cfg *Config) *cobra.Command {
@@ -89,6 +92,16 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 				}
 				defer store.Close()
 				sopts.Bundles = func(uri string) (string, error) { return store.Local(ctx, uri) }
+				// Request logs go to the store too, for the monitors and
+				// canaries of workers on other machines. The shipper
+				// outlives ctx: the server's last flush is shipped too.
+				id, err := worker.HomeID(cfg.Home)
+				if err != nil {
+					return err
+				}
+				shipper := logship.Start(context.WithoutCancel(ctx), store, cfg.path("requests"), id, slog.Default())
+				defer shipper.Close()
+				sopts.LogWritten = shipper.Written
 			}
 			srv := serving.New(sopts)
 			defer srv.Close()

@@ -78,13 +78,15 @@ func RequestLogFiles(dir, model string, since time.Time) ([]string, error) {
 		if e.IsDir() || !strings.HasSuffix(name, ".parquet") {
 			continue
 		}
-		parts := strings.SplitN(strings.TrimSuffix(name, ".parquet"), "-", 3)
+		// <ms>-<pid>-<seq>, and -<replica> on files shipped from other
+		// machines (see ShippedLogName).
+		parts := strings.SplitN(strings.TrimSuffix(name, ".parquet"), "-", 4)
 		ms, err := strconv.ParseInt(parts[0], 10, 64)
 		if err != nil || ms < since.UnixMilli() {
 			continue
 		}
 		f := file{key: [3]int64{ms, -1, -1}, path: filepath.Join(dir, model, name)}
-		for i := 1; i < len(parts); i++ {
+		for i := 1; i < min(len(parts), 3); i++ {
 			if n, err := strconv.ParseInt(parts[i], 10, 64); err == nil {
 				f.key[i] = n
 			}
@@ -241,6 +243,15 @@ type requestLog struct {
 	idle    *sync.Cond // on mu; broadcast when pending drops to 0
 	seq     int64
 	flushMu sync.Mutex
+	written func(model, path string) // Options.LogWritten
+}
+
+// ShippedLogName is the name, in a shared store, of the request log file
+// name written by the model server replica: <ms>-<pid>-<seq>-<replica>.parquet,
+// so that replicas on several machines never collide. RequestLogFiles
+// orders such names like the local ones.
+func ShippedLogName(name, replica string) string {
+	return strings.TrimSuffix(name, ".parquet") + "-" + replica + ".parquet"
 }
 
 func newRequestLog(dir string, maxRows int, log *slog.Logger) *requestLog {
@@ -483,6 +494,9 @@ func (l *requestLog) write(b *logBuffer) error {
 	}
 	if _, err := w.Commit(); err != nil {
 		return fmt.Errorf("request log of %s: %w", b.model, err)
+	}
+	if l.written != nil {
+		l.written(b.model, path)
 	}
 	return nil
 }

@@ -54,6 +54,10 @@ type Options struct {
 	// bundle at a URI that is not local (an object store's s3:// or
 	// gs:// URL; see artifact.Store.Local). Nil serves local bundles only.
 	Bundles func(uri string) (string, error)
+	// LogWritten, when set, is called with each request log file once it
+	// is whole (from the goroutine that flushed it): `kiln serve` ships it
+	// to the object store, where workers on other machines read it.
+	LogWritten func(model, path string)
 }
 
 // Target is one deployed model version.
@@ -242,6 +246,7 @@ func New(opts Options) *Server {
 	s.shadowV = newShadowVecs(s.metrics.reg)
 	if opts.RequestLogDir != "" {
 		s.reqLog = newRequestLog(opts.RequestLogDir, opts.FlushRows, log)
+		s.reqLog.written = opts.LogWritten
 	}
 	go s.flushLoop()
 	go s.shadowLoop()
