@@ -367,8 +367,8 @@ steps:
     uses: deploy
     needs: [score]
     with:
-      steps: [50, 100]
-      interval: 2s
+      steps: [20, 50, 100]
+      interval: 4s
       min_requests: 20
       analysis:
         error_rate: {min_effect: 0.1}
