@@ -241,7 +241,17 @@ func (a *Activities) checkOutputs(ctx context.Context, art Artifacts) error {
 		}
 	}
 	if s := art.Scored; s != nil && s.SHA256 != "" {
-		p, err := a.Store.Local(ctx, s.URI)
+		var p string
+		var err error
+		if artifact.Remote(s.URI) {
+			// A fanned-out output's manifest alone, not its parts.
+			p, err = a.Store.Local(ctx, artifact.JoinURI(s.URI, scorer.SuccessFile))
+			if errors.Is(err, artifact.ErrNotFound) {
+				p, err = a.Store.Local(ctx, s.URI) // a single scored file
+			}
+		} else {
+			p, err = a.Store.Local(ctx, s.URI)
+		}
 		if err != nil {
 			return err
 		}

@@ -195,6 +195,18 @@ func (a *Activities) scoreOutputDir(in StepInput) (string, error) {
 	return p, nil
 }
 
+// shownURI is an artifact URI as summaries show it: a local path, or an
+// object URL without its options.
+func shownURI(uri string) string {
+	if artifact.Remote(uri) {
+		return artifact.Redact(uri)
+	}
+	if p, err := artifact.Path(uri, ""); err == nil {
+		return p
+	}
+	return uri
+}
+
 // scoreOutputRel is where a fanned-out score step without an output
 // writes in the artifact store.
 func scoreOutputRel(in StepInput) string {
@@ -286,7 +298,7 @@ func (a *Activities) ScoreCommit(ctx context.Context, in ScoreCommitInput) (Step
 	}
 	out := StepOutput{
 		Artifacts: Artifacts{Scored: &ScoredRef{URI: uri, Rows: man.Rows, SHA256: sum, Model: man.Model, Version: man.Version}},
-		Summary:   fmt.Sprintf("%d rows scored with %s:%d into %d part(s) from %d file(s) → %s", man.Rows, man.Model, man.Version, len(man.Parts), len(man.Inputs), outDir),
+		Summary:   fmt.Sprintf("%d rows scored with %s:%d into %d part(s) from %d file(s) → %s", man.Rows, man.Model, man.Version, len(man.Parts), len(man.Inputs), shownURI(uri)),
 		CacheKey:  in.Key,
 	}
 	if err := a.storeEntry(in.Step, in.Key, out); err != nil {

@@ -234,6 +234,19 @@ func TestObjectStoreWorkers(t *testing.T) {
 		t.Error("the train worker holds the ingested dataset: it should have read only the prepared splits")
 	}
 
+	// The same run again: the step caches of the workers hit, checking
+	// that the cached outputs are still in the object store. (Its register
+	// step makes version 2, so its score step runs again.)
+	rs2 := runPipeline(t, st, t.TempDir(), spec)
+	if rs2.Status != workflows.StatusCompleted {
+		t.Fatalf("run 2: %s %s", rs2.Status, rs2.Error)
+	}
+	for _, name := range []string{"ingest", "prep", "train"} {
+		if s := rs2.Step(name); s == nil || !s.Cached {
+			t.Errorf("run 2's %s step was not a cache hit: %+v", name, s)
+		}
+	}
+
 	// A model server with an empty home serves the version from the
 	// object store.
 	r, err := registry.Open(ctx, reg)
