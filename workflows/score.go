@@ -1,9 +1,11 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -29,6 +31,19 @@ const shardHeartbeat = 20 * time.Second
 // minShardAttempts is the least number of attempts a shard gets, whatever
 // the step's retry policy: a killed worker must not fail the job.
 const minShardAttempts = 5
+
+// hostWait is how long a shard waits on the planning worker's own queue
+// (activities.ScorePlanOutput.Queue) for that worker before the job is
+// planned again elsewhere (at most maxReplans times): a worker restarted
+// on the same home within it resumes its shards.
+const hostWait = 10 * time.Minute
+
+// maxReplans bounds the plans a score job makes after losing workers.
+const maxReplans = 2
+
+// replanVersion marks runs whose score steps plan again when the planning
+// worker is lost.
+const replanVersion = "score-replan"
 
 // fanoutVersion marks runs whose score steps fan out (ScoreWorkflow) rather
 // than run as one Score activity; histories recorded before keep replaying.
@@ -66,7 +81,7 @@ func ScoreWorkflow(ctx workflow.Context, in activities.StepInput) (activities.St
 	if step.Score == nil {
 		return activities.StepOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %q has no score config", step.Name), ErrTypeInvalidInput, nil)
 	}
-	queue := step.Queue
+	var queue string
 	small := func(id, summary string) workflow.Context {
 		return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			ActivityID:          id,
@@ -77,42 +92,67 @@ func ScoreWorkflow(ctx workflow.Context, in activities.StepInput) (activities.St
 			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{ErrTypeInvalidInput}},
 		})
 	}
-	var plan activities.ScorePlanOutput
-	if err := workflow.ExecuteActivity(small(step.Name+"-plan", step.Name+": plan shards"), a.ScorePlan, in).Get(ctx, &plan); err != nil {
-		return activities.StepOutput{}, err
-	}
-	if plan.Cached != nil {
-		return *plan.Cached, nil
-	}
-	if plan.Queue != "" {
-		// The staging directory is on the planning worker's disk.
-		queue = plan.Queue
-	}
-	var total ScoreShardsResult
-	for chunk, from := 0, 0; from < plan.Shards; chunk, from = chunk+1, from+shardsPerChild {
-		to := min(from+shardsPerChild, plan.Shards)
-		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:    fmt.Sprintf("%s/shards-%d", workflow.GetInfo(ctx).WorkflowExecution.ID, chunk),
-			StaticSummary: fmt.Sprintf("%s: shards %d-%d of %d", step.Name, from, to-1, plan.Shards),
-		})
-		var res ScoreShardsResult
-		err := workflow.ExecuteChildWorkflow(cctx, ScoreShardsWorkflow, ScoreShardsInput{Step: step, Staging: plan.Staging, From: from, To: to, Queue: plan.Queue}).Get(ctx, &res)
+	for replan := 0; ; replan++ {
+		suffix := ""
+		if replan > 0 {
+			suffix = fmt.Sprintf("-replan-%d", replan)
+		}
+		queue = step.Queue
+		var plan activities.ScorePlanOutput
+		if err := workflow.ExecuteActivity(small(step.Name+"-plan"+suffix, step.Name+": plan shards"), a.ScorePlan, in).Get(ctx, &plan); err != nil {
+			return activities.StepOutput{}, err
+		}
+		if plan.Cached != nil {
+			return *plan.Cached, nil
+		}
+		if plan.Queue != "" {
+			// The staging directory is on the planning worker's disk.
+			queue = plan.Queue
+		}
+		var total ScoreShardsResult
+		var err error
+		for chunk, from := 0, 0; from < plan.Shards; chunk, from = chunk+1, from+shardsPerChild {
+			to := min(from+shardsPerChild, plan.Shards)
+			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+				WorkflowID:    fmt.Sprintf("%s/shards%s-%d", workflow.GetInfo(ctx).WorkflowExecution.ID, suffix, chunk),
+				StaticSummary: fmt.Sprintf("%s: shards %d-%d of %d", step.Name, from, to-1, plan.Shards),
+			})
+			var res ScoreShardsResult
+			if err = workflow.ExecuteChildWorkflow(cctx, ScoreShardsWorkflow, ScoreShardsInput{Step: step, Staging: plan.Staging, From: from, To: to, Queue: plan.Queue}).Get(ctx, &res); err != nil {
+				break
+			}
+			total.Shards += res.Shards
+			total.Parts += res.Parts
+			total.Skipped += res.Skipped
+			total.Rows += res.Rows
+		}
 		if err != nil {
-			if ctx.Err() == nil { // a cancelled run keeps its parts for a resume
-				actx := small(step.Name+"-abort", step.Name+": remove the partial output")
+			if plan.Queue != "" && hostLost(err) && replan < maxReplans &&
+				workflow.GetVersion(ctx, replanVersion, workflow.DefaultVersion, 1) == 1 {
+				// The planning worker is gone (no worker polled its queue
+				// for hostWait): plan again, on whichever worker of the
+				// step's queue takes it. What the lost disk held is lost.
+				workflow.GetLogger(ctx).Warn("the worker holding the score step's staging is gone: planning again", "step", step.Name, "queue", plan.Queue)
+				continue
+			}
+			if ctx.Err() == nil && !hostLost(err) { // a cancelled run keeps its parts for a resume
+				actx := small(step.Name+"-abort"+suffix, step.Name+": remove the partial output")
 				_ = workflow.ExecuteActivity(actx, a.ScoreAbort, activities.ScoreAbortInput{Staging: plan.Staging}).Get(ctx, nil)
 			}
 			return activities.StepOutput{}, err
 		}
-		total.Shards += res.Shards
-		total.Parts += res.Parts
-		total.Skipped += res.Skipped
-		total.Rows += res.Rows
+		var out activities.StepOutput
+		err = workflow.ExecuteActivity(small(step.Name+"-commit"+suffix, step.Name+": commit the output"), a.ScoreCommit,
+			activities.ScoreCommitInput{Step: in, Staging: plan.Staging, Key: plan.Key}).Get(ctx, &out)
+		return out, err
 	}
-	var out activities.StepOutput
-	err := workflow.ExecuteActivity(small(step.Name+"-commit", step.Name+": commit the output"), a.ScoreCommit,
-		activities.ScoreCommitInput{Step: in, Staging: plan.Staging, Key: plan.Key}).Get(ctx, &out)
-	return out, err
+}
+
+// hostLost reports whether err says a shard was never picked up from its
+// host queue within hostWait: the worker that planned it is gone.
+func hostLost(err error) bool {
+	var te *temporal.TimeoutError
+	return errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START
 }
 
 // ScoreShardsWorkflow scores shards [From, To) of a plan, each as one
@@ -129,8 +169,9 @@ func ScoreShardsWorkflow(ctx workflow.Context, in ScoreShardsInput) (ScoreShards
 		timeout = step.Timeout.D()
 	}
 	queue := step.Queue
+	var scheduleToStart time.Duration
 	if in.Queue != "" {
-		queue = in.Queue
+		queue, scheduleToStart = in.Queue, hostWait
 	}
 	var res ScoreShardsResult
 	var firstErr error
@@ -141,11 +182,12 @@ func ScoreShardsWorkflow(ctx workflow.Context, in ScoreShardsInput) (ScoreShards
 			i := next
 			next++
 			actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-				ActivityID:          fmt.Sprintf("%s-shard-%d", step.Name, i),
-				Summary:             fmt.Sprintf("%s: shard %d", step.Name, i),
-				TaskQueue:           queue,
-				StartToCloseTimeout: timeout,
-				HeartbeatTimeout:    shardHeartbeat,
+				ActivityID:             fmt.Sprintf("%s-shard-%d", step.Name, i),
+				Summary:                fmt.Sprintf("%s: shard %d", step.Name, i),
+				TaskQueue:              queue,
+				ScheduleToStartTimeout: scheduleToStart,
+				StartToCloseTimeout:    timeout,
+				HeartbeatTimeout:       shardHeartbeat,
 				RetryPolicy: &temporal.RetryPolicy{
 					MaximumAttempts:        int32(max(step.Retry.MaxAttempts, minShardAttempts)),
 					InitialInterval:        max(step.Retry.Backoff.D(), time.Second),

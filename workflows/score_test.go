@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/mock"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -88,5 +89,46 @@ func TestScoreWorkflowFanOut(t *testing.T) {
 		if peak > 3 {
 			t.Errorf("%d shards ran at once, parallelism is 3", peak)
 		}
+	}
+}
+
+// TestScoreWorkflowReplansWhenHostLost: shards wait on the planning
+// worker's own queue; when it never comes back (a schedule-to-start
+// timeout), the job is planned again, on another worker, and committed
+// from that plan; the lost staging is not aborted (nobody could).
+func TestScoreWorkflowReplansWhenHostLost(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(ScoreWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScore})
+	env.RegisterWorkflowWithOptions(ScoreShardsWorkflow, workflow.RegisterOptions{Name: activities.WorkflowScoreShards})
+	plans := 0
+	env.OnActivity(a.ScorePlan, mock.Anything, mock.Anything).Return(func(context.Context, activities.StepInput) (activities.ScorePlanOutput, error) {
+		plans++
+		host := []string{"a", "b"}[min(plans-1, 1)]
+		return activities.ScorePlanOutput{Staging: "/" + host + "/.out.staging", Key: "k", Shards: 3, Rows: 30, Queue: "kiln-host-" + host}, nil
+	})
+	env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ScoreShardInput) (scorer.ShardResult, error) {
+		if in.Staging == "/a/.out.staging" {
+			return scorer.ShardResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil)
+		}
+		return scorer.ShardResult{Shard: in.Shard, Parts: 1, Rows: 10}, nil
+	})
+	var committed []string
+	env.OnActivity(a.ScoreCommit, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ScoreCommitInput) (activities.StepOutput, error) {
+		committed = append(committed, in.Staging)
+		return activities.StepOutput{Artifacts: activities.Artifacts{Scored: &activities.ScoredRef{URI: "s3://b/out", Rows: 30}}}, nil
+	})
+	aborted := false
+	env.OnActivity(a.ScoreAbort, mock.Anything, mock.Anything).Return(func(context.Context, activities.ScoreAbortInput) error {
+		aborted = true
+		return nil
+	})
+	step := pipelines.Step{Name: "score", Uses: pipelines.StepScore, Score: &pipelines.ScoreConfig{}}
+	env.ExecuteWorkflow(ScoreWorkflow, activities.StepInput{Run: activities.RunInfo{WorkflowID: "pipeline/p/r"}, Step: step})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if plans != 2 || len(committed) != 1 || committed[0] != "/b/.out.staging" || aborted {
+		t.Fatalf("%d plans, committed %v, aborted %v; want 2 plans, the second committed, no abort", plans, committed, aborted)
 	}
 }
