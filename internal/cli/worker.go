@@ -31,10 +31,12 @@ func newWorkerCmd(cfg *Config) *cobra.Command {
 		Long: `Run Kiln's workflows and activities against any Temporal server: the embedded
 one of "kiln dev", a self-hosted cluster, or Temporal Cloud (--api-key or mTLS).
 
-The worker keeps artifacts under --home and the model registry in --registry
-(a SQLite file, by default $KILN_HOME/registry.db, or a PostgreSQL DSN); workers
-that share work must share both (a PostgreSQL registry lets workers on several
-machines share one).
+The worker keeps the model registry in --registry (a SQLite file, by default
+$KILN_HOME/registry.db, or a PostgreSQL DSN) and artifacts under --home, or in
+an object store with --artifacts (s3://bucket/prefix?region=..., gs://...;
+--home is then only its cache). Workers that share work must share both:
+workers on several machines share a PostgreSQL registry and an object store,
+and no directory.
 
 A spec step may name a task queue (queue: train); its activities then run only
 on workers polling that queue (--queues train), e.g. the machines with GPUs.
@@ -47,6 +49,7 @@ read or write to the given directories (and the Kiln home): a spec naming
   kiln worker --queues train,gpu          # only the steps whose spec says queue: train or gpu
   kiln worker --queues kiln,train         # the runs themselves and the train steps
   KILN_REGISTRY=postgres://kiln:secret@db:5432/kiln kiln worker --task-queue kiln
+  KILN_ARTIFACTS='s3://ml-artifacts/kiln?region=eu-west-1' kiln worker --queues train   # another machine
   TEMPORAL_API_KEY=... kiln worker --address my-ns.a1b2c.tmprl.cloud:7233 --namespace my-ns.a1b2c`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
