@@ -28,6 +28,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/kiln-ml/kiln/activities"
 	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/demodata"
@@ -373,6 +374,10 @@ steps:
       analysis:
         error_rate: {min_effect: 0.1}
         latency: {min_effect: 0.5, margin: 0.25}
+  - name: monitor
+    uses: monitor
+    needs: [deploy]
+    with: {interval: 2s, window: 30s, min_rows: 20, retrain: false}
 `
 
 // TestClusterChurn runs the churn pipeline across the cluster twice. Run 1
@@ -391,6 +396,9 @@ func TestClusterChurn(t *testing.T) {
 	}
 	const model = "churn-cluster"
 	before, _ := c.reg.AliasHistory(context.Background(), model, "production")
+	t.Cleanup(func() { // the runs' monitor keeps windowing until stopped
+		_ = c.tc.TerminateWorkflow(context.Background(), activities.MonitorID(model), "", "test over")
+	})
 
 	// Run 1, with the history service killed and restarted mid-run.
 	wid1 := c.start(t, spec)
@@ -486,6 +494,22 @@ func TestClusterChurn(t *testing.T) {
 		t.Errorf("production moved to %v during the two runs, want once to v%d and once to v%d", tos, v1.Version, v2.Version)
 	}
 	t.Logf("%d requests answered during the canary, %d failed (replica b down)", served.Load(), failed.Load())
+	// The monitor, on worker a, measures the traffic the replicas served:
+	// it read their logs from the object store.
+	trafficFrom := time.Now()
+	eventually(t, time.Minute, "a monitor window over the served traffic", func() bool {
+		ws, err := c.reg.MonitorWindows(context.Background(), model, trafficFrom.Add(-time.Minute), 20)
+		if err != nil {
+			return false
+		}
+		for _, w := range ws {
+			if w.Rows > 0 {
+				t.Logf("monitor window %s-%s: %d rows of v%d", w.Start.Format(time.TimeOnly), w.End.Format(time.TimeOnly), w.Rows, w.Version)
+				return true
+			}
+		}
+		return false
+	})
 	// Both replicas' request logs reach the object store, where the
 	// workers' monitors read them.
 	eventually(t, time.Minute, "request logs of both replicas in the object store", func() bool {
