@@ -65,23 +65,18 @@ touch "$CLUSTER/.kiln-cluster" # down.sh --purge removes only directories marked
 
 # ---------------------------------------------------------------- binaries --
 # The Temporal server and temporal-sql-tool are built from go.temporal.io/server
-# at the version Kiln's go.mod pins, with Kiln's other pins. Their main packages
-# import github.com/urfave/cli, which Kiln's go.sum lacks, so they are built
-# against a copy of go.mod/go.sum (-modfile) that go get completes: the
-# repository's own files are not changed.
+# at the version Kiln's go.mod pins, with Kiln's other pins: go.mod lists both
+# main packages as tools (`tool` block), so their extra dependencies
+# (urfave/cli) are pinned and summed there too, and the build reuses the
+# packages `go test` compiled for the embedded dev server.
 build_temporal() {
-	local ver gomod dir start
+	local ver dir start
 	ver=$(cd "$REPO" && "$GO" list -m -f '{{.Version}}' go.temporal.io/server)
-	gomod=$CLUSTER/bin/gomod
-	mkdir -p "$gomod"
-	cp "$REPO/go.mod" "$gomod/go.mod"
-	cp "$REPO/go.sum" "$gomod/go.sum"
 	say "building the Temporal server $ver and temporal-sql-tool into $CLUSTER/bin (a cold build takes minutes)"
 	start=$SECONDS
-	(cd "$REPO" && "$GO" get -modfile="$gomod/go.mod" "go.temporal.io/server/cmd/server@$ver" "go.temporal.io/server/cmd/tools/sql@$ver")
-	(cd "$REPO" && "$GO" build -modfile="$gomod/go.mod" -o "$CLUSTER/bin/temporal-server" go.temporal.io/server/cmd/server)
-	(cd "$REPO" && "$GO" build -modfile="$gomod/go.mod" -o "$CLUSTER/bin/temporal-sql-tool" go.temporal.io/server/cmd/tools/sql)
-	dir=$(cd "$REPO" && "$GO" list -modfile="$gomod/go.mod" -m -f '{{.Dir}}' go.temporal.io/server)
+	(cd "$REPO" && "$GO" build -o "$CLUSTER/bin/temporal-server" go.temporal.io/server/cmd/server)
+	(cd "$REPO" && "$GO" build -o "$CLUSTER/bin/temporal-sql-tool" go.temporal.io/server/cmd/tools/sql)
+	dir=$(cd "$REPO" && "$GO" list -m -f '{{.Dir}}' go.temporal.io/server)
 	rm -rf "$CLUSTER/bin/schema"
 	mkdir -p "$CLUSTER/bin/schema"
 	cp -r "$dir/schema/postgresql/v12" "$CLUSTER/bin/schema/postgresql-v12"
