@@ -513,7 +513,7 @@ func TestClusterChurn(t *testing.T) {
 	// Both replicas' request logs reach the object store, where the
 	// workers' monitors read them.
 	eventually(t, time.Minute, "request logs of both replicas in the object store", func() bool {
-		objs, err := c.store.List(context.Background(), "requests/"+model+"/")
+		objs, err := c.store.List(context.Background(), "requests/"+model+"/", "")
 		if err != nil {
 			return false
 		}

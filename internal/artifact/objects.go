@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,9 @@ import (
 	"slices"
 	"strings"
 
+	"cloud.google.com/go/storage"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
@@ -555,13 +559,31 @@ func (s *Store) Download(ctx context.Context, rel, dst string) error {
 
 // List returns the objects whose path relative to the store starts with
 // prefix, without descending past a "/" after it, in order; their Key is
-// relative to the store.
-func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
+// relative to the store. A non-empty after asks the store to start the
+// listing after the key prefix+after (S3's StartAfter, GCS's StartOffset),
+// so a listing of time-named objects can skip the old ones; a store that
+// ignores it lists them all.
+func (s *Store) List(ctx context.Context, prefix, after string) ([]Object, error) {
 	if s.remote == nil {
 		return nil, errors.New("not an object store")
 	}
 	var objs []Object
-	it := s.remote.bucket.List(&blob.ListOptions{Prefix: s.remote.prefix + prefix, Delimiter: "/"})
+	opts := &blob.ListOptions{Prefix: s.remote.prefix + prefix, Delimiter: "/"}
+	if after != "" {
+		start := s.remote.prefix + prefix + after
+		opts.BeforeList = func(as func(any) bool) error {
+			var s3in *s3.ListObjectsV2Input
+			var gq *storage.Query
+			switch {
+			case as(&s3in):
+				s3in.StartAfter = aws.String(start)
+			case as(&gq):
+				gq.StartOffset = start
+			}
+			return nil
+		}
+	}
+	it := s.remote.bucket.List(opts)
 	for {
 		o, err := it.Next(ctx)
 		if err == io.EOF {
@@ -578,4 +600,54 @@ func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
 	}
 	slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
 	return objs, nil
+}
+
+// LocalFresh is Local for an artifact that Put may have replaced since this
+// process cached it (a report of a run key that was run again): the cached
+// copy of a directory is used only while its commit marker still equals
+// the store's, and a file is fetched again.
+func (s *Store) LocalFresh(ctx context.Context, uri string) (string, error) {
+	if !s.Owns(uri) {
+		return s.Local(ctx, uri)
+	}
+	rel, _ := s.remote.rel(uri)
+	key := s.remote.prefix + rel
+	dst := s.LocalPath(rel)
+	b, err := s.remote.bucket.ReadAll(ctx, key+"/"+CommitMarker)
+	switch {
+	case gcerrors.Code(err) == gcerrors.NotFound:
+		// A file, or gone: fetch it again.
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return "", err
+		}
+		if err := s.getFile(ctx, key, dst); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return "", fmt.Errorf("artifact %s: %w", Redact(uri), ErrNotFound)
+			}
+			return "", err
+		}
+		return dst, nil
+	case err != nil:
+		return "", fmt.Errorf("reading artifact %s: %w", Redact(uri), err)
+	}
+	if cached, err := os.ReadFile(filepath.Join(dst, CommitMarker)); err == nil && bytes.Equal(cached, b) {
+		return dst, nil
+	}
+	// Stale or partial: fetch the directory again beside it and swap.
+	tmp, err := s.TempDir("fresh")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	fresh := filepath.Join(tmp, "dir")
+	if err := s.getDir(ctx, key, fresh); err != nil {
+		return "", fmt.Errorf("reading artifact %s: %w", Redact(uri), err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", err
+	}
+	if err := localfs.ReplaceDir(fresh, dst); err != nil {
+		return "", err
+	}
+	return dst, nil
 }

@@ -176,6 +176,31 @@ func TestObjectStorePut(t *testing.T) {
 			t.Fatalf("report %q, want %q", got, body)
 		}
 	}
+	// A reader that cached the first report: Local keeps it, LocalFresh
+	// sees the replacement.
+	writeFiles(t, a.LocalPath(rel), map[string]string{"report.html": "third"})
+	uri, err := a.Put(ctx, rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.LocalFresh(ctx, uri); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, a.LocalPath(rel), map[string]string{"report.html": "fourth"})
+	if _, err := a.Put(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := b.Local(ctx, uri)
+	if got, _ := os.ReadFile(filepath.Join(d, "report.html")); string(got) != "third" {
+		t.Errorf("Local read %q, want the cached third", got)
+	}
+	d, err = b.LocalFresh(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(d, "report.html")); string(got) != "fourth" {
+		t.Errorf("LocalFresh read %q, want fourth", got)
+	}
 	if _, err := b.Local(ctx, "s3://other/x?region=us-east-1"); err == nil || !strings.Contains(err.Error(), "not in this Kiln's artifact store") {
 		t.Errorf("an object of another bucket: %v", err)
 	}
@@ -197,6 +222,36 @@ func TestJoinURI(t *testing.T) {
 	} {
 		if got := artifact.JoinURI(tt.dir, tt.name); got != tt.want {
 			t.Errorf("JoinURI(%q, %q) = %q, want %q", tt.dir, tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestObjectStoreListAfter: a listing that starts after a key skips the
+// objects before it (S3's StartAfter, honoured by the test server).
+func TestObjectStoreListAfter(t *testing.T) {
+	ctx := context.Background()
+	srv, a, _ := openPair(t)
+	for _, k := range []string{"100-1", "200-1", "300-1"} {
+		srv.Put(t, "kiln", "team/artifacts/requests/m/"+k+".parquet", []byte(k))
+	}
+	for _, tt := range []struct {
+		after string
+		want  []string
+	}{
+		{"", []string{"100-1", "200-1", "300-1"}},
+		{"199", []string{"200-1", "300-1"}},
+		{"300-1.parquet", nil},
+	} {
+		objs, err := a.List(ctx, "requests/m/", tt.after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, o := range objs {
+			got = append(got, strings.TrimSuffix(filepath.Base(o.Key), ".parquet"))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("List after %q: %v, want %v", tt.after, got, tt.want)
 		}
 	}
 }

@@ -119,7 +119,7 @@ func findReport(cmd *cobra.Command, cfg *Config, args []string) (registry.Report
 	if err != nil {
 		return e, "", err
 	}
-	dir, err := cfg.localArtifact(cmd.Context(), e.URI)
+	dir, err := cfg.fetchArtifact(cmd.Context(), e.URI, true) // a backfill may have replaced it
 	if err != nil {
 		return e, "", err
 	}

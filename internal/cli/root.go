@@ -361,6 +361,12 @@ func CheckArgs(args []string) error {
 // itself, or, for an object store URL, a copy fetched into the Kiln home's
 // cache (see --artifacts).
 func (c *Config) localArtifact(ctx context.Context, uri string) (string, error) {
+	return c.fetchArtifact(ctx, uri, false)
+}
+
+// fetchArtifact is localArtifact; fresh refetches what a rerun may have
+// replaced since it was cached (artifact.Store.LocalFresh: reports).
+func (c *Config) fetchArtifact(ctx context.Context, uri string, fresh bool) (string, error) {
 	if !artifact.Remote(uri) {
 		return artifact.Path(uri, "")
 	}
@@ -369,5 +375,8 @@ func (c *Config) localArtifact(ctx context.Context, uri string) (string, error) 
 		return "", err
 	}
 	defer store.Close()
+	if fresh {
+		return store.LocalFresh(ctx, uri)
+	}
 	return store.Local(ctx, uri)
 }

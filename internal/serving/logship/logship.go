@@ -97,7 +97,7 @@ func (s *Shipper) backlog(ctx context.Context) {
 		if !m.IsDir() {
 			continue
 		}
-		objs, err := s.store.List(ctx, path.Join(Prefix, m.Name())+"/")
+		objs, err := s.store.List(ctx, path.Join(Prefix, m.Name())+"/", "")
 		if err != nil {
 			s.log.Warn("listing shipped request logs", "model", m.Name(), "error", err)
 			continue
@@ -119,7 +119,13 @@ func (s *Shipper) backlog(ctx context.Context) {
 // object store written at or after since that dir lacks, so that
 // serving.RequestLogFiles(dir, model, since) sees every replica's.
 func Fetch(ctx context.Context, store *artifact.Store, dir, model string, since time.Time) error {
-	objs, err := store.List(ctx, path.Join(Prefix, model)+"/")
+	// Names start with the write time in Unix milliseconds (13 digits
+	// until 2286, so they sort by time): the listing starts at since.
+	after := ""
+	if ms := since.UnixMilli(); ms > 0 {
+		after = strconv.FormatInt(ms-1, 10)
+	}
+	objs, err := store.List(ctx, path.Join(Prefix, model)+"/", after)
 	if err != nil {
 		return fmt.Errorf("listing the request logs of %s: %w", model, err)
 	}
