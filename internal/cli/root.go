@@ -163,7 +163,7 @@ TEMPORAL_NAMESPACE (default), KILN_TASK_QUEUE (kiln), TEMPORAL_API_KEY.`,
 	pf.BoolVarP(&cfg.Verbose, "verbose", "v", false, "debug logging")
 
 	root.AddCommand(
-		newDevCmd(cfg), newWorkerCmd(cfg), newServeCmd(cfg),
+		newDevCmd(cfg), newWorkerCmd(cfg), newServeCmd(cfg), newServeLogWriterCmd(),
 		newValidateCmd(cfg), newRunCmd(cfg), newRunsCmd(cfg), newApproveCmd(cfg), newModelsCmd(cfg),
 		newDemoDataCmd(cfg), newImagesCmd(cfg), newReplayCmd(cfg),
 		newScoreCmd(cfg), newExportCmd(cfg), newSchedulesCmd(cfg), newReportsCmd(cfg), newMonitorCmd(cfg), newLabelsCmd(cfg), newExperimentsCmd(cfg), newDataCmd(cfg),

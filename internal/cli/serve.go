@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,7 @@ import (
 
 func newServeCmd(cfg *Config) *cobra.Command {
 	var addr, grpcAddr, token, restoreAlias, httpsCert, httpsKey string
+	var logInProcess bool
 	var gcPercent int
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -83,6 +85,15 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 				return err
 			}
 			sopts := serving.Options{AdminToken: token, RequestLogDir: cfg.path("requests")}
+			if !logInProcess && !testing.Testing() {
+				// The request log's Parquet encoding runs in a child at
+				// idle priority, off the requests' core time
+				// (serving/logproc.go). Not from a test binary, which is
+				// not kiln and would run its tests instead.
+				if exe, err := os.Executable(); err == nil {
+					sopts.LogWriter = []string{exe, "serve-log-writer"}
+				}
+			}
 			if cfg.Artifacts != "" {
 				// Bundles published to an object store are fetched into
 				// this server's cache the first time they are deployed.
@@ -209,7 +220,29 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 	f.StringVar(&grpcAddr, "grpc-addr", "", "listen address of the Open Inference Protocol v2 gRPC service (empty: no gRPC)")
 	f.StringVar(&token, "admin-token", "", "bearer token of the admin routes (env KILN_ADMIN_TOKEN; default: $KILN_HOME/admin-token)")
 	f.StringVar(&restoreAlias, "restore", "production", "serve each model's version at this alias on start (empty: none)")
+	f.BoolVar(&logInProcess, "log-in-process", false, "encode the request log in the server process instead of a lower-priority child process")
 	return cmd
+}
+
+// newServeLogWriterCmd is the child process kiln serve writes its request
+// log through (serving.RunLogWriter): hidden, started by kiln serve only.
+func newServeLogWriterCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve-log-writer",
+		Short: "Write kiln serve's request log files (started by kiln serve)",
+		Long: `Write the request log files of the kiln serve that started this process: it
+reads the server's flushes on standard input, writes each as a Parquet file and
+prints "<model>\t<path>" once the file is whole. kiln serve starts it at idle
+priority; --log-in-process does without it.`,
+		Example: `  kiln serve-log-writer < flushes   # started by kiln serve, not by hand`,
+		Hidden:  true,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// The server's end of the pipe decides when to stop: writes
+			// under way finish even when the server is interrupted.
+			return serving.RunLogWriter(context.WithoutCancel(cmd.Context()), cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
 }
 
 // serveTLS loads kiln serve's certificate and key; nil without them.

@@ -244,6 +244,7 @@ type requestLog struct {
 	seq     int64
 	flushMu sync.Mutex
 	written func(model, path string) // Options.LogWritten
+	proc    *logProc                 // Options.LogWriter's child, or nil
 }
 
 // ShippedLogName is the name, in a shared store, of the request log file
@@ -440,6 +441,11 @@ func (l *requestLog) close() error {
 		l.idle.Wait()
 	}
 	l.mu.Unlock()
+	if l.proc != nil {
+		if perr := l.proc.close(); perr != nil && err == nil {
+			err = fmt.Errorf("request log writer: %w", perr)
+		}
+	}
 	return err
 }
 
@@ -472,6 +478,13 @@ func (l *requestLog) write(b *logBuffer) error {
 		return fmt.Errorf("request log of %s: %w", b.model, err)
 	}
 	path := filepath.Join(dir, fmt.Sprintf("%d-%d-%d.parquet", time.Now().UnixMilli(), os.Getpid(), seq))
+	if l.proc != nil {
+		err := l.proc.send(b, path)
+		if err == nil {
+			return nil // the child reports the file once it is whole
+		}
+		l.log.Warn("request log: writing in this process", "error", err)
+	}
 	schema := dataset.Schema{Fields: append(append([]dataset.Field{}, b.inputs...), LogFields...)}
 	w, err := dataset.CreateParquet(path, schema, logWriterOptions)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,10 +105,22 @@ func checkNoTempFiles(t *testing.T, dir string) {
 // instance, in order, with typed inputs, nulls, the prediction, version,
 // variant, latency and time; failed requests are not logged.
 func TestRequestLog(t *testing.T) {
+	t.Run("in process", func(t *testing.T) { testRequestLog(t, nil) })
+	// The same files from a log writer child (this test binary, TestMain).
+	t.Run("child process", func(t *testing.T) {
+		t.Setenv(envLogWriter, "1")
+		testRequestLog(t, []string{os.Args[0], "-test.run=^$"})
+	})
+}
+
+func testRequestLog(t *testing.T, writer []string) {
 	uri1, _ := churnBundle(t, 1)
 	uri2, _ := churnBundle(t, 2)
 	dir := t.TempDir()
-	s := New(Options{RequestLogDir: dir, FlushInterval: time.Hour, Logger: quietLogger})
+	var mu sync.Mutex
+	var written []string
+	s := New(Options{RequestLogDir: dir, FlushInterval: time.Hour, Logger: quietLogger, LogWriter: writer,
+		LogWritten: func(_, path string) { mu.Lock(); written = append(written, path); mu.Unlock() }})
 	h := s.Handler()
 	predict := func(path, body string) PredictResponse {
 		t.Helper()
@@ -143,6 +156,15 @@ func TestRequestLog(t *testing.T) {
 	if len(files) != 2 {
 		t.Errorf("%d files, want one per model version: %v", len(files), files)
 	}
+	if writer != nil && (s.reqLog.proc == nil || s.reqLog.proc.sent != 2) {
+		t.Errorf("the log writer child wrote %+v files, want both", s.reqLog.proc)
+	}
+	mu.Lock()
+	slices.Sort(written)
+	if !slices.Equal(written, files) {
+		t.Errorf("LogWritten reported %v, want the files %v", written, files)
+	}
+	mu.Unlock()
 	for _, f := range files {
 		if filepath.Dir(f) != filepath.Join(dir, "churn") {
 			t.Errorf("file %s is not in %s", f, filepath.Join(dir, "churn"))
@@ -474,5 +496,24 @@ func TestRequestLogOldAndNewFiles(t *testing.T) {
 		if _, err := ReadRequestLog(context.Background(), f, []string{"nope"}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 			t.Errorf("%s: an unknown input column read without error (%v)", f, err)
 		}
+	}
+}
+
+// TestRequestLogWriterGone: a log writer child that is gone does not lose
+// rows: the server writes the files itself.
+func TestRequestLogWriterGone(t *testing.T) {
+	uri1, _ := churnBundle(t, 1)
+	dir := t.TempDir()
+	s := New(Options{RequestLogDir: dir, FlushInterval: time.Hour, Logger: quietLogger, LogWriter: []string{"false"}})
+	time.Sleep(100 * time.Millisecond) // let it exit
+	deploy(t, s, "churn", stable(1, uri1))
+	if rec := serve(t, s.Handler(), "POST", "/v1/models/churn:predict", predictV1Body(t, instances), ""); rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, rows := readLogs(t, dir, "churn"); len(rows) != len(instances) {
+		t.Fatalf("%d rows logged, want %d", len(rows), len(instances))
 	}
 }

@@ -58,6 +58,12 @@ type Options struct {
 	// is whole (from the goroutine that flushed it): `kiln serve` ships it
 	// to the object store, where workers on other machines read it.
 	LogWritten func(model, path string)
+	// LogWriter, when set, is the command line of a child process that
+	// encodes and writes the request log's files (one running RunLogWriter,
+	// like `kiln serve`'s hidden log-writer command), at a lower priority
+	// than the server; see logproc.go. Empty encodes them in this process,
+	// as does a child that fails.
+	LogWriter []string
 }
 
 // Target is one deployed model version.
@@ -247,6 +253,14 @@ func New(opts Options) *Server {
 	if opts.RequestLogDir != "" {
 		s.reqLog = newRequestLog(opts.RequestLogDir, opts.FlushRows, log)
 		s.reqLog.written = opts.LogWritten
+		if len(opts.LogWriter) > 0 {
+			p, err := startLogProc(opts.LogWriter, log, opts.LogWritten)
+			if err != nil {
+				log.Warn("request log: writing in this process", "error", err)
+			} else {
+				s.reqLog.proc = p
+			}
+		}
 	}
 	go s.flushLoop()
 	go s.shadowLoop()

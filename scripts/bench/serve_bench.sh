@@ -14,6 +14,7 @@
 # Environment: KILN_BENCH_SERVE_DIR, KILN_BENCH_SERVE_DURATION (s, default 10),
 # KILN_BENCH_SERVE_WARMUP (s, default 3), KILN_BENCH_SERVE_RUNS (measured runs per server,
 # default 3; the table shows the median by requests/s), KILN_BENCH_SERVE_CONNS (default 32),
+# KILN_BENCH_SERVE_KILN_ARGS (more kiln serve flags, e.g. --log-in-process),
 # KILN_BENCH_SERVE_PORT (default 18080; the peer uses the next port), KILN_BENCH_SERVE_PEER=0
 # to skip the peer.
 set -euo pipefail
@@ -85,8 +86,13 @@ wait_up() { # URL
   return 1
 }
 
-# CPU seconds (user+system) of the server process, and busy seconds of core 0.
-server_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$server_pid/stat"; }
+# CPU seconds (user+system) of the server process and its children (kiln
+# serve's request log writer), and busy seconds of core 0.
+server_cpu() {
+  local p pids=$server_pid
+  for p in $(pgrep -P "$server_pid" 2>/dev/null); do pids+=" $p"; done
+  for p in $pids; do cat "/proc/$p/stat" 2>/dev/null; done | awk '{s += $14 + $15} END {printf "%.2f", s / 100}'
+}
 sub() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a - b}'; }
 core0_busy() { awk '$1 == "cpu0" {printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100}' /proc/stat; }
 
@@ -111,7 +117,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 rm -rf "$DIR/home"
 mkdir -p "$DIR/home"
 KILN_HOME="$ABS/home" KILN_ADMIN_TOKEN=$TOKEN GOMAXPROCS=1 taskset -c 0 \
-  bin/kiln serve --addr "127.0.0.1:$PORT" --restore "" >"$DIR/kiln.log" 2>&1 &
+  bin/kiln serve --addr "127.0.0.1:$PORT" --restore "" ${KILN_BENCH_SERVE_KILN_ARGS:-} >"$DIR/kiln.log" 2>&1 &
 server_pid=$!
 wait_up "http://127.0.0.1:$PORT/healthz"
 deploy() { # JSON
@@ -124,6 +130,9 @@ deploy "{\"stable\":{\"version\":1,\"bundle_uri\":\"$ABS/bundle-v1\"},\"canary\"
 kiln=$(load "http://127.0.0.1:$PORT/v1/models/$MODEL:predict" kiln)
 stats=$(curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/admin/v1/models/$MODEL/stats")
 stop_server
+# Every request served is in the request log once the server has stopped
+# (its log writer child included): the log kept up with the load.
+logged=$(bin/scoregen logrows "$DIR/home/requests" "$MODEL")
 rm -rf "$DIR/home"
 
 peer=''
@@ -141,11 +150,11 @@ fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 versions=$($PY -c 'import fastapi, uvicorn, pydantic, xgboost, uvloop; print(f"FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__} (uvloop {uvloop.__version__}, h11), pydantic {pydantic.VERSION}, XGBoost {xgboost.__version__}")')
-$PY - "$kiln" "$peer" "$stats" "$kiln_diff" "$peer_diff" "$load_before" "$load_after" "$versions" "$DURATION" "$CONNS" "$RUNS" <<'PYEOF'
+$PY - "$kiln" "$peer" "$stats" "$kiln_diff" "$peer_diff" "$load_before" "$load_after" "$versions" "$DURATION" "$CONNS" "$RUNS" "$logged" <<'PYEOF'
 import json, statistics, sys
 kiln, peer = ([json.loads(l) for l in a.splitlines() if l.strip()] for a in sys.argv[1:3])
 stats = json.loads(sys.argv[3])
-kiln_diff, peer_diff, before, after, versions, duration, conns, runs = sys.argv[4:]
+kiln_diff, peer_diff, before, after, versions, duration, conns, runs, logged = sys.argv[4:]
 def rps(r): return r["requests"] / (r["duration_us"] / 1e6)
 def median(rs): return sorted(rs, key=rps)[len(rs) // 2]
 def row(name, rs):
@@ -166,10 +175,11 @@ if peer:
 vs = {v["version"]: v["requests"] for v in stats["variants"]}
 total = sum(vs.values())
 print("kiln split: " + ", ".join(f"v{v} {n:,} ({100 * n / total:.1f}%)" for v, n in sorted(vs.items())))
+print(f"kiln request log: {int(logged):,} rows for {total:,} requests served" + ("" if int(logged) == total else "  ** ROWS MISSING **"))
 print(f"predictions vs XGBoost (50 rows, max abs diff): kiln {kiln_diff}" + (f", peer {peer_diff}" if peer else ""))
 if peer:
     print(f"peer: {versions}")
-print("CPU µs: the server's CPU time per request; other s: the most time in a run that core 0 was busy")
+print("CPU µs: the server's CPU time per request (with its request log writer's); other s: the most time in a run that core 0 was busy")
 print("  (or stolen by the hypervisor) beyond the server's own CPU time: other processes, interrupts")
 print("targets: kiln >= 20,000 req/s with p99 <= 5 ms on one core, >= 20x the peer")
 PYEOF

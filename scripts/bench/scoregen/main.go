@@ -8,6 +8,9 @@
 //	    and for training.
 //	scoregen bundle -estimator logistic|xgboost -file MODEL.json -dir DIR
 //	    a Kiln bundle over f0..f29 (no transforms) with that estimator.
+//	scoregen logrows DIR MODEL
+//	    the number of rows in MODEL's request log files under DIR (a kiln
+//	    serve's requests/ directory), for serve_bench.sh's completeness check.
 //
 // The data are deterministic (fixed seed), so a cached copy is reused.
 package main
@@ -21,11 +24,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/model"
+	"github.com/kiln-ml/kiln/internal/serving"
 	"github.com/kiln-ml/kiln/internal/transform"
 )
 
@@ -53,6 +58,12 @@ func main() {
 		dir := fs.String("dir", "", "bundle directory to create")
 		fs.Parse(os.Args[2:])
 		err = genBundle(*dir, *est, *file)
+	case "logrows":
+		if len(os.Args) != 4 {
+			err = fmt.Errorf("usage: scoregen logrows DIR MODEL")
+			break
+		}
+		err = logRows(os.Args[2], os.Args[3])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -175,4 +186,23 @@ func genBundle(dir, est, file string) error {
 	}
 	os.RemoveAll(dir)
 	return model.WriteBundle(dir, man, map[string][]byte{"model.json": data})
+}
+
+// logRows prints the rows of model's request log files under dir.
+func logRows(dir, name string) error {
+	files, err := serving.RequestLogFiles(dir, name, time.Time{})
+	if err != nil {
+		return err
+	}
+	var rows int64
+	for _, f := range files {
+		r, err := dataset.OpenParquet(f)
+		if err != nil {
+			return err
+		}
+		rows += r.NumRows()
+		r.Close()
+	}
+	fmt.Println(rows)
+	return nil
 }
