@@ -13,7 +13,6 @@ import (
 	"github.com/kiln-ml/kiln/internal/dataset"
 	"github.com/kiln-ml/kiln/internal/drift"
 	"github.com/kiln-ml/kiln/internal/registry"
-	"github.com/kiln-ml/kiln/internal/serving"
 	"github.com/kiln-ml/kiln/internal/serving/logship"
 )
 
@@ -150,14 +149,8 @@ func appendServed(ctx context.Context, path string, prof *dataset.Profile, cols 
 }
 
 // requestLogFiles lists a model's request log files written at or after
-// since (serving.RequestLogFiles). With an object store as the artifact
-// store, the model servers are on other machines and ship their logs
-// there: the files this worker lacks are fetched first.
+// since, those the model servers shipped to an object store included
+// (logship.Files).
 func (a *Activities) requestLogFiles(ctx context.Context, model string, since time.Time) ([]string, error) {
-	if a.Store != nil && a.Store.RemoteURL() != "" {
-		if err := logship.Fetch(ctx, a.Store, a.RequestLogDir, model, since); err != nil {
-			return nil, err
-		}
-	}
-	return serving.RequestLogFiles(a.RequestLogDir, model, since)
+	return logship.Files(ctx, a.Store, a.RequestLogDir, model, since)
 }

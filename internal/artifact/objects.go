@@ -12,7 +12,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"cloud.google.com/go/storage"
@@ -407,8 +406,11 @@ func (s *Store) getDir(ctx context.Context, key, dst string) error {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		if err := s.getFileTo(ctx, key+"/"+f.Name, p, f.Size); err != nil {
-			return err
+		if err := s.getFile(ctx, key+"/"+f.Name, p); err != nil {
+			return fmt.Errorf("%s of the committed directory: %w", f.Name, err)
+		}
+		if st, err := os.Stat(p); err != nil || st.Size() != f.Size {
+			return fmt.Errorf("%s/%s is not the %d bytes its commit marker lists", Redact(s.remote.url(key)), f.Name, f.Size)
 		}
 	}
 	if err := os.WriteFile(filepath.Join(tmp, CommitMarker), b, 0o644); err != nil {
@@ -422,19 +424,6 @@ func (s *Store) getDir(ctx context.Context, key, dst string) error {
 	}
 	if err := os.Rename(tmp, dst); err != nil && !complete(dst) {
 		return err
-	}
-	return nil
-}
-
-// getFileTo downloads the object key, of size bytes, to the local file p.
-func (s *Store) getFileTo(ctx context.Context, key, p string, size int64) error {
-	r, err := s.remote.bucket.NewReader(ctx, key, nil)
-	if err != nil {
-		return remoteError(Redact(s.remote.url(key)), err)
-	}
-	defer r.Close()
-	if _, err := WriteStream(ctx, r, size, p, FetchOptions{}); err != nil {
-		return fmt.Errorf("reading %s: %w", Redact(s.remote.url(key)), err)
 	}
 	return nil
 }
@@ -470,20 +459,14 @@ func (s *Store) Keys(ctx context.Context) ([]string, error) {
 	if s.remote == nil {
 		return nil, errors.New("not an object store")
 	}
-	var keys []string
-	it := s.remote.bucket.List(&blob.ListOptions{Prefix: s.remote.prefix})
-	for {
-		o, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, strings.TrimPrefix(o.Key, s.remote.prefix))
+	objs, err := listObjects(ctx, s.remote.bucket, &blob.ListOptions{Prefix: s.remote.prefix}, Redact(s.RemoteURL()), func(key string) (string, string) {
+		return s.remote.url(key), strings.TrimPrefix(key, s.remote.prefix)
+	})
+	keys := make([]string, len(objs))
+	for i, o := range objs {
+		keys[i] = o.Key
 	}
-	slices.Sort(keys)
-	return keys, nil
+	return keys, err
 }
 
 // Put makes the file or directory at rel's local path (LocalPath(rel)),
@@ -567,7 +550,6 @@ func (s *Store) List(ctx context.Context, prefix, after string) ([]Object, error
 	if s.remote == nil {
 		return nil, errors.New("not an object store")
 	}
-	var objs []Object
 	opts := &blob.ListOptions{Prefix: s.remote.prefix + prefix, Delimiter: "/"}
 	if after != "" {
 		start := s.remote.prefix + prefix + after
@@ -583,23 +565,9 @@ func (s *Store) List(ctx context.Context, prefix, after string) ([]Object, error
 			return nil
 		}
 	}
-	it := s.remote.bucket.List(opts)
-	for {
-		o, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, remoteError(Redact(s.remote.url(s.remote.prefix+prefix)), err)
-		}
-		if o.IsDir {
-			continue
-		}
-		rel := strings.TrimPrefix(o.Key, s.remote.prefix)
-		objs = append(objs, Object{URI: s.remote.url(o.Key), Key: rel, Size: o.Size, ModTime: o.ModTime, MD5: md5Of(o)})
-	}
-	slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
-	return objs, nil
+	return listObjects(ctx, s.remote.bucket, opts, Redact(s.remote.url(opts.Prefix)), func(key string) (string, string) {
+		return s.remote.url(key), strings.TrimPrefix(key, s.remote.prefix)
+	})
 }
 
 // LocalFresh is Local for an artifact that Put may have replaced since this

@@ -221,21 +221,30 @@ func List(ctx context.Context, uri string) ([]Object, error) {
 	defer bucket.Close()
 	_, query, _ := strings.Cut(uri, "?")
 	bu, _ := url.Parse(ou.Bucket)
+	return listObjects(ctx, bucket, &blob.ListOptions{Prefix: ou.Key, Delimiter: "/"}, uri, func(key string) (string, string) {
+		return (&url.URL{Scheme: bu.Scheme, Host: bu.Host, Path: "/" + key, RawQuery: query}).String(), key
+	})
+}
+
+// listObjects lists a bucket's objects (not its "directories") in key
+// order; name gives an object's URI and the Key to report for it, shown
+// names the listing in errors.
+func listObjects(ctx context.Context, bucket *blob.Bucket, opts *blob.ListOptions, shown string, name func(objectKey string) (uri, key string)) ([]Object, error) {
 	var objs []Object
-	it := bucket.List(&blob.ListOptions{Prefix: ou.Key, Delimiter: "/"})
+	it := bucket.List(opts)
 	for {
 		o, err := it.Next(ctx)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, remoteError(uri, err)
+			return nil, remoteError(shown, err)
 		}
 		if o.IsDir {
 			continue
 		}
-		ob := url.URL{Scheme: bu.Scheme, Host: bu.Host, Path: "/" + o.Key, RawQuery: query}
-		objs = append(objs, Object{URI: ob.String(), Key: o.Key, Size: o.Size, ModTime: o.ModTime, MD5: md5Of(o)})
+		uri, key := name(o.Key)
+		objs = append(objs, Object{URI: uri, Key: key, Size: o.Size, ModTime: o.ModTime, MD5: md5Of(o)})
 	}
 	slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
 	return objs, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-ml/kiln/activities"
+	"github.com/kiln-ml/kiln/internal/artifact"
 	"github.com/kiln-ml/kiln/internal/experiment"
 	"github.com/kiln-ml/kiln/internal/labels"
 	"github.com/kiln-ml/kiln/internal/registry"
@@ -267,21 +268,21 @@ homes are added with --request-logs DIR.`,
 				return err
 			}
 			out := ExperimentShow{Experiment: rec, Definition: def}
+			// The home's logs, with those the model servers shipped to the
+			// object store (--artifacts), and those of --logs.
+			var store *artifact.Store
 			if cfg.Artifacts != "" {
-				// The model servers ship their logs to the object store.
-				store, err := cfg.openStore(ctx)
-				if err != nil {
+				if store, err = cfg.openStore(ctx); err != nil {
 					return err
 				}
-				err = logship.Fetch(ctx, store, cfg.path("requests"), rec.Model, rec.StartedAt)
-				store.Close()
-				if err != nil {
-					return err
-				}
+				defer store.Close()
+			}
+			logs, err := logship.Files(ctx, store, cfg.path("requests"), rec.Model, rec.StartedAt)
+			if err != nil {
+				return err
 			}
 			dirs := append([]string{cfg.path("requests")}, logDirs...)
-			var logs []string
-			for _, d := range dirs {
+			for _, d := range logDirs {
 				files, err := serving.RequestLogFiles(d, rec.Model, rec.StartedAt)
 				if err != nil {
 					return err

@@ -149,3 +149,16 @@ func Fetch(ctx context.Context, store *artifact.Store, dir, model string, since 
 	}
 	return nil
 }
+
+// Files lists model's request log files under dir written at or after
+// since (serving.RequestLogFiles), having first fetched from store those
+// that model servers on other machines shipped there, when store is an
+// object store (nil or a local store: dir alone).
+func Files(ctx context.Context, store *artifact.Store, dir, model string, since time.Time) ([]string, error) {
+	if store != nil && store.RemoteURL() != "" {
+		if err := Fetch(ctx, store, dir, model, since); err != nil {
+			return nil, err
+		}
+	}
+	return serving.RequestLogFiles(dir, model, since)
+}
