@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
@@ -276,4 +277,58 @@ func BenchmarkPredictHTTPGBDT(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// BenchmarkRequestLogChunk measures encoding one full chunk (logChunkRows
+// rows) of make bench-serve's request log rows (gbdtFeatures Float64
+// inputs) into a Parquet row group: the longest stretch a request log write
+// holds the processor (the server's when the log writer child is behind).
+func BenchmarkRequestLogChunk(b *testing.B) {
+	inputs := make([]dataset.Field, gbdtFeatures)
+	for j := range inputs {
+		inputs[j] = dataset.Field{Name: fmt.Sprintf("f%d", j), Type: dataset.Float64}
+	}
+	m := &model.Model{Manifest: model.Manifest{Inputs: inputs}}
+	l := newRequestLog(b.TempDir(), 1<<30, quietLogger)
+	rng := rand.New(rand.NewPCG(3, 1))
+	at := time.UnixMilli(1_700_000_000_000)
+	for i := range logChunkRows {
+		row := map[string]any{}
+		for _, f := range inputs {
+			row[f.Name] = rng.NormFloat64()
+		}
+		l.add("bench", 1, "stable", m, []map[string]any{row}, []float64{rng.Float64()}, []string{fmt.Sprintf("%032x", i)}, time.Millisecond, at)
+	}
+	buf := l.bufs[logKey{"bench", 1}]
+	schema := dataset.Schema{Fields: append(append([]dataset.Field{}, inputs...), LogFields...)}
+	dir := b.TempDir()
+	var w *dataset.Writer
+	// A file of FlushRows (50,000) rows is 49 chunks: one file per 49.
+	const perFile = 49
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if w == nil {
+			var err error
+			if w, err = dataset.CreateParquet(filepath.Join(dir, fmt.Sprintf("%d.parquet", i)), schema, logWriterOptions); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rec, err := buf.chunks[0].record(inputs, schema)
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = w.Write(rec)
+		rec.Release()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i%perFile == perFile-1 || i == b.N-1 {
+			if _, err := w.Commit(); err != nil {
+				b.Fatal(err)
+			}
+			w = nil
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/logChunkRows, "ns/row")
 }

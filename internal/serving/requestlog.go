@@ -479,11 +479,13 @@ func (l *requestLog) write(b *logBuffer) error {
 	}
 	path := filepath.Join(dir, fmt.Sprintf("%d-%d-%d.parquet", time.Now().UnixMilli(), os.Getpid(), seq))
 	if l.proc != nil {
-		err := l.proc.send(b, path)
-		if err == nil {
+		sent, err := l.proc.trySend(b, path)
+		switch {
+		case sent && err == nil:
 			return nil // the child reports the file once it is whole
+		case err != nil:
+			l.log.Warn("request log: writing in this process", "error", err)
 		}
-		l.log.Warn("request log: writing in this process", "error", err)
 	}
 	schema := dataset.Schema{Fields: append(append([]dataset.Field{}, b.inputs...), LogFields...)}
 	w, err := dataset.CreateParquet(path, schema, logWriterOptions)

@@ -1,7 +1,10 @@
 package serving
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +65,82 @@ func TestRequestLogChunks(t *testing.T) {
 		if got[LogPrediction] != float64(i) || got[LogPredictionID] != fmt.Sprintf("id-%d", i) || got[LogVersion] != int64(3) ||
 			got[LogVariant] != "canary" || got[LogTimeMs] != at.UnixMilli() || got[LogLatencyMs] != 1.0/7 {
 			t.Fatalf("row %d: %v", i, got)
+		}
+	}
+}
+
+// TestRequestLogWriterBehind: while the log writer child is still taking a
+// file, the server writes the next full buffer itself instead of queueing it
+// in memory behind the child, and every row reaches a file either way.
+func TestRequestLogWriterBehind(t *testing.T) {
+	dir := t.TempDir()
+	const perFile = 5
+	l := newRequestLog(dir, perFile, quietLogger)
+	var mu sync.Mutex
+	var written []string
+	l.written = func(model, path string) {
+		mu.Lock()
+		written = append(written, path)
+		mu.Unlock()
+	}
+	// The child is a goroutine running the child's loop on pipes, held
+	// back until the server has tried to write the second file.
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	start, exited := make(chan struct{}), make(chan error, 1)
+	go func() {
+		<-start
+		err := RunLogWriter(context.Background(), inR, outW)
+		outW.Close()
+		exited <- err
+	}()
+	l.proc = newLogProc(inW, outR, func() error { return <-exited }, l.written)
+	m := &model.Model{Manifest: model.Manifest{Inputs: churnInputs}}
+	at := time.UnixMilli(1_700_000_000_000)
+	logRows := func(from int) {
+		for i := from; i < from+perFile; i++ {
+			l.add("churn", 1, "stable", m, []map[string]any{instances[i%len(instances)]}, []float64{float64(i)}, []string{fmt.Sprintf("id-%d", i)}, time.Millisecond, at)
+		}
+	}
+	logRows(0) // full: handed to the child, which does not read yet
+	deadline := time.Now().Add(10 * time.Second)
+	for !l.proc.busy.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the first file never went to the child")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	logRows(perFile) // full while the child is busy: written by the server
+	for {
+		mu.Lock()
+		n := len(written)
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not write the second file while the child was busy")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(start)
+	if err := l.close(); err != nil {
+		t.Fatal(err)
+	}
+	files, rows := readLogs(t, dir, "churn")
+	if len(files) != 2 || len(written) != 2 {
+		t.Fatalf("%d files, %d reported, want 2 and 2", len(files), len(written))
+	}
+	if len(rows) != 2*perFile {
+		t.Fatalf("%d rows, want %d", len(rows), 2*perFile)
+	}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		seen[r[LogPredictionID].(string)] = true
+	}
+	for i := range 2 * perFile {
+		if !seen[fmt.Sprintf("id-%d", i)] {
+			t.Errorf("id-%d is not in the log", i)
 		}
 	}
 }
