@@ -16,7 +16,13 @@
 # default 3; the table shows the median by requests/s), KILN_BENCH_SERVE_CONNS (default 32),
 # KILN_BENCH_SERVE_KILN_ARGS (more kiln serve flags, e.g. --log-in-process),
 # KILN_BENCH_SERVE_PORT (default 18080; the peer uses the next port), KILN_BENCH_SERVE_PEER=0
-# to skip the peer.
+# to skip the peer, KILN_BENCH_SERVE_RATE (the fixed rate, default 20000).
+#
+# Then Kiln serves RUNS runs at a fixed rate, RATE requests a second offered by bin/loadgen
+# (scripts/bench/loadgen: an open loop, each latency counted from the request's scheduled
+# time) on core 1 with the same connections: the latency at that rate, stalls included,
+# which wrk's closed loop hides (it stops sending while the server stalls). The peer, far
+# below RATE, is not run at it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DIR=${KILN_BENCH_SERVE_DIR:-build/bench-serve}
@@ -27,6 +33,7 @@ PORT=${KILN_BENCH_SERVE_PORT:-18080}
 PEER_PORT=$((PORT + 1))
 RUN_PEER=${KILN_BENCH_SERVE_PEER:-1}
 RUNS=${KILN_BENCH_SERVE_RUNS:-3}
+RATE=${KILN_BENCH_SERVE_RATE:-20000}
 PY=/usr/bin/python3
 GO=${GO:-go}
 MODEL=bench
@@ -55,6 +62,7 @@ fi
 mkdir -p "$DIR" bin
 $GO build -o bin/kiln ./cmd/kiln
 $GO build -o bin/scoregen ./scripts/bench/scoregen
+$GO build -o bin/loadgen ./scripts/bench/loadgen
 ABS=$(cd "$DIR" && pwd)
 if [ ! -f "$DIR/x.f64" ]; then
   bin/scoregen data -rows 200000 -peer-rows 200000 -dir "$DIR"
@@ -126,6 +134,16 @@ load() {
   done
 }
 
+# fixed_rate URL NAME: RUNS runs of bin/loadgen offering RATE requests a
+# second over CONNS connections; one JSON line per run.
+fixed_rate() {
+  for i in $(seq "$RUNS"); do
+    GOMAXPROCS=1 taskset -c 1 bin/loadgen -url "$1" -bodies "$ABS/bodies.txt" -rate "$RATE" \
+      -duration "${DURATION}s" -conns "$CONNS" | tee "$DIR/loadgen-$2-$i.txt" | sed -n 's/^RESULT //p'
+    drained
+  done
+}
+
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Kiln: v1 stable alone for the check, then v1 stable + v2 canary at 10% for the load.
@@ -143,6 +161,10 @@ deploy "{\"stable\":{\"version\":1,\"bundle_uri\":\"$ABS/bundle-v1\"}}"
 kiln_diff=$($PY scripts/bench/serve_fastapi.py check "$DIR" "http://127.0.0.1:$PORT/v1/models/$MODEL:predict")
 deploy "{\"stable\":{\"version\":1,\"bundle_uri\":\"$ABS/bundle-v1\"},\"canary\":{\"version\":2,\"bundle_uri\":\"$ABS/bundle-v2\"},\"canary_percent\":10}"
 kiln=$(load "http://127.0.0.1:$PORT/v1/models/$MODEL:predict" kiln)
+# The same server at a fixed rate offered (an open loop, bin/loadgen): the
+# latency a client sees at RATE requests a second, queueing behind a stall
+# included, which wrk's closed loop hides.
+kiln_rate=$(fixed_rate "http://127.0.0.1:$PORT/v1/models/$MODEL:predict" kiln)
 stats=$(curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/admin/v1/models/$MODEL/stats")
 stop_server
 # Every request served is in the request log once the server has stopped
@@ -165,11 +187,13 @@ fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 versions=$($PY -c 'import fastapi, uvicorn, pydantic, xgboost, uvloop; print(f"FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__} (uvloop {uvloop.__version__}, h11), pydantic {pydantic.VERSION}, XGBoost {xgboost.__version__}")')
-$PY - "$kiln" "$peer" "$stats" "$kiln_diff" "$peer_diff" "$load_before" "$load_after" "$versions" "$DURATION" "$CONNS" "$RUNS" "$logged" <<'PYEOF'
+$PY - "$kiln" "$peer" "$stats" "$kiln_diff" "$peer_diff" "$load_before" "$load_after" "$versions" "$DURATION" "$CONNS" "$RUNS" "$logged" "$kiln_rate" "$RATE" <<'PYEOF'
 import json, statistics, sys
 kiln, peer = ([json.loads(l) for l in a.splitlines() if l.strip()] for a in sys.argv[1:3])
 stats = json.loads(sys.argv[3])
-kiln_diff, peer_diff, before, after, versions, duration, conns, runs, logged = sys.argv[4:]
+kiln_diff, peer_diff, before, after, versions, duration, conns, runs, logged = sys.argv[4:13]
+fixed = [json.loads(l) for l in sys.argv[13].splitlines() if l.strip()]
+rate = float(sys.argv[14])
 def rps(r): return r["requests"] / (r["duration_us"] / 1e6)
 def median(rs): return sorted(rs, key=rps)[len(rs) // 2]
 def row(name, rs):
@@ -197,5 +221,13 @@ if peer:
 print("CPU µs: the server's CPU time per request, with its request log writer's (counted until the writer is idle after the run);")
 print("  other s: the most time in a run that core 0 was busy")
 print("  (or stolen by the hypervisor) beyond the server's own CPU time: other processes, interrupts")
+if fixed:
+    by99 = sorted(fixed, key=lambda r: r["p99_us"])
+    f = by99[len(by99) // 2]
+    p99s = ", ".join("%.2f" % (r["p99_us"] / 1e3) for r in fixed)
+    print(f"kiln serve at a fixed {rate:,.0f} req/s offered (bin/loadgen, open loop, {len(fixed)} runs of {duration} s, median by p99):")
+    print(f"  answered {rps(f):,.0f} req/s, p50 {f['p50_us'] / 1e3:.2f} ms, p90 {f['p90_us'] / 1e3:.2f} ms, p99 {f['p99_us'] / 1e3:.2f} ms,"
+          f" p99.9 {f['p999_us'] / 1e3:.2f} ms, max {f['max_us'] / 1e3:.2f} ms; runs' p99 {p99s} ms;"
+          f" errors {sum(r['errors'] + r['non2xx'] for r in fixed)}")
 print("targets: kiln >= 20,000 req/s with p99 <= 5 ms on one core, >= 20x the peer")
 PYEOF
