@@ -205,9 +205,9 @@ type logProc struct {
 	done chan struct{} // closed when the child's output is read to its end
 	dead bool
 	sent int // files handed over whole
-	// busy is set while a file is being handed over: the child takes one
-	// file at a time (see trySend).
-	busy atomic.Bool
+	// queued counts the files being handed over or waiting to be (at
+	// most maxQueued; see trySend).
+	queued atomic.Int32
 }
 
 // newLogProc is the server's end of a started child: in is its input,
@@ -227,19 +227,25 @@ func newLogProc(in io.WriteCloser, out io.Reader, wait func() error, written fun
 	return p
 }
 
-// trySend hands b to the child, as send does, unless the child is still
-// taking an earlier file; then it reports false and the caller writes b
+// maxQueued is how many files the server hands the child at a time: one
+// being sent and one waiting, because a flush usually holds two buffers (a
+// stable version's and a canary's) at once.
+const maxQueued = 2
+
+// trySend hands b to the child, as send does, unless maxQueued files are
+// already on their way to it; then it reports false and the caller writes b
 // itself. Without that bound a child that cannot keep up (at idle priority
 // on a server whose core is always busy, it gets no time at all) would
 // leave every later buffer waiting in the server's memory: make bench-serve
 // saw the server's heap grow by 14 MB a second at 36,000 requests a second,
 // and a throughput that did not pay for the log. With it, the server writes
-// what the child cannot, and at most one buffer waits on the child.
+// what the child cannot, and at most maxQueued buffers wait on the child.
 func (p *logProc) trySend(b *logBuffer, path string) (bool, error) {
-	if !p.busy.CompareAndSwap(false, true) {
+	if p.queued.Add(1) > maxQueued {
+		p.queued.Add(-1)
 		return false, nil
 	}
-	defer p.busy.Store(false)
+	defer p.queued.Add(-1)
 	return true, p.send(b, path)
 }
 

@@ -69,9 +69,10 @@ func TestRequestLogChunks(t *testing.T) {
 	}
 }
 
-// TestRequestLogWriterBehind: while the log writer child is still taking a
-// file, the server writes the next full buffer itself instead of queueing it
-// in memory behind the child, and every row reaches a file either way.
+// TestRequestLogWriterBehind: while maxQueued files are on their way to the
+// log writer child, the server writes the next full buffer itself instead
+// of queueing it in memory behind the child, and every row reaches a file
+// either way.
 func TestRequestLogWriterBehind(t *testing.T) {
 	dir := t.TempDir()
 	const perFile = 5
@@ -102,15 +103,18 @@ func TestRequestLogWriterBehind(t *testing.T) {
 			l.add("churn", 1, "stable", m, []map[string]any{instances[i%len(instances)]}, []float64{float64(i)}, []string{fmt.Sprintf("id-%d", i)}, time.Millisecond, at)
 		}
 	}
-	logRows(0) // full: handed to the child, which does not read yet
+	// maxQueued full buffers go to the child, which does not read yet.
+	for k := range maxQueued {
+		logRows(k * perFile)
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !l.proc.busy.Load() {
+	for l.proc.queued.Load() < maxQueued {
 		if time.Now().After(deadline) {
-			t.Fatal("the first file never went to the child")
+			t.Fatal("the first files never went to the child")
 		}
 		time.Sleep(time.Millisecond)
 	}
-	logRows(perFile) // full while the child is busy: written by the server
+	logRows(maxQueued * perFile) // full while the child is behind: written by the server
 	for {
 		mu.Lock()
 		n := len(written)
@@ -119,7 +123,7 @@ func TestRequestLogWriterBehind(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the server did not write the second file while the child was busy")
+			t.Fatal("the server did not write the file the child had no room for")
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -127,18 +131,19 @@ func TestRequestLogWriterBehind(t *testing.T) {
 	if err := l.close(); err != nil {
 		t.Fatal(err)
 	}
-	files, rows := readLogs(t, dir, "churn")
-	if len(files) != 2 || len(written) != 2 {
-		t.Fatalf("%d files, %d reported, want 2 and 2", len(files), len(written))
+	const files = maxQueued + 1
+	got, rows := readLogs(t, dir, "churn")
+	if len(got) != files || len(written) != files {
+		t.Fatalf("%d files, %d reported, want %d and %d", len(got), len(written), files, files)
 	}
-	if len(rows) != 2*perFile {
-		t.Fatalf("%d rows, want %d", len(rows), 2*perFile)
+	if len(rows) != files*perFile {
+		t.Fatalf("%d rows, want %d", len(rows), files*perFile)
 	}
 	seen := map[string]bool{}
 	for _, r := range rows {
 		seen[r[LogPredictionID].(string)] = true
 	}
-	for i := range 2 * perFile {
+	for i := range files * perFile {
 		if !seen[fmt.Sprintf("id-%d", i)] {
 			t.Errorf("id-%d is not in the log", i)
 		}
