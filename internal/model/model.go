@@ -23,6 +23,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -341,25 +342,58 @@ func (m *Model) PredictRows(rows []map[string]any) ([]float64, error) {
 // columns read as a numeric-looking category by value ("2" as "2.0"; see
 // transform.Step.NumericSpellings), which a server reports.
 func (m *Model) PredictRowsReport(rows []map[string]any) ([]float64, []transform.Respelling, error) {
-	x, err := m.rowsMatrix(rows)
+	x, scratch, err := m.rowsMatrix(rows)
 	if err != nil {
 		return nil, nil, err
 	}
 	preds, err := m.predictAll(x)
-	return preds, x.Respelled, err
+	respelled := x.Respelled
+	scratch.release()
+	return preds, respelled, err
 }
 
 // rowsMatrix is the feature matrix of decoded JSON rows: identityRows when
 // it applies, else the transforms' ApplyRows (whose Respelled it keeps).
-func (m *Model) rowsMatrix(rows []map[string]any) (*Matrix, error) {
-	if x, ok := identityRows(m.Manifest.Transforms, rows); ok {
-		return x, nil
+// An identity matrix is built in scratch storage (non-nil scratch), which
+// the caller releases once it is done with x.
+func (m *Model) rowsMatrix(rows []map[string]any) (*Matrix, *scratchMatrix, error) {
+	scratch, _ := matrices.Get().(*scratchMatrix)
+	if scratch == nil {
+		scratch = new(scratchMatrix)
 	}
+	if x, ok := identityRowsInto(m.Manifest.Transforms, rows, scratch); ok {
+		return x, scratch, nil
+	}
+	scratch.release()
 	x, err := m.Manifest.Transforms.ApplyRows(rows)
 	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
+		return nil, nil, fmt.Errorf("model: %w", err)
 	}
-	return x, nil
+	return x, nil, nil
+}
+
+// scratchMatrix is the storage of an identity matrix (identityRowsInto),
+// recycled through matrices: a one-row request's 30 columns were a
+// kilobyte of garbage per prediction in kiln serve.
+type scratchMatrix struct {
+	x    Matrix
+	vals []float64
+	cols [][]float64
+}
+
+// matrices recycles scratchMatrix values.
+var matrices sync.Pool
+
+// maxScratchValues bounds the matrices that are recycled (values).
+const maxScratchValues = 1 << 16
+
+// release returns s to matrices; nil does nothing.
+func (s *scratchMatrix) release() {
+	if s == nil || cap(s.vals) > maxScratchValues {
+		return
+	}
+	s.x = Matrix{}
+	matrices.Put(s)
 }
 
 // identityRows is ApplyRows for the identity transforms (no steps, every
@@ -370,6 +404,11 @@ func (m *Model) rowsMatrix(rows []map[string]any) (*Matrix, error) {
 // one-row prediction. ok is false for other transforms and other values,
 // which ApplyRows then converts or rejects.
 func identityRows(t *transform.Fitted, rows []map[string]any) (x *Matrix, ok bool) {
+	return identityRowsInto(t, rows, new(scratchMatrix))
+}
+
+// identityRowsInto is identityRows building the matrix in s's storage.
+func identityRowsInto(t *transform.Fitted, rows []map[string]any, s *scratchMatrix) (x *Matrix, ok bool) {
 	if len(t.Steps) != 0 || len(t.Features) != len(t.Inputs) {
 		return nil, false
 	}
@@ -378,9 +417,14 @@ func identityRows(t *transform.Fitted, rows []map[string]any) (x *Matrix, ok boo
 			return nil, false
 		}
 	}
-	n := len(rows)
-	vals := make([]float64, n*len(t.Inputs))
-	cols := make([][]float64, len(t.Inputs))
+	n, k := len(rows), len(t.Inputs)
+	if cap(s.vals) < n*k {
+		s.vals = make([]float64, n*k)
+	}
+	if cap(s.cols) < k {
+		s.cols = make([][]float64, k)
+	}
+	vals, cols := s.vals[:n*k], s.cols[:k] // every value is set below
 	for j, in := range t.Inputs {
 		c := vals[j*n : (j+1)*n : (j+1)*n]
 		for i, row := range rows {
@@ -395,7 +439,8 @@ func identityRows(t *transform.Fitted, rows []map[string]any) (x *Matrix, ok boo
 		}
 		cols[j] = c
 	}
-	return &Matrix{Rows: n, Features: t.Features, Cols: cols}, true
+	s.x = Matrix{Rows: n, Features: t.Features, Cols: cols}
+	return &s.x, true
 }
 
 // predictAll runs the estimator over every row of x.

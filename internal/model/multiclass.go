@@ -99,12 +99,14 @@ func (m *Model) ScoreRows(rows []map[string]any) (Scores, error) {
 		v, r, err := m.PredictRowsReport(rows)
 		return Scores{Values: v, Respelled: r}, err
 	}
-	x, err := m.rowsMatrix(rows)
+	x, scratch, err := m.rowsMatrix(rows)
 	if err != nil {
 		return Scores{}, err
 	}
 	s := Scores{Values: make([]float64, x.Rows), Proba: make([]float64, x.Rows*k), Respelled: x.Respelled}
-	if err := m.PredictProbaMatrix(x, s.Proba); err != nil {
+	err = m.PredictProbaMatrix(x, s.Proba)
+	scratch.release()
+	if err != nil {
 		return Scores{}, err
 	}
 	Argmax(s.Proba, k, s.Values)

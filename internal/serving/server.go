@@ -143,6 +143,9 @@ type PredictResponse struct {
 	Probabilities [][]float64 `json:"probabilities,omitempty"`
 	// warnings go to the Kiln-Warning headers (WarningHeader).
 	warnings []string
+	// rowsKept is set when the request's rows are still in use after the
+	// answer (mirrored to a shadow), so that they are not recycled.
+	rowsKept bool
 }
 
 // ModelStatus describes a served model.
@@ -164,6 +167,9 @@ type loaded struct {
 	shadow  *model.Model
 	shadowM *shadowMetrics
 	exp     *assigner
+	// names are the stable version's input names, each its own key and
+	// value (parseV1Request).
+	names map[string]string
 }
 
 // variantKey names one version in one variant.
@@ -324,6 +330,10 @@ func (s *Server) SetDeployment(name string, d Deployment) error {
 	var err error
 	if l.stable, err = s.cache.load(d.Stable.BundleURI); err != nil {
 		return fmt.Errorf("loading stable v%d: %w", d.Stable.Version, err)
+	}
+	l.names = make(map[string]string, len(l.stable.Manifest.Inputs))
+	for _, f := range l.stable.Manifest.Inputs {
+		l.names[f.Name] = f.Name
 	}
 	if d.Canary != nil {
 		if l.canary, err = s.cache.load(d.Canary.BundleURI); err != nil {
@@ -659,7 +669,8 @@ func (s *Server) predict(m *served, rows []map[string]any, ids []string, start t
 		s.mirror(shadowJob{mdl: l.shadow, m: l.shadowM, binary: l.shadow.Manifest.Task == model.TaskBinary,
 			classes: l.shadow.Manifest.Task == model.TaskMulticlass, rows: rows, live: preds, liveDur: modelDur})
 	}
-	resp := PredictResponse{Predictions: preds, PredictionIDs: ids, ModelName: m.name, ModelVersion: vm.version, Variant: vm.variant}
+	resp := PredictResponse{Predictions: preds, PredictionIDs: ids, ModelName: m.name, ModelVersion: vm.version, Variant: vm.variant,
+		rowsKept: l.shadow != nil}
 	if sc.Proba != nil {
 		setClasses(&resp, mdl.Manifest.Classes, sc.Proba)
 	}
@@ -738,6 +749,9 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 	}
 	setWarnings(w, resp)
 	writePredictResponse(w, resp)
+	if !resp.rowsKept {
+		releaseRows(rows)
+	}
 }
 
 // v2Tensor is one Open Inference Protocol v2 input or output.
