@@ -27,7 +27,7 @@ import (
 
 func newServeCmd(cfg *Config) *cobra.Command {
 	var addr, grpcAddr, token, restoreAlias, httpsCert, httpsKey string
-	var logInProcess bool
+	var logInProcess, fastHTTP bool
 	var gcPercent int
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -157,6 +157,10 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 				}()
 			}
 			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
+			var fast *serving.FastHTTP // the prediction routes over plain HTTP
+			if tlsCfg == nil && fastHTTP {
+				fast = serving.NewFastHTTP(srv, hs)
+			}
 			drained := make(chan struct{})
 			go func() {
 				defer close(drained)
@@ -180,7 +184,11 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 						}
 					}()
 				}
-				_ = hs.Shutdown(sctx)
+				if fast != nil {
+					_ = fast.Shutdown(sctx)
+				} else {
+					_ = hs.Shutdown(sctx)
+				}
 			}()
 			abs, _ := filepath.Abs(cfg.path("requests"))
 			scheme, grpcTLS := "http", ""
@@ -192,6 +200,9 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 				fmt.Fprintf(cfg.stdout, "Open Inference Protocol v2 over gRPC%s on %s\n", grpcTLS, gln.Addr())
 			}
 			serve := func() error { return hs.Serve(ln) }
+			if fast != nil {
+				serve = func() error { return fast.Serve(ln) }
+			}
 			if tlsCfg != nil {
 				serve = func() error { return hs.ServeTLS(ln, "", "") }
 			}
@@ -220,6 +231,7 @@ Every served row is logged to $KILN_HOME/requests/NAME/*.parquet for drift monit
 	f.StringVar(&grpcAddr, "grpc-addr", "", "listen address of the Open Inference Protocol v2 gRPC service (empty: no gRPC)")
 	f.StringVar(&token, "admin-token", "", "bearer token of the admin routes (env KILN_ADMIN_TOKEN; default: $KILN_HOME/admin-token)")
 	f.StringVar(&restoreAlias, "restore", "production", "serve each model's version at this alias on start (empty: none)")
+	f.BoolVar(&fastHTTP, "fast-http", true, "answer the prediction routes over plain HTTP/1.1 with Kiln's own request reader, everything else with net/http (false: all with net/http)")
 	f.BoolVar(&logInProcess, "log-in-process", false, "encode the request log in the server process instead of a lower-priority child process")
 	return cmd
 }

@@ -142,7 +142,8 @@ func irisRows(fp32 bool) []map[string]any {
 // model without a deployment ("pending").
 type conformance struct {
 	srv, pending           *Server
-	rest, restPending      string // base URLs
+	rest, restPending      string // base URLs (FastHTTP)
+	plain, plainPending    string // the same servers' base URLs through net/http alone
 	grpc, grpcPending      inferencepb.GRPCInferenceServiceClient
 	uri3, uri4, irisURI    string
 	p3, p4                 []float64 // churn fixture predictions by v3 and v4
@@ -183,6 +184,7 @@ func newConformance(t *testing.T) *conformance {
 
 	c.rest, c.grpc = serveBoth(t, c.srv)
 	c.restPending, c.grpcPending = serveBoth(t, c.pending)
+	c.plain, c.plainPending = servePlain(t, c.srv), servePlain(t, c.pending)
 
 	c.churnRows = churnFixtureRows(t)
 	c.p3 = wantPredictions(t, c.churnDir3, c.churnRows)
@@ -195,11 +197,44 @@ func newConformance(t *testing.T) *conformance {
 	return c
 }
 
-// serveBoth serves s over HTTP and gRPC on loopback until the test ends.
-func serveBoth(t *testing.T, s *Server) (string, inferencepb.GRPCInferenceServiceClient) {
+// servePlain serves s.Handler() with net/http alone on loopback until the
+// test ends, and returns its base URL.
+func servePlain(t *testing.T, s *Server) string {
 	t.Helper()
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
+// serveFast serves s with FastHTTP (as kiln serve does) on loopback until
+// the test ends, and returns its base URL.
+func serveFast(t testing.TB, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := NewFastHTTP(s, &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second})
+	served := make(chan error, 1)
+	go func() { served <- fs.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := fs.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-served; err != http.ErrServerClosed {
+			t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// serveBoth serves s over HTTP (FastHTTP) and gRPC on loopback until the
+// test ends.
+func serveBoth(t *testing.T, s *Server) (string, inferencepb.GRPCInferenceServiceClient) {
+	t.Helper()
+	rest := serveFast(t, s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +247,7 @@ func serveBoth(t *testing.T, s *Server) (string, inferencepb.GRPCInferenceServic
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return hs.URL, inferencepb.NewGRPCInferenceServiceClient(conn)
+	return rest, inferencepb.NewGRPCInferenceServiceClient(conn)
 }
 
 // httpCall sends one request and returns the status, Content-Type and body.
@@ -445,47 +480,52 @@ func TestConformanceREST(t *testing.T) {
 			body: `{"inputs":[{"name":"charges","shape":[1],"datatype":"FP64","data":1}]}`, code: 400, errHas: []string{"decoding request body", `input "charges"`}},
 		{name: "v2 infer, not JSON", method: "POST", path: "/v2/models/churn/infer", body: `inputs=1`, code: 400, errHas: []string{"decoding request body"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			base := c.rest
-			if tt.pending {
-				base = c.restPending
-			}
-			body := tt.body
-			if name, ok := strings.CutPrefix(body, "@"); ok {
-				body = fixture(t, name)
-			}
-			code, ct, b := httpCall(t, tt.method, base+tt.path, body)
-			if code != tt.code {
-				t.Fatalf("status %d, want %d: %s", code, tt.code, b)
-			}
-			if ct != "application/json" {
-				t.Errorf("Content-Type %q, want application/json", ct)
-			}
-			var got any
-			if err := json.Unmarshal(b, &got); err != nil {
-				t.Fatalf("answer %s is not JSON: %v", b, err)
-			}
-			if tt.errHas != nil {
-				e, _ := got.(map[string]any)
-				msg, _ := e["error"].(string)
-				if len(e) != 1 || msg == "" {
-					t.Fatalf("error answer %s is not {\"error\": message}", b)
+	for _, server := range []string{"fast", "net-http"} {
+		for _, tt := range tests {
+			t.Run(server+"/"+tt.name, func(t *testing.T) {
+				base, pending := c.rest, c.restPending
+				if server == "net-http" {
+					base, pending = c.plain, c.plainPending
 				}
-				for _, want := range tt.errHas {
-					if !strings.Contains(msg, want) {
-						t.Errorf("error %q does not mention %q", msg, want)
+				if tt.pending {
+					base = pending
+				}
+				body := tt.body
+				if name, ok := strings.CutPrefix(body, "@"); ok {
+					body = fixture(t, name)
+				}
+				code, ct, b := httpCall(t, tt.method, base+tt.path, body)
+				if code != tt.code {
+					t.Fatalf("status %d, want %d: %s", code, tt.code, b)
+				}
+				if ct != "application/json" {
+					t.Errorf("Content-Type %q, want application/json", ct)
+				}
+				var got any
+				if err := json.Unmarshal(b, &got); err != nil {
+					t.Fatalf("answer %s is not JSON: %v", b, err)
+				}
+				if tt.errHas != nil {
+					e, _ := got.(map[string]any)
+					msg, _ := e["error"].(string)
+					if len(e) != 1 || msg == "" {
+						t.Fatalf("error answer %s is not {\"error\": message}", b)
 					}
+					for _, want := range tt.errHas {
+						if !strings.Contains(msg, want) {
+							t.Errorf("error %q does not mention %q", msg, want)
+						}
+					}
+					return
 				}
-				return
-			}
-			if tt.idsAt != nil {
-				generatedIDs(t, got, tt.idsAt...)
-			}
-			if want := jsonValueOf(t, tt.want); !reflect.DeepEqual(got, want) {
-				t.Errorf("answer\n%s\nwant\n%s", mustJSON(t, got), mustJSON(t, want))
-			}
-		})
+				if tt.idsAt != nil {
+					generatedIDs(t, got, tt.idsAt...)
+				}
+				if want := jsonValueOf(t, tt.want); !reflect.DeepEqual(got, want) {
+					t.Errorf("answer\n%s\nwant\n%s", mustJSON(t, got), mustJSON(t, want))
+				}
+			})
+		}
 	}
 }
 
