@@ -207,8 +207,8 @@ func servePlain(t *testing.T, s *Server) string {
 }
 
 // serveFast serves s with FastHTTP (as kiln serve does) on loopback until
-// the test ends, and returns its base URL.
-func serveFast(t testing.TB, s *Server) string {
+// the test ends, and returns it and its base URL.
+func serveFast(t testing.TB, s *Server) (*FastHTTP, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -227,14 +227,14 @@ func serveFast(t testing.TB, s *Server) string {
 			t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
 		}
 	})
-	return "http://" + ln.Addr().String()
+	return fs, "http://" + ln.Addr().String()
 }
 
 // serveBoth serves s over HTTP (FastHTTP) and gRPC on loopback until the
 // test ends.
 func serveBoth(t *testing.T, s *Server) (string, inferencepb.GRPCInferenceServiceClient) {
 	t.Helper()
-	rest := serveFast(t, s)
+	_, rest := serveFast(t, s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -28,20 +28,8 @@ func newFastFixture(t *testing.T) *fastFixture {
 	uri, dir := churnBundle(t, 1)
 	s := newTestServer(t, Options{})
 	deploy(t, s, "churn", stable(1, uri))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := NewFastHTTP(s, &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second})
-	served := make(chan error, 1)
-	go func() { served <- fs.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		fs.Shutdown(ctx)
-		<-served
-	})
-	return &fastFixture{s: s, fs: fs, addr: ln.Addr().String(), body: predictV1Body(t, instances[:1]),
+	fs, url := serveFast(t, s)
+	return &fastFixture{s: s, fs: fs, addr: strings.TrimPrefix(url, "http://"), body: predictV1Body(t, instances[:1]),
 		want: wantPredictions(t, dir, instances[:1])[0]}
 }
 

@@ -323,42 +323,39 @@ func (p *v1Parser) scalar() (any, bool) {
 
 // str parses a string of printable ASCII without escapes.
 func (p *v1Parser) str() (string, bool) {
-	if !p.next('"') {
-		return "", false
-	}
-	for j := p.i; j < len(p.b); j++ {
-		switch c := p.b[j]; {
-		case c == '"':
-			s := string(p.b[p.i:j])
-			p.i = j + 1
-			return s, true
-		case c < 0x20 || c >= 0x80 || c == '\\':
-			return "", false
-		}
-	}
-	return "", false
+	b, ok := p.strBytes()
+	return string(b), ok
 }
 
 // name parses an instance's key as str does, as the model's own string
 // when it is one of the model's input names (no allocation).
 func (p *v1Parser) name() (string, bool) {
-	if !p.next('"') {
+	b, ok := p.strBytes()
+	if !ok {
 		return "", false
+	}
+	if s, ok := p.names[string(b)]; ok {
+		return s, true
+	}
+	return string(b), true
+}
+
+// strBytes parses what str parses and returns its bytes in the body.
+func (p *v1Parser) strBytes() ([]byte, bool) {
+	if !p.next('"') {
+		return nil, false
 	}
 	for j := p.i; j < len(p.b); j++ {
 		switch c := p.b[j]; {
 		case c == '"':
 			b := p.b[p.i:j]
 			p.i = j + 1
-			if s, ok := p.names[string(b)]; ok {
-				return s, true
-			}
-			return string(b), true
+			return b, true
 		case c < 0x20 || c >= 0x80 || c == '\\':
-			return "", false
+			return nil, false
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // rowMaps recycles the maps of request rows (newRowMap, releaseRows).
