@@ -512,6 +512,10 @@ func (s *Server) model(name string) *served {
 //	POST /v2/models/{name}[/versions/{v}]/infer   and inference (also over gRPC: GRPCServer)
 //	PUT  /admin/v1/models/{name}/deployment       Deployment (bearer token)
 //	GET  /admin/v1/models/{name}/stats            Stats (bearer token)
+//
+// FastHTTP answers the two POST routes by calling their handlers itself, not
+// through the mux returned here: anything added around the mux must be
+// added there too.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
