@@ -83,9 +83,10 @@ func (f *FastHTTP) Serve(ln net.Listener) error {
 				<-served
 				return http.ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// As net/http does on a temporary accept error.
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() {
+				// As net/http does on a temporary accept error (too many
+				// open files, a connection aborted before it was accepted).
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				time.Sleep(delay)
 				continue
