@@ -153,7 +153,7 @@ const (
 
 // gbdtBundle writes a bundle of a random complete ensemble (seeded) and
 // returns its URI.
-func gbdtBundle(b *testing.B, seed uint64) string {
+func gbdtBundle(b testing.TB, seed uint64) string {
 	b.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	names := make([]string, gbdtFeatures)

@@ -353,7 +353,13 @@ func (l *requestLog) add(name string, version int64, variant string, m *model.Mo
 		c.ts = append(c.ts, ms)
 		c.ids = append(c.ids, ids[i])
 	}
-	b.rows += len(rows)
+	l.filled(key, b, len(rows))
+}
+
+// filled ends an add of n rows to b (l.mu held; it unlocks it): a buffer
+// that is full is written in the background.
+func (l *requestLog) filled(key logKey, b *logBuffer, n int) {
+	b.rows += n
 	full := b.rows >= l.maxRows
 	if full {
 		delete(l.bufs, key)

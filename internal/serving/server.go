@@ -170,6 +170,9 @@ type loaded struct {
 	// names are the stable version's input names, each its own key and
 	// value (parseV1Request).
 	names map[string]string
+	// dense is the layout of dense v1 requests (dense.go), nil when the
+	// deployment takes only row maps.
+	dense *denseLayout
 }
 
 // variantKey names one version in one variant.
@@ -380,6 +383,9 @@ func (s *Server) SetDeployment(name string, d Deployment) error {
 	}
 	if l.exp != nil {
 		l.exp.arms = arms
+	}
+	if l.exp == nil && l.shadow == nil {
+		l.dense = newDenseLayout(l.stable, l.canary)
 	}
 	m.cur.Store(l)
 	s.metrics.canary.WithLabelValues(name).Set(float64(d.CanaryPercent))
@@ -622,22 +628,40 @@ func pick(l *loaded, rows []map[string]any, header func(string) string) (*model.
 	return l.stable, l.stableM
 }
 
-// predict runs rows through the chosen variant, counts the outcome, logs
-// the rows, and mirrors them to the shadow, if any. ids are the client's
+// predictInput is a request's rows: maps, or a dense matrix of layout
+// (dense.go), which only a deployment with that layout takes.
+type predictInput struct {
+	rows   []map[string]any
+	dense  *v1Dense
+	layout *denseLayout
+}
+
+// predict runs the rows through the chosen variant, counts the outcome,
+// logs the rows, and mirrors them to the shadow, if any. ids are the client's
 // prediction IDs (already checked), nil to generate them; start is when the
 // request arrived; header reads the request's headers (an experiment's
 // key), nil when it has none.
-func (s *Server) predict(m *served, rows []map[string]any, ids []string, start time.Time, header func(string) string) (PredictResponse, int, error) {
+func (s *Server) predict(m *served, in predictInput, ids []string, start time.Time, header func(string) string) (PredictResponse, int, error) {
 	l := m.cur.Load()
 	if l == nil {
 		return PredictResponse{}, http.StatusServiceUnavailable, fmt.Errorf("model %q has no deployment", m.name)
 	}
+	if in.dense != nil && in.layout != l.dense {
+		in = predictInput{rows: denseRows(in.dense, in.layout)} // the deployment changed
+	}
+	rows := in.rows
 	mdl, vm := pick(l, rows, header)
 	var modelStart time.Time
 	if l.shadow != nil {
 		modelStart = time.Now()
 	}
-	sc, err := mdl.ScoreRows(rows)
+	var sc model.Scores
+	var err error
+	if in.dense != nil {
+		sc, err = in.score(mdl)
+	} else {
+		sc, err = mdl.ScoreRows(rows)
+	}
 	preds, respelled := sc.Values, sc.Respelled
 	var modelDur time.Duration
 	if l.shadow != nil {
@@ -666,7 +690,11 @@ func (s *Server) predict(m *served, rows []map[string]any, ids []string, start t
 		ids = make([]string, len(preds))
 		newPredictionIDs(start, ids)
 	}
-	if s.reqLog != nil {
+	switch {
+	case s.reqLog == nil:
+	case in.dense != nil:
+		s.reqLog.addDense(m.name, vm.version, vm.variant, mdl, in.dense.vals, in.dense.n, preds, ids, el, start)
+	default:
 		s.reqLog.add(m.name, vm.version, vm.variant, mdl, rows, preds, ids, el, start)
 	}
 	if l.shadow != nil {
@@ -722,8 +750,20 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q is not served here", name))
 		return
 	}
+	buf, rerr := readV1Body(r)
+	defer releaseBody(buf)
+	if l := m.cur.Load(); l != nil && l.dense != nil && rerr == nil && buf.Len() <= maxBodyBytes {
+		d := denseBufs.Get().(*v1Dense)
+		defer denseBufs.Put(d)
+		if parseV1Dense(buf.Bytes(), l.dense, d) {
+			if s.checkV1(w, d.n, d.ids) {
+				s.predictV1(w, r, m, predictInput{dense: d, layout: l.dense}, d.ids, start)
+			}
+			return
+		}
+	}
 	var req v1Request
-	if err := decodeV1Request(r, m, &req); err != nil {
+	if err := decodeV1Read(r, m, &req, buf, rerr); err != nil {
 		bodyError(w, err)
 		return
 	}
@@ -731,22 +771,37 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `request has no "instances"`)
 		return
 	}
-	if len(req.Instances) > s.opts.MaxInstances {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d instances, at most %d per request", len(req.Instances), s.opts.MaxInstances))
+	if !s.checkV1(w, len(req.Instances), req.IDs) {
 		return
-	}
-	if req.IDs != nil {
-		if err := CheckPredictionIDs(req.IDs, len(req.Instances), "ids"); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
 	}
 	rows, err := v1Rows(m, req.Instances)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	resp, code, err := s.predict(m, rows, req.IDs, start, r.Header.Get)
+	s.predictV1(w, r, m, predictInput{rows: rows}, req.IDs, start)
+}
+
+// checkV1 answers a v1 predict request of n instances with the client's
+// ids (nil for none) when it has too many instances or bad ids, and
+// reports whether it may go on.
+func (s *Server) checkV1(w http.ResponseWriter, n int, ids []string) bool {
+	if n > s.opts.MaxInstances {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d instances, at most %d per request", n, s.opts.MaxInstances))
+		return false
+	}
+	if ids != nil {
+		if err := CheckPredictionIDs(ids, n, "ids"); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return false
+		}
+	}
+	return true
+}
+
+// predictV1 answers a checked v1 predict request.
+func (s *Server) predictV1(w http.ResponseWriter, r *http.Request, m *served, in predictInput, ids []string, start time.Time) {
+	resp, code, err := s.predict(m, in, ids, start, r.Header.Get)
 	if err != nil {
 		writeError(w, code, err.Error())
 		return
@@ -754,7 +809,7 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 	setWarnings(w, resp)
 	writePredictResponse(w, resp)
 	if !resp.rowsKept {
-		releaseRows(rows)
+		releaseRows(in.rows)
 	}
 }
 

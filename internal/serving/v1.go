@@ -75,15 +75,30 @@ var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // in BenchmarkPredictHandlerGBDT that took a one-row request from ~37 µs to
 // ~18 µs (BENCHMARKS.md, "Serving one row per request").
 func decodeV1Request(r *http.Request, m *served, req *v1Request) error {
+	buf, err := readV1Body(r)
+	defer releaseBody(buf)
+	return decodeV1Read(r, m, req, buf, err)
+}
+
+// readV1Body reads up to maxBodyBytes+1 bytes of r's body into a recycled
+// buffer (releaseBody), with the read's error.
+func readV1Body(r *http.Request) (*bytes.Buffer, error) {
 	buf := bodyBufs.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 64<<10 {
-			buf.Reset()
-			bodyBufs.Put(buf)
-		}
-	}()
 	buf.Reset()
 	_, err := buf.ReadFrom(io.LimitReader(r.Body, maxBodyBytes+1))
+	return buf, err
+}
+
+// releaseBody recycles a readV1Body buffer.
+func releaseBody(buf *bytes.Buffer) {
+	if buf.Cap() <= 64<<10 {
+		buf.Reset()
+		bodyBufs.Put(buf)
+	}
+}
+
+// decodeV1Read is decodeV1Request once readV1Body has read buf (with err).
+func decodeV1Read(r *http.Request, m *served, req *v1Request, buf *bytes.Buffer, err error) error {
 	if err == nil && buf.Len() <= maxBodyBytes {
 		var names map[string]string
 		if l := m.cur.Load(); l != nil {
@@ -390,6 +405,15 @@ const maxRecycledKeys = 1024
 // number parses a JSON number as encoding/json does into an interface
 // (strconv.ParseFloat); false for bad syntax or a value out of range.
 func (p *v1Parser) number() (any, bool) {
+	f, ok := p.float()
+	if !ok {
+		return nil, false
+	}
+	return f, true
+}
+
+// float is number without boxing the value.
+func (p *v1Parser) float() (float64, bool) {
 	b, i := p.b, p.i
 	digits := func() bool {
 		j := i
@@ -405,12 +429,12 @@ func (p *v1Parser) number() (any, bool) {
 	case i < len(b) && b[i] == '0':
 		i++
 	case !digits():
-		return nil, false
+		return 0, false
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if !digits() {
-			return nil, false
+			return 0, false
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -419,12 +443,12 @@ func (p *v1Parser) number() (any, bool) {
 			i++
 		}
 		if !digits() {
-			return nil, false
+			return 0, false
 		}
 	}
 	f, err := strconv.ParseFloat(unsafe.String(&b[p.i], i-p.i), 64)
 	if err != nil {
-		return nil, false
+		return 0, false
 	}
 	p.i = i
 	return f, true

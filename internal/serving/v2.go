@@ -306,7 +306,7 @@ func (s *Server) infer(t target, req *inferRequest, start time.Time) (PredictRes
 		}
 		ids = []string{req.id}
 	}
-	resp, code, perr := s.predict(t.m, rows, ids, start, req.header)
+	resp, code, perr := s.predict(t.m, predictInput{rows: rows}, ids, start, req.header)
 	if perr != nil {
 		return PredictResponse{}, &inferError{code, perr.Error()}
 	}
