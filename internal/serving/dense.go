@@ -72,6 +72,14 @@ type v1Dense struct {
 
 var denseBufs = sync.Pool{New: func() any { return new(v1Dense) }}
 
+// releaseDense recycles d unless it grew large.
+func releaseDense(d *v1Dense) {
+	if cap(d.vals) <= 1<<16 {
+		d.ids = nil
+		denseBufs.Put(d)
+	}
+}
+
 // parseV1Dense parses body into req for layout and reports whether it
 // could: false for anything but instances that are objects of the
 // layout's names with numbers or nulls (and "ids" as parseV1Request reads

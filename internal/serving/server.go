@@ -754,7 +754,7 @@ func (s *Server) handlePredictV1(w http.ResponseWriter, r *http.Request) {
 	defer releaseBody(buf)
 	if l := m.cur.Load(); l != nil && l.dense != nil && rerr == nil && buf.Len() <= maxBodyBytes {
 		d := denseBufs.Get().(*v1Dense)
-		defer denseBufs.Put(d)
+		defer releaseDense(d)
 		if parseV1Dense(buf.Bytes(), l.dense, d) {
 			if s.checkV1(w, d.n, d.ids) {
 				s.predictV1(w, r, m, predictInput{dense: d, layout: l.dense}, d.ids, start)
