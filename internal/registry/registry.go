@@ -174,11 +174,34 @@ func openSQLite(ctx context.Context, path string) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
-	if err := migrate(ctx, db, dialectSQLite, migrationFS, "migrations", time.Now); err != nil {
+	// A connection that opens a new database while another one switches it
+	// to WAL can get SQLITE_BUSY without SQLite's busy handler waiting
+	// (TestOpenSQLiteConcurrently saw it in one round of 20): so the
+	// migration is tried again, for up to BusyTimeout.
+	deadline := time.Now().Add(BusyTimeout)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err = migrate(ctx, db, dialectSQLite, migrationFS, "migrations", time.Now)
+		if err == nil || !sqliteBusy(err) || time.Now().Add(wait).After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			db.Close()
+			return nil, fmt.Errorf("open registry %s: %w", path, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
 	return &Registry{db: db, dialect: dialectSQLite, now: time.Now}, nil
+}
+
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func sqliteBusy(err error) bool {
+	var se interface{ Code() int }
+	return errors.As(err, &se) && se.Code()&0xff == 5
 }
 
 // dsn builds the modernc.org/sqlite data source name for the file at the

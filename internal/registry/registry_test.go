@@ -816,3 +816,32 @@ func TestMultiProcessRegister(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenSQLiteConcurrently: processes that open a new SQLite registry at
+// the same moment (two workers starting on one home) all get it, each
+// migration applied once, none failing with SQLITE_BUSY.
+func TestOpenSQLiteConcurrently(t *testing.T) {
+	for round := range 20 {
+		path := filepath.Join(t.TempDir(), "registry.db")
+		const n = 6
+		errs := make(chan error, n)
+		var start sync.WaitGroup
+		start.Add(1)
+		for range n {
+			go func() {
+				start.Wait()
+				r, err := Open(context.Background(), path)
+				if err == nil {
+					err = r.Close()
+				}
+				errs <- err
+			}()
+		}
+		start.Done()
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}
