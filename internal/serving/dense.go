@@ -158,30 +158,9 @@ func parseV1Dense(body []byte, layout *denseLayout, req *v1Dense) bool {
 			}
 		case p.key(`"ids"`) && !seenIDs:
 			seenIDs = true
-			p.ws()
-			if p.lit("null") {
-				break
-			}
-			if !p.next('[') {
+			var ok bool
+			if req.ids, ok = p.ids(); !ok {
 				return false
-			}
-			req.ids = []string{}
-			if p.ws(); p.next(']') {
-				break
-			}
-			for {
-				p.ws()
-				s, ok := p.str()
-				if !ok {
-					return false
-				}
-				req.ids = append(req.ids, s)
-				if !p.more(']') {
-					if p.err {
-						return false
-					}
-					break
-				}
 			}
 		default:
 			return false
@@ -236,13 +215,7 @@ type denseScratch struct {
 // addDense logs n dense rows of k = len(m's inputs) values each, as add
 // logs the same rows as maps.
 func (l *requestLog) addDense(name string, version int64, variant string, m *model.Model, vals []float64, n int, preds []float64, ids []string, el time.Duration, at time.Time) {
-	key := logKey{name, version}
-	l.mu.Lock()
-	b := l.bufs[key]
-	if b == nil {
-		b = newLogBuffer(name, m.Manifest.Inputs)
-		l.bufs[key] = b
-	}
+	key, b := l.buffer(name, version, m)
 	k := len(b.inputs)
 	latency := float64(el) / 1e6 / float64(n)
 	ms := at.UnixMilli()
@@ -251,12 +224,7 @@ func (l *requestLog) addDense(name string, version int64, variant string, m *mod
 		for j := range k {
 			c.floats[j] = append(c.floats[j], vals[i*k+j])
 		}
-		c.pred = append(c.pred, preds[i])
-		c.version = append(c.version, version)
-		c.variant = append(c.variant, variant)
-		c.latency = append(c.latency, latency)
-		c.ts = append(c.ts, ms)
-		c.ids = append(c.ids, ids[i])
+		c.appendMeta(preds[i], version, variant, latency, ms, ids[i])
 	}
 	l.filled(key, b, n)
 }

@@ -330,7 +330,9 @@ func (b *logBuffer) chunk() *logChunk {
 	return c
 }
 
-func (l *requestLog) add(name string, version int64, variant string, m *model.Model, rows []map[string]any, preds []float64, ids []string, el time.Duration, at time.Time) {
+// buffer locks l.mu and returns the buffer of model name's version
+// (served by m), added when it has none.
+func (l *requestLog) buffer(name string, version int64, m *model.Model) (logKey, *logBuffer) {
 	key := logKey{name, version}
 	l.mu.Lock()
 	b := l.bufs[key]
@@ -338,6 +340,11 @@ func (l *requestLog) add(name string, version int64, variant string, m *model.Mo
 		b = newLogBuffer(name, m.Manifest.Inputs)
 		l.bufs[key] = b
 	}
+	return key, b
+}
+
+func (l *requestLog) add(name string, version int64, variant string, m *model.Model, rows []map[string]any, preds []float64, ids []string, el time.Duration, at time.Time) {
+	key, b := l.buffer(name, version, m)
 	latency := float64(el) / 1e6 / float64(len(rows))
 	ms := at.UnixMilli()
 	for i, row := range rows {
@@ -346,12 +353,7 @@ func (l *requestLog) add(name string, version int64, variant string, m *model.Mo
 			v, ok := row[f.Name]
 			c.append(j, f.Type, v, ok)
 		}
-		c.pred = append(c.pred, preds[i])
-		c.version = append(c.version, version)
-		c.variant = append(c.variant, variant)
-		c.latency = append(c.latency, latency)
-		c.ts = append(c.ts, ms)
-		c.ids = append(c.ids, ids[i])
+		c.appendMeta(preds[i], version, variant, latency, ms, ids[i])
 	}
 	l.filled(key, b, len(rows))
 }
@@ -379,6 +381,16 @@ func (l *requestLog) filled(key logKey, b *logBuffer, n int) {
 			l.mu.Unlock()
 		}()
 	}
+}
+
+// appendMeta stores a row's log columns (LogFields).
+func (c *logChunk) appendMeta(pred float64, version int64, variant string, latency float64, ms int64, id string) {
+	c.pred = append(c.pred, pred)
+	c.version = append(c.version, version)
+	c.variant = append(c.variant, variant)
+	c.latency = append(c.latency, latency)
+	c.ts = append(c.ts, ms)
+	c.ids = append(c.ids, id)
 }
 
 // append stores one value; values that do not fit the column's type are logged as null.

@@ -162,30 +162,9 @@ func parseV1Request(body []byte, names map[string]string, req *v1Request) bool {
 				}
 			case p.key(`"ids"`) && !seenIDs:
 				seenIDs = true
-				p.ws()
-				if p.lit("null") {
-					break
-				}
-				if !p.next('[') {
+				var ok bool
+				if req.IDs, ok = p.ids(); !ok {
 					return false
-				}
-				req.IDs = []string{}
-				if p.ws(); p.next(']') {
-					break
-				}
-				for {
-					p.ws()
-					s, ok := p.str()
-					if !ok {
-						return false
-					}
-					req.IDs = append(req.IDs, s)
-					if !p.more(']') {
-						if p.err {
-							return false
-						}
-						break
-					}
 				}
 			default:
 				return false
@@ -200,6 +179,33 @@ func parseV1Request(body []byte, names map[string]string, req *v1Request) bool {
 	}
 	p.ws()
 	return p.i == len(p.b)
+}
+
+// ids parses the value of "ids": null (nil), or an array of plain strings
+// (non-nil, empty for []).
+func (p *v1Parser) ids() ([]string, bool) {
+	p.ws()
+	if p.lit("null") {
+		return nil, true
+	}
+	if !p.next('[') {
+		return nil, false
+	}
+	ids := []string{}
+	if p.ws(); p.next(']') {
+		return ids, true
+	}
+	for {
+		p.ws()
+		s, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		ids = append(ids, s)
+		if !p.more(']') {
+			return ids, !p.err
+		}
+	}
 }
 
 // v1Parser is parseV1Request's cursor over the body.
