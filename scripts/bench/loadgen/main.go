@@ -21,7 +21,10 @@
 // It POSTs the bodies of the -bodies file (one JSON body per line) in turn
 // and prints one line, "RESULT {json}", with the fields of serve_wrk.lua's
 // result (requests, duration_us, errors, non2xx, p50_us, p90_us, p99_us,
-// max_us, mean_us) and p999_us and rate (the rate offered).
+// max_us, mean_us) and p999_us and rate (the rate offered). With
+// LOADGEN_SLOW set in the environment it also prints each request slower
+// than 20 ms to standard error as "<index> <ms after the measured start>
+// <latency µs>", to see when stalls happen.
 package main
 
 import (
