@@ -33,7 +33,7 @@ type denseLayout struct {
 // of them is multiclass.
 func newDenseLayout(models ...*model.Model) *denseLayout {
 	var names []string
-	for i, m := range models {
+	for _, m := range models {
 		if m == nil {
 			continue
 		}
@@ -48,7 +48,7 @@ func newDenseLayout(models ...*model.Model) *denseLayout {
 			}
 			in[j] = f.Name
 		}
-		if len(t.Features) != len(in) || i > 0 && names != nil && !slices.Equal(in, names) {
+		if len(t.Features) != len(in) || names != nil && !slices.Equal(in, names) {
 			return nil
 		}
 		names = in
@@ -87,93 +87,61 @@ func releaseDense(d *v1Dense) {
 func parseV1Dense(body []byte, layout *denseLayout, req *v1Dense) bool {
 	k := len(layout.names)
 	p := v1Parser{b: body}
-	req.vals, req.n, req.ids = req.vals[:0], 0, nil
-	if p.ws(); !p.next('{') {
-		return false
-	}
-	var seenInstances, seenIDs bool
-	if p.ws(); p.next('}') {
-		return false
-	}
-	for {
-		p.ws()
-		switch {
-		case p.key(`"instances"`) && !seenInstances:
-			seenInstances = true
-			if p.ws(); !p.next('[') {
-				return false
-			}
-			if p.ws(); p.next(']') {
-				return false // no instances: the row maps' answer
-			}
-			for {
-				p.ws()
-				if !p.next('{') {
-					return false
-				}
-				row := len(req.vals)
-				for range k {
-					req.vals = append(req.vals, math.NaN())
-				}
-				req.n++
-				if p.ws(); !p.next('}') {
-					for {
-						p.ws()
-						key, ok := p.strBytes()
-						if !ok {
-							return false
-						}
-						j, ok := layout.index[string(key)]
-						if !ok {
-							return false
-						}
-						if p.ws(); !p.next(':') {
-							return false
-						}
-						p.ws()
-						switch {
-						case p.lit("null"):
-							req.vals[row+j] = math.NaN()
-						default:
-							v, ok := p.float()
-							if !ok {
-								return false
-							}
-							req.vals[row+j] = v
-						}
-						if !p.more('}') {
-							if p.err {
-								return false
-							}
-							break
-						}
-					}
-				}
-				if !p.more(']') {
-					if p.err {
-						return false
-					}
-					break
-				}
-			}
-		case p.key(`"ids"`) && !seenIDs:
-			seenIDs = true
-			var ok bool
-			if req.ids, ok = p.ids(); !ok {
-				return false
-			}
-		default:
+	req.vals, req.n = req.vals[:0], 0
+	ids, seenInstances, ok := p.body(func() bool {
+		if !p.next('[') {
 			return false
 		}
-		if !p.more('}') {
-			if p.err {
+		if p.ws(); p.next(']') {
+			return false // no instances: the row maps' answer
+		}
+		for {
+			p.ws()
+			if !p.next('{') {
 				return false
 			}
-			break
+			row := len(req.vals)
+			for range k {
+				req.vals = append(req.vals, math.NaN())
+			}
+			req.n++
+			if p.ws(); !p.next('}') {
+				for {
+					p.ws()
+					key, ok := p.strBytes()
+					if !ok {
+						return false
+					}
+					j, ok := layout.index[string(key)]
+					if !ok {
+						return false
+					}
+					if p.ws(); !p.next(':') {
+						return false
+					}
+					p.ws()
+					v := math.NaN() // null
+					if !p.lit("null") {
+						if v, ok = p.float(); !ok {
+							return false
+						}
+					}
+					req.vals[row+j] = v // the last of a repeated key, as in a map
+					if !p.more('}') {
+						if p.err {
+							return false
+						}
+						break
+					}
+				}
+			}
+			if !p.more(']') {
+				return !p.err
+			}
 		}
-	}
-	p.ws()
-	return seenInstances && p.i == len(p.b)
+	})
+	req.ids = ids
+	return ok && seenInstances
 }
 
 // denseMatrix returns req's rows as the column-major matrix models take,

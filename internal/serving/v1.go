@@ -125,10 +125,41 @@ func decodeV1Read(r *http.Request, m *served, req *v1Request, buf *bytes.Buffer,
 // maps come from rowMaps, sized for names.
 func parseV1Request(body []byte, names map[string]string, req *v1Request) bool {
 	p := v1Parser{b: body, names: names}
+	ids, _, ok := p.body(func() bool {
+		if p.lit("null") {
+			return true
+		}
+		if !p.next('[') {
+			return false
+		}
+		req.Instances = []any{}
+		if p.ws(); p.next(']') {
+			return true
+		}
+		for {
+			p.ws()
+			inst, ok := p.instance()
+			if !ok {
+				return false
+			}
+			req.Instances = append(req.Instances, inst)
+			if !p.more(']') {
+				return !p.err
+			}
+		}
+	})
+	req.IDs = ids
+	return ok
+}
+
+// body parses a v1 predict body: an object with "instances", whose value
+// instances parses, and "ids" (ids), each at most once, and nothing after
+// it. seenInstances reports whether "instances" was there.
+func (p *v1Parser) body(instances func() bool) (ids []string, seenInstances, ok bool) {
 	if p.ws(); !p.next('{') {
-		return false
+		return nil, false, false
 	}
-	var seenInstances, seenIDs bool
+	var seenIDs bool
 	if p.ws(); !p.next('}') {
 		for {
 			p.ws()
@@ -136,49 +167,27 @@ func parseV1Request(body []byte, names map[string]string, req *v1Request) bool {
 			case p.key(`"instances"`) && !seenInstances:
 				seenInstances = true
 				p.ws()
-				if p.lit("null") {
-					break
-				}
-				if !p.next('[') {
-					return false
-				}
-				req.Instances = []any{}
-				if p.ws(); p.next(']') {
-					break
-				}
-				for {
-					p.ws()
-					inst, ok := p.instance()
-					if !ok {
-						return false
-					}
-					req.Instances = append(req.Instances, inst)
-					if !p.more(']') {
-						if p.err {
-							return false
-						}
-						break
-					}
+				if !instances() {
+					return nil, false, false
 				}
 			case p.key(`"ids"`) && !seenIDs:
 				seenIDs = true
-				var ok bool
-				if req.IDs, ok = p.ids(); !ok {
-					return false
+				if ids, ok = p.ids(); !ok {
+					return nil, false, false
 				}
 			default:
-				return false
+				return nil, false, false
 			}
 			if !p.more('}') {
 				if p.err {
-					return false
+					return nil, false, false
 				}
 				break
 			}
 		}
 	}
 	p.ws()
-	return p.i == len(p.b)
+	return ids, seenInstances, p.i == len(p.b)
 }
 
 // ids parses the value of "ids": null (nil), or an array of plain strings
