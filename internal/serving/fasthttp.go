@@ -36,9 +36,9 @@ import (
 type FastHTTP struct {
 	s  *Server
 	hs *http.Server
-	// ReadHeaderTimeout bounds how long a request's headers may take once
-	// its first byte has arrived, as http.Server's field does (the net/http
-	// server's own is used when zero).
+	// readHeaderTimeout bounds how long a request's headers may take once
+	// its first byte has arrived: hs's ReadHeaderTimeout (its ReadTimeout
+	// when that is zero), as net/http applies it.
 	readHeaderTimeout time.Duration
 
 	handoff *connQueue
